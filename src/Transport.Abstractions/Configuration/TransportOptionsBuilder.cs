@@ -1,0 +1,147 @@
+namespace Transport;
+
+/// <summary>
+/// Builds validated <see cref="TransportOptions"/>. <see cref="Build"/> checks every rule (cross-field
+/// ones included) and throws <see cref="TransportConfigurationException"/> naming each bad field.
+/// </summary>
+public sealed class TransportOptionsBuilder
+{
+    private readonly TransportOptions _options;
+
+    /// <summary>Starts from defaults.</summary>
+    public TransportOptionsBuilder()
+        : this(new TransportOptions())
+    {
+    }
+
+    /// <summary>Starts from a copy of <paramref name="options"/>.</summary>
+    /// <param name="options">Options to start from.</param>
+    public TransportOptionsBuilder(TransportOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options.Clone();
+    }
+
+    /// <summary>Sets the connection's name.</summary>
+    /// <param name="name">The name.</param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithName(string name) => Set(o => o.Name = name);
+
+    /// <summary>Sets the endpoint.</summary>
+    /// <param name="uri">A ws:// or wss:// URI.</param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithUri(Uri uri) => Set(o => o.Uri = uri);
+
+    /// <summary>Sets the endpoint.</summary>
+    /// <param name="uri">A ws:// or wss:// URI.</param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithUri(string uri) => Set(o => o.Uri = new Uri(uri, UriKind.Absolute));
+
+    /// <summary>Adds a static handshake header.</summary>
+    /// <param name="name">Header name.</param>
+    /// <param name="value">Header value.</param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithHeader(string name, string value) => Set(o => o.Headers[name] = value);
+
+    /// <summary>Adds a requested subprotocol.</summary>
+    /// <param name="subProtocol">The subprotocol.</param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithSubProtocol(string subProtocol) => Set(o => o.SubProtocols.Add(subProtocol));
+
+    /// <summary>Sets the backoff range.</summary>
+    /// <param name="min">First delay.</param>
+    /// <param name="max">Cap.</param>
+    /// <param name="useJitter">Randomize delays.</param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithBackoff(TimeSpan min, TimeSpan max, bool useJitter = true) =>
+        Set(o => o.Reconnect = o.Reconnect with { MinBackoff = min, MaxBackoff = max, UseJitter = useJitter });
+
+    /// <summary>Sets each attempt's connect timeout.</summary>
+    /// <param name="timeout">The bound.</param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithConnectTimeout(TimeSpan timeout) => Set(o => o.Reconnect = o.Reconnect with { ConnectTimeout = timeout });
+
+    /// <summary>Caps connect attempts per sliding window.</summary>
+    /// <param name="maxAttempts">Attempts allowed per window.</param>
+    /// <param name="window">The window.</param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithAttemptRateLimit(int maxAttempts, TimeSpan window) =>
+        Set(o => o.Reconnect = o.Reconnect with { MaxAttemptsPerWindow = maxAttempts, AttemptRateWindow = window });
+
+    /// <summary>Sets the retries granted to a Permanent failure.</summary>
+    /// <param name="retries">Retries before Unrecoverable.</param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithPermanentRetries(int retries) => Set(o => o.Reconnect = o.Reconnect with { PermanentRetries = retries });
+
+    /// <summary>Gives up voluntarily after this many consecutive failed attempts (sets Exhausted).</summary>
+    /// <param name="maxAttempts">The cap.</param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithMaxAttempts(int maxAttempts) => Set(o => o.Reconnect = o.Reconnect with { MaxAttempts = maxAttempts });
+
+    /// <summary>Sets the receive ring's bounds.</summary>
+    /// <param name="frames">Frame bound.</param>
+    /// <param name="bytes">Byte bound.</param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithReceiveRing(int frames, long bytes) =>
+        Set(o => o.Receive = o.Receive with { RingCapacityFrames = frames, RingCapacityBytes = bytes });
+
+    /// <summary>Sets the maximum single message size.</summary>
+    /// <param name="bytes">The limit.</param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithMaxMessageSize(int bytes) => Set(o => o.Receive = o.Receive with { MaxMessageBytes = bytes });
+
+    /// <summary>Sets the send queue's bounds.</summary>
+    /// <param name="frames">Frame bound.</param>
+    /// <param name="bytes">Byte bound.</param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithSendQueue(int frames, long bytes) =>
+        Set(o => o.Send = o.Send with { CapacityFrames = frames, CapacityBytes = bytes });
+
+    /// <summary>Paces sends with a token bucket.</summary>
+    /// <param name="permitsPerPeriod">Tokens per period.</param>
+    /// <param name="period">The period.</param>
+    /// <param name="burst">The bucket size.</param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithSendRateLimit(int permitsPerPeriod, TimeSpan period, int burst) =>
+        Set(o => o.Send = o.Send with { RateLimit = new SendRateLimit { PermitsPerPeriod = permitsPerPeriod, Period = period, Burst = burst } });
+
+    /// <summary>Sets the idle thresholds.</summary>
+    /// <param name="staleAfter">No frame for this long: Stale. Null: off.</param>
+    /// <param name="deadAfter">No frame for this long: reconnect. Null: off.</param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithIdleTimeouts(TimeSpan? staleAfter, TimeSpan? deadAfter) =>
+        Set(o => o.Liveness = o.Liveness with { StaleAfter = staleAfter, DeadAfter = deadAfter });
+
+    /// <summary>Sets the leaf's active probe.</summary>
+    /// <param name="interval">Keep-alive ping interval.</param>
+    /// <param name="timeout">Pong timeout; null: no pong check.</param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithKeepAlive(TimeSpan interval, TimeSpan? timeout) =>
+        Set(o => o.Liveness = o.Liveness with { KeepAliveInterval = interval, KeepAliveTimeout = timeout });
+
+    /// <summary>Sets the bound on the shutdown close handshake.</summary>
+    /// <param name="timeout">The bound.</param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithCloseTimeout(TimeSpan timeout) => Set(o => o.CloseTimeout = timeout);
+
+    /// <summary>Applies any other change.</summary>
+    /// <param name="configure">Mutates the options being built.</param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder Configure(Action<TransportOptions> configure) => Set(configure);
+
+    /// <summary>Validates and returns a copy the builder no longer touches.</summary>
+    /// <returns>Valid options.</returns>
+    /// <exception cref="TransportConfigurationException">A rule is broken; the message names every bad field.</exception>
+    public TransportOptions Build()
+    {
+        TransportOptionsValidation.ThrowIfInvalid(_options);
+        return _options.Clone();
+    }
+
+    private TransportOptionsBuilder Set(Action<TransportOptions> change)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        change(_options);
+        return this;
+    }
+}

@@ -1,0 +1,96 @@
+namespace Transport;
+
+/// <summary>Which send lane a frame joins. The writer always serves <see cref="Control"/> first.</summary>
+public enum SendLane : byte
+{
+    /// <summary>Ordinary data (subscriptions, orders).</summary>
+    Data = 0,
+
+    /// <summary>Urgent frames (application pings, close) that must not wait behind data.</summary>
+    Control = 1,
+}
+
+/// <summary>How one frame is sent.</summary>
+/// <param name="Lane">The lane.</param>
+/// <param name="PinnedEpoch">
+/// When set, the frame is only valid on that epoch's connection: if that connection ends before
+/// the frame reaches its socket, the send fails with <see cref="TransportErrorKind.StaleEpoch"/>
+/// instead of going out on the next connection.
+/// </param>
+public readonly record struct SendOptions(SendLane Lane = SendLane.Data, long? PinnedEpoch = null)
+{
+    /// <summary>Data lane, delivered on whatever connection is up next.</summary>
+    public static SendOptions Default => default;
+
+    /// <summary>The control lane.</summary>
+    public static SendOptions Urgent => new(SendLane.Control);
+
+    /// <summary>Data lane, pinned to <paramref name="epoch"/>.</summary>
+    /// <param name="epoch">The epoch the frame belongs to.</param>
+    /// <returns>The options.</returns>
+    public static SendOptions PinnedTo(long epoch) => new(SendLane.Data, epoch);
+}
+
+/// <summary>Why <see cref="IFrameSink.TrySend"/> accepted or refused a frame.</summary>
+public enum SendStatus
+{
+    /// <summary>Queued.</summary>
+    Accepted,
+
+    /// <summary>The queue is at its frame or byte bound.</summary>
+    Full,
+
+    /// <summary>The connection is shut down or unrecoverable.</summary>
+    Closed,
+
+    /// <summary>The frame is pinned to an epoch that has already ended.</summary>
+    StaleEpoch,
+
+    /// <summary>The frame alone is larger than the queue's byte bound, or is not Text or Binary.</summary>
+    Invalid,
+}
+
+/// <summary>
+/// The send side of a reconnecting connection. Stable across reconnects: an adapter acquires it
+/// once. Frames queued while the feed is down go out on the next connection (unless pinned).
+/// </summary>
+public interface IFrameSink
+{
+    /// <summary>
+    /// Queues a frame, waiting for queue space, and completes when the frame has been written to
+    /// a socket (after any rate-limit wait).
+    /// </summary>
+    /// <param name="frame">A text or binary frame. The payload must not change until the send completes.</param>
+    /// <param name="options">Lane and epoch pinning.</param>
+    /// <param name="cancellationToken">Cancels the wait; a frame not yet written is then withdrawn.</param>
+    /// <returns>Completes when written.</returns>
+    /// <exception cref="TransportException">
+    /// StaleEpoch (pinned epoch ended), Shutdown (connection closed first), Cancelled, or Protocol for an invalid frame.
+    /// </exception>
+    ValueTask SendAsync(Frame frame, SendOptions options, CancellationToken cancellationToken = default);
+
+    /// <summary>Queues a data-lane frame; see <see cref="SendAsync(Frame, SendOptions, CancellationToken)"/>.</summary>
+    /// <param name="frame">A text or binary frame.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <returns>Completes when written.</returns>
+    ValueTask SendAsync(Frame frame, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Queues a frame without waiting. A frame accepted here that later cannot be written (its
+    /// pinned epoch ended, or the connection shut down) is counted in <see cref="FailedAfterAccept"/>
+    /// and logged, never dropped silently.
+    /// </summary>
+    /// <param name="frame">A text or binary frame.</param>
+    /// <param name="options">Lane and epoch pinning.</param>
+    /// <returns>Whether it was queued, and if not, why.</returns>
+    SendStatus TrySend(Frame frame, SendOptions options = default);
+
+    /// <summary>Frames waiting in the queue (both lanes).</summary>
+    int QueuedFrames { get; }
+
+    /// <summary>Payload bytes waiting in the queue (both lanes).</summary>
+    long QueuedBytes { get; }
+
+    /// <summary>Cumulative frames accepted by <see cref="TrySend"/> that then failed (stale epoch or shutdown).</summary>
+    long FailedAfterAccept { get; }
+}

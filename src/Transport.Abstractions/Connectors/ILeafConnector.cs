@@ -1,0 +1,76 @@
+namespace Transport;
+
+/// <summary>
+/// The composition seam: opens one raw WebSocket and hands back its two halves. No reconnect,
+/// no control verbs; the reconnecting stack above it owns all of that.
+/// </summary>
+/// <remarks>
+/// Implementations: the <c>ClientWebSocket</c> leaf in Transport.WebSockets and the scripted
+/// connector in Transport.Mock. Nothing in the stack cares which.
+/// </remarks>
+public interface ILeafConnector
+{
+    /// <summary>Performs the handshake.</summary>
+    /// <param name="handshake">The attempt's handshake, already stamped by the auth source.</param>
+    /// <param name="cancellationToken">Cancels the attempt (the stack's per-attempt connect timeout uses it).</param>
+    /// <returns>The open connection; the caller owns and disposes it.</returns>
+    /// <exception cref="TransportException">The handshake failed; the kind, HTTP status and close code say how.</exception>
+    ValueTask<ILeafConnection> ConnectAsync(HandshakeRequest handshake, CancellationToken cancellationToken);
+}
+
+/// <summary>One open raw socket: an owned send half and receive half.</summary>
+/// <remarks>
+/// One sender and one receiver may run concurrently (one send and one receive in flight at a
+/// time, as with <c>ClientWebSocket</c>). <see cref="IAsyncDisposable.DisposeAsync"/> aborts
+/// the socket without a close handshake; use <see cref="ILeafSender.CloseAsync"/> first for a
+/// graceful close.
+/// </remarks>
+public interface ILeafConnection : IAsyncDisposable
+{
+    /// <summary>The send half.</summary>
+    ILeafSender Sender { get; }
+
+    /// <summary>The receive half.</summary>
+    ILeafReceiver Receiver { get; }
+
+    /// <summary>The subprotocol the server selected, if any.</summary>
+    string? SubProtocol { get; }
+}
+
+/// <summary>The send half of one raw socket.</summary>
+public interface ILeafSender
+{
+    /// <summary>Writes one whole message.</summary>
+    /// <param name="frame">
+    /// Text or binary data, or a pong answering a ping the receiver surfaced. A leaf whose socket
+    /// answers pings itself (ClientWebSocket) never surfaces pings, and ignores ping/pong sends.
+    /// A close frame starts the close handshake (output side only).
+    /// </param>
+    /// <param name="cancellationToken">Cancels the write; the socket is then unusable.</param>
+    /// <returns>Completes when the frame was handed to the network stack.</returns>
+    /// <exception cref="TransportException">The socket failed.</exception>
+    ValueTask SendAsync(Frame frame, CancellationToken cancellationToken);
+
+    /// <summary>Sends a close frame and waits (within the token) for the peer's.</summary>
+    /// <param name="code">The close code.</param>
+    /// <param name="reason">The reason.</param>
+    /// <param name="cancellationToken">Bounds the wait for the peer.</param>
+    /// <returns>Completes when the close handshake is done or the token fires.</returns>
+    ValueTask CloseAsync(int code, string? reason, CancellationToken cancellationToken);
+}
+
+/// <summary>The receive half of one raw socket.</summary>
+public interface ILeafReceiver
+{
+    /// <summary>Reads the next whole message (fragments reassembled).</summary>
+    /// <param name="cancellationToken">Cancels the read; the socket is then unusable.</param>
+    /// <returns>
+    /// A data frame, a ping or pong (where the leaf surfaces them), or a close frame, after which
+    /// the receiver is finished.
+    /// </returns>
+    /// <exception cref="TransportException">
+    /// The socket failed, a message exceeded the size limit (kind MessageTooBig, closed with 1009),
+    /// or a text message was not valid UTF-8 (kind Protocol, closed with 1007).
+    /// </exception>
+    ValueTask<Frame> ReceiveAsync(CancellationToken cancellationToken);
+}

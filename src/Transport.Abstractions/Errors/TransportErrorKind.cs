@@ -1,0 +1,32 @@
+namespace Transport;
+
+/// <summary>What went wrong, in the transport's own taxonomy.</summary>
+public enum TransportErrorKind
+{
+    /// <summary>The network or the handshake failed (refused, reset, DNS, a non-101 handshake answer other than 401/403).</summary>
+    Connection,
+
+    /// <summary>A bounded wait ran out (connect timeout, dead-after idle timeout, keep-alive probe).</summary>
+    Timeout,
+
+    /// <summary>The handshake was rejected with 401 or 403.</summary>
+    Auth,
+
+    /// <summary>The peer broke the WebSocket protocol (malformed frame, invalid UTF-8 in a text message).</summary>
+    Protocol,
+
+    /// <summary>A message exceeded the configured maximum message size; the connection was closed with 1009.</summary>
+    MessageTooBig,
+
+    /// <summary>The peer closed the connection; <see cref="TransportException.CloseCode"/> holds its code.</summary>
+    ClosedByPeer,
+
+    /// <summary>The operation was cancelled by its caller.</summary>
+    Cancelled,
+
+    /// <summary>A send pinned to an epoch whose connection ended before the frame reached a socket.</summary>
+    StaleEpoch,
+
+    /// <summary>The connection was shut down (or became unrecoverable) before the operation completed.</summary>
+    Shutdown,
+}

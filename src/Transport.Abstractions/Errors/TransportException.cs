@@ -1,0 +1,117 @@
+namespace Transport;
+
+/// <summary>
+/// The one error type the transport raises and reports: a <see cref="Kind"/> plus, where there
+/// is one, the HTTP status of a rejected handshake and the WebSocket close code.
+/// </summary>
+/// <remarks>
+/// Messages are composed by the transport and never include URIs, headers, cookies or
+/// payloads, so an exception can be logged as it is. <see cref="ToString"/> names the inner
+/// exception's type but not its message, because platform messages may echo a URI with a
+/// credential-bearing query string.
+/// </remarks>
+public sealed class TransportException : Exception
+{
+    /// <summary>Creates an error.</summary>
+    /// <param name="kind">The taxonomy kind.</param>
+    /// <param name="message">A message free of secrets.</param>
+    /// <param name="httpStatus">The HTTP status of a rejected handshake, if any.</param>
+    /// <param name="closeCode">The WebSocket close code, if any.</param>
+    /// <param name="closeReason">The close reason the peer gave, if any.</param>
+    /// <param name="inner">The underlying exception, if any.</param>
+    public TransportException(
+        TransportErrorKind kind,
+        string message,
+        int? httpStatus = null,
+        int? closeCode = null,
+        string? closeReason = null,
+        Exception? inner = null)
+        : base(message, inner)
+    {
+        Kind = kind;
+        HttpStatus = httpStatus;
+        CloseCode = closeCode;
+        CloseReason = closeReason;
+    }
+
+    /// <summary>The taxonomy kind.</summary>
+    public TransportErrorKind Kind { get; }
+
+    /// <summary>The HTTP status code of a rejected handshake (for example 401, 429, 503).</summary>
+    public int? HttpStatus { get; }
+
+    /// <summary>The WebSocket close code, when the error is tied to a close.</summary>
+    public int? CloseCode { get; }
+
+    /// <summary>The close reason the peer gave, if any.</summary>
+    public string? CloseReason { get; }
+
+    /// <summary>A connect or I/O failure.</summary>
+    /// <param name="message">A message free of secrets.</param>
+    /// <param name="inner">The cause.</param>
+    /// <param name="httpStatus">The handshake status, if the server answered with one.</param>
+    public static TransportException Connection(string message, Exception? inner = null, int? httpStatus = null) =>
+        new(TransportErrorKind.Connection, message, httpStatus: httpStatus, inner: inner);
+
+    /// <summary>A handshake rejected with 401 or 403.</summary>
+    /// <param name="httpStatus">401 or 403.</param>
+    /// <param name="inner">The cause.</param>
+    public static TransportException Auth(int httpStatus, Exception? inner = null) =>
+        new(TransportErrorKind.Auth, $"The server rejected the handshake with HTTP {httpStatus}.", httpStatus: httpStatus, inner: inner);
+
+    /// <summary>A handshake rejected with an HTTP status, classified into Auth (401/403) or Connection.</summary>
+    /// <param name="httpStatus">The status the server answered with.</param>
+    /// <param name="inner">The cause.</param>
+    public static TransportException HandshakeRejected(int httpStatus, Exception? inner = null) =>
+        httpStatus is 401 or 403
+            ? Auth(httpStatus, inner)
+            : new(TransportErrorKind.Connection, $"The server rejected the handshake with HTTP {httpStatus}.", httpStatus: httpStatus, inner: inner);
+
+    /// <summary>A bounded wait ran out.</summary>
+    /// <param name="message">What timed out.</param>
+    /// <param name="inner">The cause.</param>
+    public static TransportException Timeout(string message, Exception? inner = null) =>
+        new(TransportErrorKind.Timeout, message, inner: inner);
+
+    /// <summary>The peer broke the protocol; the connection is closed with <paramref name="closeCode"/>.</summary>
+    /// <param name="message">What was wrong.</param>
+    /// <param name="closeCode">The close code sent (1002 or 1007).</param>
+    /// <param name="inner">The cause.</param>
+    public static TransportException Protocol(string message, int closeCode = CloseCodes.ProtocolError, Exception? inner = null) =>
+        new(TransportErrorKind.Protocol, message, closeCode: closeCode, inner: inner);
+
+    /// <summary>A message exceeded the maximum message size; the connection is closed with 1009.</summary>
+    /// <param name="limitBytes">The configured limit.</param>
+    public static TransportException MessageTooBig(long limitBytes) =>
+        new(TransportErrorKind.MessageTooBig, $"A message exceeded the maximum message size of {limitBytes} bytes; the connection was closed with 1009.", closeCode: CloseCodes.MessageTooBig);
+
+    /// <summary>The peer closed the connection.</summary>
+    /// <param name="closeCode">The peer's close code.</param>
+    /// <param name="closeReason">The peer's reason.</param>
+    public static TransportException ClosedByPeer(int closeCode, string? closeReason) =>
+        new(TransportErrorKind.ClosedByPeer, $"The peer closed the connection with code {closeCode}.", closeCode: closeCode, closeReason: closeReason);
+
+    /// <summary>The caller cancelled.</summary>
+    /// <param name="inner">The cancellation.</param>
+    public static TransportException Cancelled(Exception? inner = null) =>
+        new(TransportErrorKind.Cancelled, "The operation was cancelled.", inner: inner);
+
+    /// <summary>A send pinned to an epoch that ended before the frame reached a socket.</summary>
+    /// <param name="pinnedEpoch">The epoch the send was pinned to.</param>
+    public static TransportException StaleEpoch(long pinnedEpoch) =>
+        new(TransportErrorKind.StaleEpoch, $"The send was pinned to epoch {pinnedEpoch}, which ended before the frame reached a socket.");
+
+    /// <summary>The connection was shut down.</summary>
+    /// <param name="message">What was refused.</param>
+    public static TransportException Shutdown(string message = "The connection has been shut down.") =>
+        new(TransportErrorKind.Shutdown, message);
+
+    /// <summary>Kind, status, close code and message; the inner exception by type only (see remarks on the class).</summary>
+    public override string ToString()
+    {
+        var status = HttpStatus is { } h ? $" http={h}" : string.Empty;
+        var close = CloseCode is { } c ? $" close={c}" : string.Empty;
+        var inner = InnerException is { } e ? $" (inner: {e.GetType().Name})" : string.Empty;
+        return $"TransportException[{Kind}{status}{close}]: {Message}{inner}";
+    }
+}

@@ -1,0 +1,121 @@
+using System.Text;
+
+namespace Transport;
+
+/// <summary>
+/// One whole WebSocket message (fragments already reassembled), or a control frame.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Buffer ownership: a frame produced by the transport owns its payload. The receive path
+/// copies each message into an exact-size array the consumer may keep for as long as it
+/// likes; nothing is returned to a pool behind its back (see docs/adr/0004-frame-buffers.md
+/// for the measurements behind this choice).
+/// </para>
+/// <para>
+/// A frame handed to the sink is read by the transport until the send completes; the caller
+/// must not mutate its payload before then.
+/// </para>
+/// <para><see cref="ToString"/> never prints the payload: it may carry credentials.</para>
+/// </remarks>
+public readonly struct Frame : IEquatable<Frame>
+{
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    private Frame(FrameKind kind, ReadOnlyMemory<byte> payload, int closeCode, string? closeReason)
+    {
+        Kind = kind;
+        Payload = payload;
+        CloseCode = closeCode;
+        CloseReason = closeReason;
+    }
+
+    /// <summary>What kind of message this is.</summary>
+    public FrameKind Kind { get; }
+
+    /// <summary>The message bytes (UTF-8 for <see cref="FrameKind.Text"/>). Empty for a close frame.</summary>
+    public ReadOnlyMemory<byte> Payload { get; }
+
+    /// <summary>The close status code for a <see cref="FrameKind.Close"/> frame; 0 otherwise.</summary>
+    public int CloseCode { get; }
+
+    /// <summary>The close reason for a <see cref="FrameKind.Close"/> frame, if the peer gave one.</summary>
+    public string? CloseReason { get; }
+
+    /// <summary>The payload length in bytes.</summary>
+    public int Length => Payload.Length;
+
+    /// <summary>True for <see cref="FrameKind.Text"/> and <see cref="FrameKind.Binary"/>: the frames the adapter sees.</summary>
+    public bool IsData => Kind <= FrameKind.Binary;
+
+    /// <summary>True for ping, pong and close: the frames the stack consumes itself.</summary>
+    public bool IsControl => Kind >= FrameKind.Ping;
+
+    /// <summary>A text frame from a string (encoded once, as UTF-8).</summary>
+    /// <param name="text">The message text.</param>
+    public static Frame Text(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return new Frame(FrameKind.Text, Encoding.UTF8.GetBytes(text), 0, null);
+    }
+
+    /// <summary>A text frame over bytes the caller asserts are UTF-8. The sender validates before writing.</summary>
+    /// <param name="utf8">The UTF-8 payload.</param>
+    public static Frame Text(ReadOnlyMemory<byte> utf8) => new(FrameKind.Text, utf8, 0, null);
+
+    /// <summary>A binary frame.</summary>
+    /// <param name="payload">The payload.</param>
+    public static Frame Binary(ReadOnlyMemory<byte> payload) => new(FrameKind.Binary, payload, 0, null);
+
+    /// <summary>A protocol ping frame.</summary>
+    /// <param name="payload">Application data echoed by the pong (at most 125 bytes on the wire).</param>
+    public static Frame Ping(ReadOnlyMemory<byte> payload = default) => new(FrameKind.Ping, payload, 0, null);
+
+    /// <summary>A protocol pong frame.</summary>
+    /// <param name="payload">The payload of the ping being answered.</param>
+    public static Frame Pong(ReadOnlyMemory<byte> payload = default) => new(FrameKind.Pong, payload, 0, null);
+
+    /// <summary>A close frame.</summary>
+    /// <param name="code">The close status code (for example <see cref="CloseCodes.NormalClosure"/>).</param>
+    /// <param name="reason">An optional reason.</param>
+    public static Frame Close(int code, string? reason = null) => new(FrameKind.Close, ReadOnlyMemory<byte>.Empty, code, reason);
+
+    /// <summary>Decodes a text frame's payload.</summary>
+    /// <returns>The text.</returns>
+    /// <exception cref="InvalidOperationException">The frame is not a text frame.</exception>
+    /// <exception cref="DecoderFallbackException">The payload is not valid UTF-8 (the receive path rejects such frames before they get here).</exception>
+    public string GetText()
+    {
+        if (Kind != FrameKind.Text)
+        {
+            throw new InvalidOperationException($"GetText() needs a Text frame; this one is {Kind}.");
+        }
+
+        return StrictUtf8.GetString(Payload.Span);
+    }
+
+    /// <inheritdoc />
+    public bool Equals(Frame other) =>
+        Kind == other.Kind && CloseCode == other.CloseCode && CloseReason == other.CloseReason &&
+        Payload.Span.SequenceEqual(other.Payload.Span);
+
+    /// <inheritdoc />
+    public override bool Equals(object? obj) => obj is Frame other && Equals(other);
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(Kind, Payload.Length, CloseCode);
+
+    /// <summary>Value equality.</summary>
+    /// <param name="left">A frame.</param>
+    /// <param name="right">Another frame.</param>
+    public static bool operator ==(Frame left, Frame right) => left.Equals(right);
+
+    /// <summary>Value inequality.</summary>
+    /// <param name="left">A frame.</param>
+    /// <param name="right">Another frame.</param>
+    public static bool operator !=(Frame left, Frame right) => !left.Equals(right);
+
+    /// <summary>Describes the frame without its payload (payloads may carry credentials).</summary>
+    public override string ToString() =>
+        Kind == FrameKind.Close ? $"Close({CloseCode})" : $"{Kind}({Payload.Length} B)";
+}

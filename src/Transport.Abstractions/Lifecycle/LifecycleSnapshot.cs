@@ -1,0 +1,41 @@
+namespace Transport;
+
+/// <summary>
+/// The state of a reconnecting connection. Every field is a level or a cumulative count, never a
+/// per-event delta, so a consumer that wakes late and sees only the newest snapshot still
+/// learns everything that matters: "epoch went 5 -> 9" means four down-cycles it did not see.
+/// </summary>
+/// <param name="Phase">The current phase.</param>
+/// <param name="Epoch">Completed down-cycles: 0 for the first connection, +1 each time a connection is re-established.</param>
+/// <param name="Version">Bumped on every published change; what "wait for the next change" keys on.</param>
+/// <param name="DownSince">When the feed went down, while it is down (Reconnecting, Unrecoverable); otherwise null.</param>
+/// <param name="Attempts">Cumulative connect attempts, successful or not.</param>
+/// <param name="TotalLagged">Cumulative data frames evicted from the receive ring (dropped, signalled).</param>
+/// <param name="Exhausted">Sticky: a voluntary <c>MaxAttempts</c> cap ran out.</param>
+/// <param name="LastError">The most recent failure, if any (its message carries no secrets).</param>
+public sealed record LifecycleSnapshot(
+    ConnectionPhase Phase,
+    long Epoch,
+    long Version,
+    DateTimeOffset? DownSince,
+    long Attempts,
+    long TotalLagged,
+    bool Exhausted,
+    TransportException? LastError)
+{
+    /// <summary>The snapshot before anything happened.</summary>
+    public static LifecycleSnapshot Initial { get; } = new(ConnectionPhase.Connecting, 0, 0, null, 0, 0, false, null);
+
+    /// <summary>True for Unrecoverable and Closed.</summary>
+    public bool IsTerminal => Phase is ConnectionPhase.Unrecoverable or ConnectionPhase.Closed;
+
+    /// <summary>True while frames can flow (Connected, Stale, Resumed).</summary>
+    public bool IsUp => Phase is ConnectionPhase.Connected or ConnectionPhase.Stale or ConnectionPhase.Resumed;
+
+    /// <summary>One line, safe to log.</summary>
+    public override string ToString() =>
+        $"{Phase} epoch={Epoch} v={Version} attempts={Attempts} lagged={TotalLagged}" +
+        (Exhausted ? " exhausted" : string.Empty) +
+        (DownSince is { } d ? $" downSince={d:O}" : string.Empty) +
+        (LastError is { } e ? $" lastError={e.Kind}" : string.Empty);
+}
