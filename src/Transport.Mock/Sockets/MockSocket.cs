@@ -317,7 +317,15 @@ public sealed class MockSocket : ILeafConnection, ILeafSender, ILeafReceiver
 
             if (_inbox.Count > 0)
             {
-                return new ValueTask<Frame>(TakeLocked());
+                // A queued failure faults the returned task rather than throwing from the call.
+                try
+                {
+                    return new ValueTask<Frame>(TakeLocked());
+                }
+                catch (TransportException e)
+                {
+                    return ValueTask.FromException<Frame>(e);
+                }
             }
 
             if (_endedWith is not null)
