@@ -12,7 +12,7 @@ namespace Transport.Mock;
 /// <list type="bullet">
 /// <item>T1: time never moves on its own and never moves backwards (<c>T1_time_moves_only_when_advanced</c>, <c>T1_moving_backwards_throws</c>).</item>
 /// <item>T2: due timers fire in due-time order, ties in creation order (<c>T2_timers_fire_in_due_order_ties_in_creation_order</c>).</item>
-/// <item>T3: inside a callback <see cref="GetUtcNow"/> equals that timer's due instant (<c>T3_callback_sees_its_due_instant</c>).</item>
+/// <item>T3: inside a callback <see cref="GetUtcNow"/> equals that timer's due instant (<c>T3_callback_sees_its_due_instant_and_passes_state</c>).</item>
 /// <item>T4: a periodic timer fires once per period inside one long advance (<c>T4_periodic_timer_fires_every_period_within_one_advance</c>).</item>
 /// <item>T5: callbacks never run under the provider's lock, so a callback may create, change or
 /// dispose timers and read the clock (<c>T5_callback_may_rearm_and_create_timers</c>).</item>

@@ -106,4 +106,30 @@ public sealed class MockHarnessTests
         Assert.True(actor.IsCompletedSuccessfully);
         Assert.Equal(0, connector.HangingAttempts);
     }
+
+    [Fact]
+    public void M5_a_delivery_made_by_other_pumped_work_does_not_run_the_reader_inline()
+    {
+        var (_, _, spawner) = MockHarness.Create();
+        var socket = new MockSocket();
+        var order = new List<string>();
+
+        spawner.Spawn(async () =>
+        {
+            var frame = await socket.Receiver.ReceiveAsync(CancellationToken.None);
+            order.Add($"reader got {frame.GetText()}");
+        });
+        spawner.RunUntilIdle();
+
+        spawner.Spawn(() =>
+        {
+            socket.DeliverText("x");
+            order.Add("server delivered");
+            return Task.CompletedTask;
+        });
+        spawner.RunUntilIdle();
+
+        // The reader resumed as its own queued step, after the delivering step finished.
+        Assert.Equal(["server delivered", "reader got x"], order);
+    }
 }
