@@ -29,12 +29,14 @@ namespace Transport.WebSockets.Buffering;
 //     answered true, TryRead succeeds (eviction never empties the ring: the newest stays).
 //     DropOldestRingWaitTests.I7_pending_wait_is_woken_by_write
 //     DropOldestRingWaitTests.I7_pending_wait_is_woken_by_complete
+//     DropOldestRingConcurrencyTests.I7_cancellation_racing_writes_never_loses_a_wake_up
 // I8: Waking never runs the consumer's continuation under the lock or inline on the producer's
 //     thread; it runs on the scheduler the consumer captured, when it captured one.
 //     DropOldestRingWaitTests.I8_continuation_runs_on_the_consumers_pumped_scheduler
 //     DropOldestRingWaitTests.I8_continuation_without_context_does_not_run_inline_in_write
 // I9: Write and TryRead allocate nothing in steady state (after the slot array has grown).
 //     DropOldestRingAllocationTests.I9_steady_state_write_and_read_allocate_nothing
+//     DropOldestRingAllocationTests.I9_waiting_and_waking_allocate_nothing
 
 /// <summary>
 /// The receive ring between the actor (single producer) and the adapter reading the source
