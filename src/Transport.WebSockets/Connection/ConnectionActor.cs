@@ -1,0 +1,545 @@
+using Microsoft.Extensions.Logging;
+using Transport.WebSockets.Buffering;
+using Transport.WebSockets.Lifecycle;
+using Transport.WebSockets.Liveness;
+using Transport.WebSockets.Pacing;
+using Transport.WebSockets.Reconnect;
+using Transport.WebSockets.Sending;
+using Transport.WebSockets.Telemetry;
+
+namespace Transport.WebSockets.Connection;
+
+/// <summary>
+/// One actor per reconnecting connection. It owns the only live socket, the sink's queue, the
+/// receive ring, the lifecycle publisher and the epoch counter, and runs the connect cycles and
+/// the sessions between them.
+/// </summary>
+/// <remarks>
+/// <para>
+/// THE DETERMINISM RULE. Everything here runs on the scheduler the <see cref="ISpawner"/> started
+/// it on: awaits never use <c>ConfigureAwait(false)</c> (continuations come back to
+/// <c>TaskScheduler.Current</c>), nothing calls <c>Task.Run</c>, and all time comes from the injected
+/// <see cref="TimeProvider"/>. With Transport.Mock's pumped spawn and manual clock a test therefore
+/// steps the actor like a script. Outside callers (ForceReconnect, Shutdown) never run actor code
+/// on their own thread: they set a flag and spawn the signal.
+/// </para>
+/// <para>Invariants (each proved by the named test in tests/Transport.Tests/Actor):</para>
+/// <list type="bullet">
+/// <item>A1 auth is stamped inside every attempt; a credential rotated between drop and reconnect is the one used (A1_rotated_credential_is_used_on_reconnect).</item>
+/// <item>A2 the epoch advances exactly once per completed down-cycle (A2_epoch_advances_once_per_down_cycle).</item>
+/// <item>A3 the socket is always drained: the receive loop never waits on the consumer; pressure is absorbed by the ring (B3_pong_sent_while_ring_full_and_consumer_stalled).</item>
+/// <item>A4 pongs and the control lane go before data (S1_control_lane_before_data).</item>
+/// <item>A5 a send pinned to an ended epoch fails with StaleEpoch and never reaches a later socket (S2_pinned_send_rejected_after_reconnect).</item>
+/// <item>A6 shutdown sends the close handshake within CloseTimeout, then completes unconditionally; Closed is the last snapshot (C1_shutdown_with_dead_socket_completes).</item>
+/// </list>
+/// </remarks>
+internal sealed class ConnectionActor : IEpochClock
+{
+    private readonly TransportOptions _options;
+    private readonly ILeafConnector _leaf;
+    private readonly IAuthSource _auth;
+    private readonly IFailureClassifier _classifier;
+    private readonly TimeProvider _time;
+    private readonly ISpawner _spawner;
+    private readonly ILogger _logger;
+    private readonly ConnectPolicy _policy;
+    private readonly SendPacer? _pacer;
+    private readonly ConnectionTelemetry _telemetry;
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _closeCutShort = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    // Epoch state: written by the actor only, read by the sink from any thread.
+    private long _epoch;
+    private long _lastEndedEpoch = -1;
+
+    // Control flags, set from any thread.
+    private int _shutdownRequested;
+    private int _reconnectSignalPending;
+
+    // Actor-only state.
+    private readonly CancellationTokenSource _shutdownCts = new();
+    private TaskCompletionSource<SessionEnd>? _sessionEnd;
+    private bool _everConnected;
+    private long _attempts;
+    private bool _stale;
+    private long _lastFrameTimestamp;
+    private int _lagPublishPending;
+
+    public ConnectionActor(
+        TransportOptions options,
+        ILeafConnector leaf,
+        IAuthSource auth,
+        IFailureClassifier classifier,
+        TimeProvider time,
+        ISpawner spawner,
+        Func<double> random,
+        ConnectionTelemetryFactory telemetryFactory,
+        ILogger logger)
+    {
+        _options = options;
+        _leaf = leaf;
+        _auth = auth;
+        _classifier = classifier;
+        _time = time;
+        _spawner = spawner;
+        _logger = logger;
+        _policy = new ConnectPolicy(options.Reconnect, classifier, time, random);
+        _pacer = options.Send.RateLimit is { } rate ? new SendPacer(rate, time) : null;
+        Ring = new DropOldestRing(options.Receive.RingCapacityFrames, options.Receive.RingCapacityBytes);
+        Queue = new SendQueue(options.Send.CapacityFrames, options.Send.CapacityBytes);
+        Lifecycle = new LifecyclePublisher(spawner, logger);
+        Sink = new FrameSink(Queue, this, logger);
+        Source = new FrameSource(Ring);
+        _telemetry = telemetryFactory.Create(options.Name, () => Ring.Count, () => Queue.Count, CurrentDownSeconds);
+        Trigger = new ReconnectTrigger(ForceReconnect);
+    }
+
+    public DropOldestRing Ring { get; }
+
+    public SendQueue Queue { get; }
+
+    public LifecyclePublisher Lifecycle { get; }
+
+    public FrameSink Sink { get; }
+
+    public FrameSource Source { get; }
+
+    public ReconnectTrigger Trigger { get; }
+
+    public Task Stopped => _stopped.Task;
+
+    public long CurrentEpoch => Interlocked.Read(ref _epoch);
+
+    public long LastEndedEpoch => Interlocked.Read(ref _lastEndedEpoch);
+
+    private bool ShutdownRequested => Volatile.Read(ref _shutdownRequested) != 0;
+
+    /// <summary>Starts the actor through the spawn seam.</summary>
+    public void Start()
+    {
+        Lifecycle.Publish(s => s with { DownSince = _time.GetUtcNow() });
+        _ = _spawner.Spawn(RunAsync);
+    }
+
+    /// <summary>Requests shutdown; idempotent. Completes when the actor has stopped.</summary>
+    public Task ShutdownAsync(CancellationToken cancellationToken)
+    {
+        if (Interlocked.Exchange(ref _shutdownRequested, 1) == 0)
+        {
+            _ = _spawner.Spawn(() =>
+            {
+                _sessionEnd?.TrySetResult(SessionEnd.Shutdown);
+                _shutdownCts.Cancel();
+                return Task.CompletedTask;
+            });
+        }
+
+        if (cancellationToken.CanBeCanceled)
+        {
+            // The caller's token shortens the close handshake; shutdown itself still completes.
+            var registration = cancellationToken.Register(static s => ((ConnectionActor)s!)._closeCutShort.TrySetResult(), this);
+            _ = Stopped.ContinueWith(static (_, r) => ((CancellationTokenRegistration)r!).Dispose(), registration, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+
+        return Stopped;
+    }
+
+    /// <summary>Coalescing, fire-and-forget; a no-op after shutdown or while no session is up.</summary>
+    private void ForceReconnect(string reason)
+    {
+        if (ShutdownRequested || Interlocked.Exchange(ref _reconnectSignalPending, 1) != 0)
+        {
+            return;
+        }
+
+        _logger.LogInformation("Connection {Name}: reconnect requested ({Reason}).", _options.Name, reason);
+        _ = _spawner.Spawn(() =>
+        {
+            Volatile.Write(ref _reconnectSignalPending, 0);
+            _sessionEnd?.TrySetResult(SessionEnd.Forced);
+            return Task.CompletedTask;
+        });
+    }
+
+    private async Task RunAsync()
+    {
+        TransportException? dropCause = null;
+        try
+        {
+            while (!ShutdownRequested)
+            {
+                var outcome = await _policy.RunCycleAsync(AttemptAsync, OnRetry, dropCause, _shutdownCts.Token);
+                switch (outcome.Verdict)
+                {
+                    case ConnectVerdict.Cancelled:
+                        Terminate(ConnectionPhase.Closed, exhausted: false, error: null);
+                        return;
+                    case ConnectVerdict.Unrecoverable:
+                        _logger.LogError("Connection {Name}: unrecoverable after a permanent failure: {Error}", _options.Name, outcome.Error?.ToString());
+                        Terminate(ConnectionPhase.Unrecoverable, exhausted: false, outcome.Error);
+                        return;
+                    case ConnectVerdict.Exhausted:
+                        _logger.LogError("Connection {Name}: gave up after MaxAttempts ({Max}): {Error}", _options.Name, _options.Reconnect.MaxAttempts, outcome.Error?.ToString());
+                        Terminate(ConnectionPhase.Closed, exhausted: true, outcome.Error);
+                        return;
+                }
+
+                var connection = outcome.Connection!;
+                if (ShutdownRequested)
+                {
+                    await connection.DisposeAsync();
+                    break;
+                }
+
+                var end = await RunSessionAsync(connection);
+                if (end.Reason == SessionEndReason.Shutdown)
+                {
+                    break;
+                }
+
+                dropCause = end.Error;
+                var downSince = _time.GetUtcNow();
+                Lifecycle.Publish(s => s with { Phase = ConnectionPhase.Reconnecting, DownSince = downSince, LastError = end.Error ?? s.LastError });
+                Published();
+                _logger.LogWarning("Connection {Name}: epoch {Epoch} ended ({Reason}): {Error}", _options.Name, CurrentEpoch, end.Reason, end.Error?.ToString());
+            }
+
+            Terminate(ConnectionPhase.Closed, exhausted: false, error: null);
+        }
+        catch (Exception ex)
+        {
+            // A bug in the stack must still end in a terminal snapshot, never a silent hang.
+            _logger.LogCritical(ex, "Connection {Name}: the actor failed unexpectedly.", _options.Name);
+            Terminate(ConnectionPhase.Unrecoverable, exhausted: false, ConnectPolicy.Normalize(ex));
+        }
+        finally
+        {
+            _telemetry.Dispose();
+            _shutdownCts.Dispose();
+            _stopped.TrySetResult();
+        }
+    }
+
+    private async ValueTask<ILeafConnection> AttemptAsync(CancellationToken cancellationToken)
+    {
+        var attempt = ++_attempts;
+        _telemetry.Attempt();
+        Lifecycle.Publish(s => s with { Attempts = attempt });
+
+        // A1: a fresh request per attempt, stamped now, never a cached one.
+        var request = new HandshakeRequest(_options.Uri!);
+        foreach (var (name, value) in _options.Headers)
+        {
+            request.Headers[name] = value;
+        }
+
+        foreach (var subProtocol in _options.SubProtocols)
+        {
+            request.SubProtocols.Add(subProtocol);
+        }
+
+        var epochIfConnected = _everConnected ? CurrentEpoch + 1 : 0;
+        await _auth.StampAsync(request, new AuthContext(epochIfConnected, attempt, _everConnected), cancellationToken);
+        _logger.LogDebug("Connection {Name}: attempt {Attempt} to {Request}.", _options.Name, attempt, request);
+        return await _leaf.ConnectAsync(request, cancellationToken);
+    }
+
+    private void OnRetry(TransportException error, TimeSpan delay)
+    {
+        Lifecycle.Publish(s => s with { LastError = error });
+        Published();
+        _logger.LogWarning("Connection {Name}: attempt {Attempt} failed ({Kind}, http={Status}, close={Close}); retrying in {Delay}.", _options.Name, _attempts, error.Kind, error.HttpStatus, error.CloseCode, delay);
+    }
+
+    private async Task<SessionEnd> RunSessionAsync(ILeafConnection connection)
+    {
+        var reconnected = _everConnected;
+        if (reconnected)
+        {
+            Interlocked.Increment(ref _epoch);
+        }
+
+        _everConnected = true;
+        var epoch = CurrentEpoch;
+        var downFor = Lifecycle.Current.DownSince is { } since ? _time.GetUtcNow() - since : TimeSpan.Zero;
+        _stale = false;
+        _lastFrameTimestamp = _time.GetTimestamp();
+        var sessionEnd = new TaskCompletionSource<SessionEnd>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _sessionEnd = sessionEnd;
+        Lifecycle.Publish(s => s with { Phase = UpPhase, Epoch = epoch, DownSince = null });
+        Published();
+        if (reconnected)
+        {
+            _telemetry.Reconnected(downFor);
+        }
+
+        _logger.LogInformation("Connection {Name}: {Phase} (epoch {Epoch}).", _options.Name, UpPhase, epoch);
+
+        using var receiveCts = new CancellationTokenSource();
+        using var writeCts = new CancellationTokenSource();
+        var receiving = ReceiveLoopAsync(connection.Receiver, sessionEnd, receiveCts.Token);
+        var writing = WriteLoopAsync(connection.Sender, epoch, sessionEnd, writeCts.Token);
+        var watching = _options.Liveness.StaleAfter is null && _options.Liveness.DeadAfter is null
+            ? Task.CompletedTask
+            : LivenessLoopAsync(sessionEnd, receiveCts.Token);
+
+        var end = await sessionEnd.Task;
+        _sessionEnd = null;
+
+        // Stop writing first: nothing may follow the close frame.
+        writeCts.Cancel();
+        await writing;
+        if (end.Reason != SessionEndReason.Failed)
+        {
+            await CloseGracefullyAsync(connection.Sender, end.Reason == SessionEndReason.Shutdown ? "shutdown" : "reconnect");
+        }
+
+        receiveCts.Cancel();
+        await receiving;
+        await watching;
+        await DisposeQuietlyAsync(connection);
+
+        // A5: the epoch has ended; pinned sends still queued for it fail now.
+        Interlocked.Exchange(ref _lastEndedEpoch, epoch);
+        foreach (var request in Queue.RemovePinnedUpTo(epoch))
+        {
+            Sink.FailRequest(request, TransportException.StaleEpoch(request.Options.PinnedEpoch!.Value));
+        }
+
+        return end;
+    }
+
+    private ConnectionPhase UpPhase => CurrentEpoch == 0 ? ConnectionPhase.Connected : ConnectionPhase.Resumed;
+
+    private async Task ReceiveLoopAsync(ILeafReceiver receiver, TaskCompletionSource<SessionEnd> sessionEnd, CancellationToken cancellationToken)
+    {
+        var trackIdle = _options.Liveness.StaleAfter is not null || _options.Liveness.DeadAfter is not null;
+        try
+        {
+            while (true)
+            {
+                var frame = await receiver.ReceiveAsync(cancellationToken);
+                if (trackIdle)
+                {
+                    _lastFrameTimestamp = _time.GetTimestamp();
+                    if (_stale)
+                    {
+                        _stale = false;
+                        Lifecycle.Publish(s => s with { Phase = UpPhase });
+                        Published();
+                    }
+                }
+
+                switch (frame.Kind)
+                {
+                    case FrameKind.Text:
+                    case FrameKind.Binary:
+                        _telemetry.FrameReceived(frame.Length);
+
+                        // A3: never waits; a full ring evicts its oldest frame instead.
+                        var evicted = Ring.Write(frame);
+                        if (evicted > 0)
+                        {
+                            _telemetry.Lagged(evicted);
+                            ScheduleLagPublish();
+                        }
+
+                        break;
+                    case FrameKind.Ping:
+                        // A4: answered through the pong lane, ahead of every queued frame.
+                        Queue.EnqueuePong(Frame.Pong(frame.Payload));
+                        break;
+                    case FrameKind.Pong:
+                        break;
+                    case FrameKind.Close:
+                        sessionEnd.TrySetResult(SessionEnd.Failed(TransportException.ClosedByPeer(frame.CloseCode, frame.CloseReason)));
+                        return;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The session is ending for another reason.
+        }
+        catch (Exception ex)
+        {
+            sessionEnd.TrySetResult(SessionEnd.Failed(ConnectPolicy.Normalize(ex)));
+        }
+    }
+
+    private async Task WriteLoopAsync(ILeafSender sender, long epoch, TaskCompletionSource<SessionEnd> sessionEnd, CancellationToken cancellationToken)
+    {
+        SendRequest? current = null;
+        try
+        {
+            while (true)
+            {
+                await Queue.WaitToReadAsync(cancellationToken);
+
+                // A4 under pacing: take the token first, then whatever has the highest priority
+                // now, so a pong that arrived while we waited for the token still goes first.
+                if (_pacer is not null)
+                {
+                    await _pacer.AcquireAsync(cancellationToken);
+                }
+
+                if (!Queue.TryDequeue(out current))
+                {
+                    _pacer?.Return(); // a cancelled send was withdrawn meanwhile
+                    continue;
+                }
+
+                if (current.Options.PinnedEpoch is { } pinned && pinned != epoch)
+                {
+                    _pacer?.Return();
+                    Sink.FailRequest(current, TransportException.StaleEpoch(pinned));
+                    current = null;
+                    continue;
+                }
+
+                await sender.SendAsync(current.Frame, cancellationToken);
+                _telemetry.FrameSent(current.Frame.Length);
+                current.Succeed();
+                current = null;
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            ReturnUnsent(current);
+        }
+        catch (TransportException ex) when (ex.Kind == TransportErrorKind.Shutdown && ShutdownRequested)
+        {
+            // The queue was closed by shutdown.
+        }
+        catch (Exception ex)
+        {
+            ReturnUnsent(current);
+            sessionEnd.TrySetResult(SessionEnd.Failed(ConnectPolicy.Normalize(ex)));
+        }
+    }
+
+    // A frame taken but not written goes back to the head of its lane for the next connection,
+    // unless it was a pong (meaningful only on this socket).
+    private void ReturnUnsent(SendRequest? request)
+    {
+        if (request is not null && !request.IsPong)
+        {
+            Queue.Requeue(request);
+        }
+    }
+
+    private async Task LivenessLoopAsync(TaskCompletionSource<SessionEnd> sessionEnd, CancellationToken cancellationToken)
+    {
+        var staleAfter = _options.Liveness.StaleAfter;
+        var deadAfter = _options.Liveness.DeadAfter;
+        try
+        {
+            while (true)
+            {
+                var idle = _time.GetElapsedTime(_lastFrameTimestamp);
+                if (deadAfter is { } dead && idle >= dead)
+                {
+                    sessionEnd.TrySetResult(SessionEnd.Failed(TransportException.Timeout($"No frame for {dead} (Liveness.DeadAfter).")));
+                    return;
+                }
+
+                if (staleAfter is { } stale && !_stale && idle >= stale)
+                {
+                    _stale = true;
+                    Lifecycle.Publish(s => s with { Phase = ConnectionPhase.Stale });
+                    Published();
+                    _logger.LogWarning("Connection {Name}: stale, no frame for {Idle}.", _options.Name, idle);
+                }
+
+                var wait = LivenessSchedule.NextCheck(idle, staleAfter, deadAfter, _stale);
+                await Task.Delay(wait, _time, cancellationToken);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The session ended.
+        }
+    }
+
+    private async Task CloseGracefullyAsync(ILeafSender sender, string reason)
+    {
+        // A6: bounded by CloseTimeout on the injected clock, or cut short by the shutdown caller's token.
+        using var bound = new CancellationTokenSource(_options.CloseTimeout, _time);
+        var close = CloseQuietlyAsync(sender, reason, bound.Token);
+        var timedOut = Task.Delay(Timeout.InfiniteTimeSpan, bound.Token);
+        await Task.WhenAny(close, timedOut, _closeCutShort.Task);
+        bound.Cancel();
+    }
+
+    private async Task CloseQuietlyAsync(ILeafSender sender, string reason, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await sender.CloseAsync(CloseCodes.NormalClosure, reason, cancellationToken);
+        }
+        catch (Exception ex)
+        {
+            // Best effort: a dead socket cannot close politely, and shutdown completes regardless.
+            _logger.LogDebug("Connection {Name}: close handshake did not complete ({Error}).", _options.Name, ex.GetType().Name);
+        }
+    }
+
+    private async Task DisposeQuietlyAsync(ILeafConnection connection)
+    {
+        try
+        {
+            await connection.DisposeAsync();
+        }
+        catch (Exception ex)
+        {
+            _logger.LogDebug("Connection {Name}: socket disposal failed ({Error}).", _options.Name, ex.GetType().Name);
+        }
+    }
+
+    // Evictions can happen once per frame under a flood; publishing a snapshot for each would put
+    // allocation and observer work on the hot path. Instead one publication is scheduled, and it
+    // reads the ring's cumulative count when it runs (lossless: TotalLagged is cumulative).
+    private void ScheduleLagPublish()
+    {
+        if (Interlocked.Exchange(ref _lagPublishPending, 1) != 0)
+        {
+            return;
+        }
+
+        _ = _spawner.Spawn(() =>
+        {
+            Volatile.Write(ref _lagPublishPending, 0);
+            var lagged = Ring.TotalLagged;
+            Lifecycle.Publish(s => s.TotalLagged == lagged ? s : s with { TotalLagged = lagged });
+            return Task.CompletedTask;
+        });
+    }
+
+    private void Terminate(ConnectionPhase phase, bool exhausted, TransportException? error)
+    {
+        var shutdown = TransportException.Shutdown();
+        foreach (var request in Queue.Close(error ?? shutdown))
+        {
+            Sink.FailRequest(request, error ?? shutdown);
+        }
+
+        // Unrecoverable and exhausted sources end with the error; a clean shutdown ends normally
+        // after the frames still buffered.
+        Ring.Complete(phase == ConnectionPhase.Unrecoverable || exhausted ? error : null);
+        var now = _time.GetUtcNow();
+        Lifecycle.Publish(s => s with
+        {
+            Phase = phase,
+            Exhausted = s.Exhausted || exhausted,
+            LastError = error ?? s.LastError,
+            TotalLagged = Ring.TotalLagged,
+            DownSince = s.DownSince ?? now,
+        });
+        Published();
+    }
+
+    private void Published() => _telemetry.Transition(Lifecycle.Current);
+
+    private double CurrentDownSeconds() =>
+        Lifecycle.Current.DownSince is { } since && !Lifecycle.Current.IsUp ? (_time.GetUtcNow() - since).TotalSeconds : 0;
+}

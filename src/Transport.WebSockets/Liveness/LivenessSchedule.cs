@@ -1,0 +1,33 @@
+namespace Transport.WebSockets.Liveness;
+
+/// <summary>
+/// Pure arithmetic for the passive idle watch: when to look again. The watch does not reset a
+/// timer per frame (that would put timer work on the receive hot path); the receive loop only
+/// stamps the time of the last frame, and the watch wakes at the next instant a threshold could
+/// be crossed.
+/// </summary>
+internal static class LivenessSchedule
+{
+    /// <summary>The delay until the next check.</summary>
+    /// <param name="idle">Time since the last frame.</param>
+    /// <param name="staleAfter">The Stale threshold, if configured.</param>
+    /// <param name="deadAfter">The dead threshold, if configured.</param>
+    /// <param name="isStale">Whether the connection is marked Stale now.</param>
+    public static TimeSpan NextCheck(TimeSpan idle, TimeSpan? staleAfter, TimeSpan? deadAfter, bool isStale)
+    {
+        var next = TimeSpan.MaxValue;
+        if (staleAfter is { } stale)
+        {
+            // While stale, a frame may clear the mark at any time, and the next silence must be
+            // caught a full StaleAfter later: look again at most StaleAfter from now.
+            next = isStale ? stale : stale - idle;
+        }
+
+        if (deadAfter is { } dead && dead - idle < next)
+        {
+            next = dead - idle;
+        }
+
+        return next <= TimeSpan.Zero ? TimeSpan.FromTicks(1) : next;
+    }
+}

@@ -1,0 +1,56 @@
+namespace Transport.WebSockets.Sending;
+
+/// <summary>
+/// One queued frame. <see cref="Completion"/> exists only for <c>SendAsync</c> callers, who
+/// learn when the frame reached a socket or why it never will; <c>TrySend</c> frames carry none.
+/// </summary>
+internal sealed class SendRequest
+{
+    private readonly TaskCompletionSource? _completion;
+
+    public SendRequest(Frame frame, SendOptions options, bool tracked)
+    {
+        Frame = frame;
+        Options = options;
+
+        // Asynchronous continuations: completing a send must never run the caller's code on the writer.
+        _completion = tracked ? new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) : null;
+    }
+
+    public Frame Frame { get; }
+
+    public SendOptions Options { get; }
+
+    public int Bytes => Frame.Length;
+
+    public bool IsTracked => _completion is not null;
+
+    /// <summary>A pong answering a surfaced ping: meaningful only on the socket that saw the ping.</summary>
+    public bool IsPong => Frame.Kind == FrameKind.Pong;
+
+    public Task Completion => _completion?.Task ?? Task.CompletedTask;
+
+    /// <summary>The caller's cancellation hook while queued; released when the send completes.</summary>
+    public CancellationTokenRegistration Registration { get; set; }
+
+    public void Succeed()
+    {
+        Registration.Unregister();
+        _completion?.TrySetResult();
+    }
+
+    /// <summary>Fails the send; returns false for an untracked frame so the caller counts it.</summary>
+    public bool Fail(Exception error)
+    {
+        if (_completion is null)
+        {
+            return false;
+        }
+
+        Registration.Unregister();
+        _completion.TrySetException(error);
+        return true;
+    }
+
+    public void Cancel(CancellationToken token) => _completion?.TrySetCanceled(token);
+}

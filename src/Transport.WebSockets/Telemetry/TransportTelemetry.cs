@@ -1,0 +1,49 @@
+using System.Diagnostics;
+
+namespace Transport.WebSockets;
+
+/// <summary>Names of the transport's <c>Meter</c>, <c>ActivitySource</c> and instruments, for OpenTelemetry subscriptions.</summary>
+public static class TransportTelemetry
+{
+    /// <summary>The Meter and ActivitySource name.</summary>
+    public const string Name = "Transport.WebSockets";
+
+    /// <summary>The tag carrying the connection's name on every measurement and span.</summary>
+    public const string ConnectionTag = "transport.connection";
+
+    /// <summary>Counter: data frames read from sockets.</summary>
+    public const string FramesReceived = "transport.frames.received";
+
+    /// <summary>Counter: payload bytes read from sockets.</summary>
+    public const string BytesReceived = "transport.bytes.received";
+
+    /// <summary>Counter: frames written to sockets.</summary>
+    public const string FramesSent = "transport.frames.sent";
+
+    /// <summary>Counter: payload bytes written to sockets.</summary>
+    public const string BytesSent = "transport.bytes.sent";
+
+    /// <summary>Counter: data frames evicted from the receive ring.</summary>
+    public const string FramesLagged = "transport.frames.lagged";
+
+    /// <summary>Counter: completed down-cycles.</summary>
+    public const string Reconnects = "transport.reconnects";
+
+    /// <summary>Counter: connect attempts.</summary>
+    public const string ConnectAttempts = "transport.connect.attempts";
+
+    /// <summary>Histogram (seconds): duration of each completed down-cycle.</summary>
+    public const string TimeDown = "transport.down.duration";
+
+    /// <summary>Gauge (seconds): how long the feed has been down now, 0 while up.</summary>
+    public const string CurrentDownSeconds = "transport.down.current";
+
+    /// <summary>Gauge: frames buffered in the receive ring.</summary>
+    public const string RingDepth = "transport.ring.depth";
+
+    /// <summary>Gauge: frames waiting in the send queue.</summary>
+    public const string SendQueueDepth = "transport.send_queue.depth";
+
+    /// <summary>The shared ActivitySource (one span per connection, one event per transition).</summary>
+    internal static ActivitySource ActivitySource { get; } = new(Name);
+}

@@ -1,0 +1,169 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Transport.WebSockets.Telemetry;
+
+namespace Transport.WebSockets;
+
+/// <summary>
+/// Assembles the reconnecting stack: options (validated at <see cref="Build"/>), the leaf
+/// connector (ClientWebSocket by default), auth, classification, time, spawn and logging.
+/// </summary>
+/// <example>
+/// <code>
+/// var connector = new WebSocketTransportBuilder()
+///     .Configure(o => o.WithUri("wss://stream.example.com/ws").WithSendRateLimit(5, TimeSpan.FromSeconds(1), 5))
+///     .WithAuth(AuthSources.BearerToken(() => tokens.Current))
+///     .Build();
+/// await using var connection = await connector.ConnectAsync();
+/// </code>
+/// </example>
+public sealed class WebSocketTransportBuilder
+{
+    private TransportOptionsBuilder _options;
+    private ILeafConnector? _leaf;
+    private readonly ClientWebSocketConnectorOptions _leafOptions = new();
+    private IAuthSource _auth = AuthSources.None;
+    private IFailureClassifier _classifier = DefaultFailureClassifier.Instance;
+    private TimeProvider _time = TimeProvider.System;
+    private ISpawner _spawner = ThreadPoolSpawner.Instance;
+    private Func<double> _random = Random.Shared.NextDouble;
+    private ILoggerFactory _loggers = NullLoggerFactory.Instance;
+    private Meter? _meter;
+
+    /// <summary>Starts from default options.</summary>
+    public WebSocketTransportBuilder()
+        : this(new TransportOptions())
+    {
+    }
+
+    /// <summary>Starts from a copy of <paramref name="options"/> (validated at <see cref="Build"/>).</summary>
+    /// <param name="options">The options.</param>
+    public WebSocketTransportBuilder(TransportOptions options) => _options = new TransportOptionsBuilder(options);
+
+    /// <summary>Edits the options.</summary>
+    /// <param name="configure">Applied to the options builder.</param>
+    /// <returns>This builder.</returns>
+    public WebSocketTransportBuilder Configure(Action<TransportOptionsBuilder> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        configure(_options);
+        return this;
+    }
+
+    /// <summary>Replaces the options.</summary>
+    /// <param name="options">The options.</param>
+    /// <returns>This builder.</returns>
+    public WebSocketTransportBuilder WithOptions(TransportOptions options)
+    {
+        _options = new TransportOptionsBuilder(options);
+        return this;
+    }
+
+    /// <summary>Uses another leaf connector (for example Transport.Mock's scripted connector).</summary>
+    /// <param name="leaf">The leaf.</param>
+    /// <returns>This builder.</returns>
+    public WebSocketTransportBuilder UseLeaf(ILeafConnector leaf)
+    {
+        _leaf = leaf ?? throw new ArgumentNullException(nameof(leaf));
+        return this;
+    }
+
+    /// <summary>Edits the default ClientWebSocket leaf's options (HttpMessageInvoker, deflate, buffer size).</summary>
+    /// <param name="configure">Applied to the leaf options.</param>
+    /// <returns>This builder.</returns>
+    public WebSocketTransportBuilder ConfigureClientWebSocket(Action<ClientWebSocketConnectorOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        configure(_leafOptions);
+        return this;
+    }
+
+    /// <summary>Sets the auth source, called on every connect attempt.</summary>
+    /// <param name="auth">The source.</param>
+    /// <returns>This builder.</returns>
+    public WebSocketTransportBuilder WithAuth(IAuthSource auth)
+    {
+        _auth = auth ?? throw new ArgumentNullException(nameof(auth));
+        return this;
+    }
+
+    /// <summary>Sets the failure classifier.</summary>
+    /// <param name="classifier">The classifier.</param>
+    /// <returns>This builder.</returns>
+    public WebSocketTransportBuilder WithClassifier(IFailureClassifier classifier)
+    {
+        _classifier = classifier ?? throw new ArgumentNullException(nameof(classifier));
+        return this;
+    }
+
+    /// <summary>Sets the clock (a manual one in tests).</summary>
+    /// <param name="time">The clock.</param>
+    /// <returns>This builder.</returns>
+    public WebSocketTransportBuilder WithTimeProvider(TimeProvider time)
+    {
+        _time = time ?? throw new ArgumentNullException(nameof(time));
+        return this;
+    }
+
+    /// <summary>Sets the spawn seam (a pumped one in tests).</summary>
+    /// <param name="spawner">The spawner.</param>
+    /// <returns>This builder.</returns>
+    public WebSocketTransportBuilder WithSpawner(ISpawner spawner)
+    {
+        _spawner = spawner ?? throw new ArgumentNullException(nameof(spawner));
+        return this;
+    }
+
+    /// <summary>Sets the randomizer behind backoff jitter (returns values in [0, 1)).</summary>
+    /// <param name="random">The randomizer.</param>
+    /// <returns>This builder.</returns>
+    public WebSocketTransportBuilder WithRandom(Func<double> random)
+    {
+        _random = random ?? throw new ArgumentNullException(nameof(random));
+        return this;
+    }
+
+    /// <summary>Sets the logger factory.</summary>
+    /// <param name="loggers">The factory.</param>
+    /// <returns>This builder.</returns>
+    public WebSocketTransportBuilder WithLoggerFactory(ILoggerFactory loggers)
+    {
+        _loggers = loggers ?? throw new ArgumentNullException(nameof(loggers));
+        return this;
+    }
+
+    /// <summary>Sets the Meter the instruments are created on (by default a shared one named <see cref="TransportTelemetry.Name"/>).</summary>
+    /// <param name="meter">The meter.</param>
+    /// <returns>This builder.</returns>
+    public WebSocketTransportBuilder WithMeter(Meter meter)
+    {
+        _meter = meter ?? throw new ArgumentNullException(nameof(meter));
+        return this;
+    }
+
+    /// <summary>Validates everything and assembles the connector.</summary>
+    /// <returns>The connector.</returns>
+    /// <exception cref="TransportConfigurationException">The options break a rule; the message names the field.</exception>
+    public ReconnectingConnector Build()
+    {
+        var options = _options.Build();
+        var leaf = _leaf ?? new ClientWebSocketConnector(LeafOptionsFor(options));
+        return new ReconnectingConnector(options, leaf, _auth, _classifier, _time, _spawner, _random, _loggers, new ConnectionTelemetryFactory(_meter));
+    }
+
+    // The transport options own the limits both layers must agree on.
+    private ClientWebSocketConnectorOptions LeafOptionsFor(TransportOptions options)
+    {
+        return new ClientWebSocketConnectorOptions
+        {
+            HttpMessageInvoker = _leafOptions.HttpMessageInvoker,
+            DeflateOptions = _leafOptions.DeflateOptions,
+            ReceiveBufferBytes = _leafOptions.ReceiveBufferBytes,
+            ConfigureSocket = _leafOptions.ConfigureSocket,
+            MaxMessageBytes = options.Receive.MaxMessageBytes,
+            KeepAliveInterval = options.Liveness.KeepAliveInterval ?? _leafOptions.KeepAliveInterval,
+            KeepAliveTimeout = options.Liveness.KeepAliveTimeout ?? _leafOptions.KeepAliveTimeout,
+        };
+    }
+}

@@ -1,0 +1,197 @@
+using Transport.Mock;
+
+namespace Transport.Tests.Actor;
+
+/// <summary>The send axis: the stable sink, lanes, bounds, gap delivery, epoch pinning, pacing.</summary>
+public sealed class SendPathTests
+{
+    [Fact]
+    public void SendAsync_completes_when_the_frame_reaches_the_socket()
+    {
+        var h = ActorHarness.Start();
+
+        var send = h.Connection.Sink.SendAsync(Frame.Text("subscribe"));
+        h.Pump();
+
+        Assert.True(send.IsCompletedSuccessfully);
+        Assert.Equal(["subscribe"], h.Socket.SentTexts);
+    }
+
+    [Fact]
+    public void S1_control_lane_before_data()
+    {
+        var h = ActorHarness.Start(script: c => c.Next.Hangs()); // queue while the first handshake hangs
+        var sink = h.Connection.Sink;
+        Assert.Equal(SendStatus.Accepted, sink.TrySend(Frame.Text("d1")));
+        Assert.Equal(SendStatus.Accepted, sink.TrySend(Frame.Text("d2")));
+        Assert.Equal(SendStatus.Accepted, sink.TrySend(Frame.Text("c1"), SendOptions.Urgent));
+
+        h.Advance(TimeSpan.FromSeconds(5)); // timeout
+        h.Advance(TimeSpan.FromSeconds(1)); // backoff, then connect
+
+        Assert.Equal(["c1", "d1", "d2"], h.Socket.SentTexts);
+    }
+
+    [Fact]
+    public void Sends_queued_during_a_gap_go_out_on_the_next_connection()
+    {
+        var h = ActorHarness.Start(script: c =>
+        {
+            c.Next.Succeeds();
+            c.Next.Fails(TransportException.Connection("refused"));
+        });
+        var first = h.Socket;
+        first.Disconnect();
+        h.Pump();
+        Assert.Equal(ConnectionPhase.Reconnecting, h.Now.Phase);
+
+        var send = h.Connection.Sink.SendAsync(Frame.Text("resubscribe"));
+        h.Pump();
+        Assert.False(send.IsCompleted);
+
+        h.Advance(TimeSpan.FromSeconds(1));
+        Assert.True(send.IsCompletedSuccessfully);
+        Assert.Empty(first.SentTexts);
+        Assert.Equal(["resubscribe"], h.Socket.SentTexts);
+    }
+
+    [Fact]
+    public async Task S2_pinned_send_rejected_after_reconnect_unpinned_delivered_once()
+    {
+        var h = ActorHarness.Start();
+        var old = h.Socket;
+        old.SendBehavior = SendBehavior.Hang; // the old socket swallows writes: frames stay queued
+
+        var inFlight = h.Connection.Sink.SendAsync(Frame.Text("in-flight"));
+        h.Pump();
+        var pinned = h.Connection.Sink.SendAsync(Frame.Text("unsubscribe"), SendOptions.PinnedTo(0));
+        var unpinned = h.Connection.Sink.SendAsync(Frame.Text("order"));
+        h.Pump();
+
+        old.Disconnect();
+        h.Pump();
+
+        Assert.Equal(ConnectionPhase.Resumed, h.Now.Phase);
+        var error = await Assert.ThrowsAsync<TransportException>(async () => await pinned);
+        Assert.Equal(TransportErrorKind.StaleEpoch, error.Kind);
+        Assert.True(inFlight.IsCompletedSuccessfully);
+        Assert.True(unpinned.IsCompletedSuccessfully);
+        Assert.Equal(["in-flight", "order"], h.Socket.SentTexts);
+
+        // After the fact, a send pinned to the dead epoch is refused at once.
+        Assert.Equal(SendStatus.StaleEpoch, h.Connection.Sink.TrySend(Frame.Text("late"), SendOptions.PinnedTo(0)));
+        Assert.Equal(SendStatus.Accepted, h.Connection.Sink.TrySend(Frame.Text("now"), SendOptions.PinnedTo(1)));
+        h.Pump();
+        Assert.Equal(["in-flight", "order", "now"], h.Socket.SentTexts);
+    }
+
+    [Fact]
+    public void TrySend_refuses_when_full_and_says_why()
+    {
+        var h = ActorHarness.Start(o => o.WithSendQueue(2, 1024), c => c.Next.Hangs());
+        var sink = h.Connection.Sink;
+
+        Assert.Equal(SendStatus.Accepted, sink.TrySend(Frame.Text("a")));
+        Assert.Equal(SendStatus.Accepted, sink.TrySend(Frame.Text("b")));
+        Assert.Equal(SendStatus.Full, sink.TrySend(Frame.Text("c")));
+        Assert.Equal(SendStatus.Invalid, sink.TrySend(Frame.Binary(new byte[2048])));
+        Assert.Equal(SendStatus.Invalid, sink.TrySend(Frame.Ping()));
+        Assert.Equal(2, sink.QueuedFrames);
+        Assert.Equal(2, sink.QueuedBytes);
+    }
+
+    [Fact]
+    public void Byte_bound_refuses_and_SendAsync_waits_for_room()
+    {
+        var h = ActorHarness.Start(o => o.WithSendQueue(100, 10), c => c.Next.Hangs());
+        var sink = h.Connection.Sink;
+        Assert.Equal(SendStatus.Accepted, sink.TrySend(Frame.Binary(new byte[8])));
+        Assert.Equal(SendStatus.Full, sink.TrySend(Frame.Binary(new byte[3])));
+
+        var waiting = h.Adapter(() => sink.SendAsync(Frame.Binary(new byte[3])).AsTask());
+        Assert.False(waiting.IsCompleted);
+
+        h.Advance(TimeSpan.FromSeconds(5)); // hung attempt times out
+        h.Advance(TimeSpan.FromSeconds(1)); // connects; the queue drains; the waiter gets room and is sent
+
+        Assert.True(waiting.IsCompletedSuccessfully);
+        Assert.Equal(2, h.Socket.Sent.Count);
+    }
+
+    [Fact]
+    public void Cancelled_SendAsync_is_withdrawn_from_the_queue()
+    {
+        var h = ActorHarness.Start(script: c => c.Next.Hangs());
+        using var cts = new CancellationTokenSource();
+        var send = h.Connection.Sink.SendAsync(Frame.Text("never"), cts.Token);
+        Assert.Equal(1, h.Connection.Sink.QueuedFrames);
+
+        cts.Cancel();
+        h.Pump();
+
+        Assert.True(send.IsCanceled);
+        Assert.Equal(0, h.Connection.Sink.QueuedFrames);
+        h.Advance(TimeSpan.FromSeconds(5)); // the hung attempt times out
+        h.Advance(TimeSpan.FromSeconds(1)); // connects
+        Assert.Empty(h.Socket.Sent);
+    }
+
+    [Fact]
+    public async Task Sends_fail_with_Shutdown_after_shutdown_and_TrySend_failures_are_counted()
+    {
+        var h = ActorHarness.Start(script: c => c.Next.Hangs());
+        var tracked = h.Connection.Sink.SendAsync(Frame.Text("tracked"));
+        Assert.Equal(SendStatus.Accepted, h.Connection.Sink.TrySend(Frame.Text("untracked")));
+
+        var shutdown = h.ShutdownAsync();
+
+        Assert.True(shutdown.IsCompletedSuccessfully);
+        var error = await Assert.ThrowsAsync<TransportException>(async () => await tracked);
+        Assert.Equal(TransportErrorKind.Shutdown, error.Kind);
+        Assert.Equal(1, h.Connection.Sink.FailedAfterAccept);
+        Assert.Equal(SendStatus.Closed, h.Connection.Sink.TrySend(Frame.Text("after")));
+    }
+
+    [Fact]
+    public void P1_hundred_queued_sends_leave_at_the_configured_rate()
+    {
+        var h = ActorHarness.Start(o => o.WithSendRateLimit(5, TimeSpan.FromSeconds(1), burst: 5), c => c.Next.Hangs());
+        for (var i = 0; i < 100; i++)
+        {
+            Assert.Equal(SendStatus.Accepted, h.Connection.Sink.TrySend(Frame.Text($"sub-{i}")));
+        }
+
+        h.Advance(TimeSpan.FromSeconds(5)); // the hung attempt times out (tokens refill meanwhile, capped at the burst)
+        h.Advance(TimeSpan.FromSeconds(1)); // connects
+        Assert.Equal(5, h.Socket.Sent.Count); // the burst
+
+        for (var second = 1; second <= 19; second++)
+        {
+            h.Advance(TimeSpan.FromSeconds(1) - TimeSpan.FromTicks(1));
+            Assert.Equal(5 * second, h.Socket.Sent.Count);
+            h.Advance(TimeSpan.FromTicks(1));
+            Assert.Equal(5 * (second + 1), h.Socket.Sent.Count);
+        }
+
+        Assert.Equal(Enumerable.Range(0, 100).Select(i => $"sub-{i}"), h.Socket.SentTexts);
+    }
+
+    [Fact]
+    public void P2_pongs_take_tokens_too_and_go_first()
+    {
+        var h = ActorHarness.Start(o => o.WithSendRateLimit(1, TimeSpan.FromSeconds(1), burst: 1));
+        h.Connection.Sink.TrySend(Frame.Text("a"));
+        h.Connection.Sink.TrySend(Frame.Text("b"));
+        h.Pump();
+        Assert.Equal(["a"], h.Socket.SentTexts);
+
+        h.Socket.DeliverPing([1, 2]);
+        h.Pump();
+        h.Advance(TimeSpan.FromSeconds(1));
+
+        Assert.Equal(FrameKind.Pong, h.Socket.Sent[1].Kind);
+        Assert.Equal(new byte[] { 1, 2 }, h.Socket.Sent[1].Payload.ToArray());
+        h.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(["a", "b"], h.Socket.SentTexts);
+    }
+}
