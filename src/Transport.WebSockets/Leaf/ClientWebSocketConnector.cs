@@ -1,0 +1,150 @@
+using System.Net.WebSockets;
+
+namespace Transport.WebSockets;
+
+/// <summary>
+/// The production leaf: opens one <see cref="ClientWebSocket"/> per attempt and hands back its
+/// send and receive halves. No reconnect, no retries: the stack above owns those.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Failures are mapped into the transport's taxonomy: a non-101 handshake answer becomes
+/// <see cref="TransportException.HandshakeRejected"/> (401/403: Auth, otherwise Connection, with
+/// the status); refused, reset and DNS failures become Connection. Cancellation of the caller's
+/// token is rethrown as <see cref="OperationCanceledException"/>, because only the stack above
+/// knows whether it was its connect timeout or a shutdown.
+/// </para>
+/// <para>
+/// Exception messages never contain the URI: the query may carry a token. Platform exceptions
+/// are kept as inner exceptions only (<see cref="TransportException.ToString"/> prints their type).
+/// </para>
+/// <para>
+/// ClientWebSocket answers protocol pings itself inside ReceiveAsync and never surfaces ping or
+/// pong frames, so this leaf never yields them and ignores ping/pong sends.
+/// </para>
+/// </remarks>
+public sealed class ClientWebSocketConnector : ILeafConnector
+{
+    private readonly ClientWebSocketConnectorOptions _options;
+
+    /// <summary>Creates the connector.</summary>
+    /// <param name="options">The leaf's settings; copied, so later changes do not affect it. Null: defaults.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A setting is out of range; the parameter name is the property's.</exception>
+    public ClientWebSocketConnector(ClientWebSocketConnectorOptions? options = null)
+    {
+        options ??= new ClientWebSocketConnectorOptions();
+        Validate(options);
+        _options = new ClientWebSocketConnectorOptions
+        {
+            HttpMessageInvoker = options.HttpMessageInvoker,
+            DeflateOptions = options.DeflateOptions,
+            KeepAliveInterval = options.KeepAliveInterval,
+            KeepAliveTimeout = options.KeepAliveTimeout,
+            MaxMessageBytes = options.MaxMessageBytes,
+            ReceiveBufferBytes = options.ReceiveBufferBytes,
+            ConfigureSocket = options.ConfigureSocket,
+        };
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<ILeafConnection> ConnectAsync(HandshakeRequest handshake, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(handshake);
+        cancellationToken.ThrowIfCancellationRequested();
+
+        var socket = new ClientWebSocket();
+        try
+        {
+            Configure(socket.Options, handshake);
+            await socket.ConnectAsync(handshake.BuildUri(), _options.HttpMessageInvoker, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            var status = socket.HttpStatusCode;
+            socket.Dispose();
+            throw MapConnectFailure(ex, (int)status, cancellationToken);
+        }
+
+        var keepAliveTimeoutEnabled = _options.KeepAliveTimeout is { } t && t != Timeout.InfiniteTimeSpan;
+        return new ClientWebSocketConnection(socket, _options.MaxMessageBytes, _options.ReceiveBufferBytes, keepAliveTimeoutEnabled);
+    }
+
+    private static void Validate(ClientWebSocketConnectorOptions options)
+    {
+        if (options.MaxMessageBytes < 1 || options.MaxMessageBytes >= Array.MaxLength)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ClientWebSocketConnectorOptions.MaxMessageBytes), options.MaxMessageBytes, $"Must be between 1 and {Array.MaxLength - 1}.");
+        }
+
+        if (options.ReceiveBufferBytes < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ClientWebSocketConnectorOptions.ReceiveBufferBytes), options.ReceiveBufferBytes, "Must be >= 1.");
+        }
+
+        if (options.KeepAliveInterval is { } interval && interval < TimeSpan.Zero && interval != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ClientWebSocketConnectorOptions.KeepAliveInterval), interval, "Must not be negative (use Timeout.InfiniteTimeSpan or zero to turn it off).");
+        }
+
+        if (options.KeepAliveTimeout is { } timeout && timeout <= TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ClientWebSocketConnectorOptions.KeepAliveTimeout), timeout, "Must be positive (or Timeout.InfiniteTimeSpan).");
+        }
+    }
+
+    private static Exception MapConnectFailure(Exception ex, int httpStatus, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            // Rethrown as cancellation: the stack decides whether that was its timeout or a shutdown.
+            return ex as OperationCanceledException ?? new OperationCanceledException("The connect attempt was cancelled.", ex, cancellationToken);
+        }
+
+        if (httpStatus != 0 && httpStatus != 101)
+        {
+            return TransportException.HandshakeRejected(httpStatus, ex);
+        }
+
+        return TransportException.Connection($"The WebSocket connect failed ({WebSocketFailures.Describe(ex)}).", ex);
+    }
+
+    private void Configure(ClientWebSocketOptions socketOptions, HandshakeRequest handshake)
+    {
+        // Needed so a rejected handshake's status is known after ConnectAsync throws.
+        socketOptions.CollectHttpResponseDetails = true;
+
+        foreach (var (name, value) in handshake.Headers)
+        {
+            socketOptions.SetRequestHeader(name, value);
+        }
+
+        if (handshake.Cookies.Count > 0)
+        {
+            // A Cookie header rather than Options.Cookies: ClientWebSocket refuses a CookieContainer
+            // together with an HttpMessageInvoker, and a header works for both.
+            socketOptions.SetRequestHeader("Cookie", string.Join("; ", handshake.Cookies.Select(c => $"{c.Key}={c.Value}")));
+        }
+
+        foreach (var subProtocol in handshake.SubProtocols)
+        {
+            socketOptions.AddSubProtocol(subProtocol);
+        }
+
+        if (_options.KeepAliveInterval is { } interval)
+        {
+            socketOptions.KeepAliveInterval = interval;
+        }
+
+        if (_options.KeepAliveTimeout is { } timeout)
+        {
+            socketOptions.KeepAliveTimeout = timeout;
+        }
+
+        if (_options.DeflateOptions is { } deflate)
+        {
+            socketOptions.DangerousDeflateOptions = deflate;
+        }
+
+        _options.ConfigureSocket?.Invoke(socketOptions);
+    }
+}

@@ -1,0 +1,54 @@
+using System.Net.WebSockets;
+
+namespace Transport.WebSockets;
+
+/// <summary>
+/// Settings of the <see cref="ClientWebSocketConnector"/> leaf: how one raw socket is opened and read.
+/// Plain data; <see cref="ClientWebSocketConnector"/> validates it when constructed.
+/// </summary>
+public sealed class ClientWebSocketConnectorOptions
+{
+    /// <summary>The default <see cref="MaxMessageBytes"/>: 16 MiB (venues send multi-MB snapshots).</summary>
+    public const int DefaultMaxMessageBytes = 16 * 1024 * 1024;
+
+    /// <summary>The default <see cref="ReceiveBufferBytes"/>: 16 KiB.</summary>
+    public const int DefaultReceiveBufferBytes = 16 * 1024;
+
+    /// <summary>
+    /// Connect through this invoker (for example a handler from <c>IHttpClientFactory</c>); proxy,
+    /// TLS and connection settings then come from it. Null: ClientWebSocket's own handler.
+    /// The connector does not dispose it.
+    /// </summary>
+    public HttpMessageInvoker? HttpMessageInvoker { get; set; }
+
+    /// <summary>Offer permessage-deflate with these parameters. Null: compression off.</summary>
+    public WebSocketDeflateOptions? DeflateOptions { get; set; }
+
+    /// <summary>
+    /// The protocol keep-alive interval (ClientWebSocketOptions.KeepAliveInterval).
+    /// Null: the platform default. <see cref="TimeSpan.Zero"/> or <see cref="Timeout.InfiniteTimeSpan"/>: off.
+    /// </summary>
+    public TimeSpan? KeepAliveInterval { get; set; }
+
+    /// <summary>
+    /// How long to wait for the pong of a keep-alive ping before the socket fails with a
+    /// <see cref="TransportErrorKind.Timeout"/> (ClientWebSocketOptions.KeepAliveTimeout).
+    /// Null: no pong check (keep-alive pings are then unsolicited pongs).
+    /// </summary>
+    public TimeSpan? KeepAliveTimeout { get; set; }
+
+    /// <summary>
+    /// The largest message accepted, in bytes. Beyond it the socket is closed with 1009 and the
+    /// receive fails with <see cref="TransportErrorKind.MessageTooBig"/>. Default 16 MiB.
+    /// </summary>
+    public int MaxMessageBytes { get; set; } = DefaultMaxMessageBytes;
+
+    /// <summary>The size of the reusable receive buffer, in bytes. Default 16 KiB.</summary>
+    public int ReceiveBufferBytes { get; set; } = DefaultReceiveBufferBytes;
+
+    /// <summary>
+    /// Escape hatch: called last on every new socket's options, after everything above was
+    /// applied (certificates, HTTP version, extra settings the connector does not model).
+    /// </summary>
+    public Action<ClientWebSocketOptions>? ConfigureSocket { get; set; }
+}

@@ -1,0 +1,193 @@
+using System.Buffers;
+using System.Net.WebSockets;
+using System.Text.Unicode;
+
+namespace Transport.WebSockets;
+
+/// <summary>
+/// The receive half: reassembles fragments into whole messages and enforces the size limit and
+/// UTF-8 validity before anything reaches the stack.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Invariants:
+/// R1: fragments are reassembled in a reused pooled buffer; each message is copied once into an
+///     exact-size array that the returned frame owns (nothing is pooled behind the consumer's back).
+/// R2: a message is never truncated and the pooled buffer never grows past MaxMessageBytes + 1:
+///     as soon as the running size exceeds the limit the socket is closed with 1009 and the
+///     receive fails with MessageTooBig.
+/// R3: a text message that is not valid UTF-8 closes the socket with 1007 and fails with Protocol.
+/// R4: the peer's close is returned once as Frame.Close (and echoed); later calls throw ClosedByPeer.
+/// R5: ClientWebSocket answers pings inside ReceiveAsync and never surfaces ping or pong frames,
+///     so this receiver never yields them: the stack must simply keep receiving.
+/// </para>
+/// <para>One receive at a time (the stack's receive loop); not thread-safe beyond that.</para>
+/// </remarks>
+internal sealed class ClientWebSocketReceiver : ILeafReceiver
+{
+    private readonly ClientWebSocket _socket;
+    private readonly SendGate _gate;
+    private readonly int _maxMessageBytes;
+    private readonly int _baseBufferBytes;
+    private readonly bool _keepAliveTimeoutEnabled;
+    private readonly Lock _bufferLock = new();
+    private byte[] _buffer; // guarded by _bufferLock against Release; only the one receive in flight resizes it
+    private bool _receiving; // guarded by _bufferLock
+    private bool _released; // guarded by _bufferLock
+    private TransportException? _terminal;
+
+    public ClientWebSocketReceiver(ClientWebSocket socket, SendGate gate, int maxMessageBytes, int receiveBufferBytes, bool keepAliveTimeoutEnabled)
+    {
+        _socket = socket;
+        _gate = gate;
+        _maxMessageBytes = maxMessageBytes;
+
+        // No point in a base buffer bigger than the largest message allowed (plus the byte that detects overflow).
+        _baseBufferBytes = (int)Math.Min(receiveBufferBytes, (long)maxMessageBytes + 1);
+        _keepAliveTimeoutEnabled = keepAliveTimeoutEnabled;
+        _buffer = ArrayPool<byte>.Shared.Rent(_baseBufferBytes);
+    }
+
+    public async ValueTask<Frame> ReceiveAsync(CancellationToken cancellationToken)
+    {
+        if (_terminal is not null)
+        {
+            throw _terminal;
+        }
+
+        byte[] buffer;
+        lock (_bufferLock)
+        {
+            if (_released)
+            {
+                throw TransportException.Connection("The connection was disposed.");
+            }
+
+            _receiving = true;
+            buffer = _buffer;
+        }
+
+        var count = 0;
+        try
+        {
+            while (true)
+            {
+                // Read at most one byte beyond the limit: enough to know it was exceeded, never more (R2).
+                var room = (int)Math.Min(buffer.Length - count, (long)_maxMessageBytes + 1 - count);
+                var result = await _socket.ReceiveAsync(buffer.AsMemory(count, room), cancellationToken).ConfigureAwait(false);
+
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    return await OnPeerCloseAsync().ConfigureAwait(false);
+                }
+
+                count += result.Count;
+                if (count > _maxMessageBytes)
+                {
+                    await _gate.CloseOutputQuietlyAsync(CloseCodes.MessageTooBig, "message too big").ConfigureAwait(false);
+                    throw Fail(TransportException.MessageTooBig(_maxMessageBytes));
+                }
+
+                if (result.EndOfMessage)
+                {
+                    return await CompleteMessageAsync(buffer.AsSpan(0, count).ToArray(), result.MessageType).ConfigureAwait(false);
+                }
+
+                if (count == buffer.Length)
+                {
+                    buffer = Grow(buffer, count);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is not TransportException)
+        {
+            var mapped = WebSocketFailures.MapReceive(ex, cancellationToken, _keepAliveTimeoutEnabled);
+            throw mapped is TransportException error ? Fail(error) : mapped;
+        }
+        finally
+        {
+            lock (_bufferLock)
+            {
+                _receiving = false;
+                if (_released)
+                {
+                    ArrayPool<byte>.Shared.Return(_buffer);
+                }
+                else
+                {
+                    ShrinkIfGrown();
+                }
+            }
+        }
+    }
+
+    /// <summary>Returns the pooled buffer; called once, when the connection is disposed.</summary>
+    public void Release()
+    {
+        lock (_bufferLock)
+        {
+            // A receive still in flight may have the buffer under a pending socket read: it returns
+            // the buffer itself when it unwinds, so the pool never hands out memory still being written.
+            _released = true;
+            if (!_receiving)
+            {
+                ArrayPool<byte>.Shared.Return(_buffer);
+            }
+        }
+    }
+
+    private async ValueTask<Frame> CompleteMessageAsync(byte[] payload, WebSocketMessageType type)
+    {
+        if (type == WebSocketMessageType.Binary)
+        {
+            return Frame.Binary(payload);
+        }
+
+        // ClientWebSocket validates UTF-8 too; checking here keeps the contract independent of that (R3).
+        if (!Utf8.IsValid(payload))
+        {
+            await _gate.CloseOutputQuietlyAsync(CloseCodes.InvalidPayload, "invalid UTF-8").ConfigureAwait(false);
+            throw Fail(TransportException.Protocol("A text message was not valid UTF-8; the connection was closed with 1007.", CloseCodes.InvalidPayload));
+        }
+
+        return Frame.Text(payload);
+    }
+
+    private async ValueTask<Frame> OnPeerCloseAsync()
+    {
+        var code = (int?)_socket.CloseStatus ?? CloseCodes.NoStatus;
+        var reason = string.IsNullOrEmpty(_socket.CloseStatusDescription) ? null : _socket.CloseStatusDescription;
+
+        // Complete the close handshake: echo the peer's code (1005 is never sent on the wire).
+        await _gate.CloseOutputQuietlyAsync(code == CloseCodes.NoStatus ? CloseCodes.NormalClosure : code, null).ConfigureAwait(false);
+        _terminal = TransportException.ClosedByPeer(code, reason);
+        return Frame.Close(code, reason);
+    }
+
+    private TransportException Fail(TransportException error)
+    {
+        _terminal = error;
+        return error;
+    }
+
+    private byte[] Grow(byte[] buffer, int count)
+    {
+        var target = (int)Math.Min(Math.Max((long)buffer.Length * 2, 1), (long)_maxMessageBytes + 1);
+        var grown = ArrayPool<byte>.Shared.Rent(target);
+        buffer.AsSpan(0, count).CopyTo(grown);
+        ArrayPool<byte>.Shared.Return(buffer);
+        _buffer = grown;
+        return grown;
+    }
+
+    private void ShrinkIfGrown()
+    {
+        // A multi-MB snapshot must not pin a multi-MB buffer for the rest of the connection.
+        if (_buffer.Length > (long)_baseBufferBytes * 2)
+        {
+            var grown = _buffer;
+            _buffer = ArrayPool<byte>.Shared.Rent(_baseBufferBytes);
+            ArrayPool<byte>.Shared.Return(grown);
+        }
+    }
+}

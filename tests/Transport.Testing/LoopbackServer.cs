@@ -1,0 +1,160 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Transport.Testing;
+
+/// <summary>
+/// A real WebSocket server for tests: in-process Kestrel on 127.0.0.1 and a free port, running a
+/// scripted handler per connection.
+/// </summary>
+/// <remarks>
+/// Every request (any path) is recorded in <see cref="Handshakes"/> as the server saw it, then
+/// handed to the handler as a <see cref="ServerSession"/>. Waiting for a connection is an
+/// awaitable (<see cref="WaitForConnectionAsync"/>), never a sleep. Disposing stops Kestrel and
+/// aborts every connection still open.
+/// </remarks>
+public sealed class LoopbackServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly Func<ServerSession, Task> _handler;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly List<ReceivedHandshake> _handshakes = [];
+    private readonly ConcurrentDictionary<int, TaskCompletionSource<ServerSession>> _waiters = new();
+    private readonly ConcurrentQueue<Exception> _handlerErrors = new();
+    private readonly Lock _lock = new();
+    private int _connectionCount; // guarded by _lock (with _handshakes)
+
+    private LoopbackServer(WebApplication app, Func<ServerSession, Task> handler)
+    {
+        _app = app;
+        _handler = handler;
+    }
+
+    /// <summary>ws://127.0.0.1:PORT/ws.</summary>
+    public Uri WebSocketUri { get; private set; } = null!;
+
+    /// <summary>Every request received so far, in arrival order.</summary>
+    public IReadOnlyList<ReceivedHandshake> Handshakes
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _handshakes];
+            }
+        }
+    }
+
+    /// <summary>Requests (connections) received so far.</summary>
+    public int ConnectionCount
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _connectionCount;
+            }
+        }
+    }
+
+    /// <summary>Exceptions the handler threw (other than cancellation at shutdown); a test may assert it is empty.</summary>
+    public IReadOnlyCollection<Exception> HandlerErrors => [.. _handlerErrors];
+
+    /// <summary>Starts a server running <paramref name="handler"/> for each connection.</summary>
+    /// <param name="handler">The script for one connection. When it returns, the request ends.</param>
+    /// <param name="cancellationToken">Cancels the start.</param>
+    /// <returns>The started server.</returns>
+    public static async Task<LoopbackServer> StartAsync(Func<ServerSession, Task> handler, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2));
+        var app = builder.Build();
+        var server = new LoopbackServer(app, handler);
+        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.Zero });
+        app.Run(server.HandleAsync);
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        var port = new Uri(address).Port;
+        server.WebSocketUri = new Uri($"ws://127.0.0.1:{port}/ws");
+        return server;
+    }
+
+    /// <summary>Waits for the <paramref name="n"/>th connection (1-based) to reach the handler.</summary>
+    /// <param name="n">1 for the first connection.</param>
+    /// <returns>That connection's session.</returns>
+    public Task<ServerSession> WaitForConnectionAsync(int n)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(n, 1);
+        return Waiter(n).Task;
+    }
+
+    /// <summary>Stops Kestrel and aborts every open connection.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            await _app.StopAsync(bound.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Connections that would not drain were aborted.
+        }
+
+        await _app.DisposeAsync().ConfigureAwait(false);
+        _stopping.Dispose();
+    }
+
+    private TaskCompletionSource<ServerSession> Waiter(int n) =>
+        _waiters.GetOrAdd(n, _ => new TaskCompletionSource<ServerSession>(TaskCreationOptions.RunContinuationsAsynchronously));
+
+    private async Task HandleAsync(HttpContext context)
+    {
+        var request = context.Request;
+        var handshake = new ReceivedHandshake(
+            request.Path.Value ?? string.Empty,
+            request.QueryString.Value ?? string.Empty,
+            request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase),
+            request.Cookies.ToDictionary(c => c.Key, c => c.Value, StringComparer.Ordinal),
+            [.. context.WebSockets.WebSocketRequestedProtocols],
+            context.WebSockets.IsWebSocketRequest);
+
+        int n;
+        lock (_lock)
+        {
+            _handshakes.Add(handshake);
+            n = ++_connectionCount;
+        }
+
+        using var aborted = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping.Token);
+        await using var session = new ServerSession(context, handshake, n, aborted.Token);
+        Waiter(n).TrySetResult(session);
+        try
+        {
+            await _handler(session).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (aborted.IsCancellationRequested)
+        {
+            // The connection went away or the server is stopping: the script ends with it.
+            _ = ex;
+        }
+        catch (Exception ex)
+        {
+            _handlerErrors.Enqueue(ex);
+            context.Abort();
+        }
+    }
+}

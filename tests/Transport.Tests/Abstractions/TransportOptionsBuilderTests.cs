@@ -1,0 +1,72 @@
+namespace Transport.Tests.Abstractions;
+
+public sealed class TransportOptionsBuilderTests
+{
+    private static TransportOptionsBuilder Valid() => new TransportOptionsBuilder().WithUri("wss://venue.example/ws");
+
+    [Fact]
+    public void Valid_options_build_into_an_independent_copy()
+    {
+        var builder = Valid().WithHeader("X-Client", "a");
+        var built = builder.Build();
+
+        builder.WithHeader("X-Client", "b");
+
+        Assert.Equal("a", built.Headers["X-Client"]);
+        Assert.Equal(new Uri("wss://venue.example/ws"), built.Uri);
+    }
+
+    public static TheoryData<string, Func<TransportOptionsBuilder, TransportOptionsBuilder>> BrokenRules => new()
+    {
+        { "Uri", b => new TransportOptionsBuilder() },
+        { "Uri", b => b.WithUri("https://venue.example/ws") },
+        { "Reconnect.MaxBackoff", b => b.WithBackoff(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(1)) },
+        { "Reconnect.ConnectTimeout", b => b.WithConnectTimeout(TimeSpan.Zero) },
+        { "Reconnect.MaxAttemptsPerWindow", b => b.WithAttemptRateLimit(0, TimeSpan.FromMinutes(5)) },
+        { "Receive.RingCapacityBytes", b => b.WithReceiveRing(10, 0) },
+        { "Receive.RingCapacityFrames", b => b.WithReceiveRing(0, 10) },
+        { "Receive.MaxMessageBytes", b => b.WithMaxMessageSize(0) },
+        { "Send.CapacityBytes", b => b.WithSendQueue(10, 0) },
+        { "Send.RateLimit.Burst", b => b.WithSendRateLimit(5, TimeSpan.FromSeconds(1), 0) },
+        { "Liveness.StaleAfter", b => b.WithIdleTimeouts(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(5)) },
+        { "Liveness.KeepAliveInterval", b => b.WithIdleTimeouts(null, TimeSpan.FromSeconds(5)).WithKeepAlive(TimeSpan.FromSeconds(5), null) },
+        { "Liveness.KeepAliveTimeout", b => b.WithKeepAlive(TimeSpan.FromSeconds(1), TimeSpan.Zero) },
+        { "CloseTimeout", b => b.WithCloseTimeout(TimeSpan.FromSeconds(-1)) },
+    };
+
+    [Theory]
+    [MemberData(nameof(BrokenRules))]
+    public void Each_broken_rule_fails_the_build_naming_its_field(string field, Func<TransportOptionsBuilder, TransportOptionsBuilder> breakIt)
+    {
+        var error = Assert.Throws<TransportConfigurationException>(() => breakIt(Valid()).Build());
+
+        Assert.Contains(error.Errors, e => e.StartsWith(field + ":", StringComparison.Ordinal));
+        Assert.Contains(field, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Every_broken_rule_is_reported_at_once()
+    {
+        var error = Assert.Throws<TransportConfigurationException>(() =>
+            Valid().WithBackoff(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(1)).WithMaxMessageSize(0).Build());
+
+        Assert.Equal(2, error.Errors.Count);
+        Assert.Equal("Reconnect.MaxBackoff", error.ParamName);
+    }
+
+    [Fact]
+    public void Probe_interval_below_the_idle_threshold_is_valid()
+    {
+        var options = Valid().WithIdleTimeouts(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(15)).WithKeepAlive(TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(2)).Build();
+
+        Assert.Equal(TimeSpan.FromSeconds(4), options.Liveness.KeepAliveInterval);
+    }
+
+    [Fact]
+    public void ToString_never_prints_header_values_or_query_secrets()
+    {
+        var options = new TransportOptionsBuilder().WithUri("wss://venue.example/ws?token=s3cr3t").WithHeader("X-Api-Key", "s3cr3t").Build();
+
+        Assert.DoesNotContain("s3cr3t", options.ToString(), StringComparison.Ordinal);
+    }
+}
