@@ -141,6 +141,23 @@ public sealed class ProxyTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task P4_delay_holds_each_chunk_in_both_directions()
+    {
+        var client = await ConnectedAndEchoingAsync();
+
+        _proxy.Delay(TimeSpan.FromMilliseconds(200));
+        var clock = Stopwatch.StartNew();
+        await RoundTripAsync(client, "slow");
+        clock.Stop();
+
+        // One chunk each way, each held 200 ms: at least 400 ms; loose bound.
+        Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(350), $"A delayed round trip took only {clock.Elapsed}.");
+
+        _proxy.Delay(TimeSpan.Zero);
+        await RoundTripAsync(client, "fast");
+    }
+
+    [Fact]
     public async Task P5_cut_mid_frame_delivers_exact_prefix_then_reset()
     {
         var client = await ConnectedAndEchoingAsync();

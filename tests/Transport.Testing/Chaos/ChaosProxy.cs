@@ -16,7 +16,8 @@ namespace Transport.Testing.Chaos;
 /// P1: bytes pass unchanged both ways while no fault is active (<c>P1_bytes_pass_through_both_ways</c>).
 /// P2: <see cref="CutAll"/> Fin gives the client end of stream, Rst a connection reset (<c>P2_*</c>).
 /// P3: a half-open direction forwards nothing yet keeps TCP up; <see cref="Resume"/> restores flow (<c>P3_*</c>).
-/// P4: <see cref="Throttle"/> bounds the rate per direction and connection (<c>P4_throttle_limits_rate</c>).
+/// P4: <see cref="Throttle"/> bounds the rate per direction and connection, <see cref="Delay"/> holds each
+/// chunk (<c>P4_throttle_limits_rate</c>, <c>P4_delay_holds_each_chunk_in_both_directions</c>).
 /// P5: <see cref="CutMidFrame(int)"/> delivers exactly the prefix, then a reset (<c>P5_*</c>).
 /// P6: refusal makes connects fail; lifting it serves the same port again (<c>P6_*</c>).
 /// P7: a blackholed connection never reaches the upstream (<c>P7_*</c>).
