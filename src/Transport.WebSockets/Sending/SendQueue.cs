@@ -270,6 +270,7 @@ internal sealed class SendQueue
     public List<SendRequest> Close(Exception error)
     {
         List<SendRequest> drained = [];
+        List<SpaceWaiter> waiters;
         TaskCompletionSource? reader;
         lock (_gate)
         {
@@ -281,7 +282,8 @@ internal sealed class SendQueue
             _closedError = error;
             drained.AddRange(_control);
             drained.AddRange(_data);
-            drained.AddRange(_spaceWaiters.Select(w => w.Request));
+            waiters = [.. _spaceWaiters];
+            drained.AddRange(waiters.Select(w => w.Request));
             _control.Clear();
             _data.Clear();
             _spaceWaiters.Clear();
@@ -289,6 +291,12 @@ internal sealed class SendQueue
             _frames = 0;
             _bytes = 0;
             reader = TakeReaderWaiterLocked();
+        }
+
+        // Senders still waiting for room learn at once that there will be none.
+        foreach (var waiter in waiters)
+        {
+            waiter.Admitted.TrySetException(error);
         }
 
         reader?.TrySetResult();

@@ -119,6 +119,22 @@ public sealed class SendPathTests
     }
 
     [Fact]
+    public async Task SendAsync_waiting_for_room_fails_with_Shutdown_when_the_connection_shuts_down()
+    {
+        var h = ActorHarness.Start(o => o.WithSendQueue(1, 1024), c => c.Next.Hangs());
+        Assert.Equal(SendStatus.Accepted, h.Connection.Sink.TrySend(Frame.Text("fills the queue")));
+        var waiting = h.Adapter(() => h.Connection.Sink.SendAsync(Frame.Text("waits for room")).AsTask());
+        Assert.False(waiting.IsCompleted);
+
+        await h.ShutdownAsync();
+        h.Pump();
+
+        var error = await Assert.ThrowsAsync<TransportException>(() => waiting);
+        Assert.Equal(TransportErrorKind.Shutdown, error.Kind);
+        Assert.Equal(1, h.Connection.Sink.FailedAfterAccept); // the TrySend frame, counted, not silently lost
+    }
+
+    [Fact]
     public void Cancelled_SendAsync_is_withdrawn_from_the_queue()
     {
         var h = ActorHarness.Start(script: c => c.Next.Hangs());
