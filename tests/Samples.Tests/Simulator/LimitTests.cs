@@ -71,13 +71,15 @@ public sealed class LimitTests
         await using var host = await StartAsync(o =>
         {
             o.ServerPingInterval = TimeSpan.FromMilliseconds(20);
-            o.ServerPingTimeout = TimeSpan.FromMilliseconds(200);
+            // Generous against a loaded CI box: a pong late by a scheduler hiccup must not count.
+            o.ServerPingTimeout = TimeSpan.FromSeconds(1);
         });
         await using var client = await SimClient.ConnectAsync(host.WebSocketUri);
         await client.SubscribeAsync(1, Btc);
 
-        // 150 ticks at 5 ms span many ping rounds; the reading client answers each one.
-        await client.ReceiveUntilAsync(m => m.MessageType == "tick" && m.Json.GetProperty("seq").GetInt64() >= 150);
+        // 400 ticks at 5 ms (2 s or more) span about 100 ping rounds and two timeouts; the reading
+        // client answers each ping, so none of them runs out.
+        await client.ReceiveUntilAsync(m => m.MessageType == "tick" && m.Json.GetProperty("seq").GetInt64() >= 400);
 
         Assert.Equal(WebSocketState.Open, client.Socket.State);
         Assert.Equal(0, host.Stats.Disconnects(DisconnectReason.KeepAliveTimeout));
