@@ -61,8 +61,13 @@ internal sealed class ConnectionActor : IEpochClock
     private TaskCompletionSource<SessionEnd>? _sessionEnd;
     private bool _everConnected;
     private long _attempts;
-    private bool _stale;
     private long _lastFrameTimestamp;
+
+    // The receive loop and the liveness watch run concurrently on the thread pool in production:
+    // the Stale mark and its publication change together under this lock, so a fresh frame and
+    // the watch cannot leave the phase Stale while frames flow.
+    private readonly object _staleGate = new();
+    private volatile bool _stale;
     private int _lagPublishPending;
 
     public ConnectionActor(
@@ -128,7 +133,7 @@ internal sealed class ConnectionActor : IEpochClock
         {
             _ = _spawner.Spawn(() =>
             {
-                _sessionEnd?.TrySetResult(SessionEnd.Shutdown);
+                Volatile.Read(ref _sessionEnd)?.TrySetResult(SessionEnd.Shutdown);
                 _shutdownCts.Cancel();
                 return Task.CompletedTask;
             });
@@ -156,7 +161,7 @@ internal sealed class ConnectionActor : IEpochClock
         _ = _spawner.Spawn(() =>
         {
             Volatile.Write(ref _reconnectSignalPending, 0);
-            _sessionEnd?.TrySetResult(SessionEnd.Forced);
+            Volatile.Read(ref _sessionEnd)?.TrySetResult(SessionEnd.Forced);
             return Task.CompletedTask;
         });
     }
@@ -263,9 +268,15 @@ internal sealed class ConnectionActor : IEpochClock
         var epoch = CurrentEpoch;
         var downFor = Lifecycle.Current.DownSince is { } since ? _time.GetUtcNow() - since : TimeSpan.Zero;
         _stale = false;
-        _lastFrameTimestamp = _time.GetTimestamp();
+        Interlocked.Exchange(ref _lastFrameTimestamp, _time.GetTimestamp());
         var sessionEnd = new TaskCompletionSource<SessionEnd>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _sessionEnd = sessionEnd;
+        Volatile.Write(ref _sessionEnd, sessionEnd);
+        if (ShutdownRequested)
+        {
+            // Shutdown was signalled while this connection was being made.
+            sessionEnd.TrySetResult(SessionEnd.Shutdown);
+        }
+
         Lifecycle.Publish(s => s with { Phase = UpPhase, Epoch = epoch, DownSince = null });
         Published();
         if (reconnected)
@@ -284,7 +295,7 @@ internal sealed class ConnectionActor : IEpochClock
             : LivenessLoopAsync(sessionEnd, receiveCts.Token);
 
         var end = await sessionEnd.Task;
-        _sessionEnd = null;
+        Volatile.Write(ref _sessionEnd, null);
 
         // Stop writing first: nothing may follow the close frame.
         writeCts.Cancel();
@@ -321,12 +332,10 @@ internal sealed class ConnectionActor : IEpochClock
                 var frame = await receiver.ReceiveAsync(cancellationToken);
                 if (trackIdle)
                 {
-                    _lastFrameTimestamp = _time.GetTimestamp();
+                    Interlocked.Exchange(ref _lastFrameTimestamp, _time.GetTimestamp());
                     if (_stale)
                     {
-                        _stale = false;
-                        Lifecycle.Publish(s => s with { Phase = UpPhase });
-                        Published();
+                        MarkFresh();
                     }
                 }
 
@@ -436,7 +445,7 @@ internal sealed class ConnectionActor : IEpochClock
         {
             while (true)
             {
-                var idle = _time.GetElapsedTime(_lastFrameTimestamp);
+                var idle = _time.GetElapsedTime(Interlocked.Read(ref _lastFrameTimestamp));
                 if (deadAfter is { } dead && idle >= dead)
                 {
                     sessionEnd.TrySetResult(SessionEnd.Failed(TransportException.Timeout($"No frame for {dead} (Liveness.DeadAfter).")));
@@ -445,10 +454,7 @@ internal sealed class ConnectionActor : IEpochClock
 
                 if (staleAfter is { } stale && !_stale && idle >= stale)
                 {
-                    _stale = true;
-                    Lifecycle.Publish(s => s with { Phase = ConnectionPhase.Stale });
-                    Published();
-                    _logger.LogWarning("Connection {Name}: stale, no frame for {Idle}.", _options.Name, idle);
+                    MarkStale(idle, stale);
                 }
 
                 var wait = LivenessSchedule.NextCheck(idle, staleAfter, deadAfter, _stale);
@@ -459,6 +465,40 @@ internal sealed class ConnectionActor : IEpochClock
         {
             // The session ended.
         }
+    }
+
+    private void MarkStale(TimeSpan idle, TimeSpan staleAfter)
+    {
+        lock (_staleGate)
+        {
+            // Re-check under the lock: a frame may have arrived since the watch measured.
+            if (_stale || _time.GetElapsedTime(Interlocked.Read(ref _lastFrameTimestamp)) < staleAfter)
+            {
+                return;
+            }
+
+            _stale = true;
+            Lifecycle.Publish(s => s with { Phase = ConnectionPhase.Stale });
+        }
+
+        Published();
+        _logger.LogWarning("Connection {Name}: stale, no frame for {Idle}.", _options.Name, idle);
+    }
+
+    private void MarkFresh()
+    {
+        lock (_staleGate)
+        {
+            if (!_stale)
+            {
+                return;
+            }
+
+            _stale = false;
+            Lifecycle.Publish(s => s with { Phase = UpPhase });
+        }
+
+        Published();
     }
 
     private async Task CloseGracefullyAsync(ILeafSender sender, string reason)
