@@ -92,7 +92,20 @@ internal sealed class LifecyclePublisher : ILifecycleChannel
     {
         ArgumentNullException.ThrowIfNull(observer);
         var coalescing = new CoalescingObserver(observer, _spawner, _logger);
-        coalescing.Attach(_subject.Subscribe(coalescing));
+        lock (_gate)
+        {
+            if (_current.IsTerminal)
+            {
+                // A completed BehaviorSubject replays nothing; a late subscriber still deserves
+                // the terminal snapshot before completion.
+                coalescing.OnNext(_current);
+                coalescing.OnCompleted();
+                return coalescing;
+            }
+
+            coalescing.Attach(_subject.Subscribe(coalescing));
+        }
+
         return coalescing;
     }
 

@@ -115,6 +115,21 @@ public sealed class LifecycleTests
     }
 
     [Fact]
+    public void A_subscriber_after_the_end_gets_the_terminal_snapshot_then_completion()
+    {
+        var h = ActorHarness.Start();
+        h.ShutdownAsync();
+        var seen = new List<LifecycleSnapshot>();
+        var recorder = new Recorder(seen);
+
+        using var late = h.Connection.Lifecycle.Subscribe(recorder);
+        h.Pump();
+
+        Assert.Equal(ConnectionPhase.Closed, Assert.Single(seen).Phase);
+        Assert.True(recorder.Completed);
+    }
+
+    [Fact]
     public void C1_shutdown_with_a_dead_socket_completes_after_the_close_bound()
     {
         var h = ActorHarness.Start();
