@@ -95,7 +95,7 @@ internal sealed class ConnectionActor : IEpochClock
         Lifecycle = new LifecyclePublisher(spawner, logger);
         Sink = new FrameSink(Queue, this, logger);
         Source = new FrameSource(Ring);
-        _telemetry = telemetryFactory.Create(options.Name, () => Ring.Count, () => Queue.Count, CurrentDownSeconds);
+        _telemetry = telemetryFactory.Create(options.Name, time, () => Ring.Count, () => Queue.Count, CurrentDownSeconds);
         Trigger = new ReconnectTrigger(ForceReconnect);
     }
 
@@ -122,6 +122,7 @@ internal sealed class ConnectionActor : IEpochClock
     /// <summary>Starts the actor through the spawn seam.</summary>
     public void Start()
     {
+        Log.Starting(_logger, _options.Name, Redaction.RedactUri(_options.Uri!));
         Lifecycle.Publish(s => s with { DownSince = _time.GetUtcNow() });
         _ = _spawner.Spawn(RunAsync);
     }
@@ -131,6 +132,7 @@ internal sealed class ConnectionActor : IEpochClock
     {
         if (Interlocked.Exchange(ref _shutdownRequested, 1) == 0)
         {
+            Log.ShuttingDown(_logger, _options.Name);
             _ = _spawner.Spawn(() =>
             {
                 Volatile.Read(ref _sessionEnd)?.TrySetResult(SessionEnd.Shutdown);
@@ -157,7 +159,7 @@ internal sealed class ConnectionActor : IEpochClock
             return;
         }
 
-        _logger.LogInformation("Connection {Name}: reconnect requested ({Reason}).", _options.Name, reason);
+        Log.ReconnectRequested(_logger, _options.Name, reason);
         _ = _spawner.Spawn(() =>
         {
             Volatile.Write(ref _reconnectSignalPending, 0);
@@ -180,11 +182,11 @@ internal sealed class ConnectionActor : IEpochClock
                         Terminate(ConnectionPhase.Closed, exhausted: false, error: null);
                         return;
                     case ConnectVerdict.Unrecoverable:
-                        _logger.LogError("Connection {Name}: unrecoverable after a permanent failure: {Error}", _options.Name, outcome.Error?.ToString());
+                        Log.Unrecoverable(_logger, _options.Name, Describe(outcome.Error));
                         Terminate(ConnectionPhase.Unrecoverable, exhausted: false, outcome.Error);
                         return;
                     case ConnectVerdict.Exhausted:
-                        _logger.LogError("Connection {Name}: gave up after MaxAttempts ({Max}): {Error}", _options.Name, _options.Reconnect.MaxAttempts, outcome.Error?.ToString());
+                        Log.Exhausted(_logger, _options.Name, _options.Reconnect.MaxAttempts, Describe(outcome.Error));
                         Terminate(ConnectionPhase.Closed, exhausted: true, outcome.Error);
                         return;
                 }
@@ -206,7 +208,8 @@ internal sealed class ConnectionActor : IEpochClock
                 var downSince = _time.GetUtcNow();
                 Lifecycle.Publish(s => s with { Phase = ConnectionPhase.Reconnecting, DownSince = downSince, LastError = end.Error ?? s.LastError });
                 Published();
-                _logger.LogWarning("Connection {Name}: epoch {Epoch} ended ({Reason}): {Error}", _options.Name, CurrentEpoch, end.Reason, end.Error?.ToString());
+                // A forced reconnect is a request, not a failure.
+                Log.SessionEnded(_logger, end.Reason == SessionEndReason.Forced ? LogLevel.Information : LogLevel.Warning, _options.Name, CurrentEpoch, end.Reason.ToString(), Describe(end.Error));
             }
 
             Terminate(ConnectionPhase.Closed, exhausted: false, error: null);
@@ -214,7 +217,8 @@ internal sealed class ConnectionActor : IEpochClock
         catch (Exception ex)
         {
             // A bug in the stack must still end in a terminal snapshot, never a silent hang.
-            _logger.LogCritical(ex, "Connection {Name}: the actor failed unexpectedly.", _options.Name);
+            // Type and stack only: the message of an arbitrary exception may echo a credential.
+            Log.ActorFailed(_logger, _options.Name, ex.GetType().FullName ?? ex.GetType().Name, ex.StackTrace);
             Terminate(ConnectionPhase.Unrecoverable, exhausted: false, ConnectPolicy.Normalize(ex));
         }
         finally
@@ -245,7 +249,12 @@ internal sealed class ConnectionActor : IEpochClock
 
         var epochIfConnected = _everConnected ? CurrentEpoch + 1 : 0;
         await _auth.StampAsync(request, new AuthContext(epochIfConnected, attempt, _everConnected), cancellationToken);
-        _logger.LogDebug("Connection {Name}: attempt {Attempt} to {Request}.", _options.Name, attempt, request);
+        if (_logger.IsEnabled(LogLevel.Debug))
+        {
+            // HandshakeRequest.ToString redacts every credential; the request itself is never logged.
+            Log.Attempt(_logger, _options.Name, attempt, request.ToString());
+        }
+
         return await _leaf.ConnectAsync(request, cancellationToken);
     }
 
@@ -253,7 +262,7 @@ internal sealed class ConnectionActor : IEpochClock
     {
         Lifecycle.Publish(s => s with { LastError = error });
         Published();
-        _logger.LogWarning("Connection {Name}: attempt {Attempt} failed ({Kind}, http={Status}, close={Close}); retrying in {Delay}.", _options.Name, _attempts, error.Kind, error.HttpStatus, error.CloseCode, delay);
+        Log.AttemptFailed(_logger, _options.Name, _attempts, error.Kind, error.HttpStatus, error.CloseCode, delay, Describe(error));
     }
 
     private async Task<SessionEnd> RunSessionAsync(ILeafConnection connection)
@@ -284,7 +293,7 @@ internal sealed class ConnectionActor : IEpochClock
             _telemetry.Reconnected(downFor);
         }
 
-        _logger.LogInformation("Connection {Name}: {Phase} (epoch {Epoch}).", _options.Name, UpPhase, epoch);
+        Log.Up(_logger, _options.Name, UpPhase, epoch, _attempts);
 
         using var receiveCts = new CancellationTokenSource();
         using var writeCts = new CancellationTokenSource();
@@ -482,7 +491,7 @@ internal sealed class ConnectionActor : IEpochClock
         }
 
         Published();
-        _logger.LogWarning("Connection {Name}: stale, no frame for {Idle}.", _options.Name, idle);
+        Log.Stale(_logger, _options.Name, idle, CurrentEpoch);
     }
 
     private void MarkFresh()
@@ -499,6 +508,7 @@ internal sealed class ConnectionActor : IEpochClock
         }
 
         Published();
+        Log.StaleRecovered(_logger, _options.Name, UpPhase, CurrentEpoch);
     }
 
     private async Task CloseGracefullyAsync(ILeafSender sender, string reason)
@@ -520,7 +530,7 @@ internal sealed class ConnectionActor : IEpochClock
         catch (Exception ex)
         {
             // Best effort: a dead socket cannot close politely, and shutdown completes regardless.
-            _logger.LogDebug("Connection {Name}: close handshake did not complete ({Error}).", _options.Name, ex.GetType().Name);
+            Log.CloseIncomplete(_logger, _options.Name, ex.GetType().Name);
         }
     }
 
@@ -532,7 +542,7 @@ internal sealed class ConnectionActor : IEpochClock
         }
         catch (Exception ex)
         {
-            _logger.LogDebug("Connection {Name}: socket disposal failed ({Error}).", _options.Name, ex.GetType().Name);
+            Log.DisposeFailed(_logger, _options.Name, ex.GetType().Name);
         }
     }
 
@@ -550,6 +560,11 @@ internal sealed class ConnectionActor : IEpochClock
         {
             Volatile.Write(ref _lagPublishPending, 0);
             var lagged = Ring.TotalLagged;
+            if (Lifecycle.Current.TotalLagged != lagged)
+            {
+                Log.Lagged(_logger, _options.Name, lagged);
+            }
+
             Lifecycle.Publish(s => s.TotalLagged == lagged ? s : s with { TotalLagged = lagged });
             return Task.CompletedTask;
         });
@@ -576,7 +591,15 @@ internal sealed class ConnectionActor : IEpochClock
             DownSince = s.DownSince ?? now,
         });
         Published();
+        if (phase == ConnectionPhase.Closed && !exhausted)
+        {
+            var final = Lifecycle.Current;
+            Log.Closed(_logger, _options.Name, final.Epoch, final.Attempts, final.TotalLagged);
+        }
     }
+
+    // TransportException.ToString carries kind, codes and a composed message only (no URI, no inner message).
+    private static string Describe(TransportException? error) => error?.ToString() ?? "none";
 
     private void Published() => _telemetry.Transition(Lifecycle.Current);
 

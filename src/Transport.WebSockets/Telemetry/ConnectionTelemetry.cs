@@ -1,102 +1,174 @@
 using System.Diagnostics;
-using System.Diagnostics.Metrics;
 
 namespace Transport.WebSockets.Telemetry;
 
 /// <summary>
-/// The actor's one telemetry dependency: counters and gauges on a <see cref="Meter"/> and a span
-/// per connection on an <see cref="ActivitySource"/>, both named <see cref="TransportTelemetry.Name"/>,
-/// tagged with the connection name. Hot-path methods are a counter add each.
+/// One connection's telemetry: measurements on the shared <see cref="TransportMetrics"/> of its
+/// Meter, tagged with the connection's name, and one span on <see cref="TransportTelemetry.ActivitySource"/>
+/// from start to the terminal phase, with an event per lifecycle transition. Hot-path methods are
+/// a counter add each.
 /// </summary>
+/// <remarks>
+/// T1 the span is stopped at the terminal snapshot, not left to the finalizer (T1_span_ends_at_the_terminal_phase).
+/// T2 the span never becomes the caller's <see cref="Activity.Current"/>: starting a connection must not
+/// parent the caller's later work under it (T2_connect_does_not_change_the_callers_current_activity).
+/// T3 span and event timestamps come from the injected <see cref="TimeProvider"/>, like all time in the stack.
+/// T4 tags carry kinds, codes and counts only: never a URI, header, cookie or message text.
+/// </remarks>
 internal sealed class ConnectionTelemetry : IDisposable
 {
-    private readonly KeyValuePair<string, object?> _tag;
+    private readonly TransportMetrics _metrics;
+    private readonly TimeProvider _time;
     private readonly TagList _tags;
-    private readonly Counter<long> _framesIn;
-    private readonly Counter<long> _bytesIn;
-    private readonly Counter<long> _framesOut;
-    private readonly Counter<long> _bytesOut;
-    private readonly Counter<long> _lagged;
-    private readonly Counter<long> _reconnects;
-    private readonly Counter<long> _attempts;
-    private readonly Histogram<double> _timeDown;
-    private readonly Activity? _activity;
+    private readonly Func<int> _ringDepth;
+    private readonly Func<int> _sendQueueDepth;
+    private readonly Func<double> _downSeconds;
+    private Activity? _activity;
+    private int _disposed;
 
-    public ConnectionTelemetry(Meter meter, string connectionName, Func<int> ringDepth, Func<int> sendQueueDepth, Func<double> downSeconds)
+    public ConnectionTelemetry(TransportMetrics metrics, TimeProvider time, string connectionName, Func<int> ringDepth, Func<int> sendQueueDepth, Func<double> downSeconds)
     {
-        _tag = new KeyValuePair<string, object?>(TransportTelemetry.ConnectionTag, connectionName);
-        _tags = new TagList { _tag };
-        _framesIn = meter.CreateCounter<long>(TransportTelemetry.FramesReceived, "{frame}", "Data frames read from sockets.");
-        _bytesIn = meter.CreateCounter<long>(TransportTelemetry.BytesReceived, "By", "Payload bytes of data frames read from sockets.");
-        _framesOut = meter.CreateCounter<long>(TransportTelemetry.FramesSent, "{frame}", "Frames written to sockets (data, control and pongs).");
-        _bytesOut = meter.CreateCounter<long>(TransportTelemetry.BytesSent, "By", "Payload bytes written to sockets.");
-        _lagged = meter.CreateCounter<long>(TransportTelemetry.FramesLagged, "{frame}", "Data frames evicted from the receive ring (dropped, signalled in TotalLagged).");
-        _reconnects = meter.CreateCounter<long>(TransportTelemetry.Reconnects, "{reconnect}", "Completed down-cycles (epoch advances).");
-        _attempts = meter.CreateCounter<long>(TransportTelemetry.ConnectAttempts, "{attempt}", "Connect attempts, successful or not.");
-        _timeDown = meter.CreateHistogram<double>(TransportTelemetry.TimeDown, "s", "Duration of each down-cycle.");
-        meter.CreateObservableGauge(TransportTelemetry.RingDepth, () => new Measurement<int>(ringDepth(), _tag), "{frame}", "Frames buffered in the receive ring.");
-        meter.CreateObservableGauge(TransportTelemetry.SendQueueDepth, () => new Measurement<int>(sendQueueDepth(), _tag), "{frame}", "Frames waiting in the send queue.");
-        meter.CreateObservableGauge(TransportTelemetry.CurrentDownSeconds, () => new Measurement<double>(downSeconds(), _tag), "s", "Seconds the feed has been down now (0 while up).");
-        _activity = TransportTelemetry.ActivitySource.StartActivity("transport.connection", ActivityKind.Client, parentContext: default, tags: [_tag]);
+        _metrics = metrics;
+        _time = time;
+        _ringDepth = ringDepth;
+        _sendQueueDepth = sendQueueDepth;
+        _downSeconds = downSeconds;
+        Tag = new KeyValuePair<string, object?>(TransportTelemetry.ConnectionTag, connectionName);
+        _tags = new TagList { Tag };
+        _activity = StartSpan(connectionName, time);
+        metrics.Register(this);
     }
+
+    /// <summary>The connection-name tag carried by every measurement.</summary>
+    public KeyValuePair<string, object?> Tag { get; }
+
+    public int RingDepth() => _ringDepth();
+
+    public int SendQueueDepth() => _sendQueueDepth();
+
+    public double DownSeconds() => _downSeconds();
 
     public void FrameReceived(int bytes)
     {
-        _framesIn.Add(1, _tag);
-        _bytesIn.Add(bytes, _tag);
+        _metrics.FramesReceived.Add(1, Tag);
+        _metrics.BytesReceived.Add(bytes, Tag);
     }
 
     public void FrameSent(int bytes)
     {
-        _framesOut.Add(1, _tag);
-        _bytesOut.Add(bytes, _tag);
+        _metrics.FramesSent.Add(1, Tag);
+        _metrics.BytesSent.Add(bytes, Tag);
     }
 
-    public void Lagged(int frames) => _lagged.Add(frames, _tag);
+    public void Lagged(int frames) => _metrics.FramesLagged.Add(frames, Tag);
 
-    public void Attempt() => _attempts.Add(1, _tag);
+    public void Attempt() => _metrics.Attempts.Add(1, Tag);
 
     public void Reconnected(TimeSpan down)
     {
-        _reconnects.Add(1, _tag);
-        _timeDown.Record(down.TotalSeconds, _tags);
+        _metrics.Reconnects.Add(1, Tag);
+        _metrics.TimeDown.Record(down.TotalSeconds, _tags);
     }
 
-    /// <summary>Adds a span event for a lifecycle transition; the snapshot's ToString carries no secrets.</summary>
+    /// <summary>Adds a span event for a lifecycle transition and ends the span at the terminal phase (T1).</summary>
     public void Transition(LifecycleSnapshot snapshot)
     {
-        if (_activity is null)
+        var activity = _activity;
+        if (activity is null)
         {
             return;
         }
 
         var tags = new ActivityTagsCollection
         {
-            ["phase"] = snapshot.Phase.ToString(),
-            ["epoch"] = snapshot.Epoch,
-            ["attempts"] = snapshot.Attempts,
-            ["lagged"] = snapshot.TotalLagged,
+            [TransportTelemetry.PhaseTag] = snapshot.Phase.ToString(),
+            [TransportTelemetry.EpochTag] = snapshot.Epoch,
+            [TransportTelemetry.AttemptsTag] = snapshot.Attempts,
+            [TransportTelemetry.LaggedTag] = snapshot.TotalLagged,
         };
         if (snapshot.LastError is { } error)
         {
-            tags["error.kind"] = error.Kind.ToString();
+            // T4: the kind and the codes, never the message.
+            tags[TransportTelemetry.ErrorKindTag] = error.Kind.ToString();
             if (error.HttpStatus is { } status)
             {
-                tags["http.status"] = status;
+                tags[TransportTelemetry.HttpStatusTag] = status;
             }
 
             if (error.CloseCode is { } code)
             {
-                tags["close.code"] = code;
+                tags[TransportTelemetry.CloseCodeTag] = code;
             }
         }
 
-        _activity.AddEvent(new ActivityEvent("transition", tags: tags));
-        if (snapshot.IsTerminal)
+        activity.AddEvent(new ActivityEvent(TransportTelemetry.TransitionEvent, _time.GetUtcNow(), tags));
+        if (!snapshot.IsTerminal)
         {
-            _activity.SetStatus(snapshot.Phase == ConnectionPhase.Closed && !snapshot.Exhausted ? ActivityStatusCode.Ok : ActivityStatusCode.Error);
+            return;
         }
+
+        activity.SetTag(TransportTelemetry.PhaseTag, snapshot.Phase.ToString());
+        activity.SetTag(TransportTelemetry.EpochTag, snapshot.Epoch);
+        activity.SetTag(TransportTelemetry.AttemptsTag, snapshot.Attempts);
+        if (snapshot.Exhausted)
+        {
+            activity.SetTag(TransportTelemetry.ExhaustedTag, true);
+        }
+
+        if (snapshot.Phase == ConnectionPhase.Closed && !snapshot.Exhausted)
+        {
+            activity.SetStatus(ActivityStatusCode.Ok);
+        }
+        else
+        {
+            activity.SetStatus(ActivityStatusCode.Error, snapshot.LastError?.Kind.ToString() ?? snapshot.Phase.ToString());
+        }
+
+        EndSpan();
     }
 
-    public void Dispose() => _activity?.Dispose();
+    /// <summary>Ends the span (if the terminal transition did not) and leaves the gauges; idempotent.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        EndSpan();
+        _metrics.Unregister(this);
+    }
+
+    private void EndSpan()
+    {
+        var activity = Interlocked.Exchange(ref _activity, null);
+        if (activity is null)
+        {
+            return;
+        }
+
+        activity.SetEndTime(_time.GetUtcNow().UtcDateTime);
+        activity.Stop();
+    }
+
+    private static Activity? StartSpan(string connectionName, TimeProvider time)
+    {
+        var source = TransportTelemetry.ActivitySource;
+        if (!source.HasListeners())
+        {
+            return null;
+        }
+
+        // T2: StartActivity makes the span Activity.Current on this (the caller's) thread; put the
+        // caller's back so its later work is not parented under a long-lived connection span.
+        var callers = Activity.Current;
+        var activity = source.StartActivity(
+            TransportTelemetry.ConnectionActivity,
+            ActivityKind.Client,
+            parentContext: callers?.Context ?? default,
+            tags: [new(TransportTelemetry.ConnectionTag, connectionName)],
+            startTime: time.GetUtcNow());
+        Activity.Current = callers;
+        return activity;
+    }
 }

@@ -44,6 +44,39 @@ public static class TransportTelemetry
     /// <summary>Gauge: frames waiting in the send queue.</summary>
     public const string SendQueueDepth = "transport.send_queue.depth";
 
+    /// <summary>Up-down counter (observable): connections started and not yet terminal.</summary>
+    public const string ActiveConnections = "transport.connections.active";
+
+    /// <summary>The span started per connection; it ends at the terminal phase (Closed or Unrecoverable).</summary>
+    public const string ConnectionActivity = "transport.connection";
+
+    /// <summary>The span event added for every lifecycle transition.</summary>
+    public const string TransitionEvent = "transport.transition";
+
+    /// <summary>Transition event tag (and terminal span tag): the phase, as its enum name.</summary>
+    public const string PhaseTag = "transport.phase";
+
+    /// <summary>Transition event tag (and terminal span tag): the epoch.</summary>
+    public const string EpochTag = "transport.epoch";
+
+    /// <summary>Transition event tag (and terminal span tag): cumulative connect attempts.</summary>
+    public const string AttemptsTag = "transport.attempts";
+
+    /// <summary>Transition event tag: cumulative frames evicted by the receive ring (TotalLagged).</summary>
+    public const string LaggedTag = "transport.lagged";
+
+    /// <summary>Terminal span tag: present (true) when a voluntary MaxAttempts cap ran out.</summary>
+    public const string ExhaustedTag = "transport.exhausted";
+
+    /// <summary>Transition event tag: the <see cref="TransportErrorKind"/> of the last error, if any.</summary>
+    public const string ErrorKindTag = "error.type";
+
+    /// <summary>Transition event tag: the HTTP status of a rejected handshake, if any.</summary>
+    public const string HttpStatusTag = "http.response.status_code";
+
+    /// <summary>Transition event tag: the WebSocket close code of the last error, if any.</summary>
+    public const string CloseCodeTag = "transport.close_code";
+
     /// <summary>The shared ActivitySource (one span per connection, one event per transition).</summary>
     internal static ActivitySource ActivitySource { get; } = new(Name);
 }

@@ -1,0 +1,69 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Transport.WebSockets.DependencyInjection;
+
+/// <summary>
+/// Builds each registered transport's connector once, on first use, from its validated options
+/// and the container's services.
+/// </summary>
+internal sealed class ReconnectingConnectorFactory(
+    IServiceProvider services,
+    TransportNameRegistry names,
+    IOptionsMonitor<TransportOptions> options,
+    IOptionsMonitor<TransportRegistration> registrations,
+    IHttpMessageHandlerFactory handlers) : IReconnectingConnectorFactory
+{
+    private readonly ConcurrentDictionary<string, Lazy<ReconnectingConnector>> _connectors = new(StringComparer.Ordinal);
+
+    public IReconnectingConnector Get(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        if (!names.Contains(name))
+        {
+            throw new InvalidOperationException($"No WebSocket transport named '{name}' is registered (services.AddWebSocketTransport(\"{name}\")).");
+        }
+
+        // Lazy: a failed build (invalid options) is cached and rethrown, never half-built twice.
+        return _connectors.GetOrAdd(name, n => new Lazy<ReconnectingConnector>(() => Build(n))).Value;
+    }
+
+    private ReconnectingConnector Build(string name)
+    {
+        var registration = registrations.Get(name);
+        var builder = new WebSocketTransportBuilder(options.Get(name)) // validation runs here (OptionsValidationException)
+            .WithTimeProvider(services.GetService<TimeProvider>() ?? TimeProvider.System)
+            .WithAuth(registration.Auth?.Invoke(services) ?? Keyed<IAuthSource>(name) ?? AuthSources.None)
+            .WithClassifier(registration.Classifier?.Invoke(services) ?? Keyed<IFailureClassifier>(name) ?? DefaultFailureClassifier.Instance)
+            .ConfigureClientWebSocket(o => o.HttpMessageInvoker = new HttpMessageHandlerFactoryInvoker(handlers, registration.HttpClientName));
+        if (services.GetService<ILoggerFactory>() is { } loggers)
+        {
+            builder.WithLoggerFactory(loggers);
+        }
+
+        if (services.GetService<IMeterFactory>() is { } meters)
+        {
+            // The factory caches the Meter per name and disposes it with the container.
+            builder.WithMeter(meters.Create(TransportTelemetry.Name));
+        }
+
+        foreach (var configure in registration.ConfigureClientWebSocket)
+        {
+            builder.ConfigureClientWebSocket(configure);
+        }
+
+        foreach (var configure in registration.ConfigureTransport)
+        {
+            configure(services, builder);
+        }
+
+        return builder.Build();
+    }
+
+    private T? Keyed<T>(string name)
+        where T : class =>
+        services is IKeyedServiceProvider keyed ? keyed.GetKeyedService(typeof(T), name) as T : null;
+}

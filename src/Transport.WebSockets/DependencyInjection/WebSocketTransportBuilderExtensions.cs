@@ -1,0 +1,131 @@
+using Microsoft.Extensions.Configuration;
+using Transport;
+using Transport.WebSockets;
+using Transport.WebSockets.DependencyInjection;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Configures a transport registered with <c>AddWebSocketTransport</c>. Every method may be called in any order.</summary>
+public static class WebSocketTransportBuilderExtensions
+{
+    /// <summary>Binds the transport's options to a configuration section (for example <c>configuration.GetSection("Transports:binance")</c>).</summary>
+    /// <param name="builder">The transport.</param>
+    /// <param name="section">The section; its keys are <see cref="TransportOptions"/> property paths (Uri, Reconnect:MinBackoff, ...).</param>
+    /// <returns>The builder.</returns>
+    public static IWebSocketTransportBuilder BindConfiguration(this IWebSocketTransportBuilder builder, IConfiguration section)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(section);
+        builder.Services.AddOptions<TransportOptions>(builder.Name).Bind(section);
+        return builder;
+    }
+
+    /// <summary>Edits the transport's options (applied in registration order with <see cref="BindConfiguration"/>).</summary>
+    /// <param name="builder">The transport.</param>
+    /// <param name="configure">The edit.</param>
+    /// <returns>The builder.</returns>
+    public static IWebSocketTransportBuilder Configure(this IWebSocketTransportBuilder builder, Action<TransportOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
+        builder.Services.AddOptions<TransportOptions>(builder.Name).Configure(configure);
+        return builder;
+    }
+
+    /// <summary>
+    /// Uses <typeparamref name="TAuth"/> as the auth source: the registered service if there is one,
+    /// otherwise an instance created with its constructor dependencies from the container.
+    /// </summary>
+    /// <typeparam name="TAuth">The auth source type.</typeparam>
+    /// <param name="builder">The transport.</param>
+    /// <returns>The builder.</returns>
+    public static IWebSocketTransportBuilder WithAuth<TAuth>(this IWebSocketTransportBuilder builder)
+        where TAuth : class, IAuthSource =>
+        builder.WithAuth(static sp => ActivatorUtilities.GetServiceOrCreateInstance<TAuth>(sp));
+
+    /// <summary>Uses the auth source <paramref name="factory"/> returns (called once, when the connector is built; the source itself is called on every attempt).</summary>
+    /// <param name="builder">The transport.</param>
+    /// <param name="factory">Creates the source.</param>
+    /// <returns>The builder.</returns>
+    /// <remarks>Without this, a keyed <see cref="IAuthSource"/> registered under the transport's name is used, else none.</remarks>
+    public static IWebSocketTransportBuilder WithAuth(this IWebSocketTransportBuilder builder, Func<IServiceProvider, IAuthSource> factory)
+    {
+        ArgumentNullException.ThrowIfNull(factory);
+        return builder.Register(r => r.Auth = factory);
+    }
+
+    /// <summary>Uses <typeparamref name="TClassifier"/> as the failure classifier (the registered service, or one created from the container).</summary>
+    /// <typeparam name="TClassifier">The classifier type.</typeparam>
+    /// <param name="builder">The transport.</param>
+    /// <returns>The builder.</returns>
+    public static IWebSocketTransportBuilder WithClassifier<TClassifier>(this IWebSocketTransportBuilder builder)
+        where TClassifier : class, IFailureClassifier =>
+        builder.WithClassifier(static sp => ActivatorUtilities.GetServiceOrCreateInstance<TClassifier>(sp));
+
+    /// <summary>Uses the failure classifier <paramref name="factory"/> returns.</summary>
+    /// <param name="builder">The transport.</param>
+    /// <param name="factory">Creates the classifier.</param>
+    /// <returns>The builder.</returns>
+    /// <remarks>Without this, a keyed <see cref="IFailureClassifier"/> registered under the transport's name is used, else <see cref="DefaultFailureClassifier"/>.</remarks>
+    public static IWebSocketTransportBuilder WithClassifier(this IWebSocketTransportBuilder builder, Func<IServiceProvider, IFailureClassifier> factory)
+    {
+        ArgumentNullException.ThrowIfNull(factory);
+        return builder.Register(r => r.Classifier = factory);
+    }
+
+    /// <summary>
+    /// Configures the named HttpClient whose handler pipeline carries the handshake (proxy, TLS,
+    /// delegating handlers): <c>http => http.ConfigurePrimaryHttpMessageHandler(...).AddHttpMessageHandler(...)</c>.
+    /// Its name is <c>"Transport.WebSockets." + Name</c> unless <see cref="UseHttpClient"/> chose another.
+    /// </summary>
+    /// <param name="builder">The transport.</param>
+    /// <param name="configure">Receives the HttpClient builder.</param>
+    /// <returns>The builder.</returns>
+    public static IWebSocketTransportBuilder ConfigureHttpClient(this IWebSocketTransportBuilder builder, Action<IHttpClientBuilder> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
+        configure(builder.Services.AddHttpClient(TransportRegistration.DefaultHttpClientName(builder.Name)));
+        return builder;
+    }
+
+    /// <summary>Carries the handshake through the handlers of an HttpClient registered elsewhere (<c>services.AddHttpClient(httpClientName)</c>).</summary>
+    /// <param name="builder">The transport.</param>
+    /// <param name="httpClientName">The HttpClient's name.</param>
+    /// <returns>The builder.</returns>
+    public static IWebSocketTransportBuilder UseHttpClient(this IWebSocketTransportBuilder builder, string httpClientName)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(httpClientName);
+        return builder.Register(r => r.HttpClientName = httpClientName);
+    }
+
+    /// <summary>Edits the ClientWebSocket leaf's settings (deflate, buffer size, socket escape hatch).</summary>
+    /// <param name="builder">The transport.</param>
+    /// <param name="configure">The edit; the HttpMessageInvoker is already set from the named HttpClient.</param>
+    /// <returns>The builder.</returns>
+    public static IWebSocketTransportBuilder ConfigureClientWebSocket(this IWebSocketTransportBuilder builder, Action<ClientWebSocketConnectorOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        return builder.Register(r => r.ConfigureClientWebSocket.Add(configure));
+    }
+
+    /// <summary>
+    /// Escape hatch: edits the <see cref="WebSocketTransportBuilder"/> last, after everything the
+    /// container supplied (for example <c>UseLeaf</c> or <c>WithSpawner</c>).
+    /// </summary>
+    /// <param name="builder">The transport.</param>
+    /// <param name="configure">The edit.</param>
+    /// <returns>The builder.</returns>
+    public static IWebSocketTransportBuilder ConfigureTransport(this IWebSocketTransportBuilder builder, Action<IServiceProvider, WebSocketTransportBuilder> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        return builder.Register(r => r.ConfigureTransport.Add(configure));
+    }
+
+    private static IWebSocketTransportBuilder Register(this IWebSocketTransportBuilder builder, Action<TransportRegistration> change)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.Configure(builder.Name, change);
+        return builder;
+    }
+}
