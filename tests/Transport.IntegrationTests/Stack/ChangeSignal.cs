@@ -8,14 +8,22 @@ internal sealed class ChangeSignal
 {
     private readonly Lock _lock = new();
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private bool _watched; // guarded by _lock: someone holds _changed, so a pulse must fire it
 
+    /// <summary>Cheap when nobody waits (hot paths pulse per frame).</summary>
     public void Pulse()
     {
         TaskCompletionSource fired;
         lock (_lock)
         {
+            if (!_watched)
+            {
+                return;
+            }
+
             fired = _changed;
             _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _watched = false;
         }
 
         fired.TrySetResult();
@@ -31,6 +39,7 @@ internal sealed class ChangeSignal
             lock (_lock)
             {
                 next = _changed.Task;
+                _watched = true;
             }
 
             if (condition())

@@ -19,6 +19,15 @@ internal readonly record struct FeedFrame(int Connection, long Sequence)
         return bytes;
     }
 
+    /// <summary>Rewrites the header of a reused buffer (no allocation per frame: floods must not add garbage).</summary>
+    public static void EncodeInto(Span<byte> buffer, int connection, long sequence)
+    {
+        buffer[0] = (byte)'C';
+        WriteDigits(buffer[1..7], connection);
+        buffer[7] = (byte)'S';
+        WriteDigits(buffer[8..18], sequence);
+    }
+
     public static FeedFrame Decode(ReadOnlySpan<byte> payload)
     {
         if (payload.Length < HeaderBytes || payload[0] != (byte)'C' || payload[7] != (byte)'S')
@@ -29,5 +38,14 @@ internal readonly record struct FeedFrame(int Connection, long Sequence)
         return new FeedFrame(
             int.Parse(Encoding.ASCII.GetString(payload[1..7]), CultureInfo.InvariantCulture),
             long.Parse(Encoding.ASCII.GetString(payload[8..18]), CultureInfo.InvariantCulture));
+    }
+
+    private static void WriteDigits(Span<byte> digits, long value)
+    {
+        for (var i = digits.Length - 1; i >= 0; i--)
+        {
+            digits[i] = (byte)('0' + (value % 10));
+            value /= 10;
+        }
     }
 }

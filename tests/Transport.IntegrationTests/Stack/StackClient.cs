@@ -42,6 +42,7 @@ internal sealed class StackClient : IAsyncDisposable
         _listener.SetMeasurementEventCallback<long>((_, value, _, _) =>
         {
             Interlocked.Add(ref _framesRead, value);
+            Changed.Pulse();
         });
         _listener.Start();
     }
@@ -52,7 +53,7 @@ internal sealed class StackClient : IAsyncDisposable
 
     public LifecycleSnapshot Current => Connection.Lifecycle.Current;
 
-    /// <summary>Pulsed whenever the consumer delivers a frame or ends.</summary>
+    /// <summary>Pulsed whenever the actor reads a frame, the consumer delivers one, or the consumer ends.</summary>
     public ChangeSignal Changed { get; } = new();
 
     /// <summary>Data frames the actor read from its sockets (the transport.frames.received counter).</summary>
