@@ -25,6 +25,8 @@ internal sealed class StackClient : IAsyncDisposable
     private Exception? _sourceError;
     private long _framesRead;
     private int _deliveredBeforeShutdown = -1;
+    private int _minLength = int.MaxValue;
+    private int _maxLength;
 
     private StackClient(Meter meter)
     {
@@ -87,6 +89,18 @@ internal sealed class StackClient : IAsyncDisposable
         lock (_lock)
         {
             return _perConnection.GetValueOrDefault(connection);
+        }
+    }
+
+    /// <summary>The shortest and longest payload delivered (a truncated frame would show up here).</summary>
+    public (int Min, int Max) PayloadLengths
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return (_minLength, _maxLength);
+            }
         }
     }
 
@@ -252,6 +266,8 @@ internal sealed class StackClient : IAsyncDisposable
                 lock (_lock)
                 {
                     _delivered.Add(decoded);
+                    _minLength = Math.Min(_minLength, frame.Length);
+                    _maxLength = Math.Max(_maxLength, frame.Length);
                     _perConnection[decoded.Connection] = _perConnection.GetValueOrDefault(decoded.Connection) + 1;
                 }
 
