@@ -90,7 +90,10 @@ public sealed class HostileServerTests : IAsyncLifetime
 
         var client = await AssertClosedClassifiedAndRecoveredAsync(null, CloseCodes.ProtocolError, TransportErrorKind.Protocol);
 
-        Assert.Equal(pings, Volatile.Read(ref pongs));
+        // The pongs precede the close on the wire: when the server read the close it read them all (a reset
+        // can overtake both, see AssertClosedClassifiedAndRecoveredAsync).
+        Assert.True(_hostile.CloseCodeSeenOn(1) is null || Volatile.Read(ref pongs) == pings, $"{pongs} pongs");
+        Assert.True(Volatile.Read(ref pongs) > 0);
         Assert.Equal(1, client.DeliveredOn(1)); // the frame after the flood got through before the violation
     }
 

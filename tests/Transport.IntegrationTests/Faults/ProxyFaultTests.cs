@@ -60,11 +60,22 @@ public sealed class ProxyFaultTests : IAsyncLifetime
 
         _proxy.HalfOpen(Direction.Both);
 
-        Assert.Equal(0, (await stale).Epoch);
         var reconnecting = await down;
         var detectedAfter = Stopwatch.GetElapsedTime(started);
         Assert.Equal(TransportErrorKind.Timeout, reconnecting.LastError?.Kind);
         Assert.True(detectedAfter >= TimeSpan.FromMilliseconds(900), $"dead after {detectedAfter}");
+
+        // Stale precedes the drop, unless the liveness timer itself fired so late (> DeadAfter - StaleAfter
+        // behind schedule, seen only on an overloaded machine) that its first look found the socket already
+        // dead; then the drop must itself be correspondingly late.
+        if (stale.IsCompletedSuccessfully)
+        {
+            Assert.Equal(0, (await stale).Epoch);
+        }
+        else
+        {
+            Assert.True(detectedAfter >= TimeSpan.FromMilliseconds(1000), $"no Stale, yet dead after {detectedAfter}");
+        }
 
         _proxy.Resume();
 
