@@ -1,0 +1,180 @@
+using Transport.IntegrationTests.Stack;
+using Transport.Testing;
+
+namespace Transport.IntegrationTests.Faults;
+
+/// <summary>
+/// Hostile server input over a real socket (hand-written frames via <see cref="RawWebSocketWriter"/>): each
+/// closes that connection with the right code (as the server sees it) and a classified error, the stack
+/// reconnects to a well-behaved feed, and a second, independent connection in the same process keeps
+/// receiving, unaffected.
+/// </summary>
+public sealed class HostileServerTests : IAsyncLifetime
+{
+    private FeedServer _hostile = null!;
+    private FeedServer _bystanderServer = null!;
+    private StackClient _bystander = null!;
+
+    public async Task InitializeAsync()
+    {
+        _hostile = await FeedServer.StartAsync();
+        _bystanderServer = await FeedServer.StartAsync();
+        _bystander = await StackClient.StartAsync(_bystanderServer.Uri);
+        await _bystander.WaitForFramesAsync(1, 20);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _bystander.DisposeAsync();
+        await _bystanderServer.DisposeAsync();
+        await _hostile.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task An_oversized_message_closes_1009_with_MessageTooBig()
+    {
+        ScriptFirstConnection(raw => raw.WriteBinaryAsync(new byte[4096]));
+        await AssertClosedClassifiedAndRecoveredAsync(o => o.WithMaxMessageSize(1024), CloseCodes.MessageTooBig, TransportErrorKind.MessageTooBig);
+    }
+
+    [Fact]
+    public async Task Invalid_utf8_closes_1007_with_Protocol()
+    {
+        ScriptFirstConnection(raw => raw.WriteTextAsync([(byte)'o', (byte)'k', 0xC3, 0x28]));
+        await AssertClosedClassifiedAndRecoveredAsync(null, CloseCodes.InvalidPayload, TransportErrorKind.Protocol);
+    }
+
+    [Fact]
+    public async Task A_malformed_close_frame_closes_1002_with_Protocol()
+    {
+        ScriptFirstConnection(raw => raw.WriteFrameAsync(RawWebSocketWriter.OpClose, fin: true, payload: new byte[] { 0x03 }));
+        await AssertClosedClassifiedAndRecoveredAsync(null, CloseCodes.ProtocolError, TransportErrorKind.Protocol);
+    }
+
+    [Fact]
+    public async Task A_ping_flood_is_answered_then_an_oversized_ping_closes_1002_with_Protocol()
+    {
+        const int pings = 5_000;
+        var pongs = 0;
+        _hostile.Script(1, async s =>
+        {
+            var raw = await s.AcceptRawAsync();
+
+            // Read concurrently: the client answers every ping, and unread pongs would stall both sides.
+            var reading = Task.Run(async () =>
+            {
+                while (await raw.ReadFrameAsync(s.Aborted) is { } frame)
+                {
+                    if (frame.Opcode == RawWebSocketWriter.OpPong)
+                    {
+                        Interlocked.Increment(ref pongs);
+                    }
+                    else if (frame.Opcode == RawWebSocketWriter.OpClose)
+                    {
+                        return frame.CloseCode;
+                    }
+                }
+
+                return (int?)null;
+            });
+            for (var i = 0; i < pings; i++)
+            {
+                await raw.WritePingAsync([(byte)i]);
+            }
+
+            await raw.WriteTextAsync(FeedFrame.Encode(1, 0, 64));
+            await raw.WriteFrameAsync(RawWebSocketWriter.OpPing, fin: true, payload: new byte[126]); // control frames carry at most 125 bytes
+            _hostile.RecordClose(1, await ReadCloseQuietlyAsync(reading));
+            raw.Abort();
+        });
+
+        var client = await AssertClosedClassifiedAndRecoveredAsync(null, CloseCodes.ProtocolError, TransportErrorKind.Protocol);
+
+        // The pongs precede the close on the wire: when the server read the close it read them all (a reset
+        // can overtake both, see AssertClosedClassifiedAndRecoveredAsync).
+        Assert.True(_hostile.CloseCodeSeenOn(1) is null || Volatile.Read(ref pongs) == pings, $"{pongs} pongs");
+        Assert.True(Volatile.Read(ref pongs) > 0);
+        Assert.Equal(1, client.DeliveredOn(1)); // the frame after the flood got through before the violation
+    }
+
+    [Fact]
+    public async Task A_50_MB_message_against_the_default_16_MiB_limit_closes_1009_with_MessageTooBig()
+    {
+        ScriptFirstConnection(raw => raw.WriteBinaryAsync(new byte[50 * 1024 * 1024]));
+        await AssertClosedClassifiedAndRecoveredAsync(null, CloseCodes.MessageTooBig, TransportErrorKind.MessageTooBig);
+    }
+
+    private static async Task<int?> ReadCloseQuietlyAsync(Task<int?> reading)
+    {
+        try
+        {
+            return await reading.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Connection 1 writes <paramref name="hostile"/> (aside: the client may stop reading mid-write) and records the client's close code.</summary>
+    private void ScriptFirstConnection(Func<RawWebSocketWriter, Task> hostile)
+    {
+        _hostile.Script(1, async s =>
+        {
+            var raw = await s.AcceptRawAsync();
+            var writing = hostile(raw);
+            int? code = null;
+            try
+            {
+                code = await raw.ReadUntilCloseAsync(s.Aborted);
+            }
+            catch (OperationCanceledException)
+            {
+                // Reset before the close frame could be read (see the remarks on the class).
+            }
+            finally
+            {
+                _hostile.RecordClose(1, code);
+            }
+
+            raw.Abort();
+            try
+            {
+                await writing;
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
+            {
+                // The client closed while the server was still writing.
+            }
+        });
+    }
+
+    private async Task<StackClient> AssertClosedClassifiedAndRecoveredAsync(Action<TransportOptionsBuilder>? configure, int serverSees, TransportErrorKind kind)
+    {
+        var bystanderBefore = _bystander.DeliveredOn(1);
+        await using var client = await StackClient.StartAsync(_hostile.Uri, configure);
+
+        await _hostile.WaitUntilAsync(s => s.SawCloseOn(1), StackClient.Bound, "the hostile connection closed");
+
+        // The code is on the wire, but the actor aborts the socket right after the leaf sent it (unread
+        // hostile bytes make that a RST), and a RST can overtake the close frame in the server's receive
+        // buffer: null means "reset before read" (seen only under load; reported as a bug in src, not pinned by a
+        // test because it is a race that does not reproduce in isolation).
+        Assert.True(_hostile.CloseCodeSeenOn(1) is null || _hostile.CloseCodeSeenOn(1) == serverSees, $"server saw {_hostile.CloseCodeSeenOn(1)}");
+        var resumed = await client.WaitUpAsync(1);
+        Assert.Equal(ConnectionPhase.Resumed, resumed.Phase);
+        Assert.Equal(kind, resumed.LastError?.Kind);
+        await client.WaitForFramesAsync(2, 30);
+        await client.ShutdownAsync();
+        Assert.Equal(1, client.Current.Epoch);
+        client.AssertConservedAndOrdered();
+
+        // The bystander never noticed: same epoch, one attempt, still receiving, gap-free.
+        await _bystander.WaitForFramesAsync(1, bystanderBefore + 50);
+        Assert.Equal(0, _bystander.Current.Epoch);
+        Assert.Equal(1, _bystander.Current.Attempts);
+        Assert.Equal(ConnectionPhase.Connected, _bystander.Current.Phase);
+        StackClient.AssertOrdered(_bystander.Delivered, gapFree: true);
+        return client;
+    }
+}
