@@ -153,15 +153,15 @@ public abstract class FeedAdapter
                 // Fire and forget on purpose: the pump must keep draining while the resubscribe waits for a send permit.
                 _ = ResubscribeAsync(topic, $"sequence gap at seq {seq}");
                 break;
-            case TickOutcome.AcceptedFirst when FirstTickOf(epoch):
-                Note($"ticks flowing on epoch {epoch}");
+            case TickOutcome.AcceptedFirst when Book.Snapshot().All(t => t.Live && t.Epoch == epoch) && FirstTickOf(epoch):
+                Note($"all {Book.Topics.Count} topics ticking on epoch {epoch}");
                 break;
         }
     }
 
     private long _lastAnnouncedEpoch = -1;
 
-    // True once per epoch: the first tick of any topic subscribed on it.
+    // True once per epoch: the moment every topic has ticked on it.
     private bool FirstTickOf(long epoch)
     {
         var seen = Interlocked.Read(ref _lastAnnouncedEpoch);

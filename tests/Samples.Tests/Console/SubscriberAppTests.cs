@@ -59,7 +59,7 @@ public sealed partial class SubscriberAppTests
         var text = output.Text;
         Assert.Equal(0, exit);
         Assert.Contains("listening on ws://127.0.0.1:", text, StringComparison.Ordinal);
-        Assert.Contains("ticks flowing on epoch 0", text, StringComparison.Ordinal);
+        Assert.Contains("topics ticking on epoch ", text, StringComparison.Ordinal);
         Assert.Contains("summary:", text, StringComparison.Ordinal);
         Assert.True(Number(text, "frames") > 0, text);
     }
@@ -75,7 +75,7 @@ public sealed partial class SubscriberAppTests
             .WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.Equal(0, exit);
-        Assert.Contains("ticks flowing on epoch 0", output.Text, StringComparison.Ordinal);
+        Assert.Contains("topics ticking on epoch 0", output.Text, StringComparison.Ordinal);
         Assert.DoesNotContain(secret, output.Text, StringComparison.Ordinal);
         Assert.Equal(0, host.Stats.HandshakesRejected);
     }
@@ -100,7 +100,7 @@ public sealed partial class SubscriberAppTests
     private static long Number(string text, string label) =>
         long.Parse(Regex.Match(text, $@"^\s+{label}: (\d+)", RegexOptions.Multiline).Groups[1].Value);
 
-    [GeneratedRegex(@"ticks flowing on epoch (\d+)")]
+    [GeneratedRegex(@"topics ticking on epoch (\d+)")]
     private static partial Regex FlowingEpoch();
 
     [GeneratedRegex(@"ticks by epoch: ([0-9= ]*)")]
