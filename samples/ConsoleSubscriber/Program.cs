@@ -1,1 +1,10 @@
-System.Console.WriteLine("placeholder");
+using ConsoleSubscriber;
+
+// Ctrl+C asks for a graceful stop (close handshake, summary) instead of killing the process.
+using var stop = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    stop.Cancel();
+};
+return await SubscriberApp.RunAsync(args, Console.Out, stop.Token, interactive: !Console.IsOutputRedirected);

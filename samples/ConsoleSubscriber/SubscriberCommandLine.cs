@@ -1,0 +1,55 @@
+using System.CommandLine;
+
+namespace ConsoleSubscriber;
+
+/// <summary>The options (System.CommandLine 2.0) and how they become <see cref="SubscriberSettings"/>.</summary>
+public static class SubscriberCommandLine
+{
+    /// <summary>Builds the root command; <paramref name="run"/> gets the settings and the cancellation token.</summary>
+    public static RootCommand Create(Func<SubscriberSettings, CancellationToken, Task<int>> run)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        // Built per call, not static: validators added to a shared Option would pile up.
+        var url = new Option<string?>("--url") { Description = "A real venue (ws:// or wss://). Without it the simulator runs in process." };
+        var topics = new Option<string?>("--topics") { Description = "Comma-separated topics (default BTC-USD,ETH-USD,SOL-USD)." };
+        var venue = new Option<string>("--venue")
+        {
+            Description = "Adapter: ibkr (staleness resubscribe, keepalive) or binance (rate limit, rotation).",
+            DefaultValueFactory = _ => "ibkr",
+        };
+        var chaos = new Option<bool>("--chaos") { Description = "Make the embedded simulator drop and stall connections." };
+        var duration = new Option<double?>("--duration") { Description = "Exit after this many seconds." };
+        var plain = new Option<bool>("--plain") { Description = "One line per event (automatic when output is redirected)." };
+        var token = new Option<string?>("--token") { Description = "Bearer token for the handshake (never printed)." };
+
+        venue.AcceptOnlyFromAmong("ibkr", "binance");
+        url.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<string?>() is { } u && !(Uri.TryCreate(u, UriKind.Absolute, out var uri) && uri.Scheme is "ws" or "wss"))
+                r.AddError("--url must be an absolute ws:// or wss:// URI.");
+        });
+        duration.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<double?>() is <= 0) r.AddError("--duration must be positive.");
+        });
+
+        var root = new RootCommand("Subscribes to a market-data feed through the resilient transport and shows it live.")
+        {
+            url, topics, venue, chaos, duration, plain, token,
+        };
+        root.SetAction((parse, ct) =>
+        {
+            IReadOnlyList<string> list = parse.GetValue(topics)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
+            var settings = new SubscriberSettings(
+                parse.GetValue(url) is { } u ? new Uri(u) : null,
+                list.Count == 0 ? SubscriberSettings.DefaultTopics : list,
+                parse.GetValue(venue)!,
+                parse.GetValue(chaos),
+                parse.GetValue(duration) is { } s ? TimeSpan.FromSeconds(s) : null,
+                parse.GetValue(plain),
+                parse.GetValue(token));
+            return run(settings, ct);
+        });
+        return root;
+    }
+}

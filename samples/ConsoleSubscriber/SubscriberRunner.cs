@@ -1,0 +1,73 @@
+using ConsoleSubscriber.Views;
+using Spectre.Console;
+using TradingAdapters;
+using Transport;
+using Transport.WebSockets;
+
+namespace ConsoleSubscriber;
+
+/// <summary>
+/// One run: start the embedded venue if needed, connect through the full stack, let the adapter
+/// subscribe and recover, show the view, then shut down with a close handshake and print the summary.
+/// </summary>
+internal sealed class SubscriberRunner(SubscriberSettings settings, TextWriter output)
+{
+    private readonly TimeProvider _time = TimeProvider.System;
+
+    public async Task<int> RunAsync(CancellationToken cancellationToken)
+    {
+        IFeedView view = settings.Plain ? new PlainView(output, _time) : new LiveView(AnsiConsole.Console, _time);
+        view.Event($"starting: {settings}");
+        await using var venue = settings.Url is null ? await EmbeddedVenue.StartAsync(settings, view.Event).ConfigureAwait(false) : null;
+        var uri = settings.Url ?? venue!.Host.WebSocketUri;
+
+        var connection = await BuildConnector(uri).ConnectAsync(cancellationToken).ConfigureAwait(false);
+        var adapter = CreateAdapter(connection, venue is not null);
+        adapter.Notice += text => view.Event($"{adapter.Name}: {text}");
+        var monitor = new FeedMonitor(connection, () => adapter.Counters.Frames, _time);
+        monitor.Changed += s => view.Event($"lifecycle: {s.Phase} epoch={s.Epoch} attempts={s.Attempts}" + (s.LastError is { } e ? $" last error: {e.Kind}" : string.Empty));
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        if (settings.Duration is { } duration) stop.CancelAfter(duration);
+        var watch = monitor.WatchAsync(stop.Token);
+        var feed = adapter.RunAsync(stop.Token);
+        var show = view.RunAsync(monitor, adapter, stop.Token);
+
+        // The run ends on the duration, Ctrl+C, or a connection that gave up (the watcher returns on a terminal phase).
+        await Task.WhenAny(watch, stop.Token.WhenCancelled()).ConfigureAwait(false);
+        var unrecoverable = connection.Lifecycle.Current.Phase == ConnectionPhase.Unrecoverable;
+        await stop.CancelAsync().ConfigureAwait(false);
+        await Task.WhenAll(feed, show, watch).ConfigureAwait(false);
+
+        // Close handshake within the transport's CloseTimeout; the adapter is stopped first so nothing races it.
+        await connection.Control.ShutdownAsync(CancellationToken.None).ConfigureAwait(false);
+        view.Event(unrecoverable ? $"connection unrecoverable: {connection.Lifecycle.Current.LastError?.Message}" : "shut down cleanly");
+        SummaryWriter.Write(output, monitor, adapter);
+        return unrecoverable ? 1 : 0;
+    }
+
+    private ReconnectingConnector BuildConnector(Uri uri)
+    {
+        var builder = new WebSocketTransportBuilder().Configure(o =>
+        {
+            o.WithName("subscriber").WithUri(uri)
+             .WithBackoff(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(5))
+             // Ticks arrive every 100 ms per topic: 1.5 s of silence is suspicious, 3 s is a dead (stalled) socket.
+             .WithIdleTimeouts(TimeSpan.FromSeconds(1.5), TimeSpan.FromSeconds(3))
+             .WithAttemptRateLimit(60, TimeSpan.FromMinutes(1));
+            // Both adapters pace sends: a replay of many topics must not trip the venue's 1008.
+            VenueRateLimit.Apply(o, EmbeddedVenue.InboundMessagesPerSecond);
+        });
+        if (settings.Token is { } token) builder.WithAuth(AuthSources.BearerToken(() => token));
+        return builder.Build();
+    }
+
+    private FeedAdapter CreateAdapter(ReconnectingConnection connection, bool embedded) => settings.Venue switch
+    {
+        // Rotate well before the venue's lifetime: 3/4 of the embedded 20 s, or 23.5 h of Binance's 24 h.
+        "binance" => new BinanceLikeAdapter(connection, settings.Topics,
+            rotateAfter: embedded ? EmbeddedVenue.Lifetime * 0.75 : TimeSpan.FromHours(23.5), time: _time),
+        _ => new IbkrLikeAdapter(connection, settings.Topics,
+            staleTopicAfter: TimeSpan.FromSeconds(1), keepAliveInterval: TimeSpan.FromSeconds(embedded ? 3 : 60), time: _time),
+    };
+}

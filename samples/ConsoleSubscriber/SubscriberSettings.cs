@@ -1,0 +1,20 @@
+namespace ConsoleSubscriber;
+
+/// <summary>What the command line asked for.</summary>
+/// <param name="Url">A real venue; null starts the embedded simulator.</param>
+/// <param name="Topics">Topics to subscribe to.</param>
+/// <param name="Venue">"ibkr" or "binance": which adapter drives the feed.</param>
+/// <param name="Chaos">Make the embedded simulator drop and stall connections.</param>
+/// <param name="Duration">Exit after this long; null runs until Ctrl+C.</param>
+/// <param name="Plain">Line-per-event output instead of the live table.</param>
+/// <param name="Token">Bearer token for the handshake; never printed.</param>
+public sealed record SubscriberSettings(Uri? Url, IReadOnlyList<string> Topics, string Venue, bool Chaos, TimeSpan? Duration, bool Plain, string? Token)
+{
+    /// <summary>The topics the embedded simulator serves when none are given.</summary>
+    public static readonly IReadOnlyList<string> DefaultTopics = ["BTC-USD", "ETH-USD", "SOL-USD"];
+
+    /// <inheritdoc />
+    public override string ToString() =>
+        $"url={(Url is null ? "(embedded simulator)" : Transport.Redaction.RedactUri(Url))} topics={string.Join(',', Topics)} venue={Venue} chaos={Chaos} " +
+        $"duration={(Duration is { } d ? d.TotalSeconds + "s" : "until Ctrl+C")} plain={Plain} token={(Token is null ? "none" : Transport.Redaction.Mask)}";
+}

@@ -1,0 +1,77 @@
+using Transport;
+
+namespace TradingAdapters;
+
+/// <summary>
+/// A Binance-like market-data adapter: the venue disconnects clients that send more than 5
+/// messages a second and closes every connection after 24 hours. So this adapter paces its
+/// sends under the limit (<see cref="ConfigureTransport"/>) and rotates the connection itself,
+/// at a quiet moment of its choosing, before the venue's 1001 arrives.
+/// </summary>
+/// <remarks>
+/// Liveness is left to the transport (protocol pings and idle timeouts): Binance pings the
+/// client, it needs no application keepalive. Replay, gap detection and reconcile come from
+/// <see cref="FeedAdapter"/>.
+/// </remarks>
+public sealed class BinanceLikeAdapter : FeedAdapter
+{
+    private readonly TimeSpan? _rotateAfter;
+    private CancellationTokenSource? _rotation; // the armed rotation timer of the current epoch; watcher-only
+
+    /// <param name="connection">An open connection to the venue.</param>
+    /// <param name="topics">Topics to follow.</param>
+    /// <param name="rotateAfter">
+    /// Reconnect on purpose this long into each connection; null disables. Choose the venue's
+    /// lifetime minus a margin (24 h - 30 min): rotating early costs one short reconnect,
+    /// rotating late costs an unplanned one.
+    /// </param>
+    /// <param name="time">Clock of the rotation timer.</param>
+    public BinanceLikeAdapter(ReconnectingConnection connection, IEnumerable<string> topics, TimeSpan? rotateAfter = null, TimeProvider? time = null)
+        : base(connection, topics, time)
+    {
+        if (rotateAfter is { } r && r <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(rotateAfter), r, "Must be positive.");
+        _rotateAfter = rotateAfter;
+    }
+
+    /// <inheritdoc />
+    public override string Name => "binance";
+
+    /// <summary>
+    /// Send-rate configuration for this venue: every frame the sink writes (subscribes, snapshot
+    /// requests) is paced under <paramref name="venueMessagesPerSecond"/>, so a 20-topic replay
+    /// after a reconnect trickles out instead of earning a 1008 close.
+    /// </summary>
+    public static TransportOptionsBuilder ConfigureTransport(TransportOptionsBuilder options, int venueMessagesPerSecond = 5) =>
+        VenueRateLimit.Apply(options, venueMessagesPerSecond);
+
+    /// <inheritdoc />
+    protected override IEnumerable<Task> RunVenueTimersAsync(CancellationToken cancellationToken) => [];
+
+    /// <inheritdoc />
+    protected override void OnEpochStarted(long epoch, CancellationToken cancellationToken)
+    {
+        if (_rotateAfter is not { } after) return;
+        // A connection that ended early (drop, chaos) takes its timer with it: the new one gets a full term.
+        _rotation?.Cancel();
+        _rotation?.Dispose();
+        _rotation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        _ = RotateLaterAsync(epoch, after, _rotation.Token);
+    }
+
+    private async Task RotateLaterAsync(long epoch, TimeSpan after, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Delay(after, Time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        // Only the connection this timer was armed for: if it already went down, there is nothing to rotate.
+        if (CurrentUpEpoch() != epoch) return;
+        Counters.Rotation();
+        Note($"epoch {epoch} is {after.TotalSeconds:0.#} s old: rotating before the venue's lifetime limit");
+        Connection.Control.ReconnectTrigger.ForceReconnect("proactive rotation before the venue's connection lifetime");
+    }
+}

@@ -1,0 +1,22 @@
+using System.Text.Json;
+using Transport;
+
+namespace TradingAdapters.Protocol;
+
+/// <summary>Builds the simulator's client-to-server messages (PROTOCOL.md) as text frames.</summary>
+public static class VenueCommands
+{
+    /// <summary><c>{"op":"subscribe","topics":[topic],"id":id}</c>.</summary>
+    public static Frame Subscribe(string topic, long id) =>
+        Frame.Text($$"""{"op":"subscribe","topics":[{{Quote(topic)}}],"id":{{id}}}""");
+
+    /// <summary><c>{"op":"snapshot","topic":topic,"id":id}</c>.</summary>
+    public static Frame Snapshot(string topic, long id) =>
+        Frame.Text($$"""{"op":"snapshot","topic":{{Quote(topic)}},"id":{{id}}}""");
+
+    /// <summary>The application ping <c>{"op":"ping","id":id}</c> (IBKR's /tickle in spirit).</summary>
+    public static Frame Ping(long id) => Frame.Text($$"""{"op":"ping","id":{{id}}}""");
+
+    // Topic names come from the command line: escape them rather than trust them.
+    private static string Quote(string value) => JsonSerializer.Serialize(value);
+}

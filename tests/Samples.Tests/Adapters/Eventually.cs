@@ -1,0 +1,21 @@
+namespace Samples.Tests.Adapters;
+
+/// <summary>
+/// Bounded waits on conditions over live counters. Adapter counters have no change signal (the
+/// tick path stays cheap), so this re-checks every few milliseconds and fails with the condition's
+/// description after the bound: a condition wait, not a fixed sleep.
+/// </summary>
+internal static class Eventually
+{
+    public static readonly TimeSpan Bound = TimeSpan.FromSeconds(20);
+
+    public static async Task HoldsAsync(Func<bool> condition, string what, TimeSpan? bound = null)
+    {
+        var deadline = DateTime.UtcNow + (bound ?? Bound);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"Timed out waiting for: {what}");
+            await Task.Delay(5).ConfigureAwait(false);
+        }
+    }
+}

@@ -1,0 +1,108 @@
+using System.Text.RegularExpressions;
+using ConsoleSubscriber;
+using VenueSimulator;
+using static Samples.Tests.Simulator.SimulatorDefaults;
+
+namespace Samples.Tests.Console;
+
+/// <summary>The console subscriber run in process, in plain mode, as a user or CI would run it.</summary>
+public sealed partial class SubscriberAppTests
+{
+    [Fact]
+    public async Task Survives_chaos_and_drops_and_reports_ticks_after_every_reconnect()
+    {
+        // Chaos is on (seeded), and the test adds drops of its own so the reconnects do not depend on dice.
+        await using var host = await StartAsync(o =>
+        {
+            o.TickInterval = TimeSpan.FromMilliseconds(20);
+            o.InboundMessagesPerSecond = 5;
+            o.Chaos = new ChaosOptions { Enabled = true, Interval = TimeSpan.FromMilliseconds(500), DropProbability = 0.1, StallProbability = 0 };
+        });
+        var output = new LineCapture();
+        using var ctrlC = new CancellationTokenSource();
+        var run = SubscriberApp.RunAsync(["--url", host.WebSocketUri.ToString(), "--topics", $"{Btc},{Eth}", "--plain"], output, ctrlC.Token);
+
+        for (var epoch = 0; epoch < 3; epoch++)
+        {
+            var target = epoch;
+            await output.WaitForAsync(text => FlowingEpochs(text).Any(e => e >= target), $"ticks on epoch >= {target}");
+            if (epoch < 2) host.DropAllConnections();
+        }
+        await ctrlC.CancelAsync();
+        var exit = await run.WaitAsync(TimeSpan.FromSeconds(30));
+
+        var text = output.Text;
+        Assert.Equal(0, exit);
+        Assert.Contains("shut down cleanly", text, StringComparison.Ordinal);
+        Assert.True(Number(text, "reconnects") >= 2, text);
+        Assert.True(Number(text, "frames") > 0, text);
+        // Ticks on at least three epochs: data flowed again after each forced reconnect.
+        var byEpoch = TicksByEpoch().Match(text);
+        Assert.True(byEpoch.Success, text);
+        var epochs = byEpoch.Groups[1].Value.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(p => p.Split('=')).ToDictionary(p => long.Parse(p[0]), p => long.Parse(p[1]));
+        Assert.True(epochs.Count(kv => kv.Value > 0) >= 3, text);
+        Assert.Matches($"topic {Btc}: last seq \\d+, last price [0-9.]+, ticks [1-9]", text);
+        Assert.Matches($"topic {Eth}: last seq \\d+, last price [0-9.]+, ticks [1-9]", text);
+        Assert.DoesNotContain("unrecoverable", text, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("ibkr")]
+    [InlineData("binance")]
+    public async Task With_no_url_runs_the_embedded_simulator_with_chaos_for_the_duration_and_exits_0(string venue)
+    {
+        var output = new LineCapture();
+
+        var exit = await SubscriberApp.RunAsync(["--chaos", "--duration", "2", "--plain", "--venue", venue], output, CancellationToken.None)
+            .WaitAsync(TimeSpan.FromSeconds(30));
+
+        var text = output.Text;
+        Assert.Equal(0, exit);
+        Assert.Contains("listening on ws://127.0.0.1:", text, StringComparison.Ordinal);
+        Assert.Contains("topics ticking on epoch ", text, StringComparison.Ordinal);
+        Assert.Contains("summary:", text, StringComparison.Ordinal);
+        Assert.True(Number(text, "frames") > 0, text);
+    }
+
+    [Fact]
+    public async Task The_token_is_used_for_the_handshake_but_never_printed()
+    {
+        const string secret = "s3cr3t-token-value";
+        await using var host = await StartAsync(o => o.ExpectedToken = secret);
+        var output = new LineCapture();
+
+        var exit = await SubscriberApp.RunAsync(["--url", host.WebSocketUri.ToString(), "--token", secret, "--duration", "1", "--topics", Btc], output, CancellationToken.None)
+            .WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(0, exit);
+        Assert.Contains("topics ticking on epoch 0", output.Text, StringComparison.Ordinal);
+        Assert.DoesNotContain(secret, output.Text, StringComparison.Ordinal);
+        Assert.Equal(0, host.Stats.HandshakesRejected);
+    }
+
+    [Theory]
+    [InlineData("--venue", "kraken")]
+    [InlineData("--url", "http://example.com/ws")]
+    [InlineData("--duration", "-1")]
+    public async Task Bad_arguments_exit_2_with_a_message(string option, string value)
+    {
+        var output = new LineCapture();
+
+        var exit = await SubscriberApp.RunAsync([option, value], output, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(2, exit);
+        Assert.Contains(option.TrimStart('-'), output.Text, StringComparison.OrdinalIgnoreCase);
+    }
+
+    private static IEnumerable<long> FlowingEpochs(string text) =>
+        FlowingEpoch().Matches(text).Select(m => long.Parse(m.Groups[1].Value));
+
+    private static long Number(string text, string label) =>
+        long.Parse(Regex.Match(text, $@"^\s+{label}: (\d+)", RegexOptions.Multiline).Groups[1].Value);
+
+    [GeneratedRegex(@"topics ticking on epoch (\d+)")]
+    private static partial Regex FlowingEpoch();
+
+    [GeneratedRegex(@"ticks by epoch: ([0-9= ]*)")]
+    private static partial Regex TicksByEpoch();
+}
