@@ -10,7 +10,14 @@ namespace Transport.Benchmarks.Scenarios;
 /// </summary>
 internal static class ReceiveThroughput
 {
-    private static readonly ReceiveClient[] Clients = [ReceiveClient.RawReused, ReceiveClient.RawOwned, ReceiveClient.StackForeach, ReceiveClient.StackTryRead];
+    private static readonly ReceiveClient[] AllClients = [ReceiveClient.RawReused, ReceiveClient.RawOwned, ReceiveClient.LeafOnly, ReceiveClient.StackForeach, ReceiveClient.StackTryRead];
+
+    // Diagnostics for profiling one client alone: BENCH_CLIENTS=StackForeach,LeafOnly BENCH_SIZES=100
+    private static readonly ReceiveClient[] Clients = Environment.GetEnvironmentVariable("BENCH_CLIENTS") is { Length: > 0 } only
+        ? [.. only.Split(',').Select(Enum.Parse<ReceiveClient>)]
+        : AllClients;
+
+    private static readonly string? Sizes = Environment.GetEnvironmentVariable("BENCH_SIZES");
 
     public static async Task RunAsync(BenchServer server, Settings settings, Report report)
     {
@@ -21,6 +28,11 @@ internal static class ReceiveThroughput
 
     private static async Task RunSizeAsync(BenchServer server, Settings settings, Report report, string label, int opcode, int payloadBytes, long count)
     {
+        if (Sizes is { Length: > 0 } && !Sizes.Split(',').Contains(payloadBytes.ToString(System.Globalization.CultureInfo.InvariantCulture)))
+        {
+            return;
+        }
+
         report.Heading($"Receive throughput: {Report.N(count)} x {label} ({settings.Rounds} rounds, medians; ratios within a round)");
         server.Handler = Handlers.Flood(opcode, payloadBytes, count);
 
@@ -56,8 +68,8 @@ internal static class ReceiveThroughput
             }
         }
 
-        var raw = samples[ReceiveClient.RawReused];
-        var owned = samples[ReceiveClient.RawOwned];
+        var raw = samples.GetValueOrDefault(ReceiveClient.RawReused) ?? [];
+        var owned = samples.GetValueOrDefault(ReceiveClient.RawOwned) ?? [];
         double RatioTo(List<RunSample> baseline, List<RunSample> mine) =>
             Stats.Median(Enumerable.Range(0, Math.Min(baseline.Count, mine.Count)).Select(r => mine[r].MessagesPerSecond / baseline[r].MessagesPerSecond));
 
