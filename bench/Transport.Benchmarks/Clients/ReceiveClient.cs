@@ -33,6 +33,9 @@ internal enum ReceiveClient
     /// <summary>Diagnostic: as LeafRing, with an unbounded single-reader/single-writer Channel instead of the ring.</summary>
     LeafChannel,
 
+    /// <summary>Diagnostic: the proposed leaf fast path writing into a DropOldestRing read by another task (the stack with fix 1, minus the actor).</summary>
+    FastPathRing,
+
     /// <summary>The full reconnecting stack, consumed with await foreach over Source.</summary>
     StackForeach,
 

@@ -18,7 +18,7 @@ internal static class Receivers
         ReceiveClient.RawReused => "raw, reused buffer",
         ReceiveClient.RawOwned => "raw + owned byte[]",
         ReceiveClient.LeafOnly => "leaf only (diagnostic)",
-        ReceiveClient.LeafChannel or ReceiveClient.LeafRing or ReceiveClient.MirrorFastPath or ReceiveClient.MirrorFull or ReceiveClient.MirrorNoLocks or ReceiveClient.MirrorNoNestedAsync or ReceiveClient.MirrorLean => client.ToString(),
+        ReceiveClient.FastPathRing or ReceiveClient.LeafChannel or ReceiveClient.LeafRing or ReceiveClient.MirrorFastPath or ReceiveClient.MirrorFull or ReceiveClient.MirrorNoLocks or ReceiveClient.MirrorNoNestedAsync or ReceiveClient.MirrorLean => client.ToString(),
         ReceiveClient.StackForeach => "stack, await foreach",
         ReceiveClient.StackTryRead => "stack, WaitToRead/TryRead",
         _ => client.ToString(),
@@ -35,6 +35,7 @@ internal static class Receivers
         ReceiveClient.MirrorLean => MirrorAsync(client, uri, count, payloadBytes, locks: false, nestedAsync: false, ct),
         ReceiveClient.MirrorFastPath => FastPathAsync(uri, count, payloadBytes, ct),
         ReceiveClient.LeafRing => LeafRingAsync(uri, count, payloadBytes, ct),
+        ReceiveClient.FastPathRing => FastPathRingAsync(uri, count, payloadBytes, ct),
         ReceiveClient.LeafChannel => LeafChannelAsync(uri, count, payloadBytes, ct),
         ReceiveClient.StackForeach => StackAsync(client, uri, count, payloadBytes, stackOptions, foreachLoop: true, ct),
         _ => StackAsync(client, uri, count, payloadBytes, stackOptions, foreachLoop: false, ct),
@@ -249,6 +250,38 @@ internal static class Receivers
         await producer.ConfigureAwait(false);
         var sample = m.Stop(nameof(ReceiveClient.LeafChannel), received, received * payloadBytes);
         await leaf.Sender.CloseAsync(CloseCodes.NormalClosure, null, ct).ConfigureAwait(false);
+        return sample;
+    }
+
+    private static async Task<RunSample> FastPathRingAsync(Uri uri, long count, int payloadBytes, CancellationToken ct)
+    {
+        var socket = await Connect.RawAsync(uri, ct).ConfigureAwait(false);
+        var leaf = new Diagnostics.LeafFastPath(socket);
+        var ring = new Transport.WebSockets.Buffering.DropOldestRing((int)count + 1, 1L << 40);
+        var m = Measurement.Start();
+        await socket.SendAsync(Connect.Go, WebSocketMessageType.Text, true, ct).ConfigureAwait(false);
+        var producer = Task.Run(async () =>
+        {
+            for (long i = 0; i < count; i++)
+            {
+                ring.Write(await leaf.ReceiveAsync(ct).ConfigureAwait(false));
+            }
+        }, ct);
+        long received = 0;
+        while (received < count && await ring.WaitToReadAsync(ct).ConfigureAwait(false))
+        {
+            while (ring.TryRead(out var frame))
+            {
+                Check(Payload.ReadSeq(frame.Payload.Span), received);
+                CheckLength(frame, payloadBytes, received);
+                received++;
+            }
+        }
+
+        await producer.ConfigureAwait(false);
+        var sample = m.Stop(nameof(ReceiveClient.FastPathRing), received, received * payloadBytes);
+        leaf.Release();
+        await Connect.CloseRawAsync(socket).ConfigureAwait(false);
         return sample;
     }
 

@@ -39,33 +39,47 @@ internal sealed class LeafFastPath(ClientWebSocket socket, int maxMessageBytes =
             throw;
         }
 
-        if (pending.IsCompletedSuccessfully)
+        if (!pending.IsCompletedSuccessfully)
         {
-            var result = pending.Result;
-            if (result.EndOfMessage && result.MessageType != WebSocketMessageType.Close && result.Count <= maxMessageBytes)
+            return ContinueAsync(pending, default, buffer, cancellationToken);
+        }
+
+        // Consumed here, so it is passed on as a result, never awaited a second time (a ValueTask
+        // may be backed by a pooled source that must be consumed exactly once).
+        var result = pending.Result;
+        if (result.EndOfMessage && result.MessageType != WebSocketMessageType.Close && result.Count <= maxMessageBytes)
+        {
+            var payload = buffer.AsSpan(0, result.Count).ToArray();
+            if (result.MessageType == WebSocketMessageType.Binary || Utf8.IsValid(payload))
             {
-                var payload = buffer.AsSpan(0, result.Count).ToArray();
-                if (result.MessageType == WebSocketMessageType.Binary || Utf8.IsValid(payload))
-                {
-                    EndReceive();
-                    return new ValueTask<Frame>(result.MessageType == WebSocketMessageType.Binary ? Frame.Binary(payload) : Frame.Text(payload));
-                }
+                EndReceive();
+                return new ValueTask<Frame>(result.MessageType == WebSocketMessageType.Binary ? Frame.Binary(payload) : Frame.Text(payload));
             }
         }
 
-        return ContinueAsync(pending, buffer, cancellationToken);
+        return ContinueAsync(default, result, buffer, cancellationToken);
     }
 
-    // The rest of the original loop, entered with the first receive still pending or not yet consumed.
-    private async ValueTask<Frame> ContinueAsync(ValueTask<ValueWebSocketReceiveResult> first, byte[] buffer, CancellationToken cancellationToken)
+    // The rest of the original loop, entered either with the first receive still pending or with
+    // its result (already consumed) when it was not a whole message.
+    private async ValueTask<Frame> ContinueAsync(ValueTask<ValueWebSocketReceiveResult> pending, ValueWebSocketReceiveResult? first, byte[] buffer, CancellationToken cancellationToken)
     {
         var count = 0;
         try
         {
-            var pending = first;
             while (true)
             {
-                var result = await pending.ConfigureAwait(false);
+                ValueWebSocketReceiveResult result;
+                if (first is { } known)
+                {
+                    result = known;
+                    first = null;
+                }
+                else
+                {
+                    result = await pending.ConfigureAwait(false);
+                }
+
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
                     throw new InvalidOperationException("closed");
