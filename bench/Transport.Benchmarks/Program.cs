@@ -1,1 +1,82 @@
-System.Console.WriteLine("placeholder");
+using System.Diagnostics;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+using Transport.Benchmarks.Infrastructure;
+using Transport.Benchmarks.Micro;
+using Transport.Benchmarks.Scenarios;
+using Transport.Benchmarks.Server;
+
+// dotnet run -c Release --project bench/Transport.Benchmarks -- [--quick] [scenario...]
+// Scenarios: receive latency send recovery slow (default: all five), micro (BenchmarkDotNet, only when named).
+var quick = args.Contains("--quick");
+var named = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).Select(a => a.ToLowerInvariant()).ToHashSet();
+string[] known = ["receive", "latency", "send", "recovery", "slow", "micro"];
+var unknown = named.Except(known).ToArray();
+if (unknown.Length > 0 || args.Contains("--help"))
+{
+    Console.Error.WriteLine($"usage: dotnet run -c Release --project bench/Transport.Benchmarks -- [--quick] [{string.Join('|', known)}]...");
+    return unknown.Length > 0 ? 2 : 0;
+}
+
+if (named.Contains("micro"))
+{
+    // In-process toolchain: no generated project to build, so this takes about a minute.
+    var config = ManualConfig.CreateMinimumViable()
+        .AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance))
+        .WithOptions(ConfigOptions.DisableLogFile);
+    BenchmarkRunner.Run([typeof(RingBenchmarks), typeof(SendQueueBenchmarks)], config);
+    named.Remove("micro");
+    if (named.Count == 0)
+    {
+        return 0;
+    }
+}
+
+var runAll = named.Count == 0;
+var settings = new Settings(quick);
+var report = new Report();
+var total = Stopwatch.StartNew();
+Console.WriteLine($"# Transport.Benchmarks {(quick ? "(quick: harness check, timings meaningless)" : "(full)")}");
+Console.WriteLine($"{DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, .NET {Environment.Version}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, Server GC: {System.Runtime.GCSettings.IsServerGC}");
+
+await using (var server = await BenchServer.StartAsync())
+{
+    (string Name, Func<BenchServer, Settings, Report, Task> Run)[] scenarios =
+    [
+        ("receive", ReceiveThroughput.RunAsync),
+        ("latency", Latency.RunAsync),
+        ("send", SendThroughput.RunAsync),
+        ("recovery", Recovery.RunAsync),
+        ("slow", SlowConsumer.RunAsync),
+    ];
+    foreach (var (name, run) in scenarios)
+    {
+        if (!runAll && !named.Contains(name))
+        {
+            continue;
+        }
+
+        try
+        {
+            await run(server, settings, report);
+        }
+        catch (Exception ex)
+        {
+            report.Fail($"{name}: {ex}");
+        }
+    }
+
+    lock (server.Errors)
+    {
+        foreach (var error in server.Errors)
+        {
+            report.Fail($"server handler: {error.GetType().Name}: {error.Message}");
+        }
+    }
+}
+
+Console.WriteLine();
+Console.WriteLine($"Finished in {total.Elapsed.TotalSeconds:0.0} s; {report.Failures.Count} failure(s).");
+return report.Failures.Count == 0 ? 0 : 1;

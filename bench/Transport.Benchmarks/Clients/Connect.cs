@@ -1,0 +1,51 @@
+using System.Net.WebSockets;
+using Transport.WebSockets;
+
+namespace Transport.Benchmarks.Clients;
+
+/// <summary>How every scenario opens its raw and its full-stack connections (same defaults on both sides).</summary>
+internal static class Connect
+{
+    public static readonly byte[] Go = "go"u8.ToArray();
+
+    public static async Task<ClientWebSocket> RawAsync(Uri uri, CancellationToken cancellationToken)
+    {
+        var socket = new ClientWebSocket();
+        await socket.ConnectAsync(uri, cancellationToken).ConfigureAwait(false);
+        return socket;
+    }
+
+    public static async Task CloseRawAsync(ClientWebSocket socket)
+    {
+        // Untimed. A real close so the server's handler ends cleanly.
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // The server may already be gone (recovery scenario); nothing to report.
+        }
+
+        socket.Abort();
+        socket.Dispose();
+    }
+
+    /// <summary>The full stack: backoff 0 (no jitter), no attempt-rate gate in practice, no send rate limit.</summary>
+    public static async Task<ReconnectingConnection> StackAsync(Uri uri, Action<TransportOptionsBuilder>? configure, CancellationToken cancellationToken)
+    {
+        var connector = new WebSocketTransportBuilder()
+            .Configure(o =>
+            {
+                o.WithUri(uri)
+                 .WithBackoff(TimeSpan.Zero, TimeSpan.FromSeconds(1), useJitter: false)
+                 .WithAttemptRateLimit(1_000_000, TimeSpan.FromMinutes(1));
+                configure?.Invoke(o);
+            })
+            .Build();
+        var connection = await connector.ConnectAsync(cancellationToken).ConfigureAwait(false);
+        await connection.Lifecycle.WaitUntilUpAsync(cancellationToken).ConfigureAwait(false);
+        return connection;
+    }
+}

@@ -1,0 +1,44 @@
+namespace Transport.Benchmarks.Clients;
+
+/// <summary>The receive-side clients compared side by side.</summary>
+internal enum ReceiveClient
+{
+    /// <summary>ClientWebSocket, one reused buffer, ValueTask ReceiveAsync(Memory): the practical limit.</summary>
+    RawReused,
+
+    /// <summary>The same, plus one exact-size byte[] per message: the floor for any API handing out owned messages.</summary>
+    RawOwned,
+
+    /// <summary>Diagnostic: the stack's own leaf receiver (reassembly, copy, UTF-8 check) called in a loop, no actor, no ring, no thread hop.</summary>
+    LeafOnly,
+
+    /// <summary>Diagnostic: a copy of the leaf's receive loop (see Diagnostics/LeafMirror.cs), as in src.</summary>
+    MirrorFull,
+
+    /// <summary>Diagnostic: the copy without the two per-message lock sections.</summary>
+    MirrorNoLocks,
+
+    /// <summary>Diagnostic: the copy without the nested async CompleteMessageAsync.</summary>
+    MirrorNoNestedAsync,
+
+    /// <summary>Diagnostic: the copy without either.</summary>
+    MirrorLean,
+
+    /// <summary>Diagnostic: the proposed leaf fast path (see Diagnostics/LeafFastPath.cs).</summary>
+    MirrorFastPath,
+
+    /// <summary>Diagnostic: the leaf's loop writing into a DropOldestRing read by another task (the stack minus the actor).</summary>
+    LeafRing,
+
+    /// <summary>Diagnostic: as LeafRing, with an unbounded single-reader/single-writer Channel instead of the ring.</summary>
+    LeafChannel,
+
+    /// <summary>Diagnostic: the proposed leaf fast path writing into a DropOldestRing read by another task (the stack with fix 1, minus the actor).</summary>
+    FastPathRing,
+
+    /// <summary>The full reconnecting stack, consumed with await foreach over Source.</summary>
+    StackForeach,
+
+    /// <summary>The full reconnecting stack, consumed with WaitToReadAsync + TryRead.</summary>
+    StackTryRead,
+}

@@ -1,0 +1,355 @@
+using System.Buffers;
+using System.Net.WebSockets;
+using Transport.Benchmarks.Infrastructure;
+using Transport.Benchmarks.Server;
+
+namespace Transport.Benchmarks.Clients;
+
+/// <summary>
+/// Runs one receive client against the server's flood: connects (untimed), starts the clock, sends
+/// "go", receives exactly <c>count</c> messages checking each sequence number, stops the clock.
+/// </summary>
+internal static class Receivers
+{
+    public const int RawBufferBytes = 16 * 1024; // the stack's default receive buffer, so both read the socket alike
+
+    public static string Name(ReceiveClient client) => client switch
+    {
+        ReceiveClient.RawReused => "raw, reused buffer",
+        ReceiveClient.RawOwned => "raw + owned byte[]",
+        ReceiveClient.LeafOnly => "leaf only (diagnostic)",
+        ReceiveClient.FastPathRing or ReceiveClient.LeafChannel or ReceiveClient.LeafRing or ReceiveClient.MirrorFastPath or ReceiveClient.MirrorFull or ReceiveClient.MirrorNoLocks or ReceiveClient.MirrorNoNestedAsync or ReceiveClient.MirrorLean => client.ToString(),
+        ReceiveClient.StackForeach => "stack, await foreach",
+        ReceiveClient.StackTryRead => "stack, WaitToRead/TryRead",
+        _ => client.ToString(),
+    };
+
+    public static Task<RunSample> RunAsync(ReceiveClient client, Uri uri, long count, int payloadBytes, Action<TransportOptionsBuilder>? stackOptions, CancellationToken ct) => client switch
+    {
+        ReceiveClient.RawReused => RawReusedAsync(uri, count, payloadBytes, ct),
+        ReceiveClient.RawOwned => RawOwnedAsync(uri, count, payloadBytes, ct),
+        ReceiveClient.LeafOnly => LeafOnlyAsync(uri, count, payloadBytes, ct),
+        ReceiveClient.MirrorFull => MirrorAsync(client, uri, count, payloadBytes, locks: true, nestedAsync: true, ct),
+        ReceiveClient.MirrorNoLocks => MirrorAsync(client, uri, count, payloadBytes, locks: false, nestedAsync: true, ct),
+        ReceiveClient.MirrorNoNestedAsync => MirrorAsync(client, uri, count, payloadBytes, locks: true, nestedAsync: false, ct),
+        ReceiveClient.MirrorLean => MirrorAsync(client, uri, count, payloadBytes, locks: false, nestedAsync: false, ct),
+        ReceiveClient.MirrorFastPath => FastPathAsync(uri, count, payloadBytes, ct),
+        ReceiveClient.LeafRing => LeafRingAsync(uri, count, payloadBytes, ct),
+        ReceiveClient.FastPathRing => FastPathRingAsync(uri, count, payloadBytes, ct),
+        ReceiveClient.LeafChannel => LeafChannelAsync(uri, count, payloadBytes, ct),
+        ReceiveClient.StackForeach => StackAsync(client, uri, count, payloadBytes, stackOptions, foreachLoop: true, ct),
+        _ => StackAsync(client, uri, count, payloadBytes, stackOptions, foreachLoop: false, ct),
+    };
+
+    private static async Task<RunSample> RawReusedAsync(Uri uri, long count, int payloadBytes, CancellationToken ct)
+    {
+        var socket = await Connect.RawAsync(uri, ct).ConfigureAwait(false);
+        var buffer = new byte[RawBufferBytes];
+        var m = Measurement.Start();
+        await socket.SendAsync(Connect.Go, WebSocketMessageType.Text, true, ct).ConfigureAwait(false);
+        long received = 0;
+        int pos = 0; // position inside the current message
+        while (received < count)
+        {
+            // Until the 16 sequence digits are in, keep the message's start contiguous at buffer[0].
+            int writeAt = pos < Payload.SeqBytes ? pos : 0;
+            var result = await socket.ReceiveAsync(buffer.AsMemory(writeAt), ct).ConfigureAwait(false);
+            if (result.MessageType == WebSocketMessageType.Close)
+            {
+                throw new InvalidOperationException($"Server closed after {received} of {count} messages.");
+            }
+
+            if (pos < Payload.SeqBytes && pos + result.Count >= Payload.SeqBytes)
+            {
+                Check(Payload.ReadSeq(buffer), received);
+            }
+
+            pos += result.Count;
+            if (result.EndOfMessage)
+            {
+                if (pos != payloadBytes)
+                {
+                    throw new InvalidOperationException($"Message {received} had {pos} bytes, expected {payloadBytes}.");
+                }
+
+                pos = 0;
+                received++;
+            }
+        }
+
+        var sample = m.Stop(Name(ReceiveClient.RawReused), received, received * payloadBytes);
+        await Connect.CloseRawAsync(socket).ConfigureAwait(false);
+        return sample;
+    }
+
+    private static async Task<RunSample> RawOwnedAsync(Uri uri, long count, int payloadBytes, CancellationToken ct)
+    {
+        var socket = await Connect.RawAsync(uri, ct).ConfigureAwait(false);
+        var buffer = ArrayPool<byte>.Shared.Rent(RawBufferBytes);
+        var m = Measurement.Start();
+        await socket.SendAsync(Connect.Go, WebSocketMessageType.Text, true, ct).ConfigureAwait(false);
+        long received = 0;
+        int pos = 0;
+        byte[] last = [];
+        while (received < count)
+        {
+            if (pos == buffer.Length)
+            {
+                var grown = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                buffer.AsSpan(0, pos).CopyTo(grown);
+                ArrayPool<byte>.Shared.Return(buffer);
+                buffer = grown;
+            }
+
+            var result = await socket.ReceiveAsync(buffer.AsMemory(pos), ct).ConfigureAwait(false);
+            if (result.MessageType == WebSocketMessageType.Close)
+            {
+                throw new InvalidOperationException($"Server closed after {received} of {count} messages.");
+            }
+
+            pos += result.Count;
+            if (result.EndOfMessage)
+            {
+                last = buffer.AsSpan(0, pos).ToArray(); // the one owned object per message
+                Check(Payload.ReadSeq(last), received);
+                if (last.Length != payloadBytes)
+                {
+                    throw new InvalidOperationException($"Message {received} had {last.Length} bytes, expected {payloadBytes}.");
+                }
+
+                pos = 0;
+                received++;
+            }
+        }
+
+        var sample = m.Stop(Name(ReceiveClient.RawOwned), received, received * payloadBytes);
+        GC.KeepAlive(last);
+        ArrayPool<byte>.Shared.Return(buffer);
+        await Connect.CloseRawAsync(socket).ConfigureAwait(false);
+        return sample;
+    }
+
+    private static async Task<RunSample> LeafOnlyAsync(Uri uri, long count, int payloadBytes, CancellationToken ct)
+    {
+        var leaf = await new Transport.WebSockets.ClientWebSocketConnector().ConnectAsync(new HandshakeRequest(uri), ct).ConfigureAwait(false);
+        await using var _ = leaf.ConfigureAwait(false);
+        var m = Measurement.Start();
+        await leaf.Sender.SendAsync(Frame.Text(Connect.Go), ct).ConfigureAwait(false);
+        long received = 0;
+        while (received < count)
+        {
+            var frame = await leaf.Receiver.ReceiveAsync(ct).ConfigureAwait(false);
+            Check(Payload.ReadSeq(frame.Payload.Span), received);
+            CheckLength(frame, payloadBytes, received);
+            received++;
+        }
+
+        var sample = m.Stop(Name(ReceiveClient.LeafOnly), received, received * payloadBytes);
+        await leaf.Sender.CloseAsync(CloseCodes.NormalClosure, null, ct).ConfigureAwait(false);
+        return sample;
+    }
+
+    private static async Task<RunSample> MirrorAsync(ReceiveClient client, Uri uri, long count, int payloadBytes, bool locks, bool nestedAsync, CancellationToken ct)
+    {
+        var socket = await Connect.RawAsync(uri, ct).ConfigureAwait(false);
+        var mirror = new Diagnostics.LeafMirror(socket, locks, nestedAsync);
+        var m = Measurement.Start();
+        await socket.SendAsync(Connect.Go, WebSocketMessageType.Text, true, ct).ConfigureAwait(false);
+        long received = 0;
+        while (received < count)
+        {
+            var frame = await mirror.ReceiveAsync(ct).ConfigureAwait(false);
+            Check(Payload.ReadSeq(frame.Payload.Span), received);
+            CheckLength(frame, payloadBytes, received);
+            received++;
+        }
+
+        var sample = m.Stop(client.ToString(), received, received * payloadBytes);
+        mirror.Release();
+        await Connect.CloseRawAsync(socket).ConfigureAwait(false);
+        return sample;
+    }
+
+    private static async Task<RunSample> FastPathAsync(Uri uri, long count, int payloadBytes, CancellationToken ct)
+    {
+        var socket = await Connect.RawAsync(uri, ct).ConfigureAwait(false);
+        var leaf = new Diagnostics.LeafFastPath(socket);
+        var m = Measurement.Start();
+        await socket.SendAsync(Connect.Go, WebSocketMessageType.Text, true, ct).ConfigureAwait(false);
+        long received = 0;
+        while (received < count)
+        {
+            var frame = await leaf.ReceiveAsync(ct).ConfigureAwait(false);
+            Check(Payload.ReadSeq(frame.Payload.Span), received);
+            CheckLength(frame, payloadBytes, received);
+            received++;
+        }
+
+        var sample = m.Stop(nameof(ReceiveClient.MirrorFastPath), received, received * payloadBytes);
+        leaf.Release();
+        await Connect.CloseRawAsync(socket).ConfigureAwait(false);
+        return sample;
+    }
+
+    private static async Task<RunSample> LeafRingAsync(Uri uri, long count, int payloadBytes, CancellationToken ct)
+    {
+        var leaf = await new Transport.WebSockets.ClientWebSocketConnector().ConnectAsync(new HandshakeRequest(uri), ct).ConfigureAwait(false);
+        await using var _ = leaf.ConfigureAwait(false);
+        var ring = new Transport.WebSockets.Buffering.DropOldestRing((int)count + 1, 1L << 40);
+        var m = Measurement.Start();
+        await leaf.Sender.SendAsync(Frame.Text(Connect.Go), ct).ConfigureAwait(false);
+        var producer = Task.Run(async () =>
+        {
+            for (long i = 0; i < count; i++)
+            {
+                ring.Write(await leaf.Receiver.ReceiveAsync(ct).ConfigureAwait(false));
+            }
+        }, ct);
+        long received = 0;
+        while (received < count && await ring.WaitToReadAsync(ct).ConfigureAwait(false))
+        {
+            while (ring.TryRead(out var frame))
+            {
+                Check(Payload.ReadSeq(frame.Payload.Span), received);
+                CheckLength(frame, payloadBytes, received);
+                received++;
+            }
+        }
+
+        await producer.ConfigureAwait(false);
+        var sample = m.Stop(nameof(ReceiveClient.LeafRing), received, received * payloadBytes);
+        await leaf.Sender.CloseAsync(CloseCodes.NormalClosure, null, ct).ConfigureAwait(false);
+        return sample;
+    }
+
+    private static async Task<RunSample> LeafChannelAsync(Uri uri, long count, int payloadBytes, CancellationToken ct)
+    {
+        var leaf = await new Transport.WebSockets.ClientWebSocketConnector().ConnectAsync(new HandshakeRequest(uri), ct).ConfigureAwait(false);
+        await using var _ = leaf.ConfigureAwait(false);
+        var channel = System.Threading.Channels.Channel.CreateUnbounded<Frame>(new() { SingleReader = true, SingleWriter = true });
+        var m = Measurement.Start();
+        await leaf.Sender.SendAsync(Frame.Text(Connect.Go), ct).ConfigureAwait(false);
+        var producer = Task.Run(async () =>
+        {
+            for (long i = 0; i < count; i++)
+            {
+                channel.Writer.TryWrite(await leaf.Receiver.ReceiveAsync(ct).ConfigureAwait(false));
+            }
+        }, ct);
+        long received = 0;
+        while (received < count && await channel.Reader.WaitToReadAsync(ct).ConfigureAwait(false))
+        {
+            while (channel.Reader.TryRead(out var frame))
+            {
+                Check(Payload.ReadSeq(frame.Payload.Span), received);
+                CheckLength(frame, payloadBytes, received);
+                received++;
+            }
+        }
+
+        await producer.ConfigureAwait(false);
+        var sample = m.Stop(nameof(ReceiveClient.LeafChannel), received, received * payloadBytes);
+        await leaf.Sender.CloseAsync(CloseCodes.NormalClosure, null, ct).ConfigureAwait(false);
+        return sample;
+    }
+
+    private static async Task<RunSample> FastPathRingAsync(Uri uri, long count, int payloadBytes, CancellationToken ct)
+    {
+        var socket = await Connect.RawAsync(uri, ct).ConfigureAwait(false);
+        var leaf = new Diagnostics.LeafFastPath(socket);
+        var ring = new Transport.WebSockets.Buffering.DropOldestRing((int)count + 1, 1L << 40);
+        var m = Measurement.Start();
+        await socket.SendAsync(Connect.Go, WebSocketMessageType.Text, true, ct).ConfigureAwait(false);
+        var producer = Task.Run(async () =>
+        {
+            for (long i = 0; i < count; i++)
+            {
+                ring.Write(await leaf.ReceiveAsync(ct).ConfigureAwait(false));
+            }
+        }, ct);
+        long received = 0;
+        while (received < count && await ring.WaitToReadAsync(ct).ConfigureAwait(false))
+        {
+            while (ring.TryRead(out var frame))
+            {
+                Check(Payload.ReadSeq(frame.Payload.Span), received);
+                CheckLength(frame, payloadBytes, received);
+                received++;
+            }
+        }
+
+        await producer.ConfigureAwait(false);
+        var sample = m.Stop(nameof(ReceiveClient.FastPathRing), received, received * payloadBytes);
+        leaf.Release();
+        await Connect.CloseRawAsync(socket).ConfigureAwait(false);
+        return sample;
+    }
+
+    private static async Task<RunSample> StackAsync(ReceiveClient client, Uri uri, long count, int payloadBytes, Action<TransportOptionsBuilder>? stackOptions, bool foreachLoop, CancellationToken ct)
+    {
+        await using var connection = await Connect.StackAsync(uri, stackOptions, ct).ConfigureAwait(false);
+        var source = connection.Source;
+        var m = Measurement.Start();
+        await connection.Sink.SendAsync(Frame.Text(Connect.Go), ct).ConfigureAwait(false);
+        long received = 0;
+        if (foreachLoop)
+        {
+            await foreach (var frame in source.WithCancellation(ct).ConfigureAwait(false))
+            {
+                Check(Payload.ReadSeq(frame.Payload.Span), received);
+                CheckLength(frame, payloadBytes, received);
+                if (++received == count)
+                {
+                    break;
+                }
+            }
+        }
+        else
+        {
+            while (received < count)
+            {
+                if (!await source.WaitToReadAsync(ct).ConfigureAwait(false))
+                {
+                    break;
+                }
+
+                while (received < count && source.TryRead(out var frame))
+                {
+                    Check(Payload.ReadSeq(frame.Payload.Span), received);
+                    CheckLength(frame, payloadBytes, received);
+                    received++;
+                }
+            }
+        }
+
+        var sample = m.Stop(Name(client), received, received * payloadBytes);
+        if (received != count)
+        {
+            throw new InvalidOperationException($"The source ended after {received} of {count} messages.");
+        }
+
+        var snapshot = connection.Lifecycle.Current;
+        if (snapshot.TotalLagged != 0 || snapshot.Epoch != 0)
+        {
+            throw new InvalidOperationException($"Unexpected during a throughput run: lagged {snapshot.TotalLagged}, epoch {snapshot.Epoch}.");
+        }
+
+        return sample;
+    }
+
+    private static void CheckLength(Frame frame, int payloadBytes, long index)
+    {
+        if (frame.Length != payloadBytes)
+        {
+            throw new InvalidOperationException($"Message {index} had {frame.Length} bytes, expected {payloadBytes}.");
+        }
+    }
+
+    private static void Check(long seq, long expected)
+    {
+        if (seq != expected)
+        {
+            throw new InvalidOperationException($"Missing or reordered message: expected sequence {expected}, got {seq}.");
+        }
+    }
+}
