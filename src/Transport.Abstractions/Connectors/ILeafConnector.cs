@@ -51,11 +51,15 @@ public interface ILeafSender
     /// <exception cref="TransportException">The socket failed.</exception>
     ValueTask SendAsync(Frame frame, CancellationToken cancellationToken);
 
-    /// <summary>Sends a close frame and waits (within the token) for the peer's.</summary>
+    /// <summary>
+    /// Sends our close frame (the output half of the close handshake). The peer's answer arrives
+    /// through <see cref="ILeafReceiver.ReceiveAsync"/> as a close frame: keep receiving to see it,
+    /// and to get the data frames the peer sent before it.
+    /// </summary>
     /// <param name="code">The close code.</param>
     /// <param name="reason">The reason.</param>
-    /// <param name="cancellationToken">Bounds the wait for the peer.</param>
-    /// <returns>Completes when the close handshake is done or the token fires.</returns>
+    /// <param name="cancellationToken">Bounds the send; when it fires the leaf may abort the socket.</param>
+    /// <returns>Completes when our close frame was handed to the network stack.</returns>
     ValueTask CloseAsync(int code, string? reason, CancellationToken cancellationToken);
 }
 

@@ -396,7 +396,7 @@ public sealed class MockSocket : ILeafConnection, ILeafSender, ILeafReceiver
             return ValueTask.FromCanceled(cancellationToken);
         }
 
-        PendingOperation<bool> hung;
+        PendingOperation<bool>? hung = null;
         lock (_gate)
         {
             if (_isDisposed)
@@ -414,8 +414,16 @@ public sealed class MockSocket : ILeafConnection, ILeafSender, ILeafReceiver
                     break;
                 default:
                     _closeSent ??= (code, reason);
-                    return ValueTask.CompletedTask;
+                    break;
             }
+        }
+
+        if (hung is null)
+        {
+            // A well-behaved peer answers at once: its close reaches the receive side after any
+            // frames already delivered (a no-op when the stream already ended).
+            DeliverClose(code, reason);
+            return ValueTask.CompletedTask;
         }
 
         return Hang(hung, cancellationToken);

@@ -311,7 +311,9 @@ internal sealed class ConnectionActor : IEpochClock
         await writing;
         if (end.Reason != SessionEndReason.Failed)
         {
-            await CloseGracefullyAsync(connection.Sender, end.Reason == SessionEndReason.Shutdown ? "shutdown" : "reconnect");
+            // A6: keep receiving through the close handshake, so frames the peer sent before its
+            // close are delivered, not lost; the whole exchange is bounded by CloseTimeout.
+            await CloseGracefullyAsync(connection.Sender, receiving, end.Reason == SessionEndReason.Shutdown ? "shutdown" : "reconnect");
         }
 
         receiveCts.Cancel();
@@ -511,13 +513,19 @@ internal sealed class ConnectionActor : IEpochClock
         Log.StaleRecovered(_logger, _options.Name, UpPhase, CurrentEpoch);
     }
 
-    private async Task CloseGracefullyAsync(ILeafSender sender, string reason)
+    private async Task CloseGracefullyAsync(ILeafSender sender, Task receiving, string reason)
     {
-        // A6: bounded by CloseTimeout on the injected clock, or cut short by the shutdown caller's token.
+        // Bounded by CloseTimeout on the injected clock, or cut short by the shutdown caller's token.
         using var bound = new CancellationTokenSource(_options.CloseTimeout, _time);
-        var close = CloseQuietlyAsync(sender, reason, bound.Token);
         var timedOut = Task.Delay(Timeout.InfiniteTimeSpan, bound.Token);
+        var close = CloseQuietlyAsync(sender, reason, bound.Token);
         await Task.WhenAny(close, timedOut, _closeCutShort.Task);
+        if (close.IsCompleted)
+        {
+            // The receive loop ends when the peer's close arrives (or the socket fails).
+            await Task.WhenAny(receiving, timedOut, _closeCutShort.Task);
+        }
+
         bound.Cancel();
     }
 

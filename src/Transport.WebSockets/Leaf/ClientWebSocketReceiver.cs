@@ -25,6 +25,9 @@ namespace Transport.WebSockets;
 /// </remarks>
 internal sealed class ClientWebSocketReceiver : ILeafReceiver
 {
+    // How long to wait for the peer's close after we closed for a violation (see AwaitPeerCloseQuietlyAsync).
+    private static readonly TimeSpan PeerCloseWait = TimeSpan.FromSeconds(1);
+
     private readonly ClientWebSocket _socket;
     private readonly SendGate _gate;
     private readonly int _maxMessageBytes;
@@ -85,6 +88,7 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
                 if (count > _maxMessageBytes)
                 {
                     await _gate.CloseOutputQuietlyAsync(CloseCodes.MessageTooBig, "message too big").ConfigureAwait(false);
+                    await AwaitPeerCloseQuietlyAsync().ConfigureAwait(false);
                     throw Fail(TransportException.MessageTooBig(_maxMessageBytes));
                 }
 
@@ -102,6 +106,12 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
         catch (Exception ex) when (ex is not TransportException)
         {
             var mapped = WebSocketFailures.MapReceive(ex, cancellationToken, _keepAliveTimeoutEnabled);
+            if (mapped is TransportException { Kind: TransportErrorKind.Protocol or TransportErrorKind.MessageTooBig })
+            {
+                // The platform closed for a protocol violation it detected itself: same courtesy wait.
+                await AwaitPeerCloseQuietlyAsync().ConfigureAwait(false);
+            }
+
             throw mapped is TransportException error ? Fail(error) : mapped;
         }
         finally
@@ -147,6 +157,7 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
         if (!Utf8.IsValid(payload))
         {
             await _gate.CloseOutputQuietlyAsync(CloseCodes.InvalidPayload, "invalid UTF-8").ConfigureAwait(false);
+            await AwaitPeerCloseQuietlyAsync().ConfigureAwait(false);
             throw Fail(TransportException.Protocol("A text message was not valid UTF-8; the connection was closed with 1007.", CloseCodes.InvalidPayload));
         }
 
@@ -162,6 +173,35 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
         await _gate.CloseOutputQuietlyAsync(code == CloseCodes.NoStatus ? CloseCodes.NormalClosure : code, null).ConfigureAwait(false);
         _terminal = TransportException.ClosedByPeer(code, reason);
         return Frame.Close(code, reason);
+    }
+
+    // After we closed for a violation, give the peer a moment to read our close and answer before
+    // the socket is torn down: disposing with unread bytes sends a TCP reset, which can destroy our
+    // close frame before the peer reads its code. What arrives meanwhile is discarded: the
+    // connection is already failed. Real time is fine here: the leaf talks to a real socket.
+    private async ValueTask AwaitPeerCloseQuietlyAsync()
+    {
+        if (_socket.State != WebSocketState.CloseSent)
+        {
+            return;
+        }
+
+        var scratch = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        using var timeout = new CancellationTokenSource(PeerCloseWait);
+        try
+        {
+            while ((await _socket.ReceiveAsync(scratch.AsMemory(), timeout.Token).ConfigureAwait(false)).MessageType != WebSocketMessageType.Close)
+            {
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException or IOException or InvalidOperationException)
+        {
+            // The peer did not answer in time, or the socket failed: tear down as planned.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
     }
 
     private TransportException Fail(TransportException error)

@@ -49,9 +49,14 @@ internal sealed class ClientWebSocketSender(ClientWebSocket socket, SendGate gat
 
         try
         {
-            // CloseAsync sends our close and then waits for the peer's; the gate keeps it from
-            // interleaving with a send in flight.
-            await gate.RunAsync((s, ct) => s.CloseAsync((WebSocketCloseStatus)code, reason, ct), cancellationToken).ConfigureAwait(false);
+            // Only our half: ClientWebSocket.CloseAsync would also wait for the peer's close by
+            // running receives of its own, discarding data frames that arrive meanwhile and racing
+            // the stack's receive loop. The stack keeps receiving until the peer's close arrives
+            // (frames sent during the close handshake are delivered, not lost).
+            if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+            {
+                await gate.RunAsync((s, ct) => s.CloseOutputAsync((WebSocketCloseStatus)code, reason, ct), cancellationToken).ConfigureAwait(false);
+            }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {

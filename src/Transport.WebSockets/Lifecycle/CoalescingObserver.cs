@@ -143,7 +143,8 @@ internal sealed class CoalescingObserver : IObserver<LifecycleSnapshot>, IDispos
             catch (Exception ex)
             {
                 // An observer that throws is cut off; the connection and the other observers carry on.
-                _logger.LogWarning(ex, "A lifecycle observer threw and was unsubscribed.");
+                // The exception's type only: its message is user text and might carry anything.
+                _logger.LogWarning("A lifecycle observer threw {ExceptionType} and was unsubscribed.", ex.GetType().FullName);
                 Dispose();
                 return Task.CompletedTask;
             }

@@ -43,7 +43,7 @@ internal sealed class LifecyclePublisher : ILifecycleChannel
     public LifecycleSnapshot Publish(Func<LifecycleSnapshot, LifecycleSnapshot> change)
     {
         LifecycleSnapshot next;
-        List<Waiter>? matched = null;
+        List<(Waiter Waiter, bool Matched)>? matched = null;
         lock (_gate)
         {
             if (_current.IsTerminal)
@@ -63,9 +63,11 @@ internal sealed class LifecyclePublisher : ILifecycleChannel
 
             for (var i = _waiters.Count - 1; i >= 0; i--)
             {
-                if (next.IsTerminal || _waiters[i].Matches(next))
+                // The predicate runs once per snapshot, here; its verdict travels with the waiter.
+                var isMatch = _waiters[i].Matches(next);
+                if (isMatch || next.IsTerminal)
                 {
-                    (matched ??= []).Add(_waiters[i]);
+                    (matched ??= []).Add((_waiters[i], isMatch));
                     _waiters.RemoveAt(i);
                 }
             }
@@ -74,9 +76,9 @@ internal sealed class LifecyclePublisher : ILifecycleChannel
         // Complete waiters outside the lock; their continuations run asynchronously.
         if (matched is not null)
         {
-            foreach (var waiter in matched)
+            foreach (var (waiter, isMatch) in matched)
             {
-                waiter.Complete(next);
+                waiter.Complete(next, isMatch);
             }
         }
 
@@ -156,10 +158,10 @@ internal sealed class LifecyclePublisher : ILifecycleChannel
 
         public bool Matches(LifecycleSnapshot snapshot) => predicate(snapshot);
 
-        public void Complete(LifecycleSnapshot snapshot)
+        public void Complete(LifecycleSnapshot snapshot, bool matched)
         {
             Registration.Dispose();
-            if (predicate(snapshot))
+            if (matched)
             {
                 _tcs.TrySetResult(snapshot);
             }

@@ -32,11 +32,7 @@ public sealed class SoakTests(ITestOutputHelper output)
         Delay,
     }
 
-    // ForceReconnect is left out of the random set: a graceful reconnect runs the leaf's
-    // ClientWebSocket.CloseAsync, which discards frames in flight and leaves a gap (the known bug pinned by
-    // StackTests.Frames_the_server_sends_during_the_close_handshake_are_delivered_without_gaps). Put it
-    // back once that is fixed.
-    private static readonly Fault[] Faults = Enum.GetValues<Fault>().Where(f => f != Fault.ForceReconnect).ToArray();
+    private static readonly Fault[] Faults = Enum.GetValues<Fault>();
 
     [Fact]
     public async Task Random_faults_while_streaming_conserve_frames_and_leak_nothing()
