@@ -33,10 +33,13 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
     private readonly int _maxMessageBytes;
     private readonly int _baseBufferBytes;
     private readonly bool _keepAliveTimeoutEnabled;
-    private readonly Lock _bufferLock = new();
-    private byte[] _buffer; // guarded by _bufferLock against Release; only the one receive in flight resizes it
-    private bool _receiving; // guarded by _bufferLock
-    private bool _released; // guarded by _bufferLock
+    // _state: Idle, Receiving or Released. Release and the receive in flight hand the pooled buffer
+    // over with one Interlocked exchange each, not a lock per message (docs/benchmarks.md, finding 1).
+    private const int Idle = 0;
+    private const int Receiving = 1;
+    private const int Released = 2;
+    private int _state;
+    private byte[] _buffer; // only the one receive in flight resizes it, while _state is Receiving
     private TransportException? _terminal;
 
     public ClientWebSocketReceiver(ClientWebSocket socket, SendGate gate, int maxMessageBytes, int receiveBufferBytes, bool keepAliveTimeoutEnabled)
@@ -51,33 +54,82 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
         _buffer = ArrayPool<byte>.Shared.Rent(_baseBufferBytes);
     }
 
-    public async ValueTask<Frame> ReceiveAsync(CancellationToken cancellationToken)
+    public ValueTask<Frame> ReceiveAsync(CancellationToken cancellationToken)
     {
         if (_terminal is not null)
         {
-            throw _terminal;
+            return ValueTask.FromException<Frame>(_terminal);
         }
 
-        byte[] buffer;
-        lock (_bufferLock)
+        if (Interlocked.CompareExchange(ref _state, Receiving, Idle) != Idle)
         {
-            if (_released)
+            return ValueTask.FromException<Frame>(TransportException.Connection("The connection was disposed."));
+        }
+
+        var buffer = _buffer;
+        ValueTask<ValueWebSocketReceiveResult> pending;
+        try
+        {
+            pending = _socket.ReceiveAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, (long)_maxMessageBytes + 1)), cancellationToken);
+        }
+        catch (Exception ex)
+        {
+            // Mapped (and the buffer handed back) on the slow path, like any receive failure.
+            return ContinueAsync(ValueTask.FromException<ValueWebSocketReceiveResult>(ex), null, buffer, cancellationToken);
+        }
+
+        if (!pending.IsCompletedSuccessfully)
+        {
+            return ContinueAsync(pending, null, buffer, cancellationToken);
+        }
+
+        // Fast path (measured: docs/benchmarks.md, finding 1): under load the socket usually hands
+        // over a whole small message at once, so no state machine, no lock, no nested await. The
+        // result is consumed here and passed on, never awaited twice (a ValueTask may be backed by
+        // a pooled source that must be consumed exactly once).
+        var result = pending.Result;
+        if (result.EndOfMessage && result.MessageType != WebSocketMessageType.Close && result.Count <= _maxMessageBytes)
+        {
+            var payload = buffer.AsSpan(0, result.Count).ToArray();
+            if (result.MessageType == WebSocketMessageType.Binary)
             {
-                throw TransportException.Connection("The connection was disposed.");
+                EndReceive();
+                return new ValueTask<Frame>(Frame.Binary(payload));
             }
 
-            _receiving = true;
-            buffer = _buffer;
+            if (Utf8.IsValid(payload))
+            {
+                EndReceive();
+                return new ValueTask<Frame>(Frame.Text(payload));
+            }
         }
 
+        return ContinueAsync(default, result, buffer, cancellationToken);
+    }
+
+    // The general loop: fragments, limits, closes and failures. Entered with the first receive still
+    // pending, or with its already-consumed result when it was not a whole valid message.
+    private async ValueTask<Frame> ContinueAsync(
+        ValueTask<ValueWebSocketReceiveResult> pending,
+        ValueWebSocketReceiveResult? first,
+        byte[] buffer,
+        CancellationToken cancellationToken)
+    {
         var count = 0;
         try
         {
             while (true)
             {
-                // Read at most one byte beyond the limit: enough to know it was exceeded, never more (R2).
-                var room = (int)Math.Min(buffer.Length - count, (long)_maxMessageBytes + 1 - count);
-                var result = await _socket.ReceiveAsync(buffer.AsMemory(count, room), cancellationToken).ConfigureAwait(false);
+                ValueWebSocketReceiveResult result;
+                if (first is { } known)
+                {
+                    result = known;
+                    first = null;
+                }
+                else
+                {
+                    result = await pending.ConfigureAwait(false);
+                }
 
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
@@ -101,6 +153,10 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
                 {
                     buffer = Grow(buffer, count);
                 }
+
+                // Read at most one byte beyond the limit: enough to know it was exceeded, never more (R2).
+                var room = (int)Math.Min(buffer.Length - count, (long)_maxMessageBytes + 1 - count);
+                pending = _socket.ReceiveAsync(buffer.AsMemory(count, room), cancellationToken);
             }
         }
         catch (Exception ex) when (ex is not TransportException)
@@ -116,33 +172,29 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
         }
         finally
         {
-            lock (_bufferLock)
-            {
-                _receiving = false;
-                if (_released)
-                {
-                    ArrayPool<byte>.Shared.Return(_buffer);
-                }
-                else
-                {
-                    ShrinkIfGrown();
-                }
-            }
+            EndReceive();
         }
     }
 
     /// <summary>Returns the pooled buffer; called once, when the connection is disposed.</summary>
     public void Release()
     {
-        lock (_bufferLock)
+        // A receive still in flight may have the buffer under a pending socket read: it returns
+        // the buffer itself when it ends (EndReceive), so the pool never hands out memory still being written.
+        if (Interlocked.Exchange(ref _state, Released) == Idle)
         {
-            // A receive still in flight may have the buffer under a pending socket read: it returns
-            // the buffer itself when it unwinds, so the pool never hands out memory still being written.
-            _released = true;
-            if (!_receiving)
-            {
-                ArrayPool<byte>.Shared.Return(_buffer);
-            }
+            ArrayPool<byte>.Shared.Return(_buffer);
+        }
+    }
+
+    // Shrink while still Receiving (Release cannot return the buffer under us), then go Idle; if
+    // Release ran meanwhile, the exchange fails and this thread returns the buffer.
+    private void EndReceive()
+    {
+        ShrinkIfGrown();
+        if (Interlocked.CompareExchange(ref _state, Idle, Receiving) == Released)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
         }
     }
 

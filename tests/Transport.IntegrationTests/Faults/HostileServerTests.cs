@@ -41,14 +41,14 @@ public sealed class HostileServerTests : IAsyncLifetime
     public async Task Invalid_utf8_closes_1007_with_Protocol()
     {
         ScriptFirstConnection(raw => raw.WriteTextAsync([(byte)'o', (byte)'k', 0xC3, 0x28]));
-        await AssertClosedClassifiedAndRecoveredAsync(null, CloseCodes.InvalidPayload, TransportErrorKind.Protocol);
+        await AssertClosedClassifiedAndRecoveredAsync(null, CloseCodes.InvalidPayload, TransportErrorKind.Protocol, platformDetected: true);
     }
 
     [Fact]
     public async Task A_malformed_close_frame_closes_1002_with_Protocol()
     {
         ScriptFirstConnection(raw => raw.WriteFrameAsync(RawWebSocketWriter.OpClose, fin: true, payload: new byte[] { 0x03 }));
-        await AssertClosedClassifiedAndRecoveredAsync(null, CloseCodes.ProtocolError, TransportErrorKind.Protocol);
+        await AssertClosedClassifiedAndRecoveredAsync(null, CloseCodes.ProtocolError, TransportErrorKind.Protocol, platformDetected: true);
     }
 
     [Fact]
@@ -88,10 +88,12 @@ public sealed class HostileServerTests : IAsyncLifetime
             raw.Abort();
         });
 
-        var client = await AssertClosedClassifiedAndRecoveredAsync(null, CloseCodes.ProtocolError, TransportErrorKind.Protocol);
+        var client = await AssertClosedClassifiedAndRecoveredAsync(null, CloseCodes.ProtocolError, TransportErrorKind.Protocol, platformDetected: true);
 
-        // The pongs precede the close on the wire: the server read the close, so it read them all.
-        Assert.Equal(pings, Volatile.Read(ref pongs));
+        // The pongs precede the close on the wire: when the server read the close it read them all (the
+        // platform's reset can overtake both, see AssertClosedClassifiedAndRecoveredAsync).
+        Assert.True(_hostile.CloseCodeSeenOn(1) is null || Volatile.Read(ref pongs) == pings, $"{pongs} pongs");
+        Assert.True(Volatile.Read(ref pongs) > 0);
         Assert.Equal(1, client.DeliveredOn(1)); // the frame after the flood got through before the violation
     }
 
@@ -147,16 +149,28 @@ public sealed class HostileServerTests : IAsyncLifetime
         });
     }
 
-    private async Task<StackClient> AssertClosedClassifiedAndRecoveredAsync(Action<TransportOptionsBuilder>? configure, int serverSees, TransportErrorKind kind)
+    private async Task<StackClient> AssertClosedClassifiedAndRecoveredAsync(Action<TransportOptionsBuilder>? configure, int serverSees, TransportErrorKind kind, bool platformDetected = false)
     {
         var bystanderBefore = _bystander.DeliveredOn(1);
         await using var client = await StackClient.StartAsync(_hostile.Uri, configure);
 
         await _hostile.WaitUntilAsync(s => s.SawCloseOn(1), StackClient.Bound, "the hostile connection closed");
 
-        // The leaf waits (bounded) for the peer's close before tearing down, so the code is read, not
-        // overtaken by a reset.
-        Assert.Equal(serverSees, _hostile.CloseCodeSeenOn(1));
+        // When the leaf detects the violation (message size) it sends the close and waits (bounded) for
+        // the peer's before tearing down, so the server reads the code. When ClientWebSocket detects
+        // it itself (invalid UTF-8, malformed close, oversized ping) it sends the close and aborts at
+        // once; with hostile bytes still unread that abort is a TCP reset, which under load can reach
+        // the server before it reads the close frame. Then the server sees no code (null), never a
+        // wrong one. The client-side classification is asserted strictly either way.
+        var seen = _hostile.CloseCodeSeenOn(1);
+        if (platformDetected)
+        {
+            Assert.True(seen is null || seen == serverSees, $"server saw {seen}");
+        }
+        else
+        {
+            Assert.Equal(serverSees, seen);
+        }
         var resumed = await client.WaitUpAsync(1);
         Assert.Equal(ConnectionPhase.Resumed, resumed.Phase);
         Assert.Equal(kind, resumed.LastError?.Kind);

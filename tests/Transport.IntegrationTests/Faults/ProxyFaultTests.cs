@@ -191,7 +191,11 @@ public sealed class ProxyFaultTests : IAsyncLifetime
 
         var stamps = client.AttemptTimestamps.Select(t => t / (double)Stopwatch.Frequency).ToArray();
         var retries = stamps[1..]; // the attempts after the drop
-        var tolerance = TimeSpan.FromMilliseconds(5).TotalSeconds;
+        // The stamps are taken in the auth source, a little after the gate admitted each attempt; on a
+        // loaded 2-core machine that lag varies by tens of milliseconds between two attempts, which
+        // can make a measured spacing look shorter than the gate's. The gate itself is proven to the
+        // tick on the manual clock (R4_attempt_rate_cap_holds_during_a_storm, AttemptRateGateTests).
+        var tolerance = TimeSpan.FromMilliseconds(40).TotalSeconds;
 
         // Never more than perWindow attempts in any window.
         for (var i = perWindow; i < stamps.Length; i++)
