@@ -390,6 +390,10 @@ internal sealed class ConnectionActor : IEpochClock
     private async Task WriteLoopAsync(ILeafSender sender, long epoch, TaskCompletionSource<SessionEnd> sessionEnd, CancellationToken cancellationToken)
     {
         SendRequest? current = null;
+
+        // Once per session, not per wait: the queue's wait then allocates nothing (I4), and
+        // cancelling the writer at session end still fails a pending wait at once.
+        using var wakeOnCancel = Queue.RegisterWriterCancellation(cancellationToken);
         try
         {
             while (true)

@@ -17,6 +17,10 @@ namespace Transport.WebSockets.Sending;
 /// I2 queued frames never exceed the frame bound, and bytes exceed the byte bound only never (a
 ///    frame larger than the byte bound is refused as Invalid).
 /// I3 waiters for space are served in arrival order.
+/// I4 the writer's wait on an empty queue does not allocate: one reusable waiter, armed under the
+///    gate, claimed by exactly one of the paths that add (TryEnqueue, EnqueuePong, Requeue,
+///    admission of space waiters), Close (faults it) or the writer's registered cancellation
+///    (test: I4_wait_and_wake_allocate_nothing, I4_one_waiter_is_reused_across_cycles).
 /// </para>
 /// </remarks>
 internal sealed class SendQueue
@@ -24,7 +28,10 @@ internal sealed class SendQueue
     private readonly int _capacityFrames;
     private readonly long _capacityBytes;
 
-    // Guards every field below. Never held while completing a TaskCompletionSource.
+    // Completed outside _gate by whoever claimed it under _gate (I4).
+    private readonly SendReadWaiter _reader = new();
+
+    // Guards every field below. Never held while completing a TaskCompletionSource or _reader.
     private readonly object _gate = new();
     private readonly Queue<Frame> _pongs = new();
     private readonly LinkedList<SendRequest> _control = new();
@@ -32,7 +39,8 @@ internal sealed class SendQueue
     private readonly LinkedList<SpaceWaiter> _spaceWaiters = new();
     private int _frames;
     private long _bytes;
-    private TaskCompletionSource? _readerWaiter;
+    private bool _readerArmed;
+    private CancellationToken _writerToken;
     private Exception? _closedError;
 
     public SendQueue(int capacityFrames, long capacityBytes)
@@ -68,7 +76,7 @@ internal sealed class SendQueue
     /// <summary>Enqueues without waiting.</summary>
     public SendStatus TryEnqueue(SendRequest request)
     {
-        TaskCompletionSource? wake;
+        bool wake;
         lock (_gate)
         {
             if (_closedError is not null)
@@ -85,7 +93,7 @@ internal sealed class SendQueue
             wake = AddLocked(request, atFront: false);
         }
 
-        wake?.TrySetResult();
+        WakeReader(wake);
         return SendStatus.Accepted;
     }
 
@@ -109,7 +117,7 @@ internal sealed class SendQueue
     /// <summary>Queues a pong for a surfaced ping; pongs are not bounded (a ping flood is bounded by the receive side).</summary>
     public void EnqueuePong(Frame pong)
     {
-        TaskCompletionSource? wake;
+        bool wake;
         lock (_gate)
         {
             if (_closedError is not null)
@@ -118,16 +126,16 @@ internal sealed class SendQueue
             }
 
             _pongs.Enqueue(pong);
-            wake = TakeReaderWaiterLocked();
+            wake = TryClaimReaderLocked();
         }
 
-        wake?.TrySetResult();
+        WakeReader(wake);
     }
 
     /// <summary>Puts a request whose write failed back at the head of its lane.</summary>
     public void Requeue(SendRequest request)
     {
-        TaskCompletionSource? wake = null;
+        var wake = false;
         Exception? closed;
         lock (_gate)
         {
@@ -144,7 +152,7 @@ internal sealed class SendQueue
             request.Fail(closed);
         }
 
-        wake?.TrySetResult();
+        WakeReader(wake);
     }
 
     /// <summary>Takes the highest-priority frame queued now: pongs, then control, then data.</summary>
@@ -178,42 +186,68 @@ internal sealed class SendQueue
         return true;
     }
 
-    /// <summary>Waits until something is queued (the single writer then calls <see cref="TryDequeue"/>).</summary>
-    /// <exception cref="TransportException">The queue was closed.</exception>
-    public async ValueTask WaitToReadAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Makes <paramref name="writerToken"/> wake the writer's waits: registered once per session
+    /// rather than once per wait, so waiting stays allocation-free (I4).
+    /// </summary>
+    /// <param name="writerToken">The writer's token; <see cref="WaitToReadAsync"/> then accepts it.</param>
+    /// <returns>The registration; the writer disposes it when it stops.</returns>
+    public CancellationTokenRegistration RegisterWriterCancellation(CancellationToken writerToken)
     {
-        while (true)
+        lock (_gate)
         {
-            TaskCompletionSource wait;
-            lock (_gate)
+            if (_readerArmed || _reader.IsOutstanding)
             {
-                if (_closedError is not null)
-                {
-                    throw ClosedError();
-                }
-
-                if (_pongs.Count > 0 || _frames > 0)
-                {
-                    return;
-                }
-
-                if (_readerWaiter is null || _readerWaiter.Task.IsCompleted)
-                {
-                    _readerWaiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                }
-
-                wait = _readerWaiter;
+                throw new InvalidOperationException("The send queue has a single writer: register its token before it waits.");
             }
 
-            // Await the completion source itself, not wait.Task.WaitAsync(token): WaitAsync completes
-            // through an extra thread-pool hop, which would take the writer off a pumped test
-            // scheduler. Cancellation wakes the waiter instead; the loop then throws.
-            using (cancellationToken.Register(static w => ((TaskCompletionSource)w!).TrySetResult(), wait))
+            _writerToken = writerToken;
+        }
+
+        // Outside the gate: an already-cancelled token runs the callback here, which takes it.
+        return writerToken.UnsafeRegister(static (state, token) => ((SendQueue)state!).CancelReader(token), this);
+    }
+
+    /// <summary>Waits until something is queued (the single writer then calls <see cref="TryDequeue"/>).</summary>
+    /// <param name="cancellationToken">
+    /// None, or the token given to <see cref="RegisterWriterCancellation"/> (another cancellable
+    /// token could not wake the wait, so it is refused).
+    /// </param>
+    /// <returns>A completed task when something is queued; otherwise the reusable waiter's task.</returns>
+    /// <exception cref="TransportException">The queue was closed (the returned task faults).</exception>
+    /// <exception cref="OperationCanceledException">The writer's token was cancelled (the returned task is cancelled).</exception>
+    /// <exception cref="InvalidOperationException">A previous wait was not consumed, or the token was not registered.</exception>
+    public ValueTask WaitToReadAsync(CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            if (_closedError is not null)
             {
-                await wait.Task;
+                return ValueTask.FromException(_closedError);
             }
 
-            cancellationToken.ThrowIfCancellationRequested();
+            if (_pongs.Count > 0 || _frames > 0)
+            {
+                return ValueTask.CompletedTask;
+            }
+
+            if (cancellationToken.IsCancellationRequested)
+            {
+                return ValueTask.FromCanceled(cancellationToken);
+            }
+
+            if (cancellationToken.CanBeCanceled && cancellationToken != _writerToken)
+            {
+                throw new InvalidOperationException("Register the writer's token with RegisterWriterCancellation before waiting with it.");
+            }
+
+            if (_readerArmed || _reader.IsOutstanding)
+            {
+                throw new InvalidOperationException("The send queue has a single writer: await the previous WaitToReadAsync before calling it again.");
+            }
+
+            _readerArmed = true;
+            return _reader.Arm();
         }
     }
 
@@ -271,7 +305,7 @@ internal sealed class SendQueue
     {
         List<SendRequest> drained = [];
         List<SpaceWaiter> waiters;
-        TaskCompletionSource? reader;
+        bool reader;
         lock (_gate)
         {
             if (_closedError is not null)
@@ -290,7 +324,7 @@ internal sealed class SendQueue
             _pongs.Clear();
             _frames = 0;
             _bytes = 0;
-            reader = TakeReaderWaiterLocked();
+            reader = TryClaimReaderLocked();
         }
 
         // Senders still waiting for room learn at once that there will be none.
@@ -299,14 +333,18 @@ internal sealed class SendQueue
             waiter.Admitted.TrySetException(error);
         }
 
-        reader?.TrySetResult();
+        if (reader)
+        {
+            _reader.SetException(error);
+        }
+
         return drained;
     }
 
     private async ValueTask WaitForRoomAsync(SendRequest request, CancellationToken cancellationToken)
     {
         var waiter = new SpaceWaiter(request);
-        TaskCompletionSource? wake = null;
+        var wake = false;
         lock (_gate)
         {
             if (_closedError is not null)
@@ -325,7 +363,7 @@ internal sealed class SendQueue
             }
         }
 
-        wake?.TrySetResult();
+        WakeReader(wake);
         await using var registration = cancellationToken.Register(() =>
         {
             if (TryWithdraw(request))
@@ -338,7 +376,7 @@ internal sealed class SendQueue
 
     private bool HasRoomLocked(int bytes) => _frames < _capacityFrames && _bytes + bytes <= _capacityBytes;
 
-    private TaskCompletionSource? AddLocked(SendRequest request, bool atFront)
+    private bool AddLocked(SendRequest request, bool atFront)
     {
         var lane = request.Options.Lane == SendLane.Control ? _control : _data;
         if (atFront)
@@ -352,14 +390,41 @@ internal sealed class SendQueue
 
         _frames++;
         _bytes += request.Bytes;
-        return TakeReaderWaiterLocked();
+        return TryClaimReaderLocked();
     }
 
-    private TaskCompletionSource? TakeReaderWaiterLocked()
+    // Caller holds _gate. Claims the armed wait, if any, for the caller to complete after
+    // releasing the gate (exactly one claimer per armed wait, I4).
+    private bool TryClaimReaderLocked()
     {
-        var waiter = _readerWaiter;
-        _readerWaiter = null;
-        return waiter;
+        Debug.Assert(Monitor.IsEntered(_gate));
+        var armed = _readerArmed;
+        _readerArmed = false;
+        return armed;
+    }
+
+    private void WakeReader(bool claimed)
+    {
+        if (claimed)
+        {
+            _reader.SetResult();
+        }
+    }
+
+    // The writer's registered token was cancelled: fail its wait so the loop sees the cancellation.
+    private void CancelReader(CancellationToken token)
+    {
+        lock (_gate)
+        {
+            // A registration from an earlier session may fire late: only the current writer's
+            // token may cancel the current wait.
+            if (token != _writerToken || !TryClaimReaderLocked())
+            {
+                return;
+            }
+        }
+
+        _reader.SetException(new OperationCanceledException(token));
     }
 
     // Moves waiters for space into the queue while they fit, in arrival order (I3).
@@ -377,7 +442,7 @@ internal sealed class SendQueue
         return admitted;
     }
 
-    private static void Release(List<SpaceWaiter>? admitted)
+    private void Release(List<SpaceWaiter>? admitted)
     {
         if (admitted is null)
         {
@@ -386,7 +451,7 @@ internal sealed class SendQueue
 
         foreach (var waiter in admitted)
         {
-            waiter.WakeReader?.TrySetResult();
+            WakeReader(waiter.WakeReader);
             waiter.Admitted.TrySetResult();
         }
     }
@@ -416,6 +481,7 @@ internal sealed class SendQueue
 
         public TaskCompletionSource Admitted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public TaskCompletionSource? WakeReader { get; set; }
+        // True when this admission claimed the writer's wait: Release completes it.
+        public bool WakeReader { get; set; }
     }
 }
