@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Transport.WebSockets.Connection;
 using Transport.WebSockets.Telemetry;
 
 namespace Transport.WebSockets;
@@ -149,7 +150,7 @@ public sealed class WebSocketTransportBuilder
     {
         var options = _options.Build();
         var leaf = _leaf ?? new ClientWebSocketConnector(LeafOptionsFor(options));
-        return new ReconnectingConnector(options, leaf, _auth, _classifier, _time, _spawner, _random, _loggers, new ConnectionTelemetryFactory(_meter));
+        return new ReconnectingConnector(new ConnectionServices(options, leaf, _auth, _classifier, _time, _spawner, _random, _loggers, new ConnectionTelemetryFactory(_meter)));
     }
 
     // The transport options own the limits both layers must agree on.

@@ -38,7 +38,6 @@ internal sealed class ConnectionActor : IEpochClock
     private readonly TransportOptions _options;
     private readonly ILeafConnector _leaf;
     private readonly IAuthSource _auth;
-    private readonly IFailureClassifier _classifier;
     private readonly TimeProvider _time;
     private readonly ISpawner _spawner;
     private readonly ILogger _logger;
@@ -70,32 +69,22 @@ internal sealed class ConnectionActor : IEpochClock
     private volatile bool _stale;
     private int _lagPublishPending;
 
-    public ConnectionActor(
-        TransportOptions options,
-        ILeafConnector leaf,
-        IAuthSource auth,
-        IFailureClassifier classifier,
-        TimeProvider time,
-        ISpawner spawner,
-        Func<double> random,
-        ConnectionTelemetryFactory telemetryFactory,
-        ILogger logger)
+    public ConnectionActor(ConnectionServices services)
     {
-        _options = options;
-        _leaf = leaf;
-        _auth = auth;
-        _classifier = classifier;
-        _time = time;
-        _spawner = spawner;
-        _logger = logger;
-        _policy = new ConnectPolicy(options.Reconnect, classifier, time, random);
-        _pacer = options.Send.RateLimit is { } rate ? new SendPacer(rate, time) : null;
-        Ring = new DropOldestRing(options.Receive.RingCapacityFrames, options.Receive.RingCapacityBytes);
-        Queue = new SendQueue(options.Send.CapacityFrames, options.Send.CapacityBytes);
-        Lifecycle = new LifecyclePublisher(spawner, logger);
-        Sink = new FrameSink(Queue, this, logger);
+        _options = services.Options;
+        _leaf = services.Leaf;
+        _auth = services.Auth;
+        _time = services.Time;
+        _spawner = services.Spawner;
+        _logger = services.Loggers.CreateLogger("Transport.WebSockets.Connection." + _options.Name);
+        _policy = new ConnectPolicy(_options.Reconnect, services.Classifier, _time, services.Random);
+        _pacer = _options.Send.RateLimit is { } rate ? new SendPacer(rate, _time) : null;
+        Ring = new DropOldestRing(_options.Receive.RingCapacityFrames, _options.Receive.RingCapacityBytes);
+        Queue = new SendQueue(_options.Send.CapacityFrames, _options.Send.CapacityBytes);
+        Lifecycle = new LifecyclePublisher(_spawner, _logger);
+        Sink = new FrameSink(Queue, this, _logger);
         Source = new FrameSource(Ring);
-        _telemetry = telemetryFactory.Create(options.Name, time, () => Ring.Count, () => Queue.Count, CurrentDownSeconds);
+        _telemetry = services.Telemetry.Create(_options.Name, _time, () => Ring.Count, () => Queue.Count, CurrentDownSeconds);
         Trigger = new ReconnectTrigger(ForceReconnect);
     }
 

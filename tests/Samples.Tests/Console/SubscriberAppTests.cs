@@ -22,11 +22,16 @@ public sealed partial class SubscriberAppTests
         using var ctrlC = new CancellationTokenSource();
         var run = SubscriberApp.RunAsync(["--url", host.WebSocketUri.ToString(), "--topics", $"{Btc},{Eth}", "--plain"], output, ctrlC.Token);
 
-        for (var epoch = 0; epoch < 3; epoch++)
+        // Three distinct epochs with every topic ticking, dropping after each. Chaos may add drops of
+        // its own (an epoch can then pass without ticks), so wait for a *newer* flowing epoch each time
+        // rather than for a fixed epoch number.
+        var lastFlowing = -1L;
+        for (var round = 0; round < 3; round++)
         {
-            var target = epoch;
-            await output.WaitForAsync(text => FlowingEpochs(text).Any(e => e >= target), $"ticks on epoch >= {target}");
-            if (epoch < 2) host.DropAllConnections();
+            var after = lastFlowing;
+            await output.WaitForAsync(text => FlowingEpochs(text).Any(e => e > after), $"ticks on an epoch after {after}");
+            lastFlowing = FlowingEpochs(output.Text).Max();
+            if (round < 2) host.DropAllConnections();
         }
         await ctrlC.CancelAsync();
         var exit = await run.WaitAsync(TimeSpan.FromSeconds(30));
@@ -49,8 +54,28 @@ public sealed partial class SubscriberAppTests
     [Theory]
     [InlineData("ibkr")]
     [InlineData("binance")]
-    public async Task With_no_url_runs_the_embedded_simulator_with_chaos_for_the_duration_and_exits_0(string venue)
+    public async Task With_no_url_runs_the_embedded_simulator_for_the_duration_and_exits_0(string venue)
     {
+        var output = new LineCapture();
+
+        var exit = await SubscriberApp.RunAsync(["--duration", "2", "--plain", "--venue", venue], output, CancellationToken.None)
+            .WaitAsync(TimeSpan.FromSeconds(30));
+
+        var text = output.Text;
+        Assert.Equal(0, exit);
+        Assert.Contains("listening on ws://127.0.0.1:", text, StringComparison.Ordinal);
+        Assert.Contains("topics ticking on epoch 0", text, StringComparison.Ordinal);
+        Assert.Contains("summary:", text, StringComparison.Ordinal);
+        Assert.True(Number(text, "frames") > 0, text);
+    }
+
+    [Theory]
+    [InlineData("ibkr")]
+    [InlineData("binance")]
+    public async Task With_chaos_the_embedded_run_still_ends_cleanly_with_a_summary(string venue)
+    {
+        // The embedded chaos is random (a 4 s stall may start at once), so this only checks the run
+        // survives it and shuts down cleanly; recovery itself is asserted by the drop test above.
         var output = new LineCapture();
 
         var exit = await SubscriberApp.RunAsync(["--chaos", "--duration", "2", "--plain", "--venue", venue], output, CancellationToken.None)
@@ -58,10 +83,9 @@ public sealed partial class SubscriberAppTests
 
         var text = output.Text;
         Assert.Equal(0, exit);
-        Assert.Contains("listening on ws://127.0.0.1:", text, StringComparison.Ordinal);
-        Assert.Contains("topics ticking on epoch ", text, StringComparison.Ordinal);
+        Assert.Contains("lifecycle: Connected epoch=0", text, StringComparison.Ordinal);
+        Assert.Contains("shut down cleanly", text, StringComparison.Ordinal);
         Assert.Contains("summary:", text, StringComparison.Ordinal);
-        Assert.True(Number(text, "frames") > 0, text);
     }
 
     [Fact]

@@ -39,11 +39,12 @@ internal sealed class ActorHarness
         Action<ScriptedConnector>? script = null,
         IAuthSource? auth = null,
         IFailureClassifier? classifier = null,
-        Func<double>? random = null)
+        Func<double>? random = null,
+        Action<WebSocketTransportBuilder>? builder = null)
     {
         var (connector, clock, spawner) = MockHarness.Create();
         script?.Invoke(connector);
-        var builder = new WebSocketTransportBuilder()
+        var transport = new WebSocketTransportBuilder()
             .Configure(o =>
             {
                 o.WithUri("ws://venue.test/ws")
@@ -58,15 +59,16 @@ internal sealed class ActorHarness
             .WithRandom(random ?? (() => 0.5));
         if (auth is not null)
         {
-            builder.WithAuth(auth);
+            transport.WithAuth(auth);
         }
 
         if (classifier is not null)
         {
-            builder.WithClassifier(classifier);
+            transport.WithClassifier(classifier);
         }
 
-        var connection = builder.Build().ConnectAsync().AsTask().GetAwaiter().GetResult();
+        builder?.Invoke(transport);
+        var connection = transport.Build().ConnectAsync().AsTask().GetAwaiter().GetResult();
         var harness = new ActorHarness(connector, clock, spawner, connection);
         harness.Pump();
         return harness;

@@ -1,42 +1,41 @@
 using Transport.Mock;
-using Transport.WebSockets;
+using Transport.Tests.Actor;
 
 namespace Transport.Tests.Telemetry;
 
 /// <summary>
-/// ActorHarness's pattern (scripted connector, manual clock, pumped spawn) plus a capturing logger
-/// factory and a private Meter; every connection gets a unique name so spans and measurements of
-/// parallel tests never mix.
+/// An <see cref="ActorHarness"/> (scripted connector, manual clock, pumped spawn) plus a capturing
+/// logger factory and a private Meter; every connection gets a unique name so spans and
+/// measurements of parallel tests never mix.
 /// </summary>
 internal sealed class TelemetryHarness : IDisposable
 {
-    private TelemetryHarness(ScriptedConnector connector, ManualTimeProvider clock, ManualSpawner spawner, CapturingLoggerFactory logs, TelemetryCapture capture, ReconnectingConnection connection)
+    private readonly ActorHarness _actor;
+
+    private TelemetryHarness(ActorHarness actor, CapturingLoggerFactory logs, TelemetryCapture capture)
     {
-        Connector = connector;
-        Clock = clock;
-        Spawner = spawner;
+        _actor = actor;
         Logs = logs;
         Capture = capture;
-        Connection = connection;
     }
 
-    public ScriptedConnector Connector { get; }
+    public ScriptedConnector Connector => _actor.Connector;
 
-    public ManualTimeProvider Clock { get; }
+    public ManualTimeProvider Clock => _actor.Clock;
 
-    public ManualSpawner Spawner { get; }
+    public ManualSpawner Spawner => _actor.Spawner;
 
     public CapturingLoggerFactory Logs { get; }
 
     public TelemetryCapture Capture { get; }
 
-    public ReconnectingConnection Connection { get; }
+    public ReconnectingConnection Connection => _actor.Connection;
 
     public string Name => Capture.ConnectionName;
 
-    public LifecycleSnapshot Now => Connection.Lifecycle.Current;
+    public LifecycleSnapshot Now => _actor.Now;
 
-    public MockSocket Socket => Connector.Current ?? throw new InvalidOperationException("No socket handed out yet.");
+    public MockSocket Socket => _actor.Socket;
 
     public static TelemetryHarness Start(
         Action<TransportOptionsBuilder>? configure = null,
@@ -44,52 +43,30 @@ internal sealed class TelemetryHarness : IDisposable
         IAuthSource? auth = null,
         string uri = "ws://venue.test/ws")
     {
-        var (connector, clock, spawner) = MockHarness.Create();
-        script?.Invoke(connector);
         var name = "conn-" + Guid.NewGuid().ToString("N");
         var logs = new CapturingLoggerFactory();
         var capture = new TelemetryCapture(name);
-        var builder = new WebSocketTransportBuilder()
-            .Configure(o =>
+        var actor = ActorHarness.Start(
+            o =>
             {
-                o.WithName(name)
-                 .WithUri(uri)
-                 .WithBackoff(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), useJitter: false)
-                 .WithConnectTimeout(TimeSpan.FromSeconds(5))
-                 .WithCloseTimeout(TimeSpan.FromSeconds(2));
+                o.WithName(name).WithUri(uri);
                 configure?.Invoke(o);
-            })
-            .UseLeaf(connector)
-            .WithTimeProvider(clock)
-            .WithSpawner(spawner)
-            .WithRandom(() => 0.5)
-            .WithLoggerFactory(logs)
-            .WithMeter(capture.Meter);
-        if (auth is not null)
-        {
-            builder.WithAuth(auth);
-        }
-
-        var connection = builder.Build().ConnectAsync().AsTask().GetAwaiter().GetResult();
-        var harness = new TelemetryHarness(connector, clock, spawner, logs, capture, connection);
-        harness.Pump();
-        return harness;
+            },
+            script,
+            auth,
+            builder: b => b.WithLoggerFactory(logs).WithMeter(capture.Meter));
+        return new TelemetryHarness(actor, logs, capture);
     }
 
-    public void Pump() => Spawner.RunUntilIdle();
+    public void Pump() => _actor.Pump();
 
-    public void Advance(TimeSpan delta)
-    {
-        Clock.Advance(delta);
-        Pump();
-    }
+    public void Advance(TimeSpan delta) => _actor.Advance(delta);
 
     public IReadOnlyList<string> EventNames => [.. Logs.Entries.Select(e => e.EventId.Name ?? string.Empty)];
 
     public void Shutdown()
     {
-        var task = Connection.Control.ShutdownAsync();
-        Pump();
+        var task = _actor.ShutdownAsync();
         Assert.True(task.IsCompletedSuccessfully, "Shutdown did not complete after pumping.");
     }
 
