@@ -12,20 +12,10 @@ internal enum ReceiveClient
     /// <summary>Diagnostic: the stack's own leaf receiver (reassembly, copy, UTF-8 check) called in a loop, no actor, no ring, no thread hop.</summary>
     LeafOnly,
 
-    /// <summary>Diagnostic: a copy of the leaf's receive loop (see Diagnostics/LeafMirror.cs), as in src.</summary>
-    MirrorFull,
 
-    /// <summary>Diagnostic: the copy without the two per-message lock sections.</summary>
-    MirrorNoLocks,
 
-    /// <summary>Diagnostic: the copy without the nested async CompleteMessageAsync.</summary>
-    MirrorNoNestedAsync,
 
-    /// <summary>Diagnostic: the copy without either.</summary>
-    MirrorLean,
 
-    /// <summary>Diagnostic: the proposed leaf fast path (see Diagnostics/LeafFastPath.cs).</summary>
-    MirrorFastPath,
 
     /// <summary>Diagnostic: the leaf's loop writing into a DropOldestRing read by another task (the stack minus the actor).</summary>
     LeafRing,
@@ -33,8 +23,6 @@ internal enum ReceiveClient
     /// <summary>Diagnostic: as LeafRing, with an unbounded single-reader/single-writer Channel instead of the ring.</summary>
     LeafChannel,
 
-    /// <summary>Diagnostic: the proposed leaf fast path writing into a DropOldestRing read by another task (the stack with fix 1, minus the actor).</summary>
-    FastPathRing,
 
     /// <summary>The full reconnecting stack, consumed with await foreach over Source.</summary>
     StackForeach,

@@ -18,7 +18,7 @@ internal static class Receivers
         ReceiveClient.RawReused => "raw, reused buffer",
         ReceiveClient.RawOwned => "raw + owned byte[]",
         ReceiveClient.LeafOnly => "leaf only (diagnostic)",
-        ReceiveClient.FastPathRing or ReceiveClient.LeafChannel or ReceiveClient.LeafRing or ReceiveClient.MirrorFastPath or ReceiveClient.MirrorFull or ReceiveClient.MirrorNoLocks or ReceiveClient.MirrorNoNestedAsync or ReceiveClient.MirrorLean => client.ToString(),
+        ReceiveClient.LeafChannel or ReceiveClient.LeafRing => client.ToString(),
         ReceiveClient.StackForeach => "stack, await foreach",
         ReceiveClient.StackTryRead => "stack, WaitToRead/TryRead",
         _ => client.ToString(),
@@ -29,13 +29,7 @@ internal static class Receivers
         ReceiveClient.RawReused => RawReusedAsync(uri, count, payloadBytes, ct),
         ReceiveClient.RawOwned => RawOwnedAsync(uri, count, payloadBytes, ct),
         ReceiveClient.LeafOnly => LeafOnlyAsync(uri, count, payloadBytes, ct),
-        ReceiveClient.MirrorFull => MirrorAsync(client, uri, count, payloadBytes, locks: true, nestedAsync: true, ct),
-        ReceiveClient.MirrorNoLocks => MirrorAsync(client, uri, count, payloadBytes, locks: false, nestedAsync: true, ct),
-        ReceiveClient.MirrorNoNestedAsync => MirrorAsync(client, uri, count, payloadBytes, locks: true, nestedAsync: false, ct),
-        ReceiveClient.MirrorLean => MirrorAsync(client, uri, count, payloadBytes, locks: false, nestedAsync: false, ct),
-        ReceiveClient.MirrorFastPath => FastPathAsync(uri, count, payloadBytes, ct),
         ReceiveClient.LeafRing => LeafRingAsync(uri, count, payloadBytes, ct),
-        ReceiveClient.FastPathRing => FastPathRingAsync(uri, count, payloadBytes, ct),
         ReceiveClient.LeafChannel => LeafChannelAsync(uri, count, payloadBytes, ct),
         ReceiveClient.StackForeach => StackAsync(client, uri, count, payloadBytes, stackOptions, foreachLoop: true, ct),
         _ => StackAsync(client, uri, count, payloadBytes, stackOptions, foreachLoop: false, ct),
@@ -149,48 +143,6 @@ internal static class Receivers
         return sample;
     }
 
-    private static async Task<RunSample> MirrorAsync(ReceiveClient client, Uri uri, long count, int payloadBytes, bool locks, bool nestedAsync, CancellationToken ct)
-    {
-        var socket = await Connect.RawAsync(uri, ct).ConfigureAwait(false);
-        var mirror = new Diagnostics.LeafMirror(socket, locks, nestedAsync);
-        var m = Measurement.Start();
-        await socket.SendAsync(Connect.Go, WebSocketMessageType.Text, true, ct).ConfigureAwait(false);
-        long received = 0;
-        while (received < count)
-        {
-            var frame = await mirror.ReceiveAsync(ct).ConfigureAwait(false);
-            Check(Payload.ReadSeq(frame.Payload.Span), received);
-            CheckLength(frame, payloadBytes, received);
-            received++;
-        }
-
-        var sample = m.Stop(client.ToString(), received, received * payloadBytes);
-        mirror.Release();
-        await Connect.CloseRawAsync(socket).ConfigureAwait(false);
-        return sample;
-    }
-
-    private static async Task<RunSample> FastPathAsync(Uri uri, long count, int payloadBytes, CancellationToken ct)
-    {
-        var socket = await Connect.RawAsync(uri, ct).ConfigureAwait(false);
-        var leaf = new Diagnostics.LeafFastPath(socket);
-        var m = Measurement.Start();
-        await socket.SendAsync(Connect.Go, WebSocketMessageType.Text, true, ct).ConfigureAwait(false);
-        long received = 0;
-        while (received < count)
-        {
-            var frame = await leaf.ReceiveAsync(ct).ConfigureAwait(false);
-            Check(Payload.ReadSeq(frame.Payload.Span), received);
-            CheckLength(frame, payloadBytes, received);
-            received++;
-        }
-
-        var sample = m.Stop(nameof(ReceiveClient.MirrorFastPath), received, received * payloadBytes);
-        leaf.Release();
-        await Connect.CloseRawAsync(socket).ConfigureAwait(false);
-        return sample;
-    }
-
     private static async Task<RunSample> LeafRingAsync(Uri uri, long count, int payloadBytes, CancellationToken ct)
     {
         var leaf = await new Transport.WebSockets.ClientWebSocketConnector().ConnectAsync(new HandshakeRequest(uri), ct).ConfigureAwait(false);
@@ -250,38 +202,6 @@ internal static class Receivers
         await producer.ConfigureAwait(false);
         var sample = m.Stop(nameof(ReceiveClient.LeafChannel), received, received * payloadBytes);
         await leaf.Sender.CloseAsync(CloseCodes.NormalClosure, null, ct).ConfigureAwait(false);
-        return sample;
-    }
-
-    private static async Task<RunSample> FastPathRingAsync(Uri uri, long count, int payloadBytes, CancellationToken ct)
-    {
-        var socket = await Connect.RawAsync(uri, ct).ConfigureAwait(false);
-        var leaf = new Diagnostics.LeafFastPath(socket);
-        var ring = new Transport.WebSockets.Buffering.DropOldestRing((int)count + 1, 1L << 40);
-        var m = Measurement.Start();
-        await socket.SendAsync(Connect.Go, WebSocketMessageType.Text, true, ct).ConfigureAwait(false);
-        var producer = Task.Run(async () =>
-        {
-            for (long i = 0; i < count; i++)
-            {
-                ring.Write(await leaf.ReceiveAsync(ct).ConfigureAwait(false));
-            }
-        }, ct);
-        long received = 0;
-        while (received < count && await ring.WaitToReadAsync(ct).ConfigureAwait(false))
-        {
-            while (ring.TryRead(out var frame))
-            {
-                Check(Payload.ReadSeq(frame.Payload.Span), received);
-                CheckLength(frame, payloadBytes, received);
-                received++;
-            }
-        }
-
-        await producer.ConfigureAwait(false);
-        var sample = m.Stop(nameof(ReceiveClient.FastPathRing), received, received * payloadBytes);
-        leaf.Release();
-        await Connect.CloseRawAsync(socket).ConfigureAwait(false);
         return sample;
     }
 
