@@ -9,6 +9,7 @@ namespace Transport.IntegrationTests.Packaging;
 /// Directory.Build.props, no central package versions), which connects to a loopback server.
 /// </summary>
 [Trait("Category", "Packaging")]
+[Collection(Stack.MemoryCollection.Name)]
 public sealed class PackagingTests : IDisposable
 {
     private const string Version = "0.0.0-test";
