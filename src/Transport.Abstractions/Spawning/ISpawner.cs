@@ -25,9 +25,14 @@ public sealed class ThreadPoolSpawner : ISpawner
     public static ThreadPoolSpawner Instance { get; } = new();
 
     /// <inheritdoc />
+    /// <remarks>
+    /// Queued with <see cref="TaskCreationOptions.PreferFairness"/>: the work goes to the pool's global
+    /// queue, not the calling thread's local one, so a caller that blocks its (pool) thread right after
+    /// starting a connection cannot hold the actor's start hostage until another worker steals it.
+    /// </remarks>
     public Task Spawn(Func<Task> work)
     {
         ArgumentNullException.ThrowIfNull(work);
-        return Task.Run(work);
+        return Task.Factory.StartNew(work, CancellationToken.None, TaskCreationOptions.PreferFairness | TaskCreationOptions.DenyChildAttach, TaskScheduler.Default).Unwrap();
     }
 }

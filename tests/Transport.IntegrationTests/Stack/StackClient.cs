@@ -179,7 +179,7 @@ internal sealed class StackClient : IAsyncDisposable
 
     /// <summary>Waits until at least <paramref name="count"/> frames of server connection <paramref name="connection"/> were delivered.</summary>
     public Task WaitForFramesAsync(int connection, int count) =>
-        Changed.WaitUntilAsync(() => DeliveredOn(connection) >= count, Bound, $"{count} frames of connection {connection} (delivered {DeliveredCount}, {Current})");
+        Changed.WaitUntilAsync(() => DeliveredOn(connection) >= count, Bound, $"{count} frames of connection {connection} (delivered {DeliveredCount}, {Current}; pool threads {ThreadPool.ThreadCount}, pending {ThreadPool.PendingWorkItemCount})");
 
     /// <summary>Shuts down and waits for the consumer to drain what was still buffered and end.</summary>
     public async Task ShutdownAsync()
