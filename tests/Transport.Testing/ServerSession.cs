@@ -146,8 +146,11 @@ public sealed class ServerSession : IAsyncDisposable
                 }
             }
         }
-        catch (WebSocketException)
+        catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException)
         {
+            // The client vanished without a close frame. Kestrel reports an abort as a
+            // WebSocketException, an IOException (reset) or an OperationCanceledException
+            // (ConnectionAbortedException), depending on when it notices.
             return null;
         }
     }
