@@ -35,6 +35,15 @@ public interface ILeafConnection : IAsyncDisposable
 
     /// <summary>The subprotocol the server selected, if any.</summary>
     string? SubProtocol { get; }
+
+    /// <summary>
+    /// What the handshake response said: status, negotiated subprotocol and extensions, response
+    /// headers. A leaf that cannot see them reports what it knows (the default: the subprotocol).
+    /// </summary>
+    HandshakeResponse Handshake => new(101, SubProtocol, [], HandshakeResponse.NoHeaders);
+
+    /// <summary>What this leaf can see and does by itself (pings, pongs, keep-alive, batch receive).</summary>
+    LeafCapabilities Capabilities => LeafCapabilities.None;
 }
 
 /// <summary>The send half of one raw socket.</summary>
@@ -77,4 +86,20 @@ public interface ILeafReceiver
     /// or a text message was not valid UTF-8 (kind Protocol, closed with 1007).
     /// </exception>
     ValueTask<Frame> ReceiveAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Takes the next whole message if the leaf has already read and parsed it, without waiting;
+    /// lets the stack hand a whole socket read to the receive ring as one batch.
+    /// </summary>
+    /// <param name="frame">The frame, when this returns true.</param>
+    /// <returns>
+    /// True when a frame was taken; false when the next frame needs a read (call
+    /// <see cref="ReceiveAsync"/>). Never throws for a socket failure: the failure surfaces from the
+    /// next <see cref="ReceiveAsync"/>. The default implementation always returns false.
+    /// </returns>
+    bool TryReceive(out Frame frame)
+    {
+        frame = default;
+        return false;
+    }
 }

@@ -28,6 +28,18 @@ public readonly struct Frame : IEquatable<Frame>
         Payload = payload;
         CloseCode = closeCode;
         CloseReason = closeReason;
+        Epoch = -1;
+        ReceivedAt = 0;
+    }
+
+    private Frame(in Frame frame, long epoch, long receivedAt)
+    {
+        Kind = frame.Kind;
+        Payload = frame.Payload;
+        CloseCode = frame.CloseCode;
+        CloseReason = frame.CloseReason;
+        Epoch = epoch;
+        ReceivedAt = receivedAt;
     }
 
     /// <summary>What kind of message this is.</summary>
@@ -42,6 +54,23 @@ public readonly struct Frame : IEquatable<Frame>
     /// <summary>The close reason for a <see cref="FrameKind.Close"/> frame, if the peer gave one.</summary>
     public string? CloseReason { get; }
 
+    /// <summary>
+    /// The epoch (session number) of the socket this frame arrived on, as published in the lifecycle
+    /// snapshot; -1 for a frame the transport did not receive (one built by the caller).
+    /// </summary>
+    /// <remarks>
+    /// Lets an adapter tell frames of an old socket still in the receive ring from frames of the new
+    /// one, without racing the lifecycle.
+    /// </remarks>
+    public long Epoch { get; }
+
+    /// <summary>
+    /// When the leaf completed this message, as a <see cref="TimeProvider.GetTimestamp"/> value of the
+    /// connection's clock (0 when unknown). Measure queueing delay with
+    /// <c>timeProvider.GetElapsedTime(frame.ReceivedAt)</c>.
+    /// </summary>
+    public long ReceivedAt { get; }
+
     /// <summary>The payload length in bytes.</summary>
     public int Length => Payload.Length;
 
@@ -50,6 +79,16 @@ public readonly struct Frame : IEquatable<Frame>
 
     /// <summary>True for ping, pong and close: the frames the stack consumes itself.</summary>
     public bool IsControl => Kind >= FrameKind.Ping;
+
+    /// <summary>The same frame stamped with the receive time the leaf observed (no allocation).</summary>
+    /// <param name="receivedAt">A <see cref="TimeProvider.GetTimestamp"/> value.</param>
+    /// <returns>A copy carrying <paramref name="receivedAt"/>.</returns>
+    public Frame WithReceivedAt(long receivedAt) => new(this, Epoch, receivedAt);
+
+    /// <summary>The same frame stamped with the epoch of the socket it arrived on (no allocation).</summary>
+    /// <param name="epoch">The session's epoch.</param>
+    /// <returns>A copy carrying <paramref name="epoch"/>.</returns>
+    public Frame WithEpoch(long epoch) => new(this, epoch, ReceivedAt);
 
     /// <summary>A text frame from a string (encoded once, as UTF-8).</summary>
     /// <param name="text">The message text.</param>
@@ -95,6 +134,7 @@ public readonly struct Frame : IEquatable<Frame>
     }
 
     /// <inheritdoc />
+    /// <remarks>Content equality: kind, payload bytes and close code/reason; <see cref="Epoch"/> and <see cref="ReceivedAt"/> are receipt metadata and do not take part.</remarks>
     public bool Equals(Frame other) =>
         Kind == other.Kind && CloseCode == other.CloseCode && CloseReason == other.CloseReason &&
         Payload.Span.SequenceEqual(other.Payload.Span);
