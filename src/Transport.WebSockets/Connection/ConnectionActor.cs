@@ -84,7 +84,7 @@ internal sealed class ConnectionActor : IEpochClock
         Lifecycle = new LifecyclePublisher(_spawner, _logger);
         Sink = new FrameSink(Queue, this, _logger);
         Source = new FrameSource(Ring);
-        _telemetry = services.Telemetry.Create(_options.Name, _time, () => Ring.Count, () => Queue.Count, CurrentDownSeconds);
+        _telemetry = services.Telemetry.Create(_options.Name, _time, () => Source.Count, () => Queue.Count, CurrentDownSeconds);
         Trigger = new ReconnectTrigger(ForceReconnect);
     }
 
@@ -380,9 +380,6 @@ internal sealed class ConnectionActor : IEpochClock
     {
         SendRequest? current = null;
 
-        // Once per session, not per wait: the queue's wait then allocates nothing (I4), and
-        // cancelling the writer at session end still fails a pending wait at once.
-        using var wakeOnCancel = Queue.RegisterWriterCancellation(cancellationToken);
         try
         {
             while (true)
