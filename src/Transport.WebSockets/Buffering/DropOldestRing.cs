@@ -48,6 +48,11 @@ namespace Transport.WebSockets.Buffering;
 //     DropOldestRingBatchTests.I10_one_batch_wakes_the_consumer_once
 // Ring.I11: A batch with a control frame anywhere is rejected whole: nothing is admitted (I5).
 //     DropOldestRingBatchTests.I11_batch_with_a_control_frame_is_rejected_whole
+// Ring.I12: Lease mode: every leased frame the ring drops (evicted, or written after Complete) is
+//      released by the ring exactly once and counted in LeasesReleased; frames read are the
+//      consumer's to release.
+//     LeaseTests.I12_the_ring_releases_the_leased_frames_it_evicts_or_drops
+//     DropOldestRingBatchTests.I11_batch_with_a_control_frame_is_rejected_whole
 
 /// <summary>
 /// The receive ring between the actor (single producer) and the adapter reading the source
@@ -96,6 +101,7 @@ internal sealed class DropOldestRing
     private long _totalWritten;
     private long _totalRead;
     private long _totalLagged;
+    private long _leasesReleased;
 
     // Guarded by _lock: completion. Set once; the first Complete wins.
     private bool _completed;
@@ -155,6 +161,12 @@ internal sealed class DropOldestRing
         get { lock (_lock) { return _totalRead; } }
     }
 
+    /// <summary>Cumulative leased frames the ring released itself (evicted, or dropped after completion; Ring.I12).</summary>
+    public long LeasesReleased
+    {
+        get { lock (_lock) { return _leasesReleased; } }
+    }
+
     /// <summary>True once <see cref="Complete"/> was called (frames may still be buffered).</summary>
     public bool IsCompleted
     {
@@ -186,6 +198,8 @@ internal sealed class DropOldestRing
                 // terminal failure) are expected. The consumer was already told the stream ends
                 // after what is buffered, so these are neither delivered nor counted as lagged:
                 // there is nobody left to reconcile, and throwing would break the actor's teardown.
+                // A leased one goes back to its pool (Ring.I12).
+                ReleaseDroppedLocked(frame);
                 return 0;
             }
 
@@ -230,7 +244,13 @@ internal sealed class DropOldestRing
         {
             if (_completed)
             {
-                return 0; // as in Write: late frames of a dying socket
+                // As in Write: late frames of a dying socket; leased ones go back to their pool.
+                foreach (ref readonly Frame frame in frames)
+                {
+                    ReleaseDroppedLocked(frame);
+                }
+
+                return 0;
             }
 
             foreach (ref readonly Frame frame in frames)
@@ -381,6 +401,7 @@ internal sealed class DropOldestRing
         int length = frame.Length;
         while (_count > 0 && (_count >= CapacityFrames || _bytes + length > CapacityBytes))
         {
+            ReleaseDroppedLocked(_slots[_head]);
             RemoveOldest();
             evicted++;
         }
@@ -409,6 +430,17 @@ internal sealed class DropOldestRing
         Debug.Assert(_count <= CapacityFrames, "I1");
         Debug.Assert(_bytes <= CapacityBytes || _count == 1, "I2");
         return evicted;
+    }
+
+    // Caller holds _lock. The ring owns a leased frame it drops, so it returns it (Ring.I12). The
+    // return is the pool's own short lock section and ArrayPool's, never foreign code.
+    private void ReleaseDroppedLocked(in Frame frame)
+    {
+        if (frame.IsLeased)
+        {
+            frame.Release();
+            _leasesReleased++;
+        }
     }
 
     // Caller holds _lock and _count > 0.
