@@ -67,7 +67,7 @@ public sealed record ReconnectOptions
     /// <summary>Randomize delays (decorrelated jitter) so a fleet does not reconnect in lockstep. Default true.</summary>
     public bool UseJitter { get; set; } = true;
 
-    /// <summary>Each attempt's own bound on auth stamping plus handshake. Default 10 s.</summary>
+    /// <summary>Each attempt's own bound on auth stamping plus handshake. Default 10 s; 10 ms to 1 day.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>

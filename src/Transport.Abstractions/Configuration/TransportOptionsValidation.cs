@@ -6,6 +6,12 @@ namespace Transport;
 /// </summary>
 public static class TransportOptionsValidation
 {
+    /// <summary>The shortest <see cref="ReconnectOptions.ConnectTimeout"/> accepted: 10 ms.</summary>
+    public static readonly TimeSpan MinConnectTimeout = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>The longest <see cref="ReconnectOptions.ConnectTimeout"/> accepted: 1 day.</summary>
+    public static readonly TimeSpan MaxConnectTimeout = TimeSpan.FromDays(1);
+
     /// <summary>Every rule the options break, each message starting with the field's path.</summary>
     /// <param name="options">The options.</param>
     /// <returns>An empty list when valid.</returns>
@@ -51,9 +57,11 @@ public static class TransportOptionsValidation
                 Fail("Reconnect.MaxBackoff", $"must be >= Reconnect.MinBackoff ({r.MinBackoff}).");
             }
 
-            if (r.ConnectTimeout <= TimeSpan.Zero)
+            // The per-attempt timeout runs on Polly's timeout strategy, which accepts 10 ms .. 1 day and
+            // otherwise throws its own ValidationException at ConnectAsync, naming none of our fields.
+            if (r.ConnectTimeout < MinConnectTimeout || r.ConnectTimeout > MaxConnectTimeout)
             {
-                Fail("Reconnect.ConnectTimeout", "must be positive.");
+                Fail("Reconnect.ConnectTimeout", $"must be between {MinConnectTimeout} and {MaxConnectTimeout} (got {r.ConnectTimeout}).");
             }
 
             if (r.MaxAttemptsPerWindow is < 1)

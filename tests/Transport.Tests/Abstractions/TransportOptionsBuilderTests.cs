@@ -44,6 +44,37 @@ public sealed class TransportOptionsBuilderTests
         Assert.Contains(field, error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(9.999)]
+    [InlineData(0)]
+    [InlineData(-1)]
+    [InlineData(86_400_000.001)]
+    public void Item8_ConnectTimeout_outside_10ms_to_1_day_fails_the_build_naming_the_field(double milliseconds)
+    {
+        var error = Assert.Throws<TransportConfigurationException>(() => Valid().WithConnectTimeout(TimeSpan.FromMilliseconds(milliseconds)).Build());
+
+        Assert.Equal("Reconnect.ConnectTimeout", error.ParamName);
+        Assert.Contains("Reconnect.ConnectTimeout: must be between 00:00:00.0100000 and 1.00:00:00", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(10)]
+    [InlineData(86_400_000)]
+    public async Task Item8_ConnectTimeout_bounds_are_inclusive_and_connect_runs(double milliseconds)
+    {
+        var options = Valid().WithConnectTimeout(TimeSpan.FromMilliseconds(milliseconds)).Build();
+
+        // The bounds are Polly's: a pipeline built with them connects instead of throwing its ValidationException.
+        var (connector, clock, spawner) = Transport.Mock.MockHarness.Create();
+        var connection = await new Transport.WebSockets.WebSocketTransportBuilder()
+            .Configure(o => o.WithUri("ws://venue.test/ws").WithConnectTimeout(options.Reconnect.ConnectTimeout))
+            .UseLeaf(connector).WithTimeProvider(clock).WithSpawner(spawner)
+            .Build().ConnectAsync();
+        spawner.RunUntilIdle();
+
+        Assert.Equal(ConnectionPhase.Connected, connection.Lifecycle.Current.Phase);
+    }
+
     [Fact]
     public void Every_broken_rule_is_reported_at_once()
     {

@@ -108,7 +108,7 @@ public sealed class SendPathTests
         Assert.Equal(SendStatus.Accepted, sink.TrySend(Frame.Binary(new byte[8])));
         Assert.Equal(SendStatus.Full, sink.TrySend(Frame.Binary(new byte[3])));
 
-        var waiting = h.Adapter(() => sink.SendAsync(Frame.Binary(new byte[3])).AsTask());
+        var waiting = h.Adapter(async () => await sink.SendAsync(Frame.Binary(new byte[3]))); // the adapter awaits on the pumped scheduler
         Assert.False(waiting.IsCompleted);
 
         h.Advance(TimeSpan.FromSeconds(5)); // hung attempt times out
@@ -123,7 +123,7 @@ public sealed class SendPathTests
     {
         var h = ActorHarness.Start(o => o.WithSendQueue(1, 1024), c => c.Next.Hangs());
         Assert.Equal(SendStatus.Accepted, h.Connection.Sink.TrySend(Frame.Text("fills the queue")));
-        var waiting = h.Adapter(() => h.Connection.Sink.SendAsync(Frame.Text("waits for room")).AsTask());
+        var waiting = h.Adapter(async () => await h.Connection.Sink.SendAsync(Frame.Text("waits for room")));
         Assert.False(waiting.IsCompleted);
 
         await h.ShutdownAsync();
