@@ -12,6 +12,9 @@ public static class TransportOptionsValidation
     /// <summary>The longest <see cref="ReconnectOptions.ConnectTimeout"/> accepted: 1 day.</summary>
     public static readonly TimeSpan MaxConnectTimeout = TimeSpan.FromDays(1);
 
+    /// <summary>The largest <see cref="SendRateLimit.MaxFrames"/> accepted: 1,000,000.</summary>
+    public const int MaxRateLimitFrames = 1_000_000;
+
     /// <summary>Every rule the options break, each message starting with the field's path.</summary>
     /// <param name="options">The options.</param>
     /// <returns>An empty list when valid.</returns>
@@ -127,19 +130,20 @@ public static class TransportOptionsValidation
 
             if (tx.RateLimit is { } rate)
             {
-                if (rate.PermitsPerPeriod < 1)
+                if (rate.MaxFrames < 1)
                 {
-                    Fail("Send.RateLimit.PermitsPerPeriod", "must be >= 1.");
+                    Fail("Send.RateLimit.MaxFrames", "must be >= 1.");
                 }
 
-                if (rate.Period <= TimeSpan.Zero)
+                // The log holds MaxFrames timestamps: a bound keeps a typo from allocating gigabytes.
+                if (rate.MaxFrames > MaxRateLimitFrames)
                 {
-                    Fail("Send.RateLimit.Period", "must be positive.");
+                    Fail("Send.RateLimit.MaxFrames", $"must be <= {MaxRateLimitFrames}.");
                 }
 
-                if (rate.Burst < 1)
+                if (rate.Window <= TimeSpan.Zero)
                 {
-                    Fail("Send.RateLimit.Burst", "must be >= 1.");
+                    Fail("Send.RateLimit.Window", "must be positive.");
                 }
             }
         }

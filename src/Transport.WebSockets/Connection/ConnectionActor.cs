@@ -389,26 +389,27 @@ internal sealed class ConnectionActor : IEpochClock
             {
                 await Queue.WaitToReadAsync(cancellationToken);
 
-                // A4 under pacing: take the token first, then whatever has the highest priority
-                // now, so a pong that arrived while we waited for the token still goes first.
+                // A4 under pacing: wait for the window first, then take whatever has the highest
+                // priority now, so a pong that arrived during the wait still goes first.
                 if (_pacer is not null)
                 {
-                    await _pacer.AcquireAsync(cancellationToken);
+                    await _pacer.BeforeTakeAsync(Queue, cancellationToken);
                 }
 
                 if (!Queue.TryDequeue(out current))
                 {
-                    _pacer?.Return(); // a cancelled send was withdrawn meanwhile
-                    continue;
+                    continue; // a cancelled send was withdrawn meanwhile
                 }
 
                 if (current.Options.PinnedEpoch is { } pinned && pinned != epoch)
                 {
-                    _pacer?.Return();
                     Sink.FailRequest(current, TransportException.StaleEpoch(pinned));
                     current = null;
                     continue;
                 }
+
+                // Pacer.P1: counted at the moment the write starts (a requeued frame counts again).
+                _pacer?.OnWriteStarting(current.Frame.Kind);
 
                 await sender.SendAsync(current.Frame, cancellationToken);
                 _telemetry.FrameSent(current.Frame.Length);

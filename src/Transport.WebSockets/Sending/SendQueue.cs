@@ -49,6 +49,7 @@ internal sealed class SendQueue
     private bool _readerArmed;
     private CancellationToken _writerToken;
     private Exception? _closedError;
+    private TaskCompletionSource? _pongWatch;
 
     public SendQueue(int capacityFrames, long capacityBytes)
     {
@@ -79,6 +80,38 @@ internal sealed class SendQueue
     }
 
     public bool FitsAtAll(int bytes) => bytes <= _capacityBytes;
+
+    /// <summary>Whether a pong is queued (the writer takes pongs first; the pacer may let an uncounted one skip the wait).</summary>
+    public bool HasPong
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _pongs.Count > 0;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Completes when a pong is queued (at once if one is) or the queue closes. For the pacer's
+    /// wait, which uncounted pongs must not sit behind; allocates only while such a wait is armed.
+    /// </summary>
+    public Task WhenPongQueued()
+    {
+        lock (_gate)
+        {
+            if (_pongs.Count > 0 || _closedError is not null)
+            {
+                return Task.CompletedTask;
+            }
+
+            // Synchronous continuations on purpose: its only awaiter is the pacer's Task.WhenAny, whose
+            // completion then posts the writer back to the writer's own scheduler (ADR 0003).
+            _pongWatch ??= new TaskCompletionSource();
+            return _pongWatch.Task;
+        }
+    }
 
     /// <summary>Enqueues without waiting.</summary>
     public SendStatus TryEnqueue(SendRequest request) => Enqueue(request, waitForRoom: false) switch
@@ -140,6 +173,7 @@ internal sealed class SendQueue
     public void EnqueuePong(Frame pong)
     {
         bool wake;
+        TaskCompletionSource? watch;
         lock (_gate)
         {
             if (_closedError is not null)
@@ -149,8 +183,11 @@ internal sealed class SendQueue
 
             _pongs.Enqueue(pong);
             wake = TryClaimReaderLocked();
+            watch = _pongWatch;
+            _pongWatch = null;
         }
 
+        watch?.TrySetResult();
         WakeReader(wake);
     }
 
@@ -333,6 +370,7 @@ internal sealed class SendQueue
     {
         List<SendRequest> drained = [];
         bool reader;
+        TaskCompletionSource? watch;
         lock (_gate)
         {
             if (_closedError is not null)
@@ -357,7 +395,11 @@ internal sealed class SendQueue
             _frames = 0;
             _bytes = 0;
             reader = TryClaimReaderLocked();
+            watch = _pongWatch;
+            _pongWatch = null;
         }
+
+        watch?.TrySetResult();
 
         if (reader)
         {
