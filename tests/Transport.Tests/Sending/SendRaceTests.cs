@@ -51,7 +51,7 @@ public sealed class SendRaceTests
         queue.Requeue(taken);
         foreach (var request in queue.Close(TransportException.Shutdown()))
         {
-            sink.FailRequest(request, TransportException.Shutdown());
+            request.Fail(TransportException.Shutdown());
         }
 
         var error = await Assert.ThrowsAsync<TransportException>(async () => await send);
@@ -69,7 +69,7 @@ public sealed class SendRaceTests
 
         foreach (var request in queue.Close(TransportException.Shutdown()))
         {
-            sink.FailRequest(request, TransportException.Shutdown());
+            request.Fail(TransportException.Shutdown());
         }
 
         cts.Cancel(); // after the close: must not touch the failed request
@@ -149,14 +149,7 @@ public sealed class SendRaceTests
     private static (SendQueue Queue, FrameSink Sink) Create(int capacityFrames)
     {
         var queue = new SendQueue(capacityFrames, 1 << 20);
-        return (queue, new FrameSink(queue, new Epochs(), NullLogger.Instance));
-    }
-
-    private sealed class Epochs : IEpochClock
-    {
-        public long CurrentEpoch => 0;
-
-        public long LastEndedEpoch => -1;
+        return (queue, new FrameSink(queue, new EpochFence(NullLogger.Instance)));
     }
 
     private sealed class InlineContext : SynchronizationContext
