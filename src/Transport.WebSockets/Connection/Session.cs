@@ -43,7 +43,7 @@ internal sealed record SessionServices(
 /// <para>Invariants:</para>
 /// <list type="bullet">
 /// <item>Session.S1 the socket is always drained: the receive loop never waits on the consumer; pressure is absorbed by the ring.</item>
-/// <item>Session.S2 pongs and the control lane go before data, also under pacing (the token is taken before the dequeue).</item>
+/// <item>Session.S2 pongs and the control lane go before data, also under pacing (the window is waited for before the dequeue).</item>
 /// <item>Session.S3 nothing is written after the close frame: the write loop stops before the close handshake starts.</item>
 /// <item>Session.S4 on a graceful end, receiving continues through the close handshake (frames the peer sent before its close are delivered), bounded by CloseTimeout or the shutdown caller's token.</item>
 /// <item>Session.S5 a frame taken but not written goes back to the head of its lane, unless it is a pong (meaningful only on this socket).</item>
@@ -206,25 +206,26 @@ internal sealed class Session
             {
                 await queue.WaitToReadAsync(cancellationToken);
 
-                // Session.S2 under pacing: take the token first, then whatever has the highest
-                // priority now, so a pong that arrived while we waited for the token still goes first.
+                // Session.S2 under pacing: wait for the window first, then take whatever has the
+                // highest priority now, so a pong that arrived during the wait still goes first.
                 if (pacer is not null)
                 {
-                    await pacer.AcquireAsync(cancellationToken);
+                    await pacer.BeforeTakeAsync(queue, cancellationToken);
                 }
 
                 if (!queue.TryDequeue(out current))
                 {
-                    pacer?.Return(); // a cancelled send was withdrawn meanwhile
-                    continue;
+                    continue; // a cancelled send was withdrawn meanwhile
                 }
 
                 if (!_s.Fence.AdmitToWrite(current, Epoch))
                 {
-                    pacer?.Return();
                     current = null;
                     continue;
                 }
+
+                // Pacer.P1: counted when its write starts (a requeued frame counts again when resent).
+                pacer?.OnWriteStarting(current.Frame.Kind);
 
                 // Seam: a write timeout and at-most-once handling of an interrupted write go here,
                 // around this one await (kept inline: a helper async method would allocate per frame).
