@@ -165,6 +165,7 @@ public sealed class WebSocketTransportBuilder
             MaxMessageBytes = options.Receive.MaxMessageBytes,
             KeepAliveInterval = options.Liveness.KeepAliveInterval ?? _leafOptions.KeepAliveInterval,
             KeepAliveTimeout = options.Liveness.KeepAliveTimeout ?? _leafOptions.KeepAliveTimeout,
+            Payloads = Buffering.PayloadAllocator.For(options.Receive.LeasedPayloads),
         };
     }
 }

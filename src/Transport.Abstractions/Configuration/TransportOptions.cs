@@ -97,6 +97,14 @@ public sealed record ReceiveOptions
 
     /// <summary>The largest single message accepted; beyond it the socket is closed with 1009. Default 16 MiB.</summary>
     public int MaxMessageBytes { get; set; } = 16 * 1024 * 1024;
+
+    /// <summary>
+    /// Lease mode: received payloads are pooled buffers the consumer returns with
+    /// <see cref="Frame.Release"/> (see <see cref="Frame.IsLeased"/> for the ownership rule).
+    /// Default false: every frame owns an exact-size array. Applies to the built-in leaves; frames
+    /// the ring evicts are released by the ring.
+    /// </summary>
+    public bool LeasedPayloads { get; set; }
 }
 
 /// <summary>The send queue and pacing.</summary>

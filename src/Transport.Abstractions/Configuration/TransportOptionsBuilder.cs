@@ -90,6 +90,14 @@ public sealed class TransportOptionsBuilder
     /// <returns>This builder.</returns>
     public TransportOptionsBuilder WithMaxMessageSize(int bytes) => Set(o => o.Receive = o.Receive with { MaxMessageBytes = bytes });
 
+    /// <summary>
+    /// Turns on lease mode: received frames are over pooled buffers, and the consumer calls
+    /// <see cref="Frame.Release"/> once per frame when done with it (the rule is on <see cref="Frame"/>).
+    /// </summary>
+    /// <param name="enabled">True for lease mode; false (the default) for owned frames.</param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithLeasedPayloads(bool enabled = true) => Set(o => o.Receive = o.Receive with { LeasedPayloads = enabled });
+
     /// <summary>Sets the send queue's bounds.</summary>
     /// <param name="frames">Frame bound.</param>
     /// <param name="bytes">Byte bound.</param>

@@ -75,7 +75,7 @@ internal sealed class ConnectionActor
         _fence = new EpochFence(_logger);
         Sink = new FrameSink(Queue, _fence);
         Source = new FrameSource(Ring);
-        _telemetry = services.Telemetry.Create(_options.Name, _time, () => Ring.Count, () => Queue.Count, CurrentDownSeconds);
+        _telemetry = services.Telemetry.Create(_options.Name, _time, () => Source.Count, () => Queue.Count, CurrentDownSeconds);
         _phases = new PhaseMachine(Lifecycle, _telemetry, _logger, _options.Name);
         var lag = new LagReporter(Ring, _phases, _spawner, _logger, _options.Name);
         _sessionServices = new SessionServices(_options, _time, _logger, Ring, Queue, pacer, _fence, _phases, _telemetry, lag, () => ShutdownRequested, _closeCutShort.Task);

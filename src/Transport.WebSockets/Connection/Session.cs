@@ -37,7 +37,7 @@ internal sealed record SessionServices(
 /// the up-edge and before any queued data is released) → the up-edge (<c>wentUp</c>) → receive,
 /// write and watch loops → the first end → stop writing → close handshake unless the socket failed
 /// → stop receiving → dispose. The per-frame work is in <see cref="OnFrame"/> (where per-frame stamping
-/// and batch draining go) and the per-request write is one marked await in the write loop (where a
+/// goes; batches are drained around it, Session.S6) and the per-request write is one marked await in the write loop (where a
 /// write timeout and at-most-once handling go).
 /// </para>
 /// <para>Invariants:</para>
@@ -47,6 +47,7 @@ internal sealed record SessionServices(
 /// <item>Session.S3 nothing is written after the close frame: the write loop stops before the close handshake starts.</item>
 /// <item>Session.S4 on a graceful end, receiving continues through the close handshake (frames the peer sent before its close are delivered), bounded by CloseTimeout or the shutdown caller's token.</item>
 /// <item>Session.S5 a frame taken but not written goes back to the head of its lane, unless it is a pong (meaningful only on this socket).</item>
+/// <item>Session.S6 batch hand-off: after each awaited receive, the loop drains what the leaf already holds (<see cref="ILeafReceiver.TryReceive"/>, at most <see cref="MaxBatchFrames"/> frames / <see cref="MaxBatchBytes"/> bytes) and writes the batch's data frames to the ring under one lock with one wake-up, in arrival order; a ping's pong is queued before the batch's data is written; a close ends the session only after the data that preceded it in the batch was written.</item>
 /// </list>
 /// </remarks>
 internal sealed class Session
@@ -105,15 +106,38 @@ internal sealed class Session
         return end;
     }
 
+    /// <summary>Most frames handed to the ring in one batch (Session.S6): bounds the delay a batch adds to its first frame.</summary>
+    internal const int MaxBatchFrames = 64;
+
+    /// <summary>Most payload bytes in one batch (Session.S6); the frame that crosses it is still included.</summary>
+    internal const long MaxBatchBytes = 256 * 1024;
+
     private async Task ReceiveLoopAsync(ILeafReceiver receiver, CancellationToken cancellationToken)
     {
+        // One reusable batch per session; slots are cleared after each hand-off so the session
+        // never keeps a payload alive once the ring (or the consumer) has it.
+        var batch = new Frame[MaxBatchFrames];
         try
         {
             while (true)
             {
                 var frame = await receiver.ReceiveAsync(cancellationToken);
-                if (!OnFrame(frame))
+                int count = 0;
+                long bytes = 0;
+                bool open = OnFrame(frame, batch, ref count, ref bytes);
+
+                // Session.S6: whatever the leaf already parsed goes in the same batch.
+                while (open && count < MaxBatchFrames && bytes < MaxBatchBytes && receiver.TryReceive(out frame))
                 {
+                    open = OnFrame(frame, batch, ref count, ref bytes);
+                }
+
+                _liveness.FrameArrived();
+                HandOff(batch, count, bytes);
+                if (!open)
+                {
+                    // Session.S6: the close ends the session after the data that preceded it.
+                    End(SessionEnd.Failed(TransportException.ClosedByPeer(frame.CloseCode, frame.CloseReason)));
                     return;
                 }
             }
@@ -128,34 +152,45 @@ internal sealed class Session
         }
     }
 
-    /// <summary>Handles one received frame; false when it ends the session (a close frame).</summary>
-    private bool OnFrame(Frame frame)
+    /// <summary>Sorts one received frame into the batch; false when it is the peer's close (which ends the batch and the session).</summary>
+    private bool OnFrame(in Frame frame, Frame[] batch, ref int count, ref long bytes)
     {
-        _liveness.FrameArrived();
         switch (frame.Kind)
         {
             case FrameKind.Text:
             case FrameKind.Binary:
-                _s.Telemetry.FrameReceived(frame.Length);
-
-                // Session.S1: never waits; a full ring evicts its oldest frame instead.
-                var evicted = _s.Ring.Write(frame);
-                if (evicted > 0)
-                {
-                    _s.Telemetry.Lagged(evicted);
-                    _s.Lag.Schedule();
-                }
-
+                batch[count++] = frame;
+                bytes += frame.Length;
                 return true;
             case FrameKind.Ping:
-                // Session.S2: answered through the pong lane, ahead of every queued frame.
+                // Session.S2: answered through the pong lane, ahead of every queued frame, and
+                // before the data of this batch reaches the ring (Session.S6).
                 _s.Queue.EnqueuePong(Frame.Pong(frame.Payload));
                 return true;
             case FrameKind.Close:
-                End(SessionEnd.Failed(TransportException.ClosedByPeer(frame.CloseCode, frame.CloseReason)));
                 return false;
             default:
                 return true;
+        }
+    }
+
+    /// <summary>Writes the batch's data frames to the ring: one lock, at most one wake-up, telemetry once per batch.</summary>
+    private void HandOff(Frame[] batch, int count, long bytes)
+    {
+        if (count == 0)
+        {
+            return;
+        }
+
+        _s.Telemetry.FramesReceived(count, bytes);
+
+        // Session.S1: never waits; a full ring evicts its oldest frames instead.
+        var evicted = _s.Ring.WriteBatch(batch.AsSpan(0, count));
+        batch.AsSpan(0, count).Clear();
+        if (evicted > 0)
+        {
+            _s.Telemetry.Lagged(evicted);
+            _s.Lag.Schedule();
         }
     }
 
@@ -165,9 +200,6 @@ internal sealed class Session
         var pacer = _s.Pacer;
         SendRequest? current = null;
 
-        // Once per session, not per wait: the queue's wait then allocates nothing, and
-        // cancelling the writer at session end still fails a pending wait at once.
-        using var wakeOnCancel = queue.RegisterWriterCancellation(cancellationToken);
         try
         {
             while (true)
