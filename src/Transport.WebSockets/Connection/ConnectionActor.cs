@@ -410,6 +410,15 @@ internal sealed class ConnectionActor : IEpochClock
                     continue;
                 }
 
+                if (current.Batch is not null)
+                {
+                    // Batch.B1: the writer stays inside the batch until its last frame.
+                    var batch = current;
+                    current = null; // settled by WriteBatchAsync, never requeued here
+                    await WriteBatchAsync(sender, batch, cancellationToken);
+                    continue;
+                }
+
                 await sender.SendAsync(current.Frame, cancellationToken);
                 _telemetry.FrameSent(current.Frame.Length);
                 current.Succeed();
@@ -428,6 +437,48 @@ internal sealed class ConnectionActor : IEpochClock
         {
             ReturnUnsent(current);
             sessionEnd.TrySetResult(SessionEnd.Failed(ConnectPolicy.Normalize(ex)));
+        }
+    }
+
+    // Batch.B1-B3: writes a batch's frames back to back (its first token is already taken; under
+    // pacing each later frame waits for its own token, with nothing else dequeued meanwhile). If the
+    // socket fails before the first write completes, the batch goes back whole to the head of its lane
+    // (B2); after that, it fails with the exact count written (B3). The error is rethrown either way:
+    // the session is over.
+    private async Task WriteBatchAsync(ILeafSender sender, SendRequest request, CancellationToken cancellationToken)
+    {
+        var frames = request.Batch!;
+        var written = 0;
+        try
+        {
+            for (; written < frames.Length; written++)
+            {
+                if (written > 0 && _pacer is not null)
+                {
+                    await _pacer.AcquireAsync(cancellationToken);
+                }
+
+                await sender.SendAsync(frames[written], cancellationToken);
+                _telemetry.FrameSent(frames[written].Length);
+            }
+
+            request.Succeed();
+        }
+        catch (Exception ex)
+        {
+            if (written == 0)
+            {
+                Queue.Requeue(request);
+            }
+            else
+            {
+                var cause = ex is OperationCanceledException
+                    ? TransportException.Connection("The session ended in the middle of a batch.")
+                    : ConnectPolicy.Normalize(ex);
+                Sink.FailRequest(request, new SendBatchException(written, frames.Length, cause));
+            }
+
+            throw;
         }
     }
 

@@ -2,6 +2,21 @@ using Microsoft.Extensions.Logging;
 
 namespace Transport.WebSockets.Sending;
 
+// Batch invariants (SendBatchAsync here; the writer's half in the session's write loop, WriteBatchAsync;
+// tests in tests/Transport.Tests/Sending/SendBatchTests.cs):
+//
+// Batch.B1: A batch goes out on one socket, contiguously, in order, on one lane: the writer dequeues
+//           nothing else (no data, no control lane, no pong) between its first and last frame.
+// Batch.B2: All or a clear failure before the first frame is written: an invalid batch (empty, a control
+//           frame, larger than the queue's bounds) throws at the call; stale epoch, shutdown and
+//           cancellation while queued fail it with nothing written; a socket failing before the first
+//           write completes puts the batch back whole at the head of its lane for the next connection
+//           (a pinned batch then fails StaleEpoch).
+// Batch.B3: A socket failing after k >= 1 frames were written fails the batch with SendBatchException,
+//           FramesWritten == k; the remaining frames are sent nowhere.
+// Batch.B4: Under a rate limit every frame of a batch takes its own token (the rule holds across the
+//           batch); the writer waits for each inside the batch, so nothing interleaves.
+
 /// <summary>
 /// The adapter-facing send side: validates, checks epoch pinning, and queues into the
 /// <see cref="SendQueue"/> the actor's writer drains. Stable for the connection's whole life.
@@ -50,6 +65,56 @@ internal sealed class FrameSink : IFrameSink
         }
 
         // Fast path, no async state machine: the caller awaits the request's own completion.
+        WithdrawOnCancel(request, cancellationToken);
+        return new ValueTask(request.Completion);
+    }
+
+    public ValueTask SendBatchAsync(IReadOnlyList<Frame> frames, SendOptions options = default, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(frames);
+        if (frames.Count == 0)
+        {
+            throw new ArgumentException("A batch holds at least one frame.", nameof(frames));
+        }
+
+        // Copied: the caller's list may change after this returns; the frames (and payloads) are shared.
+        var batch = new Frame[frames.Count];
+        long bytes = 0;
+        for (int i = 0; i < batch.Length; i++)
+        {
+            Frame frame = frames[i];
+            if (!frame.IsData)
+            {
+                throw new ArgumentException($"The sink sends Text and Binary frames only; frame {i} of the batch is {frame.Kind}.", nameof(frames));
+            }
+
+            batch[i] = frame;
+            bytes += frame.Length;
+        }
+
+        if (!_queue.FitsAtAll(batch.Length, bytes))
+        {
+            throw new ArgumentException($"The batch ({batch.Length} frames, {bytes} B) is larger than the send queue's bounds (Send.CapacityFrames, Send.CapacityBytes): it could never be queued whole.", nameof(frames));
+        }
+
+        Validate(batch[0], options);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled(cancellationToken);
+        }
+
+        if (options.PinnedEpoch is { } pinned && pinned <= _epochs.LastEndedEpoch)
+        {
+            return ValueTask.FromException(TransportException.StaleEpoch(pinned));
+        }
+
+        var request = new SendRequest(batch, bytes, options);
+        var enqueued = _queue.EnqueueAsync(request, cancellationToken);
+        if (!enqueued.IsCompletedSuccessfully)
+        {
+            return WaitForRoomThenSendAsync(enqueued, request, cancellationToken);
+        }
+
         WithdrawOnCancel(request, cancellationToken);
         return new ValueTask(request.Completion);
     }

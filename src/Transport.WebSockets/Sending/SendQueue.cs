@@ -71,7 +71,10 @@ internal sealed class SendQueue
         }
     }
 
-    public bool FitsAtAll(int bytes) => bytes <= _capacityBytes;
+    public bool FitsAtAll(long bytes) => bytes <= _capacityBytes;
+
+    /// <summary>True when a batch of <paramref name="frames"/> could ever be queued whole.</summary>
+    public bool FitsAtAll(int frames, long bytes) => frames <= _capacityFrames && bytes <= _capacityBytes;
 
     /// <summary>Enqueues without waiting.</summary>
     public SendStatus TryEnqueue(SendRequest request)
@@ -85,7 +88,7 @@ internal sealed class SendQueue
             }
 
             // Waiters already queued for space go first (I3).
-            if (_spaceWaiters.Count > 0 || !HasRoomLocked(request.Bytes))
+            if (_spaceWaiters.Count > 0 || !HasRoomLocked(request))
             {
                 return SendStatus.Full;
             }
@@ -175,7 +178,7 @@ internal sealed class SendQueue
             }
 
             node.List!.Remove(node);
-            _frames--;
+            _frames -= node.Value.FrameCount;
             _bytes -= node.Value.Bytes;
             Debug.Assert(_frames >= 0 && _bytes >= 0, "Queue accounting went negative.");
             admitted = AdmitWaitersLocked();
@@ -277,7 +280,7 @@ internal sealed class SendQueue
             removed = _control.Remove(request) || _data.Remove(request);
             if (removed)
             {
-                _frames--;
+                _frames -= request.FrameCount;
                 _bytes -= request.Bytes;
                 admitted = AdmitWaitersLocked();
             }
@@ -352,7 +355,7 @@ internal sealed class SendQueue
                 throw ClosedError();
             }
 
-            if (_spaceWaiters.Count == 0 && HasRoomLocked(request.Bytes))
+            if (_spaceWaiters.Count == 0 && HasRoomLocked(request))
             {
                 wake = AddLocked(request, atFront: false);
                 waiter.Admitted.TrySetResult();
@@ -374,7 +377,7 @@ internal sealed class SendQueue
         await waiter.Admitted.Task;
     }
 
-    private bool HasRoomLocked(int bytes) => _frames < _capacityFrames && _bytes + bytes <= _capacityBytes;
+    private bool HasRoomLocked(SendRequest request) => _frames + request.FrameCount <= _capacityFrames && _bytes + request.Bytes <= _capacityBytes;
 
     private bool AddLocked(SendRequest request, bool atFront)
     {
@@ -388,7 +391,7 @@ internal sealed class SendQueue
             lane.AddLast(request);
         }
 
-        _frames++;
+        _frames += request.FrameCount;
         _bytes += request.Bytes;
         return TryClaimReaderLocked();
     }
@@ -431,7 +434,7 @@ internal sealed class SendQueue
     private List<SpaceWaiter>? AdmitWaitersLocked()
     {
         List<SpaceWaiter>? admitted = null;
-        while (_spaceWaiters.First is { } first && HasRoomLocked(first.Value.Request.Bytes))
+        while (_spaceWaiters.First is { } first && HasRoomLocked(first.Value.Request))
         {
             _spaceWaiters.RemoveFirst();
             var wake = AddLocked(first.Value.Request, atFront: false);
@@ -464,7 +467,7 @@ internal sealed class SendQueue
             if (match(node.Value))
             {
                 lane.Remove(node);
-                _frames--;
+                _frames -= node.Value.FrameCount;
                 _bytes -= node.Value.Bytes;
                 removed.Add(node.Value);
             }
