@@ -1,5 +1,3 @@
-using Microsoft.Extensions.Logging;
-
 namespace Transport.WebSockets.Sending;
 
 // Batch invariants (SendBatchAsync here; the writer's half in the session's write loop, WriteBatchAsync;
@@ -18,28 +16,26 @@ namespace Transport.WebSockets.Sending;
 //           batch); the writer waits for each inside the batch, so nothing interleaves.
 
 /// <summary>
-/// The adapter-facing send side: validates, checks epoch pinning, and queues into the
-/// <see cref="SendQueue"/> the actor's writer drains. Stable for the connection's whole life.
+/// The adapter-facing send side: validates, asks the <see cref="EpochFence"/> about epoch pinning,
+/// and queues into the <see cref="SendQueue"/> the session's writer drains. Stable for the
+/// connection's whole life.
 /// </summary>
 internal sealed class FrameSink : IFrameSink
 {
     private readonly SendQueue _queue;
-    private readonly IEpochClock _epochs;
-    private readonly ILogger _logger;
-    private long _failedAfterAccept;
+    private readonly EpochFence _fence;
 
-    public FrameSink(SendQueue queue, IEpochClock epochs, ILogger logger)
+    public FrameSink(SendQueue queue, EpochFence fence)
     {
         _queue = queue;
-        _epochs = epochs;
-        _logger = logger;
+        _fence = fence;
     }
 
     public int QueuedFrames => _queue.Count;
 
     public long QueuedBytes => _queue.Bytes;
 
-    public long FailedAfterAccept => Interlocked.Read(ref _failedAfterAccept);
+    public long FailedAfterAccept => _fence.FailedAfterAccept;
 
     public ValueTask SendAsync(Frame frame, CancellationToken cancellationToken = default) =>
         SendAsync(frame, SendOptions.Default, cancellationToken);
@@ -52,9 +48,9 @@ internal sealed class FrameSink : IFrameSink
             return ValueTask.FromCanceled(cancellationToken);
         }
 
-        if (options.PinnedEpoch is { } pinned && pinned <= _epochs.LastEndedEpoch)
+        if (_fence.RefuseEnded(options) is { } stale)
         {
-            return ValueTask.FromException(TransportException.StaleEpoch(pinned));
+            return ValueTask.FromException(stale);
         }
 
         var request = new SendRequest(frame, options, tracked: true);
@@ -103,9 +99,9 @@ internal sealed class FrameSink : IFrameSink
             return ValueTask.FromCanceled(cancellationToken);
         }
 
-        if (options.PinnedEpoch is { } pinned && pinned <= _epochs.LastEndedEpoch)
+        if (_fence.RefuseEnded(options) is { } stale)
         {
-            return ValueTask.FromException(TransportException.StaleEpoch(pinned));
+            return ValueTask.FromException(stale);
         }
 
         var request = new SendRequest(batch, bytes, options);
@@ -151,30 +147,12 @@ internal sealed class FrameSink : IFrameSink
             return SendStatus.Invalid;
         }
 
-        if (options.PinnedEpoch is { } pinned)
+        if (_fence.CheckTrySend(options) is { } refused)
         {
-            if (pinned > _epochs.CurrentEpoch)
-            {
-                return SendStatus.Invalid;
-            }
-
-            if (pinned <= _epochs.LastEndedEpoch)
-            {
-                return SendStatus.StaleEpoch;
-            }
+            return refused;
         }
 
         return _queue.TryEnqueue(new SendRequest(frame, options, tracked: false));
-    }
-
-    /// <summary>Fails a request the writer or the actor gave up on; counts it when nobody awaits it.</summary>
-    public void FailRequest(SendRequest request, Exception error)
-    {
-        if (!request.Fail(error))
-        {
-            Interlocked.Increment(ref _failedAfterAccept);
-            _logger.LogWarning("A frame accepted by TrySend was not sent: {Reason} ({Frame}).", (error as TransportException)?.Kind.ToString() ?? error.GetType().Name, request.Frame);
-        }
     }
 
     private void Validate(Frame frame, SendOptions options)
@@ -189,19 +167,6 @@ internal sealed class FrameSink : IFrameSink
             throw new ArgumentException($"The frame ({frame.Length} B) is larger than the send queue's byte bound (Send.CapacityBytes).", nameof(frame));
         }
 
-        if (options.PinnedEpoch is { } pinned && pinned > _epochs.CurrentEpoch)
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), $"The send is pinned to epoch {pinned}, which has not started (current epoch {_epochs.CurrentEpoch}).");
-        }
+        _fence.ThrowIfNotStarted(options, nameof(options));
     }
-}
-
-/// <summary>What the sink needs to know about epochs, owned by the actor.</summary>
-internal interface IEpochClock
-{
-    /// <summary>The current (or, while down, the last) epoch.</summary>
-    long CurrentEpoch { get; }
-
-    /// <summary>The newest epoch whose connection has ended; -1 before any ended.</summary>
-    long LastEndedEpoch { get; }
 }
