@@ -6,6 +6,15 @@ namespace Transport;
 /// </summary>
 public static class TransportOptionsValidation
 {
+    /// <summary>The shortest <see cref="ReconnectOptions.ConnectTimeout"/> accepted: 10 ms.</summary>
+    public static readonly TimeSpan MinConnectTimeout = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>The longest <see cref="ReconnectOptions.ConnectTimeout"/> accepted: 1 day.</summary>
+    public static readonly TimeSpan MaxConnectTimeout = TimeSpan.FromDays(1);
+
+    /// <summary>The largest <see cref="SendRateLimit.MaxFrames"/> accepted: 1,000,000.</summary>
+    public const int MaxRateLimitFrames = 1_000_000;
+
     /// <summary>Every rule the options break, each message starting with the field's path.</summary>
     /// <param name="options">The options.</param>
     /// <returns>An empty list when valid.</returns>
@@ -27,6 +36,23 @@ public static class TransportOptionsValidation
         else if (!options.Uri.IsAbsoluteUri || options.Uri.Scheme is not ("ws" or "wss"))
         {
             Fail(nameof(TransportOptions.Uri), "must be an absolute ws:// or wss:// URI.");
+        }
+
+        for (var i = 0; i < (options.FailoverUris?.Count ?? 0); i++)
+        {
+            if (options.FailoverUris![i] is not { IsAbsoluteUri: true, Scheme: "ws" or "wss" })
+            {
+                Fail($"FailoverUris[{i}]", "must be an absolute ws:// or wss:// URI.");
+            }
+        }
+
+        if (options.Session is null)
+        {
+            Fail(nameof(TransportOptions.Session), "is required.");
+        }
+        else if (options.Session.InitializeTimeout <= TimeSpan.Zero)
+        {
+            Fail("Session.InitializeTimeout", "must be positive.");
         }
 
         if (options.CloseTimeout < TimeSpan.Zero)
@@ -51,9 +77,11 @@ public static class TransportOptionsValidation
                 Fail("Reconnect.MaxBackoff", $"must be >= Reconnect.MinBackoff ({r.MinBackoff}).");
             }
 
-            if (r.ConnectTimeout <= TimeSpan.Zero)
+            // The per-attempt timeout runs on Polly's timeout strategy, which accepts 10 ms .. 1 day and
+            // otherwise throws its own ValidationException at ConnectAsync, naming none of our fields.
+            if (r.ConnectTimeout < MinConnectTimeout || r.ConnectTimeout > MaxConnectTimeout)
             {
-                Fail("Reconnect.ConnectTimeout", "must be positive.");
+                Fail("Reconnect.ConnectTimeout", $"must be between {MinConnectTimeout} and {MaxConnectTimeout} (got {r.ConnectTimeout}).");
             }
 
             if (r.MaxAttemptsPerWindow is < 1)
@@ -119,19 +147,20 @@ public static class TransportOptionsValidation
 
             if (tx.RateLimit is { } rate)
             {
-                if (rate.PermitsPerPeriod < 1)
+                if (rate.MaxFrames < 1)
                 {
-                    Fail("Send.RateLimit.PermitsPerPeriod", "must be >= 1.");
+                    Fail("Send.RateLimit.MaxFrames", "must be >= 1.");
                 }
 
-                if (rate.Period <= TimeSpan.Zero)
+                // The log holds MaxFrames timestamps: a bound keeps a typo from allocating gigabytes.
+                if (rate.MaxFrames > MaxRateLimitFrames)
                 {
-                    Fail("Send.RateLimit.Period", "must be positive.");
+                    Fail("Send.RateLimit.MaxFrames", $"must be <= {MaxRateLimitFrames}.");
                 }
 
-                if (rate.Burst < 1)
+                if (rate.Window <= TimeSpan.Zero)
                 {
-                    Fail("Send.RateLimit.Burst", "must be >= 1.");
+                    Fail("Send.RateLimit.Window", "must be positive.");
                 }
             }
         }
@@ -156,6 +185,16 @@ public static class TransportOptionsValidation
             if (l.StaleAfter is { } s && l.DeadAfter is { } d && s >= d)
             {
                 Fail("Liveness.StaleAfter", $"must be < Liveness.DeadAfter ({d}).");
+            }
+
+            if (l.ReconnectAfterDataSilence is { } silence && silence <= TimeSpan.Zero)
+            {
+                Fail("Liveness.ReconnectAfterDataSilence", "must be positive when set.");
+            }
+
+            if (l.StaleAfter is { } st && l.ReconnectAfterDataSilence is { } si && st >= si)
+            {
+                Fail("Liveness.StaleAfter", $"must be < Liveness.ReconnectAfterDataSilence ({si}).");
             }
 
             if (l.KeepAliveInterval is { } ka && ka < TimeSpan.Zero)

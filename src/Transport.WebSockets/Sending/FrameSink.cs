@@ -1,6 +1,6 @@
 namespace Transport.WebSockets.Sending;
 
-// Batch invariants (SendBatchAsync here; the writer's half in the session's write loop, WriteBatchAsync;
+// Batch invariants (SendBatchAsync here; the writer's half in Connection/Session.cs, WriteBatchAsync;
 // tests in tests/Transport.Tests/Sending/SendBatchTests.cs):
 //
 // Batch.B1: A batch goes out on one socket, contiguously, in order, on one lane: the writer dequeues
@@ -53,16 +53,7 @@ internal sealed class FrameSink : IFrameSink
             return ValueTask.FromException(stale);
         }
 
-        var request = new SendRequest(frame, options, tracked: true);
-        var enqueued = _queue.EnqueueAsync(request, cancellationToken);
-        if (!enqueued.IsCompletedSuccessfully)
-        {
-            return WaitForRoomThenSendAsync(enqueued, request, cancellationToken);
-        }
-
-        // Fast path, no async state machine: the caller awaits the request's own completion.
-        WithdrawOnCancel(request, cancellationToken);
-        return new ValueTask(request.Completion);
+        return Submit(new SendRequest(frame, options, tracked: true), cancellationToken);
     }
 
     public ValueTask SendBatchAsync(IReadOnlyList<Frame> frames, SendOptions options = default, CancellationToken cancellationToken = default)
@@ -104,40 +95,32 @@ internal sealed class FrameSink : IFrameSink
             return ValueTask.FromException(stale);
         }
 
-        var request = new SendRequest(batch, bytes, options);
-        var enqueued = _queue.EnqueueAsync(request, cancellationToken);
-        if (!enqueued.IsCompletedSuccessfully)
-        {
-            return WaitForRoomThenSendAsync(enqueued, request, cancellationToken);
-        }
-
-        WithdrawOnCancel(request, cancellationToken);
-        return new ValueTask(request.Completion);
+        return Submit(new SendRequest(batch, bytes, options), cancellationToken);
     }
 
-    private async ValueTask WaitForRoomThenSendAsync(ValueTask enqueued, SendRequest request, CancellationToken cancellationToken)
+    private ValueTask Submit(SendRequest request, CancellationToken cancellationToken)
     {
-        await enqueued;
-        WithdrawOnCancel(request, cancellationToken);
-        await request.Completion;
-    }
-
-    // Once queued, cancellation withdraws the frame only if the writer has not taken it yet.
-    private void WithdrawOnCancel(SendRequest request, CancellationToken cancellationToken)
-    {
-        if (!cancellationToken.CanBeCanceled)
+        // I6: the hook goes on before the writer can see the request, so whoever completes it
+        // (the writer included, however fast) releases it from the caller's token.
+        if (cancellationToken.CanBeCanceled)
         {
-            return;
-        }
-
-        request.Registration = cancellationToken.Register(static state =>
-        {
-            var (queue, req, token) = ((SendQueue, SendRequest, CancellationToken))state!;
-            if (queue.TryWithdraw(req))
+            request.Registration = cancellationToken.UnsafeRegister(static (state, token) =>
             {
-                req.Cancel(token);
-            }
-        }, (_queue, request, cancellationToken));
+                var (queue, req) = ((SendQueue, SendRequest))state!;
+                if (queue.TryWithdraw(req))
+                {
+                    req.Cancel(token);
+                }
+            }, (_queue, request));
+        }
+
+        // I5: queued or waiting for room, the caller awaits the request's one completion.
+        if (_queue.EnqueueOrWait(request) == EnqueueResult.Closed)
+        {
+            request.Fail(_queue.ClosedError());
+        }
+
+        return new ValueTask(request.Completion);
     }
 
     public SendStatus TrySend(Frame frame, SendOptions options = default)

@@ -12,7 +12,7 @@ public sealed class SendBatchTests
     [Trait("Invariant", "Batch.B1")]
     public void B1_a_batch_goes_out_contiguously_even_when_control_frames_and_pongs_arrive_in_the_middle()
     {
-        var h = ActorHarness.Start(o => o.WithSendRateLimit(1, TimeSpan.FromSeconds(1), burst: 1));
+        var h = ActorHarness.Start(o => o.WithSendRateLimit(1, TimeSpan.FromSeconds(1)));
         var batch = h.Connection.Sink.SendBatchAsync(Texts("cancel", "replace", "confirm"));
         h.Pump();
         Assert.Equal(["cancel"], h.Socket.SentTexts);
@@ -125,7 +125,7 @@ public sealed class SendBatchTests
     [Trait("Invariant", "Batch.B3")]
     public async Task B3_a_socket_that_dies_mid_batch_reports_exactly_how_many_frames_were_written()
     {
-        var h = ActorHarness.Start(o => o.WithSendRateLimit(1, TimeSpan.FromSeconds(1), burst: 1));
+        var h = ActorHarness.Start(o => o.WithSendRateLimit(1, TimeSpan.FromSeconds(1)));
         var first = h.Socket;
         var batch = h.Connection.Sink.SendBatchAsync(Texts("m1", "m2", "m3", "m4"));
         h.Pump();
@@ -149,7 +149,7 @@ public sealed class SendBatchTests
     [Trait("Invariant", "Batch.B3")]
     public async Task B3_a_session_ending_while_a_paced_batch_waits_between_frames_fails_it_with_the_count()
     {
-        var h = ActorHarness.Start(o => o.WithSendRateLimit(1, TimeSpan.FromSeconds(1), burst: 1));
+        var h = ActorHarness.Start(o => o.WithSendRateLimit(1, TimeSpan.FromSeconds(1)));
         var first = h.Socket;
         var batch = h.Connection.Sink.SendBatchAsync(Texts("m1", "m2", "m3"));
         h.Pump();
@@ -166,7 +166,7 @@ public sealed class SendBatchTests
     [Trait("Invariant", "Batch.B4")]
     public void B4_every_frame_of_a_batch_takes_a_token_so_the_rate_rule_holds_across_it()
     {
-        var h = ActorHarness.Start(o => o.WithSendRateLimit(5, TimeSpan.FromSeconds(1), burst: 5), c => c.Next.Hangs());
+        var h = ActorHarness.Start(o => o.WithSendRateLimit(5, TimeSpan.FromSeconds(1)), c => c.Next.Hangs());
         var batch = h.Connection.Sink.SendBatchAsync([.. Enumerable.Range(0, 12).Select(i => Frame.Text($"b{i}"))]);
         h.Advance(TimeSpan.FromSeconds(5));
         h.Advance(TimeSpan.FromSeconds(1));
