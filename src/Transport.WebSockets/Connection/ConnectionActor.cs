@@ -85,7 +85,7 @@ internal sealed class ConnectionActor
         _fence = new EpochFence(_logger);
         Sink = new FrameSink(Queue, _fence);
         Source = new FrameSource(Ring);
-        _telemetry = services.Telemetry.Create(_options.Name, _time, () => Ring.Count, () => Queue.Count, CurrentDownSeconds);
+        _telemetry = services.Telemetry.Create(_options.Name, _time, () => Source.Count, () => Queue.Count, CurrentDownSeconds);
         _phases = new PhaseMachine(Lifecycle, _telemetry, _logger, _options.Name);
         var lag = new LagReporter(Ring, _phases, _spawner, _logger, _options.Name);
         _sessionServices = new SessionServices(_options, _time, _logger, Ring, Queue, pacer, _fence, _phases, _telemetry, lag, () => ShutdownRequested, _closeCutShort.Task)
@@ -125,10 +125,16 @@ internal sealed class ConnectionActor
         _ = _spawner.Spawn(RunAsync);
     }
 
-    /// <summary>Requests shutdown; idempotent. Completes when the actor has stopped.</summary>
+    /// <summary>
+    /// Requests shutdown; idempotent. The returned task completes when the actor has stopped, or,
+    /// when <paramref name="cancellationToken"/> fires first, is cancelled while shutdown carries on
+    /// in the background (the Channels/Polly convention: the token bounds the caller's wait).
+    /// </summary>
     public Task ShutdownAsync(CancellationToken cancellationToken)
     {
-        if (Interlocked.Exchange(ref _shutdownRequested, 1) == 0)
+        // Item 7: an actor that already stopped (Unrecoverable, exhausted, closed) needs no signal;
+        // its shutdown token is no longer watched by anyone.
+        if (Interlocked.Exchange(ref _shutdownRequested, 1) == 0 && !Stopped.IsCompleted)
         {
             Log.ShuttingDown(_logger, _options.Name);
             _ = _spawner.Spawn(() =>
@@ -139,14 +145,15 @@ internal sealed class ConnectionActor
             });
         }
 
-        if (cancellationToken.CanBeCanceled)
+        if (!cancellationToken.CanBeCanceled || Stopped.IsCompleted)
         {
-            // The caller's token shortens the close handshake; shutdown itself still completes.
-            var registration = cancellationToken.Register(static s => ((ConnectionActor)s!)._closeCutShort.TrySetResult(), this);
-            _ = Stopped.ContinueWith(static (_, r) => ((CancellationTokenRegistration)r!).Dispose(), registration, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            return Stopped;
         }
 
-        return Stopped;
+        // The caller's token also cuts the close handshake short, so shutdown finishes sooner.
+        var registration = cancellationToken.Register(static s => ((ConnectionActor)s!)._closeCutShort.TrySetResult(), this);
+        _ = Stopped.ContinueWith(static (_, r) => ((CancellationTokenRegistration)r!).Dispose(), registration, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        return Stopped.WaitAsync(cancellationToken);
     }
 
     /// <summary>Coalescing, fire-and-forget; a no-op after shutdown or while no session is up.</summary>
@@ -232,7 +239,10 @@ internal sealed class ConnectionActor
         finally
         {
             _telemetry.Dispose();
-            _shutdownCts.Dispose();
+
+            // _shutdownCts is deliberately not disposed: it has no timer and no linked parents, so
+            // Dispose would free nothing, and a shutdown signal spawned just before the actor
+            // stopped may still call Cancel on it (item 7: that faulted the signal's task).
             _stopped.TrySetResult();
         }
     }

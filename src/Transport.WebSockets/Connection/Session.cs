@@ -43,18 +43,18 @@ internal sealed record SessionServices(
 /// Order inside <see cref="RunAsync"/>: the receive loop starts → the session initializer runs on the
 /// socket (its frames written directly, queued data held back) → the up-edge (<c>wentUp</c>) → write
 /// and watch loops → the first end → stop writing → close handshake unless the socket failed →
-/// stop receiving → dispose. A failed initializer ends the session before the up-edge. The per-frame work is in <see cref="OnFrame"/> (where per-frame stamping
-/// and batch draining go) and the per-request write is one marked await in the write loop (where a
+/// stop receiving → dispose. A failed initializer ends the session before the up-edge. The per-frame work is in <see cref="OnFrame"/> (epoch and receive-time stamping; batches are drained around it, Session.S6) and the per-request write is one marked await in the write loop (where a
 /// write timeout and at-most-once handling go).
 /// </para>
 /// <para>Invariants:</para>
 /// <list type="bullet">
 /// <item>Session.S1 the socket is always drained: the receive loop never waits on the consumer; pressure is absorbed by the ring.</item>
-/// <item>Session.S2 pongs and the control lane go before data, also under pacing (the token is taken before the dequeue).</item>
+/// <item>Session.S2 pongs and the control lane go before data, also under pacing (the window is waited for before the dequeue).</item>
 /// <item>Session.S3 nothing is written after the close frame: the write loop stops before the close handshake starts.</item>
 /// <item>Session.S4 on a graceful end, receiving continues through the close handshake (frames the peer sent before its close are delivered), bounded by CloseTimeout or the shutdown caller's token.</item>
 /// <item>Session.S5 a frame taken but not written goes back to the head of its lane, unless it is a pong (meaningful only on this socket).</item>
-/// <item>Session.S6 every frame received on this socket carries its epoch (and a receive time when the leaf gave none), without allocating (test: S6_frame_read_after_reconnect_reports_the_epoch_it_arrived_on).</item>
+/// <item>Session.S6 batch hand-off: after each awaited receive, the loop drains what the leaf already holds (<see cref="ILeafReceiver.TryReceive"/>, at most <see cref="MaxBatchFrames"/> frames / <see cref="MaxBatchBytes"/> bytes) and writes the batch's data frames to the ring under one lock with one wake-up, in arrival order; a ping's pong is queued before the batch's data is written; a close ends the session only after the data that preceded it in the batch was written.</item>
+/// <item>Session.S8 every frame received on this socket carries its epoch (and a receive time when the leaf gave none), without allocating (test: S8_frame_read_after_reconnect_reports_the_epoch_it_arrived_on).</item>
 /// <item>Session.S7 no queued data frame is written and no up-edge is published before the session initializer completed (test: I1_queued_order_never_precedes_the_login).</item>
 /// </list>
 /// </remarks>
@@ -188,15 +188,39 @@ internal sealed class Session
         return end;
     }
 
+    /// <summary>Most frames handed to the ring in one batch (Session.S6): bounds the delay a batch adds to its first frame.</summary>
+    internal const int MaxBatchFrames = 64;
+
+    /// <summary>Most payload bytes in one batch (Session.S6); the frame that crosses it is still included.</summary>
+    internal const long MaxBatchBytes = 256 * 1024;
+
     private async Task ReceiveLoopAsync(ILeafReceiver receiver, CancellationToken cancellationToken)
     {
+        // One reusable batch per session; slots are cleared after each hand-off so the session
+        // never keeps a payload alive once the ring (or the consumer) has it.
+        var batch = new Frame[MaxBatchFrames];
         try
         {
             while (true)
             {
                 var frame = await receiver.ReceiveAsync(cancellationToken);
-                if (!OnFrame(frame))
+                int count = 0;
+                long bytes = 0;
+                bool open = OnFrame(frame, batch, ref count, ref bytes);
+
+                // Session.S6: whatever the leaf already parsed goes in the same batch.
+                while (open && count < MaxBatchFrames && bytes < MaxBatchBytes && receiver.TryReceive(out frame))
                 {
+                    open = OnFrame(frame, batch, ref count, ref bytes);
+                }
+
+                // Liveness.L3/L4: one timestamp per batch; only data clears Stale.
+                _liveness.FrameArrived(isData: count > 0);
+                HandOff(batch, count, bytes);
+                if (!open)
+                {
+                    // Session.S6: the close ends the session after the data that preceded it.
+                    End(SessionEnd.Failed(TransportException.ClosedByPeer(frame.CloseCode, frame.CloseReason)));
                     return;
                 }
             }
@@ -211,37 +235,29 @@ internal sealed class Session
         }
     }
 
-    /// <summary>Handles one received frame; false when it ends the session (a close frame).</summary>
-    private bool OnFrame(Frame frame)
+    /// <summary>Sorts one received frame into the batch; false when it is the peer's close (which ends the batch and the session).</summary>
+    private bool OnFrame(in Frame frame, Frame[] batch, ref int count, ref long bytes)
     {
-        _liveness.FrameArrived(frame.IsData);
         switch (frame.Kind)
         {
             case FrameKind.Text:
             case FrameKind.Binary:
-                // Session.S6: the frame says which socket it came on (struct copies, no allocation).
-                frame = frame.WithEpoch(Epoch);
-                if (frame.ReceivedAt == 0)
+                // Session.S8: the frame says which socket it came on (struct copies, no allocation).
+                var stamped = frame.WithEpoch(Epoch);
+                if (stamped.ReceivedAt == 0)
                 {
                     // A leaf that does not stamp the completion time: stamp it as the frame is taken.
-                    frame = frame.WithReceivedAt(_s.Time.GetTimestamp());
+                    stamped = stamped.WithReceivedAt(_s.Time.GetTimestamp());
                 }
 
-                _s.Telemetry.FrameReceived(frame.Length);
-
-                // Session.S1: never waits; a full ring evicts its oldest frame instead.
-                var evicted = _s.Ring.Write(frame);
-                if (evicted > 0)
-                {
-                    _s.Telemetry.Lagged(evicted);
-                    _s.Lag.Schedule();
-                }
-
-                _init?.OnDataFrame(frame);
+                batch[count++] = stamped;
+                bytes += stamped.Length;
+                _init?.OnDataFrame(stamped);
                 return true;
             case FrameKind.Ping:
-                // Session.S2: answered through the pong lane, ahead of every queued frame; while the
-                // initializer runs (the write loop not started yet) straight on the socket.
+                // Session.S2: answered through the pong lane, ahead of every queued frame and before
+                // the data of this batch reaches the ring (Session.S6); while the initializer runs
+                // (the write loop not started yet) straight on the socket.
                 var pong = Frame.Pong(frame.Payload);
                 if (_init is null || !_init.TryAnswerPing(pong))
                 {
@@ -250,10 +266,29 @@ internal sealed class Session
 
                 return true;
             case FrameKind.Close:
-                End(SessionEnd.Failed(TransportException.ClosedByPeer(frame.CloseCode, frame.CloseReason)));
                 return false;
             default:
                 return true;
+        }
+    }
+
+    /// <summary>Writes the batch's data frames to the ring: one lock, at most one wake-up, telemetry once per batch.</summary>
+    private void HandOff(Frame[] batch, int count, long bytes)
+    {
+        if (count == 0)
+        {
+            return;
+        }
+
+        _s.Telemetry.FramesReceived(count, bytes);
+
+        // Session.S1: never waits; a full ring evicts its oldest frames instead.
+        var evicted = _s.Ring.WriteBatch(batch.AsSpan(0, count));
+        batch.AsSpan(0, count).Clear();
+        if (evicted > 0)
+        {
+            _s.Telemetry.Lagged(evicted);
+            _s.Lag.Schedule();
         }
     }
 
@@ -263,34 +298,32 @@ internal sealed class Session
         var pacer = _s.Pacer;
         SendRequest? current = null;
 
-        // Once per session, not per wait: the queue's wait then allocates nothing, and
-        // cancelling the writer at session end still fails a pending wait at once.
-        using var wakeOnCancel = queue.RegisterWriterCancellation(cancellationToken);
         try
         {
             while (true)
             {
                 await queue.WaitToReadAsync(cancellationToken);
 
-                // Session.S2 under pacing: take the token first, then whatever has the highest
-                // priority now, so a pong that arrived while we waited for the token still goes first.
+                // Session.S2 under pacing: wait for the window first, then take whatever has the
+                // highest priority now, so a pong that arrived during the wait still goes first.
                 if (pacer is not null)
                 {
-                    await pacer.AcquireAsync(cancellationToken);
+                    await pacer.BeforeTakeAsync(queue, cancellationToken);
                 }
 
                 if (!queue.TryDequeue(out current))
                 {
-                    pacer?.Return(); // a cancelled send was withdrawn meanwhile
-                    continue;
+                    continue; // a cancelled send was withdrawn meanwhile
                 }
 
                 if (!_s.Fence.AdmitToWrite(current, Epoch))
                 {
-                    pacer?.Return();
                     current = null;
                     continue;
                 }
+
+                // Pacer.P1: counted when its write starts (a requeued frame counts again when resent).
+                pacer?.OnWriteStarting(current.Frame.Kind);
 
                 // Seam: a write timeout and at-most-once handling of an interrupted write go here,
                 // around this one await (kept inline: a helper async method would allocate per frame).

@@ -249,7 +249,8 @@ internal sealed class SessionInitialization : ISessionContext
                 // Venues count every frame: the initializer's are paced like the write loop's.
                 try
                 {
-                    await _pacer.AcquireAsync(linked.Token);
+                    await _pacer.WaitForRoomAsync(linked.Token);
+                    _pacer.OnWriteStarting(frame.Kind);
                 }
                 catch (OperationCanceledException ex)
                 {

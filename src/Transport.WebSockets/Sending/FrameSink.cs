@@ -39,40 +39,28 @@ internal sealed class FrameSink : IFrameSink
         }
 
         var request = new SendRequest(frame, options, tracked: true);
-        var enqueued = _queue.EnqueueAsync(request, cancellationToken);
-        if (!enqueued.IsCompletedSuccessfully)
+
+        // I6: the hook goes on before the writer can see the request, so whoever completes it
+        // (the writer included, however fast) releases it from the caller's token.
+        if (cancellationToken.CanBeCanceled)
         {
-            return WaitForRoomThenSendAsync(enqueued, request, cancellationToken);
-        }
-
-        // Fast path, no async state machine: the caller awaits the request's own completion.
-        WithdrawOnCancel(request, cancellationToken);
-        return new ValueTask(request.Completion);
-    }
-
-    private async ValueTask WaitForRoomThenSendAsync(ValueTask enqueued, SendRequest request, CancellationToken cancellationToken)
-    {
-        await enqueued;
-        WithdrawOnCancel(request, cancellationToken);
-        await request.Completion;
-    }
-
-    // Once queued, cancellation withdraws the frame only if the writer has not taken it yet.
-    private void WithdrawOnCancel(SendRequest request, CancellationToken cancellationToken)
-    {
-        if (!cancellationToken.CanBeCanceled)
-        {
-            return;
-        }
-
-        request.Registration = cancellationToken.Register(static state =>
-        {
-            var (queue, req, token) = ((SendQueue, SendRequest, CancellationToken))state!;
-            if (queue.TryWithdraw(req))
+            request.Registration = cancellationToken.UnsafeRegister(static (state, token) =>
             {
-                req.Cancel(token);
-            }
-        }, (_queue, request, cancellationToken));
+                var (queue, req) = ((SendQueue, SendRequest))state!;
+                if (queue.TryWithdraw(req))
+                {
+                    req.Cancel(token);
+                }
+            }, (_queue, request));
+        }
+
+        // I5: queued or waiting for room, the caller awaits the request's one completion.
+        if (_queue.EnqueueOrWait(request) == EnqueueResult.Closed)
+        {
+            request.Fail(_queue.ClosedError());
+        }
+
+        return new ValueTask(request.Completion);
     }
 
     public SendStatus TrySend(Frame frame, SendOptions options = default)
