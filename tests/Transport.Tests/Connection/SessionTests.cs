@@ -44,13 +44,13 @@ public sealed class SessionTests : IDisposable
         var options = builder.Build();
         var lag = new LagReporter(Ring, _phases, _spawner, NullLogger.Instance, options.Name);
         var services = new SessionServices(options, _clock, NullLogger.Instance, Ring, Queue, null, Fence, _phases, _telemetry, lag, () => false, _closeCutShort.Task);
-        return new Session(services, _socket, epoch);
+        return new Session(services, _socket, epoch, new SessionInfo(epoch, _clock.GetUtcNow(), null, [], new Dictionary<string, string>(), _socket.Capabilities, "ws://venue.test/ws"));
     }
 
     private Task<SessionEnd> Run(Session session, Action? wentUp = null)
     {
         Task<SessionEnd>? running = null;
-        _ = _spawner.Spawn(() => running = session.RunAsync(wentUp ?? (() => _phases.Connected(1))));
+        _ = _spawner.Spawn(() => running = session.RunAsync(wentUp ?? (() => _phases.Connected(0, 1, _clock.GetUtcNow()))));
         _spawner.RunUntilIdle();
         return running ?? throw new InvalidOperationException("The session did not start.");
     }
@@ -64,7 +64,7 @@ public sealed class SessionTests : IDisposable
         var running = Run(NewSession(), () =>
         {
             sentAtUp = _socket.Sent.Count;
-            _phases.Connected(1);
+            _phases.Connected(0, 1, _clock.GetUtcNow());
         });
 
         Assert.Equal(0, sentAtUp);

@@ -225,7 +225,7 @@ public sealed class SessionInitializerTests
                 await context.Sink.SendTextAsync($"sub-{i}", cancellationToken: cancellationToken);
             }
         });
-        var h = ActorHarness.Start(o => o.WithSendRateLimit(2, TimeSpan.FromSeconds(1), 2), builder: b => b.WithSessionInitializer(initializer));
+        var h = ActorHarness.Start(o => o.WithSendRateLimit(2, TimeSpan.FromSeconds(1)), builder: b => b.WithSessionInitializer(initializer));
 
         Assert.Equal(["sub-0", "sub-1"], h.Socket.SentTexts);
         h.Advance(TimeSpan.FromSeconds(1));

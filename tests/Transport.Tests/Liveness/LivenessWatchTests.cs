@@ -25,7 +25,7 @@ public sealed class LivenessWatchTests : IDisposable
         _lifecycle = new LifecyclePublisher(_spawner, NullLogger.Instance);
         _telemetry = new ConnectionTelemetryFactory().Create("liveness-test", _clock, () => 0, () => 0, () => 0);
         _phases = new PhaseMachine(_lifecycle, _telemetry, NullLogger.Instance, "liveness-test", strict: true);
-        _phases.Connected(1);
+        _phases.Connected(0, 1, _clock.GetUtcNow());
     }
 
     public void Dispose() => _telemetry.Dispose();
@@ -33,7 +33,7 @@ public sealed class LivenessWatchTests : IDisposable
     private ConnectionPhase Phase => _lifecycle.Current.Phase;
 
     private LivenessWatch Watch(TimeSpan? staleAfter, TimeSpan? deadAfter) =>
-        new(new LivenessOptions { StaleAfter = staleAfter, DeadAfter = deadAfter }, _clock, _phases, _dead.Add);
+        new(new LivenessOptions { StaleAfter = staleAfter, DeadAfter = deadAfter }, LeafCapabilities.SurfacesPings | LeafCapabilities.SurfacesPongs, _clock, _phases, (error, _) => _dead.Add(error));
 
     private Task Run(LivenessWatch watch, CancellationToken cancellationToken = default)
     {
@@ -55,7 +55,7 @@ public sealed class LivenessWatchTests : IDisposable
         Assert.False(watch.Enabled);
 
         _clock.Advance(TimeSpan.FromMinutes(5));
-        watch.FrameArrived();
+        watch.FrameArrived(isData: true);
 
         // Not stamped: the idle time still counts from the session start.
         Assert.Equal(TimeSpan.FromMinutes(5), watch.Idle);
@@ -86,7 +86,7 @@ public sealed class LivenessWatchTests : IDisposable
         Advance(StaleAfter);
         Assert.Equal(ConnectionPhase.Stale, Phase);
 
-        watch.FrameArrived();
+        watch.FrameArrived(isData: true);
         Assert.Equal(ConnectionPhase.Connected, Phase);
         Assert.False(watch.IsStale);
 
@@ -106,7 +106,7 @@ public sealed class LivenessWatchTests : IDisposable
         for (var i = 0; i < 20; i++)
         {
             Advance(StaleAfter - TimeSpan.FromSeconds(1));
-            watch.FrameArrived();
+            watch.FrameArrived(isData: true);
         }
 
         Assert.Equal(ConnectionPhase.Connected, Phase);
@@ -138,7 +138,7 @@ public sealed class LivenessWatchTests : IDisposable
 
         for (var i = 0; i < 100; i++)
         {
-            watch.FrameArrived();
+            watch.FrameArrived(isData: true);
         }
 
         Assert.Equal(version, _lifecycle.Current.Version);
