@@ -149,7 +149,9 @@ internal sealed class Session
             var failure = await _init.RunAsync(initializer, _s.Options.Session.InitializeTimeout, _ending.Token);
             if (failure is not null && End(SessionEnd.Failed(failure)))
             {
+                // Published now, not after the polite close below (which may take CloseTimeout).
                 _initFailed = true;
+                _s.Phases.Update(s => s with { LastError = failure });
             }
         }
 
