@@ -46,7 +46,7 @@ internal sealed record SessionServices(
 /// <item>Session.S2 pongs and the control lane go before data, also under pacing (the window is waited for before the dequeue).</item>
 /// <item>Session.S3 nothing is written after the close frame: the write loop stops before the close handshake starts.</item>
 /// <item>Session.S4 on a graceful end, receiving continues through the close handshake (frames the peer sent before its close are delivered), bounded by CloseTimeout or the shutdown caller's token.</item>
-/// <item>Session.S5 a frame taken but not written goes back to the head of its lane, unless it is a pong (meaningful only on this socket).</item>
+/// <item>Session.S5 a frame taken but not written goes back to the head of its lane (at-least-once) or fails with WriteInterrupted (at-most-once, Write.W2), unless it is a pong (meaningful only on this socket).</item>
 /// </list>
 /// </remarks>
 internal sealed class Session
@@ -55,6 +55,7 @@ internal sealed class Session
     private readonly ILeafConnection _connection;
     private readonly TaskCompletionSource<SessionEnd> _end = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly LivenessWatch _liveness;
+    private readonly WriteWatchdog? _watchdog;
 
     public Session(SessionServices services, ILeafConnection connection, long epoch)
     {
@@ -62,6 +63,7 @@ internal sealed class Session
         _connection = connection;
         Epoch = epoch;
         _liveness = new LivenessWatch(services.Options.Liveness, services.Time, services.Phases, error => End(SessionEnd.Failed(error)));
+        _watchdog = services.Options.Send.WriteTimeout is { } writeTimeout ? new WriteWatchdog(writeTimeout, services.Time) : null;
     }
 
     /// <summary>The epoch this session serves.</summary>
@@ -87,11 +89,16 @@ internal sealed class Session
         var writing = WriteLoopAsync(_connection.Sender, writeCts.Token);
         var watching = _liveness.Enabled ? _liveness.RunAsync(receiveCts.Token) : Task.CompletedTask;
 
+        // Write.W1: a write stalled past Send.WriteTimeout ends the session; cancelling the writer
+        // then aborts the write (the leaf contract: a cancelled send gives the socket up).
+        var guarding = _watchdog is null ? Task.CompletedTask : _watchdog.RunAsync(error => End(SessionEnd.Failed(error)), writeCts.Token);
+
         var end = await _end.Task;
 
         // Session.S3: stop writing first; nothing may follow the close frame.
         writeCts.Cancel();
         await writing;
+        await guarding;
         if (end.Reason != SessionEndReason.Failed)
         {
             // Session.S4: keep receiving through the close handshake.
@@ -163,6 +170,7 @@ internal sealed class Session
     {
         var queue = _s.Queue;
         var pacer = _s.Pacer;
+        var watchdog = _watchdog;
         SendRequest? current = null;
 
         // Once per session, not per wait: the queue's wait then allocates nothing, and
@@ -195,17 +203,19 @@ internal sealed class Session
                 // Pacer.P1: counted when its write starts (a requeued frame counts again when resent).
                 pacer?.OnWriteStarting(current.Frame.Kind);
 
-                // Seam: a write timeout and at-most-once handling of an interrupted write go here,
-                // around this one await (kept inline: a helper async method would allocate per frame).
+                // Write.W1: stamped around this one await (kept inline: a helper async method
+                // would allocate per frame).
+                watchdog?.Started();
                 await sender.SendAsync(current.Frame, cancellationToken);
+                watchdog?.Completed();
                 _s.Telemetry.FrameSent(current.Frame.Length);
                 current.Succeed();
                 current = null;
             }
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested)
         {
-            ReturnUnsent(current);
+            ReturnUnsent(current, ex);
         }
         catch (TransportException ex) when (ex.Kind == TransportErrorKind.Shutdown && _s.ShutdownRequested())
         {
@@ -213,18 +223,28 @@ internal sealed class Session
         }
         catch (Exception ex)
         {
-            ReturnUnsent(current);
+            ReturnUnsent(current, ex);
             End(SessionEnd.Failed(ConnectPolicy.Normalize(ex)));
         }
     }
 
-    // Session.S5.
-    private void ReturnUnsent(SendRequest? request)
+    // Session.S5 and Write.W2: a frame whose write started and did not complete goes back to the
+    // head of its lane (at-least-once), or fails with WriteInterrupted (at-most-once); a pong is
+    // dropped (meaningful only on this socket).
+    private void ReturnUnsent(SendRequest? request, Exception cause)
     {
-        if (request is not null && !request.IsPong)
+        if (request is null || request.IsPong)
         {
-            _s.Queue.Requeue(request);
+            return;
         }
+
+        if (request.Options.Delivery == SendDelivery.AtMostOnce)
+        {
+            _s.Fence.Fail(request, TransportException.WriteInterrupted(cause));
+            return;
+        }
+
+        _s.Queue.Requeue(request);
     }
 
     private async Task CloseGracefullyAsync(ILeafSender sender, Task receiving, string reason)
