@@ -35,6 +35,10 @@ public sealed class TransportOptionsBuilderTests
         { "CloseTimeout", b => b.WithCloseTimeout(TimeSpan.FromSeconds(-1)) },
         { "Send.WriteTimeout", b => b.WithWriteTimeout(TimeSpan.Zero) },
         { "Send.WriteTimeout", b => b.WithWriteTimeout(TimeSpan.FromDays(2)) },
+        { "FailoverUris[1]", b => b.WithFailoverUris(new Uri("wss://b.example/ws"), new Uri("https://c.example/ws")) },
+        { "Session.InitializeTimeout", b => b.WithSession(TimeSpan.Zero) },
+        { "Liveness.ReconnectAfterDataSilence", b => b.WithReconnectOnDataSilence(TimeSpan.Zero) },
+        { "Liveness.StaleAfter", b => b.WithIdleTimeouts(TimeSpan.FromSeconds(10), null).WithReconnectOnDataSilence(TimeSpan.FromSeconds(5)) },
     };
 
     [Theory]
