@@ -278,6 +278,88 @@ internal sealed class SessionInitialization : ISessionContext
         }
     }
 
+    /// <summary>
+    /// Writes a whole batch on the socket while direct (Batch.B1: the write lock is held from its first
+    /// frame to its last, so no other initializer send interleaves); false when the writer had already
+    /// closed (nothing written: the caller routes the batch to the queue).
+    /// </summary>
+    private async ValueTask<bool> TryWriteDirectBatchAsync(Frame[] frames, CancellationToken cancellationToken)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _writes.Token);
+        try
+        {
+            await _writeLock.WaitAsync(linked.Token);
+        }
+        catch (OperationCanceledException ex)
+        {
+            throw _ended is not null ? TransportException.StaleEpoch(Epoch) : TransportException.Cancelled(ex);
+        }
+
+        var written = 0;
+        try
+        {
+            if (!_direct)
+            {
+                return false;
+            }
+
+            for (; written < frames.Length; written++)
+            {
+                if (_ended is not null)
+                {
+                    throw TransportException.StaleEpoch(Epoch);
+                }
+
+                if (_pacer is not null)
+                {
+                    await _pacer.WaitForRoomAsync(_writes.Token);
+                    _pacer.OnWriteStarting(frames[written].Kind);
+                }
+
+                try
+                {
+                    await _sender.SendAsync(frames[written], _writes.Token);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || _writes.IsCancellationRequested)
+                {
+                    var error = ConnectPolicy.Normalize(ex);
+                    _socketFailed(error);
+                    throw error;
+                }
+            }
+
+            return true;
+        }
+        catch (Exception ex) when (written > 0)
+        {
+            // Batch.B3: the socket ended after some frames: say exactly how many.
+            throw new SendBatchException(written, frames.Length, ex as TransportException ?? TransportException.StaleEpoch(Epoch));
+        }
+        catch (OperationCanceledException)
+        {
+            throw TransportException.StaleEpoch(Epoch);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    private async ValueTask SendBatchAsync(Frame[] frames, SendOptions options, CancellationToken cancellationToken)
+    {
+        if (_ended is not null)
+        {
+            throw TransportException.StaleEpoch(Epoch);
+        }
+
+        if (_direct && await TryWriteDirectBatchAsync(frames, cancellationToken))
+        {
+            return;
+        }
+
+        await _connectionSink.SendBatchAsync(frames, options with { PinnedEpoch = Epoch }, cancellationToken);
+    }
+
     private async Task WriteAndReportAsync(Frame frame)
     {
         try
@@ -330,6 +412,23 @@ internal sealed class SessionInitialization : ISessionContext
         }
 
         public ValueTask SendAsync(Frame frame, CancellationToken cancellationToken = default) => SendAsync(frame, default, cancellationToken);
+
+        public ValueTask SendBatchAsync(IReadOnlyList<Frame> frames, SendOptions options = default, CancellationToken cancellationToken = default)
+        {
+            ArgumentNullException.ThrowIfNull(frames);
+            if (frames.Count == 0)
+            {
+                throw new ArgumentException("A batch holds at least one frame.", nameof(frames));
+            }
+
+            var batch = frames.ToArray();
+            if (Array.FindIndex(batch, f => !f.IsData) is var bad and >= 0)
+            {
+                throw new ArgumentException($"Only Text and Binary frames can be sent; frame {bad} of the batch is {batch[bad].Kind}.", nameof(frames));
+            }
+
+            return owner.SendBatchAsync(batch, options, cancellationToken);
+        }
 
         public SendStatus TrySend(Frame frame, SendOptions options = default)
         {

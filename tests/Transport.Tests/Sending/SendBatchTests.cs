@@ -180,4 +180,20 @@ public sealed class SendBatchTests
         Assert.True(batch.IsCompletedSuccessfully);
         Assert.Equal(Enumerable.Range(0, 12).Select(i => $"b{i}"), h.Socket.SentTexts);
     }
+
+    [Fact]
+    [Trait("Invariant", "Batch.B1")]
+    public void B1_the_session_initializers_pinned_sink_writes_a_batch_on_the_new_socket_before_queued_data()
+    {
+        var h = ActorHarness.Start(
+            script: c => c.Next.Hangs(),
+            builder: b => b.WithSessionInitializer(async (ctx, ct) => await ctx.Sink.SendBatchAsync(Texts($"login-{ctx.Epoch}", "subscribe"), default, ct)));
+        Assert.Equal(SendStatus.Accepted, h.Connection.Sink.TrySend(Frame.Text("order")));
+
+        h.Advance(TimeSpan.FromSeconds(5));
+        h.Advance(TimeSpan.FromSeconds(1));
+
+        Assert.Equal(["login-0", "subscribe", "order"], h.Socket.SentTexts);
+        Assert.True(h.Now.IsUp);
+    }
 }
