@@ -48,10 +48,13 @@ public sealed class ProxyFaultTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_half_open_path_is_detected_by_DeadAfter_goes_Stale_then_reconnects()
+    public async Task A_half_open_path_is_detected_by_opt_in_data_silence_goes_Stale_then_reconnects()
     {
+        // The ClientWebSocket leaf cannot see pings or pongs, so DeadAfter does not apply to it (a quiet
+        // healthy socket looks the same); a feed that streams constantly opts in to data-silence teardown.
         await using var client = await StartAsync(o => o
-            .WithIdleTimeouts(TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(1))
+            .WithIdleTimeouts(TimeSpan.FromMilliseconds(300), null)
+            .WithReconnectOnDataSilence(TimeSpan.FromSeconds(1))
             .WithConnectTimeout(TimeSpan.FromMilliseconds(500)));
         await client.WaitForFramesAsync(1, 30);
         var stale = client.WaitAsync(s => s.Phase == ConnectionPhase.Stale);

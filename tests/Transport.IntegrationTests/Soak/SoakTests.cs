@@ -45,7 +45,8 @@ public sealed class SoakTests(ITestOutputHelper output)
         await using var server = await FeedServer.StartAsync();
         var proxy = ChaosProxy.Start(server.EndPoint);
         var client = await StackClient.StartAsync(proxy.Uri, o => o
-            .WithIdleTimeouts(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(3)) // loose: an overloaded CI box must not trip it spuriously
+            .WithIdleTimeouts(TimeSpan.FromMilliseconds(500), null)
+            .WithReconnectOnDataSilence(TimeSpan.FromSeconds(3)) // loose: an overloaded CI box must not trip it spuriously; the feed never pauses
             .WithConnectTimeout(TimeSpan.FromMilliseconds(500))
             .WithReceiveRing(1_000, 64 * 1024));
         long downCycles = 0;
