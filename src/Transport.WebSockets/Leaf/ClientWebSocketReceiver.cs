@@ -12,15 +12,15 @@ namespace Transport.WebSockets;
 /// <remarks>
 /// <para>
 /// Invariants:
-/// R1: fragments are reassembled in a reused pooled buffer; each message is copied once, through
+/// Receiver.R1: fragments are reassembled in a reused pooled buffer; each message is copied once, through
 ///     the PayloadAllocator: into an exact-size array the returned frame owns (the default), or into
 ///     a pooled lease the consumer releases (lease mode, docs/adr/0009).
-/// R2: a message is never truncated and the pooled buffer never grows past MaxMessageBytes + 1:
+/// Receiver.R2: a message is never truncated and the pooled buffer never grows past MaxMessageBytes + 1:
 ///     as soon as the running size exceeds the limit the socket is closed with 1009 and the
 ///     receive fails with MessageTooBig.
-/// R3: a text message that is not valid UTF-8 closes the socket with 1007 and fails with Protocol.
-/// R4: the peer's close is returned once as Frame.Close (and echoed); later calls throw ClosedByPeer.
-/// R5: ClientWebSocket answers pings inside ReceiveAsync and never surfaces ping or pong frames,
+/// Receiver.R3: a text message that is not valid UTF-8 closes the socket with 1007 and fails with Protocol.
+/// Receiver.R4: the peer's close is returned once as Frame.Close (and echoed); later calls throw ClosedByPeer.
+/// Receiver.R5: ClientWebSocket answers pings inside ReceiveAsync and never surfaces ping or pong frames,
 ///     so this receiver never yields them: the stack must simply keep receiving.
 /// </para>
 /// <para>One receive at a time (the stack's receive loop); not thread-safe beyond that.</para>
@@ -161,7 +161,7 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
                     buffer = Grow(buffer, count);
                 }
 
-                // Read at most one byte beyond the limit: enough to know it was exceeded, never more (R2).
+                // Read at most one byte beyond the limit: enough to know it was exceeded, never more (Receiver.R2).
                 var room = (int)Math.Min(buffer.Length - count, (long)_maxMessageBytes + 1 - count);
                 pending = _socket.ReceiveAsync(buffer.AsMemory(count, room), cancellationToken);
             }
@@ -212,7 +212,7 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
             return _payloads.Create(FrameKind.Binary, buffer.AsSpan(0, count));
         }
 
-        // ClientWebSocket validates UTF-8 too; checking here keeps the contract independent of that (R3).
+        // ClientWebSocket validates UTF-8 too; checking here keeps the contract independent of that (Receiver.R3).
         if (!Utf8.IsValid(buffer.AsSpan(0, count)))
         {
             await _gate.CloseOutputQuietlyAsync(CloseCodes.InvalidPayload, "invalid UTF-8").ConfigureAwait(false);

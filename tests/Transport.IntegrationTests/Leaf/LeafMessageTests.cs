@@ -32,6 +32,7 @@ public sealed class LeafMessageTests
     }
 
     [Fact]
+    [Trait("Invariant", "Receiver.R1")]
     public async Task A_1MiB_message_in_4KiB_fragments_is_reassembled_byte_exact()
     {
         var message = new byte[1024 * 1024];
@@ -51,6 +52,7 @@ public sealed class LeafMessageTests
     }
 
     [Fact]
+    [Trait("Invariant", "Receiver.R1")]
     public async Task Fragmented_text_split_inside_multibyte_characters_is_reassembled()
     {
         // 3-byte characters in 4-byte fragments: most fragments end mid-character.
@@ -94,6 +96,7 @@ public sealed class LeafMessageTests
     }
 
     [Fact]
+    [Trait("Invariant", "Receiver.R2")]
     public async Task A_message_of_exactly_the_limit_is_accepted()
     {
         const int limit = 10_000;
@@ -113,6 +116,7 @@ public sealed class LeafMessageTests
     }
 
     [Fact]
+    [Trait("Invariant", "Receiver.R3")]
     public async Task Invalid_utf8_text_fails_with_Protocol_and_the_server_sees_1007()
     {
         var serverSawClose = new TaskCompletionSource<int?>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -190,6 +194,7 @@ public sealed class LeafMessageTests
     }
 
     [Fact]
+    [Trait("Invariant", "Receiver.R5")]
     public async Task Server_pings_are_answered_by_the_leaf_and_never_surfaced()
     {
         var pongs = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
