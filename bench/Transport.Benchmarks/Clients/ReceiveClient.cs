@@ -32,4 +32,7 @@ internal enum ReceiveClient
 
     /// <summary>The full reconnecting stack, consumed with ReadBatchAsync into a reused Frame[64].</summary>
     StackBatch,
+
+    /// <summary>The full reconnecting stack in lease mode (WithLeasedPayloads): ReadBatchAsync, each frame released after use.</summary>
+    StackLease,
 }

@@ -22,6 +22,7 @@ internal static class Receivers
         ReceiveClient.StackForeach => "stack, await foreach",
         ReceiveClient.StackTryRead => "stack, WaitToRead/TryRead",
         ReceiveClient.StackBatch => "stack, ReadBatchAsync",
+        ReceiveClient.StackLease => "stack, lease mode (ReadBatchAsync + Release)",
         ReceiveClient.WebsocketClient => "Websocket.Client 5.5.1",
         _ => client.ToString(),
     };
@@ -35,7 +36,8 @@ internal static class Receivers
         ReceiveClient.LeafChannel => LeafChannelAsync(uri, count, payloadBytes, ct),
         ReceiveClient.WebsocketClient => WebsocketClientAsync(uri, count, payloadBytes, ct),
         ReceiveClient.StackForeach => StackAsync(client, uri, count, payloadBytes, stackOptions, foreachLoop: true, ct),
-        ReceiveClient.StackBatch => StackBatchAsync(uri, count, payloadBytes, stackOptions, ct),
+        ReceiveClient.StackBatch => StackBatchAsync(ReceiveClient.StackBatch, uri, count, payloadBytes, stackOptions, ct),
+        ReceiveClient.StackLease => StackBatchAsync(ReceiveClient.StackLease, uri, count, payloadBytes, o => { stackOptions?.Invoke(o); o.WithLeasedPayloads(); }, ct),
         _ => StackAsync(client, uri, count, payloadBytes, stackOptions, foreachLoop: false, ct),
     };
 
@@ -200,7 +202,7 @@ internal static class Receivers
         return value;
     }
 
-    private static async Task<RunSample> StackBatchAsync(Uri uri, long count, int payloadBytes, Action<TransportOptionsBuilder>? stackOptions, CancellationToken ct)
+    private static async Task<RunSample> StackBatchAsync(ReceiveClient client, Uri uri, long count, int payloadBytes, Action<TransportOptionsBuilder>? stackOptions, CancellationToken ct)
     {
         await using var connection = await Connect.StackAsync(uri, stackOptions, ct).ConfigureAwait(false);
         var source = connection.Source;
@@ -220,11 +222,12 @@ internal static class Receivers
             {
                 Check(Payload.ReadSeq(batch[i].Payload.Span), received);
                 CheckLength(batch[i], payloadBytes, received);
+                batch[i].Release(); // returns a leased payload; nothing for an owned one
                 received++;
             }
         }
 
-        var sample = m.Stop(Name(ReceiveClient.StackBatch), received, received * payloadBytes);
+        var sample = m.Stop(Name(client), received, received * payloadBytes);
         if (received != count)
         {
             throw new InvalidOperationException($"The source ended after {received} of {count} messages.");

@@ -10,7 +10,7 @@ namespace Transport.Benchmarks.Scenarios;
 /// </summary>
 internal static class ReceiveThroughput
 {
-    private static readonly ReceiveClient[] AllClients = [ReceiveClient.RawReused, ReceiveClient.RawOwned, ReceiveClient.WebsocketClient, ReceiveClient.LeafOnly, ReceiveClient.StackForeach, ReceiveClient.StackTryRead, ReceiveClient.StackBatch];
+    private static readonly ReceiveClient[] AllClients = [ReceiveClient.RawReused, ReceiveClient.RawOwned, ReceiveClient.WebsocketClient, ReceiveClient.LeafOnly, ReceiveClient.StackForeach, ReceiveClient.StackTryRead, ReceiveClient.StackBatch, ReceiveClient.StackLease];
 
     // Diagnostics for profiling one client alone: BENCH_CLIENTS=StackForeach,LeafOnly BENCH_SIZES=100
     private static readonly ReceiveClient[] Clients = Environment.GetEnvironmentVariable("BENCH_CLIENTS") is { Length: > 0 } only

@@ -44,17 +44,38 @@ internal sealed class PayloadLease : MemoryManager<byte>
         _idle = true;
     }
 
+    /// <summary>The bytes this lease keeps between uses (its array's length; 0 after the pool trimmed it).</summary>
+    internal int Capacity => _array.Length;
+
     /// <summary>The generation a frame created now must carry.</summary>
     public int Generation => Volatile.Read(ref _generation);
 
     /// <summary>Prepares the lease for a payload of <paramref name="length"/> bytes (called by the pool on rent).</summary>
     internal void Reset(int length)
     {
-        // The bytes live in ArrayPool<byte>.Shared between uses, not in this object: the shared
-        // pool trims under memory pressure, so idle leases pin no payload memory.
-        _array = ArrayPool<byte>.Shared.Rent(length);
+        // An idle lease keeps its array (the pool bounds what idle leases keep in total): the
+        // receive thread rents and the consumer's thread returns, and ArrayPool<byte>.Shared's
+        // per-core stacks hold too few arrays for a batch in flight, so going through it each time
+        // allocated whenever more than a few dozen frames were outstanding.
+        if (_array.Length < length || (_array.Length > 4 * length && _array.Length > 4096))
+        {
+            TrimArray();
+            _array = ArrayPool<byte>.Shared.Rent(length);
+        }
+
         _length = length;
         _idle = false;
+    }
+
+    /// <summary>Gives the array back to <see cref="ArrayPool{T}.Shared"/> (the pool keeps too much idle).</summary>
+    internal void TrimArray()
+    {
+        byte[] array = _array;
+        _array = [];
+        if (array.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(array);
+        }
     }
 
     /// <summary>The writable payload, exactly the rented length.</summary>
@@ -71,10 +92,7 @@ internal sealed class PayloadLease : MemoryManager<byte>
         }
 
         _idle = true;
-        byte[] array = _array;
-        _array = [];
         _length = 0;
-        ArrayPool<byte>.Shared.Return(array);
         _pool.Return(this);
     }
 
@@ -118,13 +136,14 @@ internal sealed class PayloadLease : MemoryManager<byte>
 }
 
 /// <summary>
-/// The pool behind lease mode: a bounded stack of idle <see cref="PayloadLease"/> objects; their
-/// bytes come from and go back to <see cref="ArrayPool{T}.Shared"/>, so the steady state
-/// allocates nothing (Lease.L3) and idle leases pin no payload memory.
+/// The pool behind lease mode: a bounded stack of idle <see cref="PayloadLease"/> objects, each
+/// keeping its array, so the steady state allocates nothing (Lease.L3).
 /// </summary>
 /// <remarks>
 /// One short lock per rent and per return (the receive loop rents, the consumer returns, on two
-/// threads). Beyond <see cref="MaxIdle"/> idle leases a returned one is left to the GC.
+/// threads). Bounds: at most <see cref="MaxIdle"/> idle leases, keeping at most
+/// <see cref="MaxIdleBytes"/> bytes of arrays between them; a lease returned beyond either bound
+/// gives its array back to <see cref="ArrayPool{T}.Shared"/> (and, beyond the count, is left to the GC).
 /// </remarks>
 internal sealed class PayloadLeasePool
 {
@@ -132,10 +151,12 @@ internal sealed class PayloadLeasePool
     public static readonly PayloadLeasePool Shared = new();
 
     internal const int MaxIdle = 4_096;
+    internal const long MaxIdleBytes = 16L * 1024 * 1024;
 
     private readonly Lock _lock = new();
     private readonly PayloadLease[] _idle = new PayloadLease[MaxIdle];
-    private int _count; // guarded by _lock
+    private int _count;      // guarded by _lock
+    private long _idleBytes; // guarded by _lock: the arrays idle leases keep
 
     /// <summary>Leases out a buffer of exactly <paramref name="length"/> payload bytes.</summary>
     /// <param name="length">The payload length.</param>
@@ -149,6 +170,7 @@ internal sealed class PayloadLeasePool
             {
                 lease = _idle[--_count];
                 _idle[_count] = null!;
+                _idleBytes -= lease.Capacity;
             }
         }
 
@@ -159,6 +181,20 @@ internal sealed class PayloadLeasePool
 
     internal void Return(PayloadLease lease)
     {
+        int capacity = lease.Capacity;
+        lock (_lock)
+        {
+            if (_count < MaxIdle && _idleBytes + capacity <= MaxIdleBytes)
+            {
+                _idle[_count++] = lease;
+                _idleBytes += capacity;
+                return;
+            }
+        }
+
+        // Over a bound: the array goes back to the shared pool before the lease is pooled again
+        // (never after: a pooled lease may be rented at once by the receive thread).
+        lease.TrimArray();
         lock (_lock)
         {
             if (_count < MaxIdle)

@@ -22,6 +22,10 @@ namespace Transport.WebSockets;
 /// Receiver.R4: the peer's close is returned once as Frame.Close (and echoed); later calls throw ClosedByPeer.
 /// Receiver.R5: ClientWebSocket answers pings inside ReceiveAsync and never surfaces ping or pong frames,
 ///     so this receiver never yields them: the stack must simply keep receiving.
+/// Receiver.R6: TryReceive (batch hand-off, docs/adr/0009) returns a message only when ClientWebSocket
+///     completes the read synchronously with a whole valid data message; anything else (a pending
+///     read, a fragment, a close, a failure) is kept, unconsumed by the caller, and continued by
+///     the next ReceiveAsync exactly as if that call had started it. It never throws.
 /// </para>
 /// <para>One receive at a time (the stack's receive loop); not thread-safe beyond that.</para>
 /// </remarks>
@@ -45,6 +49,16 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
     private byte[] _buffer; // only the one receive in flight resizes it, while _state is Receiving
     private TransportException? _terminal;
 
+    // Receiver.R6: what TryReceive started but could not finish, for the next ReceiveAsync (only while
+    // _state is Receiving). Either a read still pending or one already completed and read.
+    private bool _carried;
+    private ValueTask<ValueWebSocketReceiveResult> _carriedPending;
+    private ValueWebSocketReceiveResult? _carriedResult;
+
+    // The token of the latest ReceiveAsync: the stack's receive loop uses one per session, and a
+    // read TryReceive starts must stay cancellable by it.
+    private CancellationToken _receiveToken;
+
     public ClientWebSocketReceiver(ClientWebSocket socket, SendGate gate, int maxMessageBytes, int receiveBufferBytes, bool keepAliveTimeoutEnabled, PayloadAllocator? payloads = null)
     {
         _payloads = payloads ?? PayloadAllocator.Owned;
@@ -60,6 +74,18 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
 
     public ValueTask<Frame> ReceiveAsync(CancellationToken cancellationToken)
     {
+        _receiveToken = cancellationToken;
+        if (_carried)
+        {
+            // Receiver.R6: continue what TryReceive started (the buffer is still ours: _state is Receiving).
+            _carried = false;
+            var carriedPending = _carriedPending;
+            var carriedResult = _carriedResult;
+            _carriedPending = default;
+            _carriedResult = null;
+            return ContinueAsync(carriedPending, carriedResult, _buffer, cancellationToken);
+        }
+
         if (_terminal is not null)
         {
             return ValueTask.FromException<Frame>(_terminal);
@@ -112,6 +138,61 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
         }
 
         return ContinueAsync(default, result, buffer, cancellationToken);
+    }
+
+    /// <summary>
+    /// Takes the next message if ClientWebSocket already holds it whole (Receiver.R6): the stack's receive
+    /// loop drains these into one batch after each awaited <see cref="ReceiveAsync"/>.
+    /// </summary>
+    public bool TryReceive(out Frame frame)
+    {
+        frame = default;
+        if (_carried || _terminal is not null || Interlocked.CompareExchange(ref _state, Receiving, Idle) != Idle)
+        {
+            return false;
+        }
+
+        var buffer = _buffer;
+        ValueTask<ValueWebSocketReceiveResult> pending;
+        try
+        {
+            pending = _socket.ReceiveAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, (long)_maxMessageBytes + 1)), _receiveToken);
+        }
+        catch (Exception ex)
+        {
+            // Never thrown from here: the next ReceiveAsync maps it like any receive failure.
+            Carry(ValueTask.FromException<ValueWebSocketReceiveResult>(ex), null);
+            return false;
+        }
+
+        if (!pending.IsCompletedSuccessfully)
+        {
+            Carry(pending, null);
+            return false;
+        }
+
+        // Consumed here and, when not a whole valid message, handed on as a result: never awaited twice.
+        var result = pending.Result;
+        if (result.EndOfMessage && result.MessageType != WebSocketMessageType.Close && result.Count <= _maxMessageBytes)
+        {
+            var payload = buffer.AsSpan(0, result.Count);
+            if (result.MessageType == WebSocketMessageType.Binary || Utf8.IsValid(payload))
+            {
+                frame = _payloads.Create(result.MessageType == WebSocketMessageType.Binary ? FrameKind.Binary : FrameKind.Text, payload);
+                EndReceive();
+                return true;
+            }
+        }
+
+        Carry(default, result);
+        return false;
+    }
+
+    private void Carry(ValueTask<ValueWebSocketReceiveResult> pending, ValueWebSocketReceiveResult? result)
+    {
+        _carriedPending = pending;
+        _carriedResult = result;
+        _carried = true;
     }
 
     // The general loop: fragments, limits, closes and failures. Entered with the first receive still
