@@ -223,4 +223,34 @@ public sealed class LeafMessageTests
         Assert.Equal("after pings", frame.GetText());
         Assert.Equal(50, await pongs.Task.WaitAsync(Bound));
     }
+
+    [Fact]
+    [Trait("Invariant", "Receiver.R6")]
+    public async Task TryReceive_yields_only_whole_messages_and_mixed_with_receives_loses_none()
+    {
+        const int count = 500;
+        await using var server = await LoopbackServer.StartAsync(async s =>
+        {
+            await s.AcceptAsync();
+            await s.FloodAsync(count, 100, text: false);
+            await s.WaitForCloseAsync();
+        });
+        await using var connection = await ConnectAsync(server);
+
+        // Awaited receives interleaved with synchronous drains: every message arrives once, whole, in order,
+        // whichever path took it; a false TryReceive consumes nothing.
+        var frames = new List<Frame>();
+        while (frames.Count < count)
+        {
+            frames.Add(await connection.ReceiveAsync());
+            while (frames.Count < count && connection.Receiver.TryReceive(out var frame))
+            {
+                frames.Add(frame);
+            }
+        }
+
+        Assert.Equal(Enumerable.Range(0, count), frames.Select(f => ServerSession.ReadSequence(f.Payload.Span, text: false)));
+        Assert.All(frames, f => Assert.Equal(100, f.Length));
+        Assert.False(connection.Receiver.TryReceive(out _));
+    }
 }
