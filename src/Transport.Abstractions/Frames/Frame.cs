@@ -32,7 +32,7 @@ public readonly struct Frame : IEquatable<Frame>
 {
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
-    // The payload. For a leased frame, memory over a PayloadLease (Lease.L1-L3).
+    // The payload. For a leased frame, memory over a PayloadLease (Lease.L1 to Lease.L3).
     private readonly ReadOnlyMemory<byte> _payload;
 
     // A close frame's status code; a leased data frame's lease generation (Lease.L1); else 0.

@@ -8,12 +8,12 @@ namespace Transport.Mock;
 /// <remarks>
 /// <para>Invariants (proved in <c>tests/Transport.Tests/Mock/ScriptedConnectorTests.cs</c>):</para>
 /// <list type="bullet">
-/// <item>C1: attempts consume the script in order; an empty script uses <see cref="DefaultOutcome"/> (<c>C1_*</c>).</item>
-/// <item>C2: every attempt is counted and its handshake copied at the moment <c>ConnectAsync</c> is
+/// <item>Connector.C1: attempts consume the script in order; an empty script uses <see cref="DefaultOutcome"/> (<c>C1_*</c>).</item>
+/// <item>Connector.C2: every attempt is counted and its handshake copied at the moment <c>ConnectAsync</c> is
 /// called, before any outcome (<c>C2_*</c>).</item>
-/// <item>C3: a hanging attempt completes only when its token fires, with
+/// <item>Connector.C3: a hanging attempt completes only when its token fires, with
 /// <see cref="OperationCanceledException"/> for that token (<c>C3_*</c>).</item>
-/// <item>C4: an attempt whose token has already fired throws at once; it is still counted and
+/// <item>Connector.C4: an attempt whose token has already fired throws at once; it is still counted and
 /// recorded (the stack did call the connector) but consumes no script entry (<c>C4_*</c>).</item>
 /// </list>
 /// <para>
@@ -99,11 +99,11 @@ public sealed class ScriptedConnector : ILeafConnector
         Step step;
         lock (_gate)
         {
-            // C2: count and copy first, whatever happens next.
+            // Connector.C2: count and copy first, whatever happens next.
             _attempts++;
             _handshakes.Add(new HandshakeRecord(_attempts, handshake));
 
-            // C4: a dead token consumes nothing.
+            // Connector.C4: a dead token consumes nothing.
             if (cancellationToken.IsCancellationRequested)
             {
                 return ValueTask.FromCanceled<ILeafConnection>(cancellationToken);
@@ -127,7 +127,7 @@ public sealed class ScriptedConnector : ILeafConnector
             }
         }
 
-        // C3: outside the lock, because registering runs the callback at once if the token just fired.
+        // Connector.C3: outside the lock, because registering runs the callback at once if the token just fired.
         var hang = new PendingOperation<ILeafConnection>();
         hang.CancelWith(cancellationToken, _ =>
         {

@@ -8,16 +8,16 @@ namespace Transport.Mock;
 /// <remarks>
 /// <para>Invariants (proved in <c>tests/Transport.Tests/Mock/MockSocketTests.cs</c>):</para>
 /// <list type="bullet">
-/// <item>M1: the receiver yields deliveries in order; with nothing queued a receive waits until a
+/// <item>MockSocket.M1: the receiver yields deliveries in order; with nothing queued a receive waits until a
 /// delivery, a failure, disposal or its token (<c>M1_*</c>).</item>
-/// <item>M2: a failure (<see cref="Fail"/>, <see cref="Disconnect"/>) or a close
+/// <item>MockSocket.M2: a failure (<see cref="Fail"/>, <see cref="Disconnect"/>) or a close
 /// (<see cref="DeliverClose"/>) is queued behind frames already delivered, and ends the receive
 /// side: every later receive throws it again (for a close, <see cref="TransportErrorKind.ClosedByPeer"/>).
 /// Deliveries after the end are dropped, as bytes a server writes after a reset never arrive (<c>M2_*</c>).</item>
-/// <item>M3: delivered and sent payloads are copied, so neither the test nor the client can
+/// <item>MockSocket.M3: delivered and sent payloads are copied, so neither the test nor the client can
 /// change a frame after the fact (<c>M3_*</c>).</item>
-/// <item>M4: disposal fails every pending and later operation with a Connection error (<c>M4_*</c>).</item>
-/// <item>M5: waiting operations are completed outside the lock, and their continuations run
+/// <item>MockSocket.M4: disposal fails every pending and later operation with a Connection error (<c>M4_*</c>).</item>
+/// <item>MockSocket.M5: waiting operations are completed outside the lock, and their continuations run
 /// asynchronously (see <c>PendingOperation</c>): the awaiting actor resumes on its own scheduler.</item>
 /// </list>
 /// <para>
@@ -303,7 +303,7 @@ public sealed class MockSocket : ILeafConnection, ILeafSender, ILeafReceiver
             _pendingSends.Clear();
         }
 
-        // M5: complete outside the lock.
+        // MockSocket.M5: complete outside the lock.
         receive?.TrySetException(Disposed());
         foreach (var send in sends)
         {
@@ -470,7 +470,7 @@ public sealed class MockSocket : ILeafConnection, ILeafSender, ILeafReceiver
         TransportException? error = null;
         lock (_gate)
         {
-            // M2: nothing arrives after the stream ended or the client aborted.
+            // MockSocket.M2: nothing arrives after the stream ended or the client aborted.
             if (_endQueued || _endedWith is not null || _isDisposed)
             {
                 return;
@@ -496,7 +496,7 @@ public sealed class MockSocket : ILeafConnection, ILeafSender, ILeafReceiver
             }
         }
 
-        // M5: complete outside the lock.
+        // MockSocket.M5: complete outside the lock.
         if (error is not null)
         {
             receiver.TrySetException(error);

@@ -9,14 +9,14 @@ namespace Transport.Mock;
 /// <remarks>
 /// <para>Invariants (proved in <c>tests/Transport.Tests/Mock/ManualSpawnerTests.cs</c>):</para>
 /// <list type="bullet">
-/// <item>S1: queued tasks run only inside a pump call, in FIFO order, on the pumping thread (<c>S1_nothing_runs_until_pumped_then_fifo</c>).</item>
-/// <item>S2: inline execution is refused unless asked on the thread that is pumping right now,
+/// <item>Scheduler.S1: queued tasks run only inside a pump call, in FIFO order, on the pumping thread (<c>S1_nothing_runs_until_pumped_then_fifo</c>).</item>
+/// <item>Scheduler.S2: inline execution is refused unless asked on the thread that is pumping right now,
 /// so a continuation triggered from the test thread (a timer fired by <c>Advance</c>, a channel
 /// write, a socket delivery) is queued, not run behind the test's back (<c>S2_inline_execution_is_refused_off_the_pumping_thread</c>).</item>
-/// <item>S3: while a task runs, <see cref="SynchronizationContext.Current"/> is null. A test
+/// <item>Scheduler.S3: while a task runs, <see cref="SynchronizationContext.Current"/> is null. A test
 /// framework's context (xunit installs one) would otherwise capture every <c>await</c> and
 /// send its continuation to the thread pool (<c>S3_awaits_inside_pumped_work_come_back_here</c>).</item>
-/// <item>S4: one pump at a time: pumping from two threads, or from inside a pumped task, throws
+/// <item>Scheduler.S4: one pump at a time: pumping from two threads, or from inside a pumped task, throws
 /// (<c>S4_reentrant_pumping_throws</c>).</item>
 /// </list>
 /// </remarks>
@@ -45,7 +45,7 @@ public sealed class ManualTaskScheduler : TaskScheduler
 
     /// <summary>Runs the oldest queued task on the calling thread.</summary>
     /// <returns>True when a task was dequeued and run; false when the queue was empty.</returns>
-    /// <exception cref="InvalidOperationException">Another pump is in progress (S4).</exception>
+    /// <exception cref="InvalidOperationException">Another pump is in progress (Scheduler.S4).</exception>
     public bool RunOne()
     {
         Task task;
@@ -73,7 +73,7 @@ public sealed class ManualTaskScheduler : TaskScheduler
         var savedContext = SynchronizationContext.Current;
         try
         {
-            // S3: no ambient context, so awaits capture TaskScheduler.Current (this scheduler).
+            // Scheduler.S3: no ambient context, so awaits capture TaskScheduler.Current (this scheduler).
             SynchronizationContext.SetSynchronizationContext(null);
 
             // TryExecuteTask stores the work's exception in the task: nothing is swallowed, it
@@ -145,7 +145,7 @@ public sealed class ManualTaskScheduler : TaskScheduler
         }
     }
 
-    /// <summary>S2: runs <paramref name="task"/> inline only when called on the thread pumping right now.</summary>
+    /// <summary>Scheduler.S2: runs <paramref name="task"/> inline only when called on the thread pumping right now.</summary>
     /// <param name="task">The task.</param>
     /// <param name="taskWasPreviouslyQueued">Whether it sits in the queue.</param>
     /// <returns>True when it ran inline.</returns>

@@ -10,13 +10,13 @@ namespace Transport.Mock;
 /// <remarks>
 /// <para>Invariants (proved by tests in <c>tests/Transport.Tests/Mock/ManualTimeProviderTests.cs</c>):</para>
 /// <list type="bullet">
-/// <item>T1: time never moves on its own and never moves backwards (<c>T1_time_moves_only_when_advanced</c>, <c>T1_moving_backwards_throws</c>).</item>
-/// <item>T2: due timers fire in due-time order, ties in creation order (<c>T2_timers_fire_in_due_order_ties_in_creation_order</c>).</item>
-/// <item>T3: inside a callback <see cref="GetUtcNow"/> equals that timer's due instant (<c>T3_callback_sees_its_due_instant_and_passes_state</c>).</item>
-/// <item>T4: a periodic timer fires once per period inside one long advance (<c>T4_periodic_timer_fires_every_period_within_one_advance</c>).</item>
-/// <item>T5: callbacks never run under the provider's lock, so a callback may create, change or
+/// <item>Clock.T1: time never moves on its own and never moves backwards (<c>T1_time_moves_only_when_advanced</c>, <c>T1_moving_backwards_throws</c>).</item>
+/// <item>Clock.T2: due timers fire in due-time order, ties in creation order (<c>T2_timers_fire_in_due_order_ties_in_creation_order</c>).</item>
+/// <item>Clock.T3: inside a callback <see cref="GetUtcNow"/> equals that timer's due instant (<c>T3_callback_sees_its_due_instant_and_passes_state</c>).</item>
+/// <item>Clock.T4: a periodic timer fires once per period inside one long advance (<c>T4_periodic_timer_fires_every_period_within_one_advance</c>).</item>
+/// <item>Clock.T5: callbacks never run under the provider's lock, so a callback may create, change or
 /// dispose timers and read the clock (<c>T5_callback_may_rearm_and_create_timers</c>).</item>
-/// <item>T6: a timer due now (due time zero) does not fire inside <c>CreateTimer</c> or
+/// <item>Clock.T6: a timer due now (due time zero) does not fire inside <c>CreateTimer</c> or
 /// <c>Change</c>; it fires at the next advance, even <c>Advance(TimeSpan.Zero)</c>
 /// (<c>T6_zero_due_timer_fires_on_next_advance_not_inline</c>). A real timer never fires inline
 /// either; deferring keeps "callbacks run only inside Advance" true.</item>
@@ -169,7 +169,7 @@ public sealed class ManualTimeProvider : TimeProvider
                 state = next.State;
             }
 
-            // Outside the lock (T5): the callback may complete tasks whose continuations touch this clock.
+            // Outside the lock (Clock.T5): the callback may complete tasks whose continuations touch this clock.
             callback(state);
         }
     }

@@ -5,37 +5,37 @@ namespace Transport.WebSockets.Buffering;
 
 // Invariants (each proven by the named test in tests/Transport.Tests/Buffering/):
 //
-// I1: Count <= capacityFrames after every operation.
+// Ring.I1: Count <= capacityFrames after every operation.
 //     DropOldestRingTests.I1_count_pressure_evicts_oldest_first_and_counts_each_eviction
-// I2: Bytes <= capacityBytes, unless the ring holds exactly one frame (the newest, larger than
+// Ring.I2: Bytes <= capacityBytes, unless the ring holds exactly one frame (the newest, larger than
 //     the whole budget): Bytes > capacityBytes implies Count == 1. Hence
 //     PeakBytes <= max(capacityBytes, largest frame) <= capacityBytes + largest frame.
 //     DropOldestRingTests.I2_byte_pressure_evicts_oldest_until_the_newest_fits
 //     DropOldestRingTests.I2_frame_larger_than_the_budget_is_admitted_alone
-// I3: Order: frames come out in the order they were written, minus evicted ones; eviction
+// Ring.I3: Order: frames come out in the order they were written, minus evicted ones; eviction
 //     always takes the oldest; the newest frame written before Complete is always admitted.
 //     DropOldestRingTests.I3_reads_return_frames_in_write_order
-// I4: Conservation: TotalWritten == TotalRead + TotalLagged + Count at every quiescent point,
+// Ring.I4: Conservation: TotalWritten == TotalRead + TotalLagged + Count at every quiescent point,
 //     and the sum of Write's return values equals TotalLagged.
-//     DropOldestRingModelTests.I4_random_operations_match_the_reference_model (also I1-I3, I6)
+//     DropOldestRingModelTests.I4_random_operations_match_the_reference_model (also Ring.I1-Ring.I3, Ring.I6)
 //     DropOldestRingConcurrencyTests.I4_conservation_holds_with_producer_and_consumer_on_two_threads
-// I5: Only data frames (Text, Binary) enter; a control frame here is a caller bug and throws.
+// Ring.I5: Only data frames (Text, Binary) enter; a control frame here is a caller bug and throws.
 //     DropOldestRingTests.I5_control_frames_are_rejected
-// I6: After Complete, Write is ignored (returns 0, no counter moves), buffered frames stay
+// Ring.I6: After Complete, Write is ignored (returns 0, no counter moves), buffered frames stay
 //     readable, then WaitToReadAsync answers false (or throws the completion error). The first
 //     Complete wins.
 //     DropOldestRingTests.I6_write_after_complete_is_ignored_and_buffered_frames_stay_readable
 //     DropOldestRingWaitTests.I6_wait_throws_the_completion_error_only_after_draining
-// I7: A pending WaitToReadAsync is completed by the first Write or Complete after it; once it
+// Ring.I7: A pending WaitToReadAsync is completed by the first Write or Complete after it; once it
 //     answered true, TryRead succeeds (eviction never empties the ring: the newest stays).
 //     DropOldestRingWaitTests.I7_pending_wait_is_woken_by_write
 //     DropOldestRingWaitTests.I7_pending_wait_is_woken_by_complete
 //     DropOldestRingConcurrencyTests.I7_cancellation_racing_writes_never_loses_a_wake_up
-// I8: Waking never runs the consumer's continuation under the lock or inline on the producer's
+// Ring.I8: Waking never runs the consumer's continuation under the lock or inline on the producer's
 //     thread; it runs on the scheduler the consumer captured, when it captured one.
 //     DropOldestRingWaitTests.I8_continuation_runs_on_the_consumers_pumped_scheduler
 //     DropOldestRingWaitTests.I8_continuation_without_context_does_not_run_inline_in_write
-// I9: Write and TryRead allocate nothing in steady state (after the slot array has grown).
+// Ring.I9: Write and TryRead allocate nothing in steady state (after the slot array has grown).
 //     DropOldestRingAllocationTests.I9_steady_state_write_and_read_allocate_nothing
 //     DropOldestRingAllocationTests.I9_waiting_and_waking_allocate_nothing
 //     DropOldestRingBatchTests.I9_batch_write_and_read_allocate_nothing
@@ -46,7 +46,7 @@ namespace Transport.WebSockets.Buffering;
 //     DropOldestRingModelTests.I4_random_operations_match_the_reference_model (batches included)
 //     DropOldestRingBatchTests.I10_batch_write_equals_frame_by_frame_writes
 //     DropOldestRingBatchTests.I10_one_batch_wakes_the_consumer_once
-// Ring.I11: A batch with a control frame anywhere is rejected whole: nothing is admitted (I5).
+// Ring.I11: A batch with a control frame anywhere is rejected whole: nothing is admitted (Ring.I5).
 //     DropOldestRingBatchTests.I11_batch_with_a_control_frame_is_rejected_whole
 // Ring.I12: Lease mode: every leased frame the ring drops (evicted, or written after Complete) is
 //      released by the ring exactly once and counted in LeasesReleased; frames read are the
@@ -86,7 +86,7 @@ internal sealed class DropOldestRing
     private readonly Lock _lock = new();
 
     // The consumer's one reusable wait: armed under _lock when the ring is empty, claimed under
-    // _lock by Write/WriteBatch/Complete, completed after the lock is released (I8).
+    // _lock by Write/WriteBatch/Complete, completed after the lock is released (Ring.I8).
     private readonly SingleConsumerWaiter<bool> _waiter = new("receive ring");
 
     // Guarded by _lock: the circular buffer. Slots outside [_head, _head + _count) hold default
@@ -209,7 +209,7 @@ internal sealed class DropOldestRing
 
         if (wake)
         {
-            // Outside the lock (I8).
+            // Outside the lock (Ring.I8).
             _waiter.Complete(true);
         }
 
@@ -218,11 +218,11 @@ internal sealed class DropOldestRing
 
     /// <summary>
     /// Admits a batch of data frames in order under one lock, waking the consumer at most once:
-    /// the same outcome as writing them one by one (I10). Producer only.
+    /// the same outcome as writing them one by one (Ring.I10). Producer only.
     /// </summary>
     /// <param name="frames">Text or Binary frames, oldest first.</param>
     /// <returns>The number of frames the batch evicted, its own earlier frames included when the batch alone overflows a bound.</returns>
-    /// <exception cref="ArgumentException">A frame of the batch is a control frame; nothing was admitted (I11).</exception>
+    /// <exception cref="ArgumentException">A frame of the batch is a control frame; nothing was admitted (Ring.I11).</exception>
     public int WriteBatch(ReadOnlySpan<Frame> frames)
     {
         foreach (ref readonly Frame frame in frames)
@@ -291,7 +291,7 @@ internal sealed class DropOldestRing
 
     /// <summary>
     /// Takes up to <paramref name="destination"/>.Length of the oldest buffered frames under one
-    /// lock, the same frames in the same order as that many <see cref="TryRead"/> calls (I10).
+    /// lock, the same frames in the same order as that many <see cref="TryRead"/> calls (Ring.I10).
     /// Consumer only.
     /// </summary>
     /// <param name="destination">Where the frames go, oldest first.</param>
@@ -354,7 +354,7 @@ internal sealed class DropOldestRing
             }
 
             // Empty and live: arm under the lock, so a Write either came before (and we returned
-            // true above) or comes after and claims this wait (I7).
+            // true above) or comes after and claims this wait (Ring.I7).
             return _waiter.Arm(cancellationToken);
         }
     }
@@ -453,7 +453,7 @@ internal sealed class DropOldestRing
         _count--;
     }
 
-    // Caller holds _lock and the array is full but below the frame bound (I1 bounds the growth).
+    // Caller holds _lock and the array is full but below the frame bound (Ring.I1 bounds the growth).
     private void Grow()
     {
         Debug.Assert(_slots.Length < CapacityFrames);

@@ -89,7 +89,7 @@ internal sealed class FrameSource : IFrameSource
         }
     }
 
-    // One lock section for up to ReadAheadFrames frames (S2).
+    // One lock section for up to ReadAheadFrames frames (Source.S2).
     private bool Refill()
     {
         Debug.Assert(_next == _end);

@@ -54,7 +54,7 @@ internal sealed record SessionServices(
 /// <item>Session.S4 on a graceful end, receiving continues through the close handshake (frames the peer sent before its close are delivered), bounded by CloseTimeout or the shutdown caller's token.</item>
 /// <item>Session.S5 a frame taken but not written goes back to the head of its lane (at-least-once) or fails with WriteInterrupted (at-most-once, Write.W2), unless it is a pong (meaningful only on this socket).</item>
 /// <item>Session.S6 batch hand-off: after each awaited receive, the loop drains what the leaf already holds (<see cref="ILeafReceiver.TryReceive"/>, at most <see cref="MaxBatchFrames"/> frames / <see cref="MaxBatchBytes"/> bytes) and writes the batch's data frames to the ring under one lock with one wake-up, in arrival order; a ping's pong is queued before the batch's data is written; a close ends the session only after the data that preceded it in the batch was written.</item>
-/// <item>Session.S8 every frame received on this socket carries its epoch (and a receive time when the leaf gave none), without allocating (test: S8_frame_read_after_reconnect_reports_the_epoch_it_arrived_on).</item>
+/// <item>Session.S8 every frame received on this socket carries its epoch (and a receive time when the leaf gave none), without allocating (test: S6_frame_read_after_reconnect_reports_the_epoch_it_arrived_on).</item>
 /// <item>Session.S7 no queued data frame is written and no up-edge is published before the session initializer completed (test: I1_queued_order_never_precedes_the_login).</item>
 /// </list>
 /// </remarks>
@@ -221,7 +221,7 @@ internal sealed class Session
                     open = OnFrame(frame, batch, ref count, ref bytes);
                 }
 
-                // Liveness.L3/L4: one timestamp per batch; only data clears Stale.
+                // Liveness.L3, Liveness.L4: one timestamp per batch; only data clears Stale.
                 _liveness.FrameArrived(isData: count > 0);
                 HandOff(batch, count, bytes);
                 if (!open)

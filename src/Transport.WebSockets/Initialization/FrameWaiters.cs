@@ -8,9 +8,9 @@ namespace Transport.WebSockets.Initialization;
 /// </summary>
 /// <remarks>
 /// Init.I3 a frame is offered only to waits registered before it arrived, and the first matching
-/// wait in registration order takes it (test: I3_wait_sees_only_frames_after_it_started).
+/// wait in registration order takes it (test: I3_wait_sees_only_frames_after_it_started_and_frames_still_reach_the_source).
 /// Init.I4 a wait ends exactly once: matched, timed out, cancelled, or failed with the socket's end
-/// (test: I4_waits_fail_with_the_socket_end).
+/// (test: I4_waits_fail_with_the_socket_end_and_I6_context_sink_is_stale_after_its_socket_ended).
 /// The receive loop's cost when nobody waits is one volatile read per frame.
 /// </remarks>
 internal sealed class FrameWaiters

@@ -24,7 +24,7 @@ namespace Transport.WebSockets.Initialization;
 /// <item>Init.I5 one write at a time: the direct writer is serialized and closed (in-flight writes
 /// awaited) before the write loop starts (test: I1_queued_order_never_precedes_the_login).</item>
 /// <item>Init.I6 the context's sink is pinned: after its socket ended, every send fails with
-/// StaleEpoch (test: I6_context_sink_is_stale_after_its_socket_ended).</item>
+/// StaleEpoch (test: I4_waits_fail_with_the_socket_end_and_I6_context_sink_is_stale_after_its_socket_ended).</item>
 /// </list>
 /// </remarks>
 internal sealed class SessionInitialization : ISessionContext

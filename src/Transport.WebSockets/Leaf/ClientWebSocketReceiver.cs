@@ -12,17 +12,17 @@ namespace Transport.WebSockets;
 /// <remarks>
 /// <para>
 /// Invariants:
-/// R1: fragments are reassembled in a reused pooled buffer; each message is copied once, through
+/// Receiver.R1: fragments are reassembled in a reused pooled buffer; each message is copied once, through
 ///     the PayloadAllocator: into an exact-size array the returned frame owns (the default), or into
 ///     a pooled lease the consumer releases (lease mode, docs/adr/0009).
-/// R2: a message is never truncated and the pooled buffer never grows past MaxMessageBytes + 1:
+/// Receiver.R2: a message is never truncated and the pooled buffer never grows past MaxMessageBytes + 1:
 ///     as soon as the running size exceeds the limit the socket is closed with 1009 and the
 ///     receive fails with MessageTooBig.
-/// R3: a text message that is not valid UTF-8 closes the socket with 1007 and fails with Protocol.
-/// R4: the peer's close is returned once as Frame.Close (and echoed); later calls throw ClosedByPeer.
-/// R5: ClientWebSocket answers pings inside ReceiveAsync and never surfaces ping or pong frames,
+/// Receiver.R3: a text message that is not valid UTF-8 closes the socket with 1007 and fails with Protocol.
+/// Receiver.R4: the peer's close is returned once as Frame.Close (and echoed); later calls throw ClosedByPeer.
+/// Receiver.R5: ClientWebSocket answers pings inside ReceiveAsync and never surfaces ping or pong frames,
 ///     so this receiver never yields them: the stack must simply keep receiving.
-/// R6: TryReceive (batch hand-off, docs/adr/0009) returns a message only when ClientWebSocket
+/// Receiver.R6: TryReceive (batch hand-off, docs/adr/0009) returns a message only when ClientWebSocket
 ///     completes the read synchronously with a whole valid data message; anything else (a pending
 ///     read, a fragment, a close, a failure) is kept, unconsumed by the caller, and continued by
 ///     the next ReceiveAsync exactly as if that call had started it. It never throws.
@@ -49,7 +49,7 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
     private byte[] _buffer; // only the one receive in flight resizes it, while _state is Receiving
     private TransportException? _terminal;
 
-    // R6: what TryReceive started but could not finish, for the next ReceiveAsync (only while
+    // Receiver.R6: what TryReceive started but could not finish, for the next ReceiveAsync (only while
     // _state is Receiving). Either a read still pending or one already completed and read.
     private bool _carried;
     private ValueTask<ValueWebSocketReceiveResult> _carriedPending;
@@ -77,7 +77,7 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
         _receiveToken = cancellationToken;
         if (_carried)
         {
-            // R6: continue what TryReceive started (the buffer is still ours: _state is Receiving).
+            // Receiver.R6: continue what TryReceive started (the buffer is still ours: _state is Receiving).
             _carried = false;
             var carriedPending = _carriedPending;
             var carriedResult = _carriedResult;
@@ -141,7 +141,7 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
     }
 
     /// <summary>
-    /// Takes the next message if ClientWebSocket already holds it whole (R6): the stack's receive
+    /// Takes the next message if ClientWebSocket already holds it whole (Receiver.R6): the stack's receive
     /// loop drains these into one batch after each awaited <see cref="ReceiveAsync"/>.
     /// </summary>
     public bool TryReceive(out Frame frame)
@@ -242,7 +242,7 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
                     buffer = Grow(buffer, count);
                 }
 
-                // Read at most one byte beyond the limit: enough to know it was exceeded, never more (R2).
+                // Read at most one byte beyond the limit: enough to know it was exceeded, never more (Receiver.R2).
                 var room = (int)Math.Min(buffer.Length - count, (long)_maxMessageBytes + 1 - count);
                 pending = _socket.ReceiveAsync(buffer.AsMemory(count, room), cancellationToken);
             }
@@ -293,7 +293,7 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
             return _payloads.Create(FrameKind.Binary, buffer.AsSpan(0, count));
         }
 
-        // ClientWebSocket validates UTF-8 too; checking here keeps the contract independent of that (R3).
+        // ClientWebSocket validates UTF-8 too; checking here keeps the contract independent of that (Receiver.R3).
         if (!Utf8.IsValid(buffer.AsSpan(0, count)))
         {
             await _gate.CloseOutputQuietlyAsync(CloseCodes.InvalidPayload, "invalid UTF-8").ConfigureAwait(false);

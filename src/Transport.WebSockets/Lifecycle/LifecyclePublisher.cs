@@ -12,12 +12,12 @@ namespace Transport.WebSockets.Lifecycle;
 /// </summary>
 /// <remarks>
 /// Invariants:
-/// I1 the actor never runs observer code: a slow or throwing observer cannot delay or break it
-///    (tests: L1_slow_observer_does_not_delay_actor, L1_throwing_observer_is_dropped).
-/// I2 versions strictly increase, and the subject sees snapshots in version order, because
+/// Lifecycle.I1 the actor never runs observer code: a slow or throwing observer cannot delay or break it
+///    (tests: L1_blocked_observer_does_not_delay_the_actor, L1_throwing_observer_is_dropped_and_the_actor_carries_on).
+/// Lifecycle.I2 versions strictly increase, and the subject sees snapshots in version order, because
 ///    <see cref="Publish"/> composes and emits under <see cref="_gate"/>.
-/// I3 the terminal snapshot is the last one; the subject completes right after it.
-/// I4 the actor never runs a wait predicate, and no predicate runs under a lock: a predicate that
+/// Lifecycle.I3 the terminal snapshot is the last one; the subject completes right after it.
+/// Lifecycle.I4 the actor never runs a wait predicate, and no predicate runs under a lock: a predicate that
 ///    throws faults its own wait only (its task carries the exception), one that blocks stalls its
 ///    own wait only; every waiter still sees every snapshot in version order, each exactly once
 ///    (tests: Item3_*).
@@ -33,7 +33,7 @@ internal sealed class LifecyclePublisher : ILifecycleChannel
     private readonly object _gate = new();
 
     // The newest snapshot heads a forward-linked history: each waiter keeps a cursor into it and
-    // walks it at its own pace (I4). Nodes no waiter points at are garbage.
+    // walks it at its own pace (Lifecycle.I4). Nodes no waiter points at are garbage.
     private Node _tail = new(LifecycleSnapshot.Initial);
     private LifecycleSnapshot _current = LifecycleSnapshot.Initial;
     private readonly List<Waiter> _waiters = [];
@@ -69,14 +69,14 @@ internal sealed class LifecyclePublisher : ILifecycleChannel
             _tail.Next = node;
             _tail = node;
 
-            // Cheap and non-blocking: every subscriber is a CoalescingObserver (I1).
+            // Cheap and non-blocking: every subscriber is a CoalescingObserver (Lifecycle.I1).
             _subject.OnNext(next);
             if (next.IsTerminal)
             {
                 _subject.OnCompleted();
             }
 
-            // I4: waiters evaluate on their own pass; a pass already running will reach this node.
+            // Lifecycle.I4: waiters evaluate on their own pass; a pass already running will reach this node.
             foreach (var waiter in _waiters)
             {
                 if (!waiter.Running)
@@ -138,7 +138,7 @@ internal sealed class LifecyclePublisher : ILifecycleChannel
             start = _tail;
         }
 
-        // The caller's own thread, outside the lock (I4).
+        // The caller's own thread, outside the lock (Lifecycle.I4).
         bool matched;
         try
         {

@@ -23,7 +23,7 @@ namespace Transport.WebSockets.Liveness;
 /// <item>Liveness.L2 the watch marks Stale no earlier than StaleAfter after the last data frame, and reports dead no earlier than DeadAfter after the last frame of any kind.</item>
 /// <item>Liveness.L3 the receive hot path does no timer work: timestamp writes per frame, and the lock only when the mark is set.</item>
 /// <item>Liveness.L4 any inbound frame the leaf can see (ping, pong, data) proves the transport alive; only data clears Stale (test: L4_pings_keep_the_transport_alive_but_not_fresh).</item>
-/// <item>Liveness.L5 DeadAfter is not applied to a leaf that cannot see pings or pongs; data silence alone never tears a socket down unless ReconnectAfterDataSilence is set (tests: L5_quiet_cws_like_leaf_is_stale_not_dead, L5_opt_in_data_silence_reconnects).</item>
+/// <item>Liveness.L5 DeadAfter is not applied to a leaf that cannot see pings or pongs; data silence alone never tears a socket down unless ReconnectAfterDataSilence is set (tests: L5_quiet_cws_like_leaf_is_stale_not_dead, L5_opt_in_data_silence_reconnects_even_while_pings_arrive).</item>
 /// <item>Liveness.L6 a liveness timeout reports the last sign of life, which becomes DownSince (test: L6_down_since_is_the_last_sign_of_life).</item>
 /// </list>
 /// </remarks>

@@ -34,7 +34,7 @@ internal sealed class SendPacer
     /// <summary>Whether a frame of this kind counts toward the limit.</summary>
     public bool Counts(FrameKind kind) => CountPongs || kind != FrameKind.Pong;
 
-    /// <summary>Waits until the window allows one more counted send (P1); does not record it.</summary>
+    /// <summary>Waits until the window allows one more counted send (Pacer.P1); does not record it.</summary>
     public async ValueTask WaitForRoomAsync(CancellationToken cancellationToken)
     {
         // On the writer's path: awaits without ConfigureAwait(false) (ADR 0003).

@@ -10,7 +10,7 @@ namespace Transport.WebSockets.Pacing;
 ///    before t - T. Hence for the send times t_1 &lt;= t_2 &lt;= ..., t_(i+N) - t_i &gt;= T for every i,
 ///    and no half-open window [s, s + T) contains more than N sends, whatever the schedule
 ///    (property test: P1_no_window_of_length_T_holds_more_than_N_sends_for_any_schedule).
-/// Pacer.P2 the pacer never waits longer than P1 requires: a send goes out at
+/// Pacer.P2 the pacer never waits longer than Pacer.P1 requires: a send goes out at
 ///    max(ready, t_(i-N) + T) (same property test, which checks the exact send times).
 /// Pacer.P3 only monotonic time is read (<see cref="TimeProvider.GetTimestamp"/>): a wall clock
 ///    stepped backwards cannot stall sends, one stepped forwards cannot release a burst
@@ -46,7 +46,7 @@ internal sealed class SlidingWindowLog
             return TimeSpan.Zero;
         }
 
-        // The N-th most recent send must have left the window (P1).
+        // The N-th most recent send must have left the window (Pacer.P1).
         var elapsed = _time.GetElapsedTime(_sends[_oldest]);
         return elapsed >= _window ? TimeSpan.Zero : _window - elapsed;
     }

@@ -6,7 +6,7 @@ namespace Transport.WebSockets.Reconnect;
 /// over a window, so this part is hand-written.
 /// </summary>
 /// <remarks>
-/// I1 at most <c>max</c> attempts start within any window of length <c>window</c>
+/// Gate.G1 at most <c>max</c> attempts start within any window of length <c>window</c>
 ///    (test: R4_attempt_rate_cap_holds_during_a_storm).
 /// Used only from the actor, one caller at a time: no locking.
 /// </remarks>

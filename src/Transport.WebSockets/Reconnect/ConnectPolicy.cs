@@ -15,10 +15,10 @@ namespace Transport.WebSockets.Reconnect;
 /// <c>ContinueOnCapturedContext</c> is true, so every continuation returns to the actor's
 /// scheduler (a pumped test scheduler keeps control across retries and delays).
 /// <para>
-/// I1 each attempt has its own connect timeout: a hung handshake cannot wedge the backoff
+/// Policy.P1 each attempt has its own connect timeout: a hung handshake cannot wedge the backoff
 ///    (test: R2_hung_handshake_is_cut_by_connect_timeout_and_backoff_proceeds).
-/// I2 Transient failures are retried for ever unless MaxAttempts is set (R5_transient_retried_forever).
-/// I3 Permanent failures get PermanentRetries retries, then the cycle is Unrecoverable (R6_permanent_becomes_unrecoverable).
+/// Policy.P2 Transient failures are retried for ever unless MaxAttempts is set (test: R5_transient_failures_are_retried_forever).
+/// Policy.P3 Permanent failures get PermanentRetries retries, then the cycle is Unrecoverable (test: R6_permanent_failure_becomes_unrecoverable_after_the_configured_retries).
 /// </para>
 /// </remarks>
 internal sealed class ConnectPolicy

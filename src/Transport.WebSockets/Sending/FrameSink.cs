@@ -100,7 +100,7 @@ internal sealed class FrameSink : IFrameSink
 
     private ValueTask Submit(SendRequest request, CancellationToken cancellationToken)
     {
-        // I6: the hook goes on before the writer can see the request, so whoever completes it
+        // SendQueue.I6: the hook goes on before the writer can see the request, so whoever completes it
         // (the writer included, however fast) releases it from the caller's token.
         if (cancellationToken.CanBeCanceled)
         {
@@ -114,7 +114,7 @@ internal sealed class FrameSink : IFrameSink
             }, (_queue, request));
         }
 
-        // I5: queued or waiting for room, the caller awaits the request's one completion.
+        // SendQueue.I5: queued or waiting for room, the caller awaits the request's one completion.
         if (_queue.EnqueueOrWait(request) == EnqueueResult.Closed)
         {
             request.Fail(_queue.ClosedError());

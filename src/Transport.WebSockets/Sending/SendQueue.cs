@@ -14,21 +14,21 @@ namespace Transport.WebSockets.Sending;
 /// priority between lanes, and cannot withdraw a queued item (needed for cancelled and
 /// epoch-pinned sends).
 /// <para>
-/// I1 the consumer always takes pongs, then control, then data (test: S1_control_lane_before_data).
-/// I2 queued frames never exceed the frame bound, and bytes exceed the byte bound only never (a
+/// SendQueue.I1 the consumer always takes pongs, then control, then data (test: S1_control_lane_before_data).
+/// SendQueue.I2 queued frames never exceed the frame bound, and bytes exceed the byte bound only never (a
 ///    frame larger than the byte bound is refused as Invalid).
-/// I3 waiters for space are served in arrival order.
-/// I4 the consumer's wait on an empty queue does not allocate: one reusable
+/// SendQueue.I3 waiters for space are served in arrival order.
+/// SendQueue.I4 the consumer's wait on an empty queue does not allocate: one reusable
 ///    <see cref="SingleConsumerWaiter{T}"/>, armed under the gate, claimed under the gate by
 ///    exactly one of the paths that add (TryEnqueue, EnqueuePong, Requeue, admission of space
 ///    waiters) or Close (faults it), or by the cancellation of the token the consumer waited with
 ///    (test: I4_wait_and_wake_allocate_nothing, I4_one_waiter_is_reused_across_cycles).
-/// I5 a tracked request has one completion and exactly one finisher: the writer (written), the
+/// SendQueue.I5 a tracked request has one completion and exactly one finisher: the writer (written), the
 ///    sender's cancellation (withdrawn while not taken, whether queued, waiting for room or not yet
 ///    queued), or whoever the queue hands it back to (Close, RemovePinnedUpTo). Admission from the
 ///    wait-for-room list completes nothing, so a cancellation right after it cannot strand the send
 ///    (test: Item5_send_cancelled_right_after_admission_from_the_wait_list_is_withdrawn).
-/// I6 a sender's cancellation hook is attached before the request is handed to the queue, so every
+/// SendQueue.I6 a sender's cancellation hook is attached before the request is handed to the queue, so every
 ///    finisher sees it and releases it (test: Item6_fast_path_send_leaves_no_registration_on_the_token).
 /// </para>
 /// <para>
@@ -42,7 +42,7 @@ internal sealed class SendQueue
     private readonly int _capacityFrames;
     private readonly long _capacityBytes;
 
-    // The consumer's one reusable wait: armed and claimed under _gate, completed outside it (I4).
+    // The consumer's one reusable wait: armed and claimed under _gate, completed outside it (SendQueue.I4).
     private readonly SingleConsumerWaiter<bool> _consumer = new("send queue");
 
     // Guards every field below. Never held while completing a TaskCompletionSource or _consumer.
@@ -130,10 +130,10 @@ internal sealed class SendQueue
     };
 
     /// <summary>
-    /// Enqueues, or when there is no room joins the wait-for-room list (I3): the request then
+    /// Enqueues, or when there is no room joins the wait-for-room list (SendQueue.I3): the request then
     /// stays owned by the queue until it is admitted, withdrawn (<see cref="TryWithdraw"/>) or
     /// returned by <see cref="Close"/>. Nothing else completes for the sender: it awaits the
-    /// request's own completion, whoever ends up finishing it (I5).
+    /// request's own completion, whoever ends up finishing it (SendQueue.I5).
     /// </summary>
     /// <returns>
     /// Queued, Waiting, Closed (the caller fails the request with <see cref="ClosedError"/>) or
@@ -148,7 +148,7 @@ internal sealed class SendQueue
         {
             if (request.QueueState == SendRequestState.Withdrawn)
             {
-                // Its cancellation ran before it got here (I6: the hook is attached before queueing).
+                // Its cancellation ran before it got here (SendQueue.I6: the hook is attached before queueing).
                 return EnqueueResult.Withdrawn;
             }
 
@@ -157,7 +157,7 @@ internal sealed class SendQueue
                 return EnqueueResult.Closed;
             }
 
-            // Waiters already queued for space go first (I3).
+            // Waiters already queued for space go first (SendQueue.I3).
             if (_spaceWaiters.Count > 0 || !HasRoomLocked(request))
             {
                 if (!waitForRoom)
@@ -279,7 +279,7 @@ internal sealed class SendQueue
             }
 
             // Empty and open: arm under the gate, so an add either came before (and we returned
-            // above) or comes after and claims this wait (I4).
+            // above) or comes after and claims this wait (SendQueue.I4).
             return _consumer.ArmUntyped(cancellationToken);
         }
     }
@@ -404,7 +404,7 @@ internal sealed class SendQueue
         return _consumer.TryClaim();
     }
 
-    // Completes the consumer's wait claimed under _gate (I4); call after releasing _gate.
+    // Completes the consumer's wait claimed under _gate (SendQueue.I4); call after releasing _gate.
     private void WakeConsumer(bool claimed)
     {
         if (claimed)
@@ -413,9 +413,9 @@ internal sealed class SendQueue
         }
     }
 
-    // Moves waiters for space into the queue while they fit, in arrival order (I3). The sender
+    // Moves waiters for space into the queue while they fit, in arrival order (SendQueue.I3). The sender
     // is not told: it awaits the request's completion, so there is no hand-off to race with its
-    // cancellation (I5). Returns true when an admission claimed the consumer's wait.
+    // cancellation (SendQueue.I5). Returns true when an admission claimed the consumer's wait.
     private bool AdmitWaitersLocked()
     {
         var wake = false;

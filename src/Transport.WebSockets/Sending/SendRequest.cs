@@ -50,7 +50,7 @@ internal sealed class SendRequest
 
     /// <summary>
     /// The caller's cancellation hook, attached before the request is handed to the queue (so
-    /// whoever completes it sees it, SendQueue I6) and released by every completion.
+    /// whoever completes it sees it, SendQueue.I6) and released by every completion.
     /// </summary>
     public CancellationTokenRegistration Registration { get; set; }
 

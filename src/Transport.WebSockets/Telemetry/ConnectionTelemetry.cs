@@ -9,11 +9,11 @@ namespace Transport.WebSockets.Telemetry;
 /// a counter add each.
 /// </summary>
 /// <remarks>
-/// T1 the span is stopped at the terminal snapshot, not left to the finalizer (T1_span_ends_at_the_terminal_phase).
-/// T2 the span never becomes the caller's <see cref="Activity.Current"/>: starting a connection must not
+/// Telemetry.T1 the span is stopped at the terminal snapshot, not left to the finalizer (test: T1_span_ends_at_the_terminal_phase_with_an_event_per_transition).
+/// Telemetry.T2 the span never becomes the caller's <see cref="Activity.Current"/>: starting a connection must not
 /// parent the caller's later work under it (T2_connect_does_not_change_the_callers_current_activity).
-/// T3 span and event timestamps come from the injected <see cref="TimeProvider"/>, like all time in the stack.
-/// T4 tags carry kinds, codes and counts only: never a URI, header, cookie or message text.
+/// Telemetry.T3 span and event timestamps come from the injected <see cref="TimeProvider"/>, like all time in the stack.
+/// Telemetry.T4 tags carry kinds, codes and counts only: never a URI, header, cookie or message text.
 /// </remarks>
 internal sealed class ConnectionTelemetry : IDisposable
 {
@@ -71,7 +71,7 @@ internal sealed class ConnectionTelemetry : IDisposable
         _metrics.TimeDown.Record(down.TotalSeconds, _tags);
     }
 
-    /// <summary>Adds a span event for a lifecycle transition and ends the span at the terminal phase (T1).</summary>
+    /// <summary>Adds a span event for a lifecycle transition and ends the span at the terminal phase (Telemetry.T1).</summary>
     public void Transition(LifecycleSnapshot snapshot)
     {
         var activity = _activity;
@@ -89,7 +89,7 @@ internal sealed class ConnectionTelemetry : IDisposable
         };
         if (snapshot.LastError is { } error)
         {
-            // T4: the kind and the codes, never the message.
+            // Telemetry.T4: the kind and the codes, never the message.
             tags[TransportTelemetry.ErrorKindTag] = error.Kind.ToString();
             if (error.HttpStatus is { } status)
             {
@@ -160,7 +160,7 @@ internal sealed class ConnectionTelemetry : IDisposable
             return null;
         }
 
-        // T2: StartActivity makes the span Activity.Current on this (the caller's) thread; put the
+        // Telemetry.T2: StartActivity makes the span Activity.Current on this (the caller's) thread; put the
         // caller's back so its later work is not parented under a long-lived connection span.
         var callers = Activity.Current;
         var activity = source.StartActivity(

@@ -14,7 +14,7 @@ namespace Transport.WebSockets.Waiting;
 //            it is posted to the scheduler or context the consumer captured, else to the pool.
 // Waiter.W4: A cancellation is never lost: a token cancelled before Arm, during Arm or while the
 //            wait is armed ends that wait with OperationCanceledException carrying the token
-//            (unless a completer claimed it first, W2).
+//            (unless a completer claimed it first, Waiter.W2).
 // Waiter.W5: Arm, claim, complete and consume allocate nothing, with or without a cancellable
 //            token (the token's registration nodes are recycled by CancellationTokenSource).
 // Waiter.W6: Whoever completes a wait also releases its token registration, so a completed wait
@@ -45,7 +45,7 @@ namespace Transport.WebSockets.Waiting;
 /// the next Arm with a new version, so a stale <see cref="ValueTask"/> cannot be confused with it.</item>
 /// </list>
 /// <para>
-/// <c>RunContinuationsAsynchronously</c> is true on purpose (W3). When the awaiting code captured
+/// <c>RunContinuationsAsynchronously</c> is true on purpose (Waiter.W3). When the awaiting code captured
 /// a scheduler or synchronization context (an actor, the pumped test scheduler), the core posts the
 /// continuation there whatever this flag says, so a pump keeps control. When nothing was captured
 /// (a thread-pool consumer, or <c>ConfigureAwait(false)</c>), the flag keeps the consumer's code
@@ -66,7 +66,7 @@ internal sealed class SingleConsumerWaiter<T> : IValueTaskSource<T>, IValueTaskS
     private readonly string _owner;
 
     // Written by the consumer in Arm before _state becomes Armed; read and cleared by the one
-    // claimant (W2), which the Armed -> Claimed compare-and-swap orders after that write.
+    // claimant (Waiter.W2), which the Armed -> Claimed compare-and-swap orders after that write.
     private CancellationTokenRegistration _registration;
 
     // Touched by the consumer (Arm, GetResult) and by the one claimant (Complete/Fail). Never by
@@ -89,11 +89,11 @@ internal sealed class SingleConsumerWaiter<T> : IValueTaskSource<T>, IValueTaskS
 
     /// <summary>
     /// Hands out the pending wait. Consumer only, holding the owner's lock, after it found nothing
-    /// to take. An already-cancelled token yields a wait that is already cancelled (W4).
+    /// to take. An already-cancelled token yields a wait that is already cancelled (Waiter.W4).
     /// </summary>
     /// <param name="cancellationToken">Ends the wait with <see cref="OperationCanceledException"/> unless a completer claims it first.</param>
     /// <returns>A value task completed by the claimant.</returns>
-    /// <exception cref="InvalidOperationException">A previous wait was not consumed yet (W1).</exception>
+    /// <exception cref="InvalidOperationException">A previous wait was not consumed yet (Waiter.W1).</exception>
     public ValueTask<T> Arm(CancellationToken cancellationToken)
     {
         ArmCore(cancellationToken);
@@ -103,7 +103,7 @@ internal sealed class SingleConsumerWaiter<T> : IValueTaskSource<T>, IValueTaskS
     /// <summary>As <see cref="Arm"/>, for owners whose wait carries no result (the send queue).</summary>
     /// <param name="cancellationToken">Ends the wait with <see cref="OperationCanceledException"/> unless a completer claims it first.</param>
     /// <returns>A value task completed by the claimant.</returns>
-    /// <exception cref="InvalidOperationException">A previous wait was not consumed yet (W1).</exception>
+    /// <exception cref="InvalidOperationException">A previous wait was not consumed yet (Waiter.W1).</exception>
     public ValueTask ArmUntyped(CancellationToken cancellationToken)
     {
         ArmCore(cancellationToken);
@@ -112,7 +112,7 @@ internal sealed class SingleConsumerWaiter<T> : IValueTaskSource<T>, IValueTaskS
 
     /// <summary>
     /// Claims the armed wait, if any, for the caller to complete after releasing the owner's lock.
-    /// Producer side, holding the owner's lock (W2).
+    /// Producer side, holding the owner's lock (Waiter.W2).
     /// </summary>
     /// <returns>True when the caller now owns the completion and must call <see cref="Complete"/> or <see cref="Fail"/>.</returns>
     public bool TryClaim() =>
@@ -167,7 +167,7 @@ internal sealed class SingleConsumerWaiter<T> : IValueTaskSource<T>, IValueTaskS
         {
             // Registered before the state becomes Armed: a callback running now (the token was
             // already cancelled, or is being cancelled on another thread) finds the waiter Idle
-            // and does nothing; the check after arming below then catches that cancellation (W4).
+            // and does nothing; the check after arming below then catches that cancellation (Waiter.W4).
             // The callback takes no lock, so registering under the owner's lock cannot deadlock.
             _registration = cancellationToken.UnsafeRegister(CancelCallback, this);
         }
@@ -184,7 +184,7 @@ internal sealed class SingleConsumerWaiter<T> : IValueTaskSource<T>, IValueTaskS
     private void OnCancelled(CancellationToken token)
     {
         // This registration belongs to the wait armed now: the claimant of every earlier wait
-        // disposed that wait's registration (W6), waiting for a callback already running on
+        // disposed that wait's registration (Waiter.W6), waiting for a callback already running on
         // another thread to return, before the wait could be consumed and a new one armed. So a
         // late callback of an earlier token can never claim a later wait.
         if (TryClaim())
@@ -196,7 +196,7 @@ internal sealed class SingleConsumerWaiter<T> : IValueTaskSource<T>, IValueTaskS
     private void ReleaseRegistration()
     {
         // Dispose, not Unregister: when the callback is running on another thread, Dispose waits
-        // for it to return (it only tries the claim, which it has lost, W2). That wait is what
+        // for it to return (it only tries the claim, which it has lost, Waiter.W2). That wait is what
         // keeps a late callback away from the next wait. From inside the callback itself, or when
         // nothing was registered, it returns at once.
         CancellationTokenRegistration registration = _registration;

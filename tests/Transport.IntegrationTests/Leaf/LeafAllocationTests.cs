@@ -13,6 +13,7 @@ namespace Transport.IntegrationTests.Leaf;
 public sealed class LeafAllocationTests
 {
     [Fact]
+    [Trait("Invariant", "Receiver.R2")]
     public async Task An_oversized_message_fails_with_MessageTooBig_closes_1009_and_is_never_buffered_whole()
     {
         const int limit = 64 * 1024;

@@ -8,6 +8,7 @@ namespace Transport.IntegrationTests.Leaf;
 public sealed class LeafLifecycleTests
 {
     [Fact]
+    [Trait("Invariant", "Receiver.R4")]
     public async Task Server_close_with_code_and_reason_is_returned_once_then_ClosedByPeer()
     {
         var serverCloseDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -32,6 +32,7 @@ public sealed class LeafMessageTests
     }
 
     [Fact]
+    [Trait("Invariant", "Receiver.R1")]
     public async Task A_1MiB_message_in_4KiB_fragments_is_reassembled_byte_exact()
     {
         var message = new byte[1024 * 1024];
@@ -51,6 +52,7 @@ public sealed class LeafMessageTests
     }
 
     [Fact]
+    [Trait("Invariant", "Receiver.R1")]
     public async Task Fragmented_text_split_inside_multibyte_characters_is_reassembled()
     {
         // 3-byte characters in 4-byte fragments: most fragments end mid-character.
@@ -94,6 +96,7 @@ public sealed class LeafMessageTests
     }
 
     [Fact]
+    [Trait("Invariant", "Receiver.R2")]
     public async Task A_message_of_exactly_the_limit_is_accepted()
     {
         const int limit = 10_000;
@@ -113,6 +116,7 @@ public sealed class LeafMessageTests
     }
 
     [Fact]
+    [Trait("Invariant", "Receiver.R3")]
     public async Task Invalid_utf8_text_fails_with_Protocol_and_the_server_sees_1007()
     {
         var serverSawClose = new TaskCompletionSource<int?>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -190,6 +194,7 @@ public sealed class LeafMessageTests
     }
 
     [Fact]
+    [Trait("Invariant", "Receiver.R5")]
     public async Task Server_pings_are_answered_by_the_leaf_and_never_surfaced()
     {
         var pongs = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -217,5 +222,35 @@ public sealed class LeafMessageTests
 
         Assert.Equal("after pings", frame.GetText());
         Assert.Equal(50, await pongs.Task.WaitAsync(Bound));
+    }
+
+    [Fact]
+    [Trait("Invariant", "Receiver.R6")]
+    public async Task TryReceive_yields_only_whole_messages_and_mixed_with_receives_loses_none()
+    {
+        const int count = 500;
+        await using var server = await LoopbackServer.StartAsync(async s =>
+        {
+            await s.AcceptAsync();
+            await s.FloodAsync(count, 100, text: false);
+            await s.WaitForCloseAsync();
+        });
+        await using var connection = await ConnectAsync(server);
+
+        // Awaited receives interleaved with synchronous drains: every message arrives once, whole, in order,
+        // whichever path took it; a false TryReceive consumes nothing.
+        var frames = new List<Frame>();
+        while (frames.Count < count)
+        {
+            frames.Add(await connection.ReceiveAsync());
+            while (frames.Count < count && connection.Receiver.TryReceive(out var frame))
+            {
+                frames.Add(frame);
+            }
+        }
+
+        Assert.Equal(Enumerable.Range(0, count), frames.Select(f => ServerSession.ReadSequence(f.Payload.Span, text: false)));
+        Assert.All(frames, f => Assert.Equal(100, f.Length));
+        Assert.False(connection.Receiver.TryReceive(out _));
     }
 }

@@ -6,6 +6,7 @@ namespace Transport.Tests.Actor;
 public sealed class LifecycleTests
 {
     [Fact]
+    [Trait("Invariant", "Lifecycle.I2")]
     public async Task L2_late_reader_sees_every_down_cycle_through_the_epoch()
     {
         var h = ActorHarness.Start();
@@ -26,6 +27,7 @@ public sealed class LifecycleTests
     }
 
     [Fact]
+    [Trait("Invariant", "Lifecycle.I2")]
     public void Observers_are_coalesced_and_end_on_the_newest_snapshot()
     {
         var h = ActorHarness.Start();
@@ -45,6 +47,7 @@ public sealed class LifecycleTests
     }
 
     [Fact]
+    [Trait("Invariant", "Lifecycle.I1")]
     public void L1_throwing_observer_is_dropped_and_the_actor_carries_on()
     {
         var h = ActorHarness.Start();
@@ -63,6 +66,7 @@ public sealed class LifecycleTests
     }
 
     [Fact]
+    [Trait("Invariant", "Lifecycle.I1")]
     public async Task L1_blocked_observer_does_not_delay_the_actor()
     {
         // Real threads here: a genuinely blocked observer on the thread-pool spawn.
@@ -94,6 +98,7 @@ public sealed class LifecycleTests
     }
 
     [Fact]
+    [Trait("Invariant", "Actor.A6")]
     public void C1_shutdown_sends_close_publishes_Closed_and_completes()
     {
         var h = ActorHarness.Start();
@@ -115,6 +120,7 @@ public sealed class LifecycleTests
     }
 
     [Fact]
+    [Trait("Invariant", "Lifecycle.I3")]
     public void A_subscriber_after_the_end_gets_the_terminal_snapshot_then_completion()
     {
         var h = ActorHarness.Start();
@@ -130,6 +136,7 @@ public sealed class LifecycleTests
     }
 
     [Fact]
+    [Trait("Invariant", "Actor.A6")]
     public void C1_shutdown_with_a_dead_socket_completes_after_the_close_bound()
     {
         var h = ActorHarness.Start();

@@ -21,6 +21,7 @@ public sealed class ReconnectTests
     }
 
     [Fact]
+    [Trait("Invariant", "Actor.A1")]
     public void A1_rotated_credential_is_used_on_reconnect()
     {
         var token = "token-1";
@@ -47,6 +48,7 @@ public sealed class ReconnectTests
     }
 
     [Fact]
+    [Trait("Invariant", "Policy.P1")]
     public void R2_hung_handshake_is_cut_by_connect_timeout_and_backoff_proceeds()
     {
         var h = ActorHarness.Start(script: c =>
@@ -91,6 +93,7 @@ public sealed class ReconnectTests
     }
 
     [Fact]
+    [Trait("Invariant", "Gate.G1")]
     public void R4_attempt_rate_cap_holds_during_a_storm()
     {
         var starts = new List<DateTimeOffset>();
@@ -124,6 +127,7 @@ public sealed class ReconnectTests
     }
 
     [Fact]
+    [Trait("Invariant", "Policy.P2")]
     public void R5_transient_failures_are_retried_forever()
     {
         var h = ActorHarness.Start(o => o.WithBackoff(TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(10), useJitter: false));
@@ -141,6 +145,7 @@ public sealed class ReconnectTests
     }
 
     [Fact]
+    [Trait("Invariant", "Policy.P3")]
     public async Task R6_permanent_failure_becomes_unrecoverable_after_the_configured_retries()
     {
         var h = ActorHarness.Start(
@@ -191,6 +196,7 @@ public sealed class ReconnectTests
     }
 
     [Fact]
+    [Trait("Invariant", "Actor.A2")]
     public void A2_epoch_advances_once_per_down_cycle()
     {
         var h = ActorHarness.Start();

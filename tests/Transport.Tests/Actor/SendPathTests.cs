@@ -56,6 +56,7 @@ public sealed class SendPathTests
     }
 
     [Fact]
+    [Trait("Invariant", "Actor.A5")]
     public async Task S2_pinned_send_rejected_after_reconnect_unpinned_delivered_once()
     {
         var h = ActorHarness.Start();

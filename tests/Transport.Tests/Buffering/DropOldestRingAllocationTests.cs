@@ -9,6 +9,7 @@ public sealed class DropOldestRingAllocationTests
     private const int Operations = 10_000;
 
     [Fact]
+    [Trait("Invariant", "Ring.I9")]
     public void I9_steady_state_write_and_read_allocate_nothing()
     {
         var ring = new DropOldestRing(capacityFrames: 1_024, capacityBytes: 8 * 1_024);
@@ -26,6 +27,7 @@ public sealed class DropOldestRingAllocationTests
     }
 
     [Fact]
+    [Trait("Invariant", "Ring.I9")]
     public void I9_waiting_and_waking_allocate_nothing()
     {
         var ring = new DropOldestRing(capacityFrames: 16, capacityBytes: 1_024);

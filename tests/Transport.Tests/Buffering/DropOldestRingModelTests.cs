@@ -16,6 +16,7 @@ public sealed class DropOldestRingModelTests
 
     [Fact]
     [Trait("Invariant", "Ring.I10")]
+    [Trait("Invariant", "Ring.I4")]
     public void I4_random_operations_match_the_reference_model()
     {
         string? pinned = Environment.GetEnvironmentVariable("RING_SEED");

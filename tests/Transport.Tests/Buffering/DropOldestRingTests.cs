@@ -7,6 +7,7 @@ namespace Transport.Tests.Buffering;
 public sealed class DropOldestRingTests
 {
     [Fact]
+    [Trait("Invariant", "Ring.I1")]
     public void I1_count_pressure_evicts_oldest_first_and_counts_each_eviction()
     {
         var ring = new DropOldestRing(capacityFrames: 3, capacityBytes: 1_000_000);
@@ -27,6 +28,7 @@ public sealed class DropOldestRingTests
     }
 
     [Fact]
+    [Trait("Invariant", "Ring.I1")]
     public void I1_a_single_slot_ring_keeps_only_the_newest()
     {
         var ring = new DropOldestRing(capacityFrames: 1, capacityBytes: 1_000);
@@ -42,6 +44,7 @@ public sealed class DropOldestRingTests
     }
 
     [Fact]
+    [Trait("Invariant", "Ring.I2")]
     public void I2_byte_pressure_evicts_oldest_until_the_newest_fits()
     {
         var ring = new DropOldestRing(capacityFrames: 100, capacityBytes: 100);
@@ -62,6 +65,7 @@ public sealed class DropOldestRingTests
     }
 
     [Fact]
+    [Trait("Invariant", "Ring.I2")]
     public void I2_zero_length_frames_are_bounded_by_count_only()
     {
         var ring = new DropOldestRing(capacityFrames: 2, capacityBytes: 1);
@@ -74,6 +78,7 @@ public sealed class DropOldestRingTests
     }
 
     [Fact]
+    [Trait("Invariant", "Ring.I2")]
     public void I2_frame_larger_than_the_budget_is_admitted_alone()
     {
         var ring = new DropOldestRing(capacityFrames: 100, capacityBytes: 100);
@@ -96,6 +101,7 @@ public sealed class DropOldestRingTests
     }
 
     [Fact]
+    [Trait("Invariant", "Ring.I2")]
     public void I2_oversized_frame_into_an_empty_ring_evicts_nothing()
     {
         var ring = new DropOldestRing(capacityFrames: 4, capacityBytes: 8);
@@ -107,6 +113,7 @@ public sealed class DropOldestRingTests
     }
 
     [Fact]
+    [Trait("Invariant", "Ring.I3")]
     public void I3_reads_return_frames_in_write_order()
     {
         // The slot array grows (64 -> 128 -> 210) while wrapped around; the peak depth is
@@ -139,6 +146,7 @@ public sealed class DropOldestRingTests
     }
 
     [Fact]
+    [Trait("Invariant", "Ring.I3")]
     public void I3_the_frame_read_is_the_one_written_not_a_copy()
     {
         var ring = new DropOldestRing(capacityFrames: 4, capacityBytes: 100);
@@ -152,6 +160,7 @@ public sealed class DropOldestRingTests
     [InlineData(FrameKind.Ping)]
     [InlineData(FrameKind.Pong)]
     [InlineData(FrameKind.Close)]
+    [Trait("Invariant", "Ring.I5")]
     public void I5_control_frames_are_rejected(FrameKind kind)
     {
         var ring = new DropOldestRing(capacityFrames: 4, capacityBytes: 100);
@@ -168,6 +177,7 @@ public sealed class DropOldestRingTests
     }
 
     [Fact]
+    [Trait("Invariant", "Ring.I6")]
     public void I6_write_after_complete_is_ignored_and_buffered_frames_stay_readable()
     {
         var ring = new DropOldestRing(capacityFrames: 2, capacityBytes: 100);
@@ -186,6 +196,7 @@ public sealed class DropOldestRingTests
     }
 
     [Fact]
+    [Trait("Invariant", "Ring.I6")]
     public void I6_the_first_complete_wins()
     {
         var ring = new DropOldestRing(capacityFrames: 2, capacityBytes: 100);

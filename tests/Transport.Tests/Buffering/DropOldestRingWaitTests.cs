@@ -25,6 +25,7 @@ public sealed class DropOldestRingWaitTests
     }
 
     [Fact]
+    [Trait("Invariant", "Ring.I7")]
     public void I7_pending_wait_is_woken_by_write()
     {
         var ring = new DropOldestRing(capacityFrames: 4, capacityBytes: 100);
@@ -40,6 +41,7 @@ public sealed class DropOldestRingWaitTests
     }
 
     [Fact]
+    [Trait("Invariant", "Ring.I7")]
     public void I7_the_waiter_is_reused_across_many_waits()
     {
         var ring = new DropOldestRing(capacityFrames: 4, capacityBytes: 100);
@@ -55,6 +57,7 @@ public sealed class DropOldestRingWaitTests
     }
 
     [Fact]
+    [Trait("Invariant", "Ring.I7")]
     public void I7_pending_wait_is_woken_by_complete()
     {
         var ring = new DropOldestRing(capacityFrames: 4, capacityBytes: 100);
@@ -69,6 +72,7 @@ public sealed class DropOldestRingWaitTests
     }
 
     [Fact]
+    [Trait("Invariant", "Ring.I7")]
     public async Task I7_pending_wait_is_woken_by_complete_with_error()
     {
         var ring = new DropOldestRing(capacityFrames: 4, capacityBytes: 100);
@@ -83,6 +87,7 @@ public sealed class DropOldestRingWaitTests
     }
 
     [Fact]
+    [Trait("Invariant", "Ring.I6")]
     public async Task I6_wait_throws_the_completion_error_only_after_draining()
     {
         var ring = new DropOldestRing(capacityFrames: 4, capacityBytes: 100);
@@ -102,6 +107,7 @@ public sealed class DropOldestRingWaitTests
     }
 
     [Fact]
+    [Trait("Invariant", "Ring.I6")]
     public async Task I6_normal_complete_answers_false_only_after_draining()
     {
         var ring = new DropOldestRing(capacityFrames: 4, capacityBytes: 100);
@@ -179,6 +185,7 @@ public sealed class DropOldestRingWaitTests
     }
 
     [Fact]
+    [Trait("Invariant", "Ring.I8")]
     public void I8_continuation_runs_on_the_consumers_pumped_scheduler()
     {
         var scheduler = new PumpedTestScheduler();
@@ -221,6 +228,7 @@ public sealed class DropOldestRingWaitTests
     }
 
     [Fact]
+    [Trait("Invariant", "Ring.I8")]
     public async Task I8_continuation_without_context_does_not_run_inline_in_write()
     {
         var ring = new DropOldestRing(capacityFrames: 4, capacityBytes: 100);

@@ -127,6 +127,7 @@ public sealed class HonestLivenessTests
 
     [Fact]
     [Trait("Invariant", "Session.S6")]
+    [Trait("Invariant", "Session.S8")]
     public void S6_frame_read_after_reconnect_reports_the_epoch_it_arrived_on()
     {
         var h = ActorHarness.Start();

@@ -143,4 +143,24 @@ public sealed class LivenessWatchTests : IDisposable
 
         Assert.Equal(version, _lifecycle.Current.Version);
     }
+
+    [Fact]
+    [Trait("Invariant", "Liveness.L2")]
+    public void Reports_dead_once_at_DeadAfter_and_stops()
+    {
+        var watch = Watch(null, DeadAfter);
+        var loop = Run(watch);
+
+        Advance(DeadAfter - TimeSpan.FromTicks(1));
+        Assert.Empty(_dead);
+        Assert.False(loop.IsCompleted);
+
+        Advance(TimeSpan.FromTicks(1));
+        Assert.Single(_dead);
+        Assert.True(loop.IsCompletedSuccessfully);
+
+        Advance(DeadAfter);
+        Advance(DeadAfter);
+        Assert.Single(_dead);
+    }
 }

@@ -8,6 +8,7 @@ namespace Transport.Tests.Mock;
 public sealed class ManualSpawnerTests
 {
     [Fact]
+    [Trait("Invariant", "Scheduler.S1")]
     public void S1_nothing_runs_until_pumped_then_fifo()
     {
         var spawner = new ManualSpawner();
@@ -31,6 +32,7 @@ public sealed class ManualSpawnerTests
     }
 
     [Fact]
+    [Trait("Invariant", "Scheduler.S3")]
     public void S3_awaits_inside_pumped_work_come_back_here()
     {
         var (_, clock, spawner) = MockHarness.Create();
@@ -74,6 +76,7 @@ public sealed class ManualSpawnerTests
     }
 
     [Fact]
+    [Trait("Invariant", "Scheduler.S3")]
     public void S3_context_is_cleared_while_pumping_and_restored_after()
     {
         var spawner = new ManualSpawner();
@@ -96,6 +99,7 @@ public sealed class ManualSpawnerTests
     }
 
     [Fact]
+    [Trait("Invariant", "Scheduler.S2")]
     public void S2_inline_execution_is_refused_off_the_pumping_thread()
     {
         var spawner = new ManualSpawner();
@@ -115,6 +119,7 @@ public sealed class ManualSpawnerTests
     }
 
     [Fact]
+    [Trait("Invariant", "Scheduler.S2")]
     public void S2_inline_execution_is_allowed_on_the_pumping_thread()
     {
         var spawner = new ManualSpawner();
@@ -135,6 +140,7 @@ public sealed class ManualSpawnerTests
     }
 
     [Fact]
+    [Trait("Invariant", "Scheduler.S4")]
     public void S4_reentrant_pumping_throws()
     {
         var spawner = new ManualSpawner();

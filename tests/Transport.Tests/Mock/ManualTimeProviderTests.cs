@@ -7,6 +7,7 @@ public sealed class ManualTimeProviderTests
     private static readonly DateTimeOffset Start = ManualTimeProvider.DefaultStart;
 
     [Fact]
+    [Trait("Invariant", "Clock.T1")]
     public void T1_time_moves_only_when_advanced()
     {
         var clock = new ManualTimeProvider();
@@ -29,6 +30,7 @@ public sealed class ManualTimeProviderTests
     }
 
     [Fact]
+    [Trait("Invariant", "Clock.T1")]
     public void T1_starts_at_the_given_instant_in_utc()
     {
         var clock = new ManualTimeProvider(new DateTimeOffset(2030, 6, 1, 12, 0, 0, TimeSpan.FromHours(2)));
@@ -38,6 +40,7 @@ public sealed class ManualTimeProviderTests
     }
 
     [Fact]
+    [Trait("Invariant", "Clock.T1")]
     public void T1_moving_backwards_throws()
     {
         var clock = new ManualTimeProvider();
@@ -50,6 +53,7 @@ public sealed class ManualTimeProviderTests
     }
 
     [Fact]
+    [Trait("Invariant", "Clock.T2")]
     public void T2_timers_fire_in_due_order_ties_in_creation_order()
     {
         var clock = new ManualTimeProvider();
@@ -72,6 +76,7 @@ public sealed class ManualTimeProviderTests
     }
 
     [Fact]
+    [Trait("Invariant", "Clock.T3")]
     public void T3_callback_sees_its_due_instant_and_passes_state()
     {
         var clock = new ManualTimeProvider();
@@ -86,6 +91,7 @@ public sealed class ManualTimeProviderTests
     }
 
     [Fact]
+    [Trait("Invariant", "Clock.T4")]
     public void T4_periodic_timer_fires_every_period_within_one_advance()
     {
         var clock = new ManualTimeProvider();
@@ -103,6 +109,7 @@ public sealed class ManualTimeProviderTests
     }
 
     [Fact]
+    [Trait("Invariant", "Clock.T5")]
     public void T5_callback_may_rearm_and_create_timers()
     {
         var clock = new ManualTimeProvider();
@@ -127,6 +134,7 @@ public sealed class ManualTimeProviderTests
     }
 
     [Fact]
+    [Trait("Invariant", "Clock.T5")]
     public void T5_callback_can_change_its_own_periodic_timer()
     {
         var clock = new ManualTimeProvider();
@@ -153,6 +161,7 @@ public sealed class ManualTimeProviderTests
     }
 
     [Fact]
+    [Trait("Invariant", "Clock.T6")]
     public void T6_zero_due_timer_fires_on_next_advance_not_inline()
     {
         var clock = new ManualTimeProvider();

@@ -6,6 +6,7 @@ namespace Transport.Tests.Mock;
 public sealed class MockHarnessTests
 {
     [Fact]
+    [Trait("Invariant", "MockSocket.M5")]
     public void M5_a_pumped_reader_sees_deliveries_only_when_pumped_and_stays_on_its_scheduler()
     {
         var (connector, clock, spawner) = MockHarness.Create();
@@ -108,6 +109,7 @@ public sealed class MockHarnessTests
     }
 
     [Fact]
+    [Trait("Invariant", "MockSocket.M5")]
     public void M5_a_delivery_made_by_other_pumped_work_does_not_run_the_reader_inline()
     {
         var (_, _, spawner) = MockHarness.Create();

@@ -14,6 +14,7 @@ public sealed class MockSocketTests
         socket.Sender.CloseAsync(code, reason, cancellationToken).AsTask();
 
     [Fact]
+    [Trait("Invariant", "MockSocket.M1")]
     public void M1_delivered_frames_are_received_in_order()
     {
         var socket = new MockSocket();
@@ -32,6 +33,7 @@ public sealed class MockSocketTests
     }
 
     [Fact]
+    [Trait("Invariant", "MockSocket.M1")]
     public void M1_receive_waits_until_a_delivery()
     {
         var socket = new MockSocket();
@@ -50,6 +52,7 @@ public sealed class MockSocketTests
     }
 
     [Fact]
+    [Trait("Invariant", "MockSocket.M1")]
     public void M1_receive_ends_with_its_token_and_the_socket_stays_usable()
     {
         var socket = new MockSocket();
@@ -67,6 +70,7 @@ public sealed class MockSocketTests
     }
 
     [Fact]
+    [Trait("Invariant", "MockSocket.M1")]
     public void M1_a_second_concurrent_receive_is_a_caller_bug()
     {
         var socket = new MockSocket();
@@ -76,6 +80,7 @@ public sealed class MockSocketTests
     }
 
     [Fact]
+    [Trait("Invariant", "MockSocket.M2")]
     public void M2_close_is_received_then_every_receive_throws_closed_by_peer()
     {
         var socket = new MockSocket();
@@ -98,6 +103,7 @@ public sealed class MockSocketTests
     }
 
     [Fact]
+    [Trait("Invariant", "MockSocket.M2")]
     public void M2_deliveries_after_the_end_are_dropped()
     {
         var socket = new MockSocket();
@@ -111,6 +117,7 @@ public sealed class MockSocketTests
     }
 
     [Fact]
+    [Trait("Invariant", "MockSocket.M2")]
     public void M2_close_completes_a_waiting_receive()
     {
         var socket = new MockSocket();
@@ -123,6 +130,7 @@ public sealed class MockSocketTests
     }
 
     [Fact]
+    [Trait("Invariant", "MockSocket.M2")]
     public void M2_disconnect_comes_after_frames_already_delivered_and_is_abnormal()
     {
         var socket = new MockSocket();
@@ -140,6 +148,7 @@ public sealed class MockSocketTests
     }
 
     [Fact]
+    [Trait("Invariant", "MockSocket.M2")]
     public void M2_fail_throws_from_the_pending_receive()
     {
         var socket = new MockSocket();
@@ -153,6 +162,7 @@ public sealed class MockSocketTests
     }
 
     [Fact]
+    [Trait("Invariant", "MockSocket.M4")]
     public async Task M4_dispose_fails_pending_and_later_operations()
     {
         var socket = new MockSocket { SendBehavior = SendBehavior.Hang };
@@ -172,6 +182,7 @@ public sealed class MockSocketTests
     }
 
     [Fact]
+    [Trait("Invariant", "MockSocket.M3")]
     public void M3_delivered_payloads_are_copied()
     {
         var socket = new MockSocket();
@@ -189,6 +200,7 @@ public sealed class MockSocketTests
     }
 
     [Fact]
+    [Trait("Invariant", "MockSocket.M3")]
     public void M3_sent_payloads_are_copied_at_send_time()
     {
         var socket = new MockSocket();

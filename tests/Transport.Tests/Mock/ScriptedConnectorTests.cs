@@ -7,6 +7,7 @@ public sealed class ScriptedConnectorTests
     private static HandshakeRequest Request() => new(new Uri("wss://venue.test/stream"));
 
     [Fact]
+    [Trait("Invariant", "Connector.C1")]
     public void C1_attempts_consume_the_script_in_order_then_use_the_default()
     {
         var connector = new ScriptedConnector();
@@ -38,6 +39,7 @@ public sealed class ScriptedConnectorTests
     }
 
     [Fact]
+    [Trait("Invariant", "Connector.C1")]
     public void C1_current_is_null_until_a_socket_is_handed_out()
     {
         var connector = new ScriptedConnector();
@@ -51,6 +53,7 @@ public sealed class ScriptedConnectorTests
     }
 
     [Fact]
+    [Trait("Invariant", "Connector.C1")]
     public void C1_default_outcome_can_fail_or_hang()
     {
         var connector = new ScriptedConnector();
@@ -72,6 +75,7 @@ public sealed class ScriptedConnectorTests
     }
 
     [Fact]
+    [Trait("Invariant", "Connector.C3")]
     public void C3_hang_completes_only_when_the_attempt_token_fires()
     {
         var clock = new ManualTimeProvider();
@@ -92,6 +96,7 @@ public sealed class ScriptedConnectorTests
     }
 
     [Fact]
+    [Trait("Invariant", "Connector.C3")]
     public void C3_hang_without_a_cancellable_token_never_completes()
     {
         var clock = new ManualTimeProvider();
@@ -106,6 +111,7 @@ public sealed class ScriptedConnectorTests
     }
 
     [Fact]
+    [Trait("Invariant", "Connector.C4")]
     public void C4_an_already_cancelled_attempt_is_recorded_but_consumes_no_script()
     {
         var connector = new ScriptedConnector();
@@ -123,6 +129,7 @@ public sealed class ScriptedConnectorTests
     }
 
     [Fact]
+    [Trait("Invariant", "Connector.C2")]
     public void C2_handshakes_are_copies_taken_at_connect_time()
     {
         var connector = new ScriptedConnector();

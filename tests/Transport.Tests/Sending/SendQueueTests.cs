@@ -5,6 +5,7 @@ namespace Transport.Tests.Sending;
 public sealed class SendQueueTests
 {
     [Fact]
+    [Trait("Invariant", "SendQueue.I1")]
     public void I1_pongs_then_control_then_data()
     {
         var queue = new SendQueue(10, 1000);
@@ -23,6 +24,7 @@ public sealed class SendQueueTests
     }
 
     [Fact]
+    [Trait("Invariant", "SendQueue.I2")]
     public void I2_bounds_by_count_and_bytes()
     {
         var queue = new SendQueue(2, 10);
@@ -35,6 +37,7 @@ public sealed class SendQueueTests
     }
 
     [Fact]
+    [Trait("Invariant", "SendQueue.I3")]
     public void I3_waiters_for_room_are_admitted_in_arrival_order()
     {
         var queue = new SendQueue(1, 100);

@@ -10,6 +10,7 @@ public sealed class SendQueueWaitTests
     private const int Cycles = 1_000;
 
     [Fact]
+    [Trait("Invariant", "SendQueue.I4")]
     public void I4_one_waiter_is_reused_across_cycles()
     {
         var queue = new SendQueue(10, 1_000);
@@ -37,6 +38,7 @@ public sealed class SendQueueWaitTests
     }
 
     [Fact]
+    [Trait("Invariant", "SendQueue.I4")]
     public void I4_wait_and_wake_allocate_nothing()
     {
         var queue = new SendQueue(10, 1_000);
@@ -62,6 +64,7 @@ public sealed class SendQueueWaitTests
     }
 
     [Fact]
+    [Trait("Invariant", "SendQueue.I4")]
     public async Task I4_wait_is_woken_by_try_enqueue()
     {
         var queue = new SendQueue(10, 1_000);
@@ -76,6 +79,7 @@ public sealed class SendQueueWaitTests
     }
 
     [Fact]
+    [Trait("Invariant", "SendQueue.I4")]
     public async Task I4_wait_is_woken_by_enqueue_pong()
     {
         var queue = new SendQueue(10, 1_000);
@@ -90,6 +94,7 @@ public sealed class SendQueueWaitTests
     }
 
     [Fact]
+    [Trait("Invariant", "SendQueue.I4")]
     public async Task I4_wait_is_woken_by_requeue()
     {
         var queue = new SendQueue(10, 1_000);
@@ -107,6 +112,7 @@ public sealed class SendQueueWaitTests
     }
 
     [Fact]
+    [Trait("Invariant", "SendQueue.I4")]
     public async Task I4_wait_is_faulted_by_close_with_the_closed_error()
     {
         var queue = new SendQueue(10, 1_000);
@@ -125,6 +131,7 @@ public sealed class SendQueueWaitTests
     }
 
     [Fact]
+    [Trait("Invariant", "SendQueue.I4")]
     public async Task I4_wait_is_cancelled_by_its_token()
     {
         var queue = new SendQueue(10, 1_000);
@@ -146,6 +153,7 @@ public sealed class SendQueueWaitTests
     }
 
     [Fact]
+    [Trait("Invariant", "SendQueue.I4")]
     public void I4_an_earlier_sessions_token_does_not_cancel_the_current_wait()
     {
         var queue = new SendQueue(10, 1_000);
@@ -165,6 +173,7 @@ public sealed class SendQueueWaitTests
     }
 
     [Fact]
+    [Trait("Invariant", "SendQueue.I4")]
     public void I4_an_already_cancelled_token_cancels_the_wait_at_once()
     {
         var queue = new SendQueue(10, 1_000);
@@ -177,6 +186,7 @@ public sealed class SendQueueWaitTests
     }
 
     [Fact]
+    [Trait("Invariant", "SendQueue.I4")]
     public void I4_misuse_is_refused_loudly_not_left_hanging()
     {
         var queue = new SendQueue(10, 1_000);

@@ -20,6 +20,7 @@ public sealed class RedactionTelemetryTests
     private static readonly string[] Secrets = [Bearer, CookieValue, ApiKey, QueryToken, ListenKey, UriListenKey];
 
     [Fact]
+    [Trait("Invariant", "Telemetry.T4")]
     public void No_secret_appears_in_logs_spans_errors_or_ToString()
     {
         var auth = AuthSources.From((request, _, _) =>

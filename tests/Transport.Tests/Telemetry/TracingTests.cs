@@ -7,6 +7,7 @@ namespace Transport.Tests.Telemetry;
 public sealed class TracingTests
 {
     [Fact]
+    [Trait("Invariant", "Telemetry.T1")]
     public void T1_span_ends_at_the_terminal_phase_with_an_event_per_transition()
     {
         using var h = TelemetryHarness.Start();
@@ -31,6 +32,7 @@ public sealed class TracingTests
     }
 
     [Fact]
+    [Trait("Invariant", "Telemetry.T3")]
     public void Span_timestamps_come_from_the_injected_clock()
     {
         using var h = TelemetryHarness.Start();
@@ -60,6 +62,7 @@ public sealed class TracingTests
     }
 
     [Fact]
+    [Trait("Invariant", "Telemetry.T2")]
     public void T2_connect_does_not_change_the_callers_current_activity()
     {
         using var outer = new Activity("caller").Start();
