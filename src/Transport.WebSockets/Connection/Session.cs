@@ -320,6 +320,15 @@ internal sealed class Session
                     continue;
                 }
 
+                if (current.Batch is not null)
+                {
+                    // Batch.B1: the writer stays inside the batch until its last frame.
+                    var batch = current;
+                    current = null; // settled by WriteBatchAsync, never requeued here
+                    await WriteBatchAsync(sender, batch, cancellationToken);
+                    continue;
+                }
+
                 // Pacer.P1: counted when its write starts (a requeued frame counts again when resent).
                 pacer?.OnWriteStarting(current.Frame.Kind);
 
@@ -343,6 +352,51 @@ internal sealed class Session
         {
             ReturnUnsent(current);
             End(SessionEnd.Failed(ConnectPolicy.Normalize(ex)));
+        }
+    }
+
+    // Batch.B1-B4 (stated in Sending/FrameSink.cs): writes a batch's frames back to back. The window
+    // already allowed the first; under pacing each later frame waits for the window inside the batch,
+    // with nothing else dequeued meanwhile, and every frame is recorded when its write starts (Pacer.P1).
+    // If the socket fails before the first write completes, the batch goes back whole to the head of its
+    // lane (B2); after that, it fails with the exact count written (B3). The error is rethrown either
+    // way: the session is over.
+    private async Task WriteBatchAsync(ILeafSender sender, SendRequest request, CancellationToken cancellationToken)
+    {
+        var frames = request.Batch!;
+        var pacer = _s.Pacer;
+        var written = 0;
+        try
+        {
+            for (; written < frames.Length; written++)
+            {
+                if (written > 0 && pacer is not null)
+                {
+                    await pacer.WaitForRoomAsync(cancellationToken);
+                }
+
+                pacer?.OnWriteStarting(frames[written].Kind);
+                await sender.SendAsync(frames[written], cancellationToken);
+                _s.Telemetry.FrameSent(frames[written].Length);
+            }
+
+            request.Succeed();
+        }
+        catch (Exception ex)
+        {
+            if (written == 0)
+            {
+                _s.Queue.Requeue(request);
+            }
+            else
+            {
+                var cause = ex is OperationCanceledException
+                    ? TransportException.Connection("The session ended in the middle of a batch.")
+                    : ConnectPolicy.Normalize(ex);
+                _s.Fence.Fail(request, new SendBatchException(written, frames.Length, cause));
+            }
+
+            throw;
         }
     }
 

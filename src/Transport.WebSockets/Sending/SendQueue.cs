@@ -84,7 +84,10 @@ internal sealed class SendQueue
         }
     }
 
-    public bool FitsAtAll(int bytes) => bytes <= _capacityBytes;
+    public bool FitsAtAll(long bytes) => bytes <= _capacityBytes;
+
+    /// <summary>True when a batch of <paramref name="frames"/> frames could ever be queued whole.</summary>
+    public bool FitsAtAll(int frames, long bytes) => frames <= _capacityFrames && bytes <= _capacityBytes;
 
     /// <summary>Whether a pong is queued (the writer takes pongs first; the pacer may let an uncounted one skip the wait).</summary>
     public bool HasPong
@@ -155,7 +158,7 @@ internal sealed class SendQueue
             }
 
             // Waiters already queued for space go first (I3).
-            if (_spaceWaiters.Count > 0 || !HasRoomLocked(request.Bytes))
+            if (_spaceWaiters.Count > 0 || !HasRoomLocked(request))
             {
                 if (!waitForRoom)
                 {
@@ -239,7 +242,7 @@ internal sealed class SendQueue
             }
 
             node.List!.Remove(node);
-            _frames--;
+            _frames -= node.Value.FrameCount;
             _bytes -= node.Value.Bytes;
             Debug.Assert(_frames >= 0 && _bytes >= 0, "Queue accounting went negative.");
             wake = AdmitWaitersLocked();
@@ -323,7 +326,7 @@ internal sealed class SendQueue
                     }
 
                     request.QueueState = SendRequestState.Withdrawn;
-                    _frames--;
+                    _frames -= request.FrameCount;
                     _bytes -= request.Bytes;
                     wake = AdmitWaitersLocked();
                     break;
@@ -380,7 +383,8 @@ internal sealed class SendQueue
         return drained;
     }
 
-    private bool HasRoomLocked(int bytes) => _frames < _capacityFrames && _bytes + bytes <= _capacityBytes;
+    // A batch takes one slot per frame (Batch.B2: it is admitted whole or not at all).
+    private bool HasRoomLocked(SendRequest request) => _frames + request.FrameCount <= _capacityFrames && _bytes + request.Bytes <= _capacityBytes;
 
     private bool AddLocked(SendRequest request, bool atFront)
     {
@@ -395,7 +399,7 @@ internal sealed class SendQueue
             lane.AddLast(request);
         }
 
-        _frames++;
+        _frames += request.FrameCount;
         _bytes += request.Bytes;
         return _consumer.TryClaim();
     }
@@ -415,7 +419,7 @@ internal sealed class SendQueue
     private bool AdmitWaitersLocked()
     {
         var wake = false;
-        while (_spaceWaiters.First is { } first && HasRoomLocked(first.Value.Bytes))
+        while (_spaceWaiters.First is { } first && HasRoomLocked(first.Value))
         {
             _spaceWaiters.RemoveFirst();
             wake |= AddLocked(first.Value, atFront: false);
@@ -433,7 +437,7 @@ internal sealed class SendQueue
             {
                 lane.Remove(node);
                 node.Value.QueueState = SendRequestState.Closed;
-                _frames--;
+                _frames -= node.Value.FrameCount;
                 _bytes -= node.Value.Bytes;
                 removed.Add(node.Value);
             }
