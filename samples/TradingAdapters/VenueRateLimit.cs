@@ -8,12 +8,17 @@ namespace TradingAdapters;
 /// </summary>
 /// <remarks>
 /// The transport's pacing has the venue's own semantics: at most <c>MaxFrames</c> frames in any
-/// window of <c>Window</c>. This helper keeps one message of headroom (N - 1 per second), so
-/// network jitter bunching arrivals at the venue cannot tip a full window over; a resubscribe
-/// burst of any size then drains at N - 1 per second instead of tripping the venue's 1008.
+/// window of <c>Window</c>, on the times writes start. The venue counts arrival times, and the
+/// pacer releases frames right at the window's edge, so jitter between two batches can bunch them
+/// at the venue. This helper therefore widens the window by 250 ms and keeps one message of
+/// headroom (N - 1 per 1.25 s) for frames the pacer does not see (keep-alive pings the socket sends
+/// by itself). A resubscribe burst of any size then drains without tripping the venue's 1008.
 /// </remarks>
 public static class VenueRateLimit
 {
+    /// <summary>The margin added to the venue's one-second window.</summary>
+    public static readonly TimeSpan JitterMargin = TimeSpan.FromMilliseconds(250);
+
     /// <summary>Paces every frame the sink writes to stay under <paramref name="venueMessagesPerSecond"/>.</summary>
     public static TransportOptionsBuilder Apply(TransportOptionsBuilder options, int venueMessagesPerSecond)
     {
@@ -26,6 +31,6 @@ public static class VenueRateLimit
     public static (int MaxFrames, TimeSpan Window) For(int venueMessagesPerSecond)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(venueMessagesPerSecond, 2);
-        return (venueMessagesPerSecond - 1, TimeSpan.FromSeconds(1));
+        return (venueMessagesPerSecond - 1, TimeSpan.FromSeconds(1) + JitterMargin);
     }
 }

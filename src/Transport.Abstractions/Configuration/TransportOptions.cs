@@ -142,6 +142,16 @@ public sealed record SendQueueOptions
     /// <summary>The queue's byte bound (both lanes). Default 4 MiB.</summary>
     public long CapacityBytes { get; set; } = 4L * 1024 * 1024;
 
+    /// <summary>
+    /// How long one frame's write may take before the socket is treated as dead (the peer stopped
+    /// reading, or the path is gone) and the connection is rebuilt; the frame is then resent or
+    /// failed per its <see cref="SendDelivery"/>. Default 10 s: a healthy write of a venue-sized
+    /// frame completes as soon as the kernel's send buffer takes it (microseconds to milliseconds),
+    /// so only a stalled peer comes near it, while a 4 MiB frame (the default byte bound) still
+    /// fits on a link as slow as ~4 Mbit/s. Null: off. At most 1 day.
+    /// </summary>
+    public TimeSpan? WriteTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Pacing with the venue's rule, at most N frames in any window T (both lanes; pongs per <see cref="SendRateLimit.CountPongs"/>). Null: off.</summary>
     public SendRateLimit? RateLimit { get; set; }
 }

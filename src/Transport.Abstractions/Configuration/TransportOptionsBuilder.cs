@@ -127,6 +127,11 @@ public sealed class TransportOptionsBuilder
     public TransportOptionsBuilder WithSendQueue(int frames, long bytes) =>
         Set(o => o.Send = o.Send with { CapacityFrames = frames, CapacityBytes = bytes });
 
+    /// <summary>Sets how long one write may take before the socket is treated as dead (null: off).</summary>
+    /// <param name="timeout">The bound, or null.</param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithWriteTimeout(TimeSpan? timeout) => Set(o => o.Send = o.Send with { WriteTimeout = timeout });
+
     /// <summary>
     /// Paces sends with the venue's rule: at most <paramref name="maxFrames"/> frames in any window
     /// of length <paramref name="window"/> (see <see cref="SendRateLimit"/> for which frames count).

@@ -145,6 +145,11 @@ public static class TransportOptionsValidation
                 Fail("Send.CapacityBytes", "must be >= 1.");
             }
 
+            if (tx.WriteTimeout is { } write && (write <= TimeSpan.Zero || write > TimeSpan.FromDays(1)))
+            {
+                Fail("Send.WriteTimeout", "must be positive and at most 1 day when set.");
+            }
+
             if (tx.RateLimit is { } rate)
             {
                 if (rate.MaxFrames < 1)

@@ -10,6 +10,29 @@ public enum SendLane : byte
     Control = 1,
 }
 
+/// <summary>What happens to a frame whose write was interrupted (started, not completed).</summary>
+/// <remarks>
+/// A write is interrupted when the socket fails during it, when it does not complete within
+/// <c>Send.WriteTimeout</c> (the socket is then treated as dead and rebuilt), or when the session
+/// ends while it is in flight. The transport cannot know whether the peer received such a frame.
+/// </remarks>
+public enum SendDelivery : byte
+{
+    /// <summary>
+    /// Resent: the frame goes back to the head of its lane and is written again on the next
+    /// connection (unless pinned to the ended epoch). The peer may receive it twice. The default:
+    /// right for idempotent frames (subscribe, unsubscribe, heartbeats).
+    /// </summary>
+    AtLeastOnce = 0,
+
+    /// <summary>
+    /// Never resent: the send fails with <see cref="TransportErrorKind.WriteInterrupted"/>, and the
+    /// adapter reconciles (for example queries its open orders) before deciding to send again. For
+    /// commands that must not be duplicated, such as order placement.
+    /// </summary>
+    AtMostOnce = 1,
+}
+
 /// <summary>How one frame is sent.</summary>
 /// <param name="Lane">The lane.</param>
 /// <param name="PinnedEpoch">
@@ -17,7 +40,8 @@ public enum SendLane : byte
 /// the frame reaches its socket, the send fails with <see cref="TransportErrorKind.StaleEpoch"/>
 /// instead of going out on the next connection.
 /// </param>
-public readonly record struct SendOptions(SendLane Lane = SendLane.Data, long? PinnedEpoch = null)
+/// <param name="Delivery">Whether a frame whose write was interrupted is resent (default) or failed.</param>
+public readonly record struct SendOptions(SendLane Lane = SendLane.Data, long? PinnedEpoch = null, SendDelivery Delivery = SendDelivery.AtLeastOnce)
 {
     /// <summary>Data lane, delivered on whatever connection is up next.</summary>
     public static SendOptions Default => default;
@@ -29,6 +53,9 @@ public readonly record struct SendOptions(SendLane Lane = SendLane.Data, long? P
     /// <param name="epoch">The epoch the frame belongs to.</param>
     /// <returns>The options.</returns>
     public static SendOptions PinnedTo(long epoch) => new(SendLane.Data, epoch);
+
+    /// <summary>Data lane, never resent after an interrupted write (order commands).</summary>
+    public static SendOptions AtMostOnce => new(SendLane.Data, null, SendDelivery.AtMostOnce);
 }
 
 /// <summary>Why <see cref="IFrameSink.TrySend"/> accepted or refused a frame.</summary>

@@ -29,4 +29,11 @@ public enum TransportErrorKind
 
     /// <summary>The connection was shut down (or became unrecoverable) before the operation completed.</summary>
     Shutdown,
+
+    /// <summary>
+    /// An at-most-once frame's write started but did not complete (the socket failed, stalled past
+    /// <c>Send.WriteTimeout</c>, or the session ended mid-write): the venue may or may not have
+    /// received it, and it is not resent.
+    /// </summary>
+    WriteInterrupted,
 }

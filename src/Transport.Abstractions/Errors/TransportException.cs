@@ -106,6 +106,11 @@ public sealed class TransportException : Exception
     public static TransportException Shutdown(string message = "The connection has been shut down.") =>
         new(TransportErrorKind.Shutdown, message);
 
+    /// <summary>An at-most-once frame whose write started and did not complete; it is not resent.</summary>
+    /// <param name="inner">Why the write did not complete.</param>
+    public static TransportException WriteInterrupted(Exception? inner = null) =>
+        new(TransportErrorKind.WriteInterrupted, "The frame's write was interrupted, so the peer may or may not have received it; sent with SendDelivery.AtMostOnce, it is not resent.", inner: inner);
+
     /// <summary>Kind, status, close code and message; the inner exception by type only (see remarks on the class).</summary>
     public override string ToString()
     {

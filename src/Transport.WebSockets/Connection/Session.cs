@@ -52,7 +52,7 @@ internal sealed record SessionServices(
 /// <item>Session.S2 pongs and the control lane go before data, also under pacing (the window is waited for before the dequeue).</item>
 /// <item>Session.S3 nothing is written after the close frame: the write loop stops before the close handshake starts.</item>
 /// <item>Session.S4 on a graceful end, receiving continues through the close handshake (frames the peer sent before its close are delivered), bounded by CloseTimeout or the shutdown caller's token.</item>
-/// <item>Session.S5 a frame taken but not written goes back to the head of its lane, unless it is a pong (meaningful only on this socket).</item>
+/// <item>Session.S5 a frame taken but not written goes back to the head of its lane (at-least-once) or fails with WriteInterrupted (at-most-once, Write.W2), unless it is a pong (meaningful only on this socket).</item>
 /// <item>Session.S6 batch hand-off: after each awaited receive, the loop drains what the leaf already holds (<see cref="ILeafReceiver.TryReceive"/>, at most <see cref="MaxBatchFrames"/> frames / <see cref="MaxBatchBytes"/> bytes) and writes the batch's data frames to the ring under one lock with one wake-up, in arrival order; a ping's pong is queued before the batch's data is written; a close ends the session only after the data that preceded it in the batch was written.</item>
 /// <item>Session.S8 every frame received on this socket carries its epoch (and a receive time when the leaf gave none), without allocating (test: S8_frame_read_after_reconnect_reports_the_epoch_it_arrived_on).</item>
 /// <item>Session.S7 no queued data frame is written and no up-edge is published before the session initializer completed (test: I1_queued_order_never_precedes_the_login).</item>
@@ -65,6 +65,7 @@ internal sealed class Session
     private readonly TaskCompletionSource<SessionEnd> _end = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _ending = new();
     private readonly LivenessWatch _liveness;
+    private readonly WriteWatchdog? _watchdog;
     private readonly SessionInitialization? _init;
     private readonly object _endGate = new();
     private bool _ended;
@@ -90,6 +91,7 @@ internal sealed class Session
                 error => End(SessionEnd.Failed(error)),
                 pong => services.Queue.EnqueuePong(pong));
         }
+        _watchdog = services.Options.Send.WriteTimeout is { } writeTimeout ? new WriteWatchdog(writeTimeout, services.Time) : null;
     }
 
     /// <summary>The epoch this session serves.</summary>
@@ -149,7 +151,9 @@ internal sealed class Session
             var failure = await _init.RunAsync(initializer, _s.Options.Session.InitializeTimeout, _ending.Token);
             if (failure is not null && End(SessionEnd.Failed(failure)))
             {
+                // Published now, not after the polite close below (which may take CloseTimeout).
                 _initFailed = true;
+                _s.Phases.Update(s => s with { LastError = failure });
             }
         }
 
@@ -161,11 +165,16 @@ internal sealed class Session
             watching = _liveness.Enabled ? _liveness.RunAsync(receiveCts.Token) : Task.CompletedTask;
         }
 
+        // Write.W1: a write stalled past Send.WriteTimeout ends the session; cancelling the writer
+        // then aborts the write (the leaf contract: a cancelled send gives the socket up).
+        var guarding = _watchdog is null ? Task.CompletedTask : _watchdog.RunAsync(error => End(SessionEnd.Failed(error)), writeCts.Token);
+
         var end = await _end.Task;
 
         // Session.S3: stop writing first; nothing may follow the close frame.
         writeCts.Cancel();
         await writing;
+        await guarding;
         if (end.Reason != SessionEndReason.Failed || _initFailed)
         {
             // Session.S4: keep receiving through the close handshake (also after a rejected login: the socket is fine).
@@ -294,6 +303,7 @@ internal sealed class Session
     {
         var queue = _s.Queue;
         var pacer = _s.Pacer;
+        var watchdog = _watchdog;
         SendRequest? current = null;
 
         try
@@ -332,17 +342,19 @@ internal sealed class Session
                 // Pacer.P1: counted when its write starts (a requeued frame counts again when resent).
                 pacer?.OnWriteStarting(current.Frame.Kind);
 
-                // Seam: a write timeout and at-most-once handling of an interrupted write go here,
-                // around this one await (kept inline: a helper async method would allocate per frame).
+                // Write.W1: stamped around this one await (kept inline: a helper async method
+                // would allocate per frame).
+                watchdog?.Started();
                 await sender.SendAsync(current.Frame, cancellationToken);
+                watchdog?.Completed();
                 _s.Telemetry.FrameSent(current.Frame.Length);
                 current.Succeed();
                 current = null;
             }
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested)
         {
-            ReturnUnsent(current);
+            ReturnUnsent(current, ex);
         }
         catch (TransportException ex) when (ex.Kind == TransportErrorKind.Shutdown && _s.ShutdownRequested())
         {
@@ -350,7 +362,7 @@ internal sealed class Session
         }
         catch (Exception ex)
         {
-            ReturnUnsent(current);
+            ReturnUnsent(current, ex);
             End(SessionEnd.Failed(ConnectPolicy.Normalize(ex)));
         }
     }
@@ -376,7 +388,9 @@ internal sealed class Session
                 }
 
                 pacer?.OnWriteStarting(frames[written].Kind);
+                _watchdog?.Started(); // Write.W1 applies to every frame of a batch
                 await sender.SendAsync(frames[written], cancellationToken);
+                _watchdog?.Completed();
                 _s.Telemetry.FrameSent(frames[written].Length);
             }
 
@@ -386,7 +400,9 @@ internal sealed class Session
         {
             if (written == 0)
             {
-                _s.Queue.Requeue(request);
+                // Nothing of the batch reached the peer whole: resent whole (at-least-once) or
+                // failed with WriteInterrupted (at-most-once), as for a single frame (Write.W2).
+                ReturnUnsent(request, ex);
             }
             else
             {
@@ -400,13 +416,23 @@ internal sealed class Session
         }
     }
 
-    // Session.S5.
-    private void ReturnUnsent(SendRequest? request)
+    // Session.S5 and Write.W2: a frame whose write started and did not complete goes back to the
+    // head of its lane (at-least-once), or fails with WriteInterrupted (at-most-once); a pong is
+    // dropped (meaningful only on this socket).
+    private void ReturnUnsent(SendRequest? request, Exception cause)
     {
-        if (request is not null && !request.IsPong)
+        if (request is null || request.IsPong)
         {
-            _s.Queue.Requeue(request);
+            return;
         }
+
+        if (request.Options.Delivery == SendDelivery.AtMostOnce)
+        {
+            _s.Fence.Fail(request, TransportException.WriteInterrupted(cause));
+            return;
+        }
+
+        _s.Queue.Requeue(request);
     }
 
     private async Task CloseGracefullyAsync(ILeafSender sender, Task receiving, string reason)

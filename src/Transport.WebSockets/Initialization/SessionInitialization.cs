@@ -145,25 +145,34 @@ internal sealed class SessionInitialization : ISessionContext
         }
 
         // Init.I2: a callee ignoring its token is abandoned at the bound.
-        var expired = Task.Delay(Timeout.InfiniteTimeSpan, linked.Token);
-        await Task.WhenAny(running, expired);
+        // Completed inline by the cancelling thread, so the await below resumes on the actor's scheduler
+        // without a thread-pool hop (a pumped test scheduler sees it in the same pump).
+        var expired = new TaskCompletionSource();
+        using (linked.Token.Register(static s => ((TaskCompletionSource)s!).TrySetResult(), expired))
+        {
+            await Task.WhenAny(running, expired.Task);
+        }
+        var thrown = running.IsFaulted ? running.Exception!.InnerException : null;
+        var cancelled = !running.IsCompleted || running.IsCanceled || IsCancellation(thrown);
         if (running.IsCompletedSuccessfully)
         {
             InitializationLog.Completed(_logger, _name, Epoch, _time.GetElapsedTime(started));
         }
-        else if (bound.IsCancellationRequested && !running.IsFaulted)
+        else if (bound.IsCancellationRequested && cancelled)
         {
+            // Init.I2: ran past the bound (or gave up because of it): a timeout, whatever it threw.
             error = TransportException.Timeout($"The session initializer did not complete within {timeout} (Session.InitializeTimeout).");
             ObserveLater(running);
         }
-        else if (!running.IsCompleted || running.IsCanceled)
+        else if (cancelled)
         {
+            // The socket ended (or shutdown began) while it ran; the session's own end reason wins.
             error = _ended ?? TransportException.Connection("The socket ended while the session initializer ran.");
             ObserveLater(running);
         }
         else
         {
-            error = Classify(running.Exception?.InnerException, timeout, bound.IsCancellationRequested);
+            error = Classify(thrown);
         }
 
         if (error is not null)
@@ -172,7 +181,6 @@ internal sealed class SessionInitialization : ISessionContext
         }
 
         await CloseDirectWriterAsync();
-        linked.Cancel(); // releases the delay
         return error;
     }
 
@@ -184,16 +192,15 @@ internal sealed class SessionInitialization : ISessionContext
         _writes.Cancel();
     }
 
-    private TransportException Classify(Exception? error, TimeSpan timeout, bool timedOut)
+    private static bool IsCancellation(Exception? error) =>
+        error is OperationCanceledException or TransportException { Kind: TransportErrorKind.Cancelled };
+
+    private TransportException Classify(Exception? error)
     {
         switch (error)
         {
             case TransportException te:
                 return te;
-            case OperationCanceledException when timedOut:
-                return TransportException.Timeout($"The session initializer did not complete within {timeout} (Session.InitializeTimeout).");
-            case OperationCanceledException:
-                return _ended ?? TransportException.Cancelled(error);
             default:
                 // User code: type only, its message may echo a credential.
                 InitializationLog.Threw(_logger, _name, Epoch, error?.GetType().Name ?? "unknown");

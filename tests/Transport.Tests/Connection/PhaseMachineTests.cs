@@ -250,20 +250,20 @@ public sealed class PhaseMachineTests
                 case ConnectionPhase.Connecting:
                     break;
                 case ConnectionPhase.Connected:
-                    Machine.Connected(0, 1, Clock.GetUtcNow());
+                    Machine.Connected(0, 1, DateTimeOffset.UnixEpoch);
                     break;
                 case ConnectionPhase.Stale:
-                    Machine.Connected(0, 1, Clock.GetUtcNow());
+                    Machine.Connected(0, 1, DateTimeOffset.UnixEpoch);
                     Machine.WentStale(TimeSpan.FromSeconds(5));
                     break;
                 case ConnectionPhase.Reconnecting:
-                    Machine.Connected(0, 1, Clock.GetUtcNow());
+                    Machine.Connected(0, 1, DateTimeOffset.UnixEpoch);
                     Machine.Dropped(SessionEnd.Forced, 0, Clock.GetUtcNow());
                     break;
                 case ConnectionPhase.Resumed:
-                    Machine.Connected(0, 1, Clock.GetUtcNow());
+                    Machine.Connected(0, 1, DateTimeOffset.UnixEpoch);
                     Machine.Dropped(SessionEnd.Forced, 0, Clock.GetUtcNow());
-                    Machine.Resumed(1, 2, Clock.GetUtcNow());
+                    Machine.Resumed(1, 2, DateTimeOffset.UnixEpoch);
                     break;
                 case ConnectionPhase.Unrecoverable:
                     Machine.Terminated(ConnectionPhase.Unrecoverable, false, TransportException.Shutdown(), 0, Clock.GetUtcNow());
@@ -278,8 +278,8 @@ public sealed class PhaseMachineTests
 
         public bool Apply(string transition) => transition switch
         {
-            "Connected" => Machine.Connected(0, 1, Clock.GetUtcNow()),
-            "Resumed" => Machine.Resumed(Lifecycle.Current.Epoch + 1, 2, Clock.GetUtcNow()),
+            "Connected" => Machine.Connected(0, 1, DateTimeOffset.UnixEpoch),
+            "Resumed" => Machine.Resumed(Lifecycle.Current.Epoch + 1, 2, DateTimeOffset.UnixEpoch),
             "Dropped" => Machine.Dropped(SessionEnd.Failed(TransportException.Timeout("test")), Lifecycle.Current.Epoch, Clock.GetUtcNow()),
             "WentStale" => Machine.WentStale(TimeSpan.FromSeconds(5)),
             "Freshened" => Machine.Freshened(),

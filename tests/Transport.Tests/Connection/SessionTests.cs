@@ -1,4 +1,3 @@
-using Transport.WebSockets.Initialization;
 using Microsoft.Extensions.Logging.Abstractions;
 using Transport.Mock;
 using Transport.WebSockets.Buffering;
@@ -45,7 +44,7 @@ public sealed class SessionTests : IDisposable
         var options = builder.Build();
         var lag = new LagReporter(Ring, _phases, _spawner, NullLogger.Instance, options.Name);
         var services = new SessionServices(options, _clock, NullLogger.Instance, Ring, Queue, null, Fence, _phases, _telemetry, lag, () => false, _closeCutShort.Task);
-        return new Session(services, _socket, epoch, SessionFacts.Create(epoch, _clock.GetUtcNow(), _socket.Handshake, _socket.Capabilities, [], "ws://venue.test/ws"));
+        return new Session(services, _socket, epoch, new SessionInfo(epoch, _clock.GetUtcNow(), null, [], new Dictionary<string, string>(), _socket.Capabilities, "ws://venue.test/ws"));
     }
 
     private Task<SessionEnd> Run(Session session, Action? wentUp = null)
