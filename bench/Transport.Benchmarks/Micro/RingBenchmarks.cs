@@ -11,11 +11,15 @@ public class RingBenchmarks
     private DropOldestRing _ring = null!;
     private DropOldestRing _full = null!;
     private Frame _frame;
+    private Frame[] _batch = null!;
+    private Frame[] _destination = null!;
 
     [GlobalSetup]
     public void Setup()
     {
         _frame = Frame.Binary(new byte[100]);
+        _batch = Enumerable.Repeat(_frame, 64).ToArray();
+        _destination = new Frame[64];
         _ring = new DropOldestRing(Capacity, 64L * 1024 * 1024);
 
         // Grow the slot array once so the steady state is measured, not the first doubling.
@@ -41,6 +45,14 @@ public class RingBenchmarks
     {
         _ring.Write(_frame);
         return _ring.TryRead(out _);
+    }
+
+    /// <summary>64 frames in with one WriteBatch, 64 out with one TryReadBatch: divide by 64 for the per-frame cost.</summary>
+    [Benchmark(OperationsPerInvoke = 64)]
+    public int WriteBatchThenTryReadBatch64()
+    {
+        _ring.WriteBatch(_batch);
+        return _ring.TryReadBatch(_destination);
     }
 
     /// <summary>A write into a full ring: evicts the oldest frame (the stalled-consumer path).</summary>
