@@ -77,7 +77,7 @@ internal sealed class ConnectionActor : IEpochClock
         _time = services.Time;
         _spawner = services.Spawner;
         _logger = services.Loggers.CreateLogger("Transport.WebSockets.Connection." + _options.Name);
-        _policy = new ConnectPolicy(_options.Reconnect, services.Classifier, _time, services.Random);
+        _policy = new ConnectPolicy(_options.Reconnect, services.Classifier, _time, services.Random, _logger, _options.Name, services.AttemptGate);
         _pacer = _options.Send.RateLimit is { } rate ? new SendPacer(rate, _time) : null;
         Ring = new DropOldestRing(_options.Receive.RingCapacityFrames, _options.Receive.RingCapacityBytes);
         Queue = new SendQueue(_options.Send.CapacityFrames, _options.Send.CapacityBytes);
@@ -159,25 +159,15 @@ internal sealed class ConnectionActor : IEpochClock
 
     private async Task RunAsync()
     {
-        TransportException? dropCause = null;
         try
         {
             while (!ShutdownRequested)
             {
-                var outcome = await _policy.RunCycleAsync(AttemptAsync, OnRetry, dropCause, _shutdownCts.Token);
-                switch (outcome.Verdict)
+                var outcome = await _policy.RunCycleAsync(AttemptAsync, OnRetry, _shutdownCts.Token);
+                if (outcome.Verdict != ConnectVerdict.Connected)
                 {
-                    case ConnectVerdict.Cancelled:
-                        Terminate(ConnectionPhase.Closed, exhausted: false, error: null);
-                        return;
-                    case ConnectVerdict.Unrecoverable:
-                        Log.Unrecoverable(_logger, _options.Name, Describe(outcome.Error));
-                        Terminate(ConnectionPhase.Unrecoverable, exhausted: false, outcome.Error);
-                        return;
-                    case ConnectVerdict.Exhausted:
-                        Log.Exhausted(_logger, _options.Name, _options.Reconnect.MaxAttempts, Describe(outcome.Error));
-                        Terminate(ConnectionPhase.Closed, exhausted: true, outcome.Error);
-                        return;
+                    EndWith(outcome);
+                    return;
                 }
 
                 var connection = outcome.Connection!;
@@ -193,7 +183,15 @@ internal sealed class ConnectionActor : IEpochClock
                     break;
                 }
 
-                dropCause = end.Error;
+                // The budget judges the session before anything is published: a finished stream ends
+                // Closed without a Reconnecting snapshot, and a permanent drop on a short session counts.
+                if (_policy.SessionEnded(end.Error) is { } verdict)
+                {
+                    Log.SessionEnded(_logger, LogLevel.Information, _options.Name, CurrentEpoch, end.Reason.ToString(), Describe(end.Error));
+                    EndWith(verdict);
+                    return;
+                }
+
                 var downSince = _time.GetUtcNow();
                 Lifecycle.Publish(s => s with { Phase = ConnectionPhase.Reconnecting, DownSince = downSince, LastError = end.Error ?? s.LastError });
                 Published();
@@ -215,6 +213,28 @@ internal sealed class ConnectionActor : IEpochClock
             _telemetry.Dispose();
             _shutdownCts.Dispose();
             _stopped.TrySetResult();
+        }
+    }
+
+    private void EndWith(ConnectOutcome outcome)
+    {
+        switch (outcome.Verdict)
+        {
+            case ConnectVerdict.Unrecoverable:
+                Log.Unrecoverable(_logger, _options.Name, Describe(outcome.Error));
+                Terminate(ConnectionPhase.Unrecoverable, exhausted: false, outcome.Error);
+                break;
+            case ConnectVerdict.Exhausted:
+                Log.Exhausted(_logger, _options.Name, _options.Reconnect.MaxAttempts, Describe(outcome.Error));
+                Terminate(ConnectionPhase.Closed, exhausted: true, outcome.Error);
+                break;
+            case ConnectVerdict.Finished:
+                // The adapter's classifier said the stream is finished: Closed, the source ends normally.
+                Terminate(ConnectionPhase.Closed, exhausted: false, error: null);
+                break;
+            default:
+                Terminate(ConnectionPhase.Closed, exhausted: false, error: null);
+                break;
         }
     }
 

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Transport.WebSockets.Reconnect;
 using Transport.WebSockets.Telemetry;
 
 namespace Transport.WebSockets.Connection;
@@ -16,4 +17,12 @@ internal sealed record ConnectionServices(
     ISpawner Spawner,
     Func<double> Random,
     ILoggerFactory Loggers,
-    ConnectionTelemetryFactory Telemetry);
+    ConnectionTelemetryFactory Telemetry)
+{
+    /// <summary>
+    /// The connect-attempt cap shared by every connection of one connector (venues cap attempts per
+    /// IP, not per socket); null when the cap is off.
+    /// </summary>
+    public AttemptRateGate? AttemptGate { get; init; } =
+        Options.Reconnect.MaxAttemptsPerWindow is { } max ? new AttemptRateGate(max, Options.Reconnect.AttemptRateWindow, Time) : null;
+}
