@@ -257,7 +257,9 @@ internal sealed class ConnectPolicy
 
         if (!task.IsCompleted)
         {
-            var cut = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            // Completed synchronously by the token's callback: the await below then resumes on the
+            // actor's scheduler (queued there), never through a thread-pool hop a pumped test cannot step.
+            var cut = new TaskCompletionSource();
             using (linked.Token.UnsafeRegister(static s => ((TaskCompletionSource)s!).TrySetResult(), cut))
             {
                 await Task.WhenAny(task, cut.Task);
