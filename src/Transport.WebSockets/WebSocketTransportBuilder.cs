@@ -13,7 +13,7 @@ namespace Transport.WebSockets;
 /// <example>
 /// <code>
 /// var connector = new WebSocketTransportBuilder()
-///     .Configure(o => o.WithUri("wss://stream.example.com/ws").WithSendRateLimit(5, TimeSpan.FromSeconds(1), 5))
+///     .Configure(o => o.WithUri("wss://stream.example.com/ws").WithSendRateLimit(5, TimeSpan.FromSeconds(1)))
 ///     .WithAuth(AuthSources.BearerToken(() => tokens.Current))
 ///     .Build();
 /// await using var connection = await connector.ConnectAsync();
@@ -165,6 +165,7 @@ public sealed class WebSocketTransportBuilder
             MaxMessageBytes = options.Receive.MaxMessageBytes,
             KeepAliveInterval = options.Liveness.KeepAliveInterval ?? _leafOptions.KeepAliveInterval,
             KeepAliveTimeout = options.Liveness.KeepAliveTimeout ?? _leafOptions.KeepAliveTimeout,
+            Payloads = Buffering.PayloadAllocator.For(options.Receive.LeasedPayloads),
         };
     }
 }

@@ -13,12 +13,12 @@ internal sealed class ClientWebSocketConnection : ILeafConnection
     private readonly ClientWebSocketReceiver _receiver;
     private int _disposed;
 
-    public ClientWebSocketConnection(ClientWebSocket socket, int maxMessageBytes, int receiveBufferBytes, bool keepAliveTimeoutEnabled)
+    public ClientWebSocketConnection(ClientWebSocket socket, int maxMessageBytes, int receiveBufferBytes, bool keepAliveTimeoutEnabled, Buffering.PayloadAllocator? payloads = null)
     {
         _socket = socket;
         var gate = new SendGate(socket);
         Sender = new ClientWebSocketSender(socket, gate);
-        _receiver = new ClientWebSocketReceiver(socket, gate, maxMessageBytes, receiveBufferBytes, keepAliveTimeoutEnabled);
+        _receiver = new ClientWebSocketReceiver(socket, gate, maxMessageBytes, receiveBufferBytes, keepAliveTimeoutEnabled, payloads);
         SubProtocol = socket.SubProtocol;
         Extensions = socket.HttpResponseHeaders?.TryGetValue("Sec-WebSocket-Extensions", out var extensions) == true ? string.Join(", ", extensions) : null;
     }

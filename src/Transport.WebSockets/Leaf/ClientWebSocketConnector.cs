@@ -45,6 +45,7 @@ public sealed class ClientWebSocketConnector : ILeafConnector
             MaxMessageBytes = options.MaxMessageBytes,
             ReceiveBufferBytes = options.ReceiveBufferBytes,
             ConfigureSocket = options.ConfigureSocket,
+            Payloads = options.Payloads,
         };
     }
 
@@ -83,7 +84,7 @@ public sealed class ClientWebSocketConnector : ILeafConnector
         }
 
         var keepAliveTimeoutEnabled = _options.KeepAliveTimeout is { } t && t != Timeout.InfiniteTimeSpan;
-        return new ClientWebSocketConnection(socket, _options.MaxMessageBytes, _options.ReceiveBufferBytes, keepAliveTimeoutEnabled);
+        return new ClientWebSocketConnection(socket, _options.MaxMessageBytes, _options.ReceiveBufferBytes, keepAliveTimeoutEnabled, _options.Payloads);
     }
 
     private static void Validate(ClientWebSocketConnectorOptions options)

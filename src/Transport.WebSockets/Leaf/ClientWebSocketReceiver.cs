@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Net.WebSockets;
 using System.Text.Unicode;
+using Transport.WebSockets.Buffering;
 
 namespace Transport.WebSockets;
 
@@ -11,8 +12,9 @@ namespace Transport.WebSockets;
 /// <remarks>
 /// <para>
 /// Invariants:
-/// R1: fragments are reassembled in a reused pooled buffer; each message is copied once into an
-///     exact-size array that the returned frame owns (nothing is pooled behind the consumer's back).
+/// R1: fragments are reassembled in a reused pooled buffer; each message is copied once, through
+///     the PayloadAllocator: into an exact-size array the returned frame owns (the default), or into
+///     a pooled lease the consumer releases (lease mode, docs/adr/0009).
 /// R2: a message is never truncated and the pooled buffer never grows past MaxMessageBytes + 1:
 ///     as soon as the running size exceeds the limit the socket is closed with 1009 and the
 ///     receive fails with MessageTooBig.
@@ -33,6 +35,7 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
     private readonly int _maxMessageBytes;
     private readonly int _baseBufferBytes;
     private readonly bool _keepAliveTimeoutEnabled;
+    private readonly PayloadAllocator _payloads;
     // _state: Idle, Receiving or Released. Release and the receive in flight hand the pooled buffer
     // over with one Interlocked exchange each, not a lock per message (docs/benchmarks.md, finding 1).
     private const int Idle = 0;
@@ -42,8 +45,9 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
     private byte[] _buffer; // only the one receive in flight resizes it, while _state is Receiving
     private TransportException? _terminal;
 
-    public ClientWebSocketReceiver(ClientWebSocket socket, SendGate gate, int maxMessageBytes, int receiveBufferBytes, bool keepAliveTimeoutEnabled)
+    public ClientWebSocketReceiver(ClientWebSocket socket, SendGate gate, int maxMessageBytes, int receiveBufferBytes, bool keepAliveTimeoutEnabled, PayloadAllocator? payloads = null)
     {
+        _payloads = payloads ?? PayloadAllocator.Owned;
         _socket = socket;
         _gate = gate;
         _maxMessageBytes = maxMessageBytes;
@@ -90,17 +94,20 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
         var result = pending.Result;
         if (result.EndOfMessage && result.MessageType != WebSocketMessageType.Close && result.Count <= _maxMessageBytes)
         {
-            var payload = buffer.AsSpan(0, result.Count).ToArray();
+            // Validated in the reassembly buffer, before the one copy: a rejected message is never allocated.
+            var payload = buffer.AsSpan(0, result.Count);
             if (result.MessageType == WebSocketMessageType.Binary)
             {
+                var frame = _payloads.Create(FrameKind.Binary, payload);
                 EndReceive();
-                return new ValueTask<Frame>(Frame.Binary(payload));
+                return new ValueTask<Frame>(frame);
             }
 
             if (Utf8.IsValid(payload))
             {
+                var frame = _payloads.Create(FrameKind.Text, payload);
                 EndReceive();
-                return new ValueTask<Frame>(Frame.Text(payload));
+                return new ValueTask<Frame>(frame);
             }
         }
 
@@ -146,7 +153,7 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
 
                 if (result.EndOfMessage)
                 {
-                    return await CompleteMessageAsync(buffer.AsSpan(0, count).ToArray(), result.MessageType).ConfigureAwait(false);
+                    return await CompleteMessageAsync(buffer, count, result.MessageType).ConfigureAwait(false);
                 }
 
                 if (count == buffer.Length)
@@ -198,22 +205,22 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
         }
     }
 
-    private async ValueTask<Frame> CompleteMessageAsync(byte[] payload, WebSocketMessageType type)
+    private async ValueTask<Frame> CompleteMessageAsync(byte[] buffer, int count, WebSocketMessageType type)
     {
         if (type == WebSocketMessageType.Binary)
         {
-            return Frame.Binary(payload);
+            return _payloads.Create(FrameKind.Binary, buffer.AsSpan(0, count));
         }
 
         // ClientWebSocket validates UTF-8 too; checking here keeps the contract independent of that (R3).
-        if (!Utf8.IsValid(payload))
+        if (!Utf8.IsValid(buffer.AsSpan(0, count)))
         {
             await _gate.CloseOutputQuietlyAsync(CloseCodes.InvalidPayload, "invalid UTF-8").ConfigureAwait(false);
             await AwaitPeerCloseQuietlyAsync().ConfigureAwait(false);
             throw Fail(TransportException.Protocol("A text message was not valid UTF-8; the connection was closed with 1007.", CloseCodes.InvalidPayload));
         }
 
-        return Frame.Text(payload);
+        return _payloads.Create(FrameKind.Text, buffer.AsSpan(0, count));
     }
 
     private async ValueTask<Frame> OnPeerCloseAsync()

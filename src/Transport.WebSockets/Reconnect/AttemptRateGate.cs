@@ -18,7 +18,7 @@ namespace Transport.WebSockets.Reconnect;
 /// </para>
 /// <list type="bullet">
 /// <item>Gate.G1 at most <c>max</c> attempts start within any window of length <c>window</c>, across
-/// every connection sharing the gate (Gate_G1_attempt_rate_cap_holds_during_a_storm, Gate_G1_connections_of_one_connector_share_the_cap).</item>
+/// every connection sharing the gate (R4_attempt_rate_cap_holds_during_a_storm, Gate_G1_connections_of_one_connector_share_the_cap, Gate_G1_concurrent_callers_never_exceed_the_cap).</item>
 /// <item>Gate.G2 only monotonic time is read: a backward wall-clock step changes nothing (Gate_G2_wall_clock_jumping_back_does_not_stall_the_gate).</item>
 /// </list>
 /// </remarks>

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
+using Transport.WebSockets.Waiting;
 
 namespace Transport.WebSockets.Sending;
 
@@ -17,10 +18,23 @@ namespace Transport.WebSockets.Sending;
 /// I2 queued frames never exceed the frame bound, and bytes exceed the byte bound only never (a
 ///    frame larger than the byte bound is refused as Invalid).
 /// I3 waiters for space are served in arrival order.
-/// I4 the writer's wait on an empty queue does not allocate: one reusable waiter, armed under the
-///    gate, claimed by exactly one of the paths that add (TryEnqueue, EnqueuePong, Requeue,
-///    admission of space waiters), Close (faults it) or the writer's registered cancellation
+/// I4 the consumer's wait on an empty queue does not allocate: one reusable
+///    <see cref="SingleConsumerWaiter{T}"/>, armed under the gate, claimed under the gate by
+///    exactly one of the paths that add (TryEnqueue, EnqueuePong, Requeue, admission of space
+///    waiters) or Close (faults it), or by the cancellation of the token the consumer waited with
 ///    (test: I4_wait_and_wake_allocate_nothing, I4_one_waiter_is_reused_across_cycles).
+/// I5 a tracked request has one completion and exactly one finisher: the writer (written), the
+///    sender's cancellation (withdrawn while not taken, whether queued, waiting for room or not yet
+///    queued), or whoever the queue hands it back to (Close, RemovePinnedUpTo). Admission from the
+///    wait-for-room list completes nothing, so a cancellation right after it cannot strand the send
+///    (test: Item5_send_cancelled_right_after_admission_from_the_wait_list_is_withdrawn).
+/// I6 a sender's cancellation hook is attached before the request is handed to the queue, so every
+///    finisher sees it and releases it (test: Item6_fast_path_send_leaves_no_registration_on_the_token).
+/// </para>
+/// <para>
+/// Naming: the queue has many producers (the sink's senders) and one consumer, the actor's write
+/// loop. On this type's side that loop is always "the consumer": it waits
+/// (<see cref="WaitToReadAsync"/>) and takes (<see cref="TryDequeue"/>).
 /// </para>
 /// </remarks>
 internal sealed class SendQueue
@@ -28,20 +42,19 @@ internal sealed class SendQueue
     private readonly int _capacityFrames;
     private readonly long _capacityBytes;
 
-    // Completed outside _gate by whoever claimed it under _gate (I4).
-    private readonly SendReadWaiter _reader = new();
+    // The consumer's one reusable wait: armed and claimed under _gate, completed outside it (I4).
+    private readonly SingleConsumerWaiter<bool> _consumer = new("send queue");
 
-    // Guards every field below. Never held while completing a TaskCompletionSource or _reader.
+    // Guards every field below. Never held while completing a TaskCompletionSource or _consumer.
     private readonly object _gate = new();
     private readonly Queue<Frame> _pongs = new();
     private readonly LinkedList<SendRequest> _control = new();
     private readonly LinkedList<SendRequest> _data = new();
-    private readonly LinkedList<SpaceWaiter> _spaceWaiters = new();
+    private readonly LinkedList<SendRequest> _spaceWaiters = new();
     private int _frames;
     private long _bytes;
-    private bool _readerArmed;
-    private CancellationToken _writerToken;
     private Exception? _closedError;
+    private TaskCompletionSource? _pongWatch;
 
     public SendQueue(int capacityFrames, long capacityBytes)
     {
@@ -73,51 +86,99 @@ internal sealed class SendQueue
 
     public bool FitsAtAll(int bytes) => bytes <= _capacityBytes;
 
+    /// <summary>Whether a pong is queued (the writer takes pongs first; the pacer may let an uncounted one skip the wait).</summary>
+    public bool HasPong
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _pongs.Count > 0;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Completes when a pong is queued (at once if one is) or the queue closes. For the pacer's
+    /// wait, which uncounted pongs must not sit behind; allocates only while such a wait is armed.
+    /// </summary>
+    public Task WhenPongQueued()
+    {
+        lock (_gate)
+        {
+            if (_pongs.Count > 0 || _closedError is not null)
+            {
+                return Task.CompletedTask;
+            }
+
+            // Synchronous continuations on purpose: its only awaiter is the pacer's Task.WhenAny, whose
+            // completion then posts the writer back to the writer's own scheduler (ADR 0003).
+            _pongWatch ??= new TaskCompletionSource();
+            return _pongWatch.Task;
+        }
+    }
+
     /// <summary>Enqueues without waiting.</summary>
-    public SendStatus TryEnqueue(SendRequest request)
+    public SendStatus TryEnqueue(SendRequest request) => Enqueue(request, waitForRoom: false) switch
+    {
+        EnqueueResult.Queued => SendStatus.Accepted,
+        EnqueueResult.Closed => SendStatus.Closed,
+        _ => SendStatus.Full,
+    };
+
+    /// <summary>
+    /// Enqueues, or when there is no room joins the wait-for-room list (I3): the request then
+    /// stays owned by the queue until it is admitted, withdrawn (<see cref="TryWithdraw"/>) or
+    /// returned by <see cref="Close"/>. Nothing else completes for the sender: it awaits the
+    /// request's own completion, whoever ends up finishing it (I5).
+    /// </summary>
+    /// <returns>
+    /// Queued, Waiting, Closed (the caller fails the request with <see cref="ClosedError"/>) or
+    /// Withdrawn (the sender's cancellation already ran and completed the request).
+    /// </returns>
+    public EnqueueResult EnqueueOrWait(SendRequest request) => Enqueue(request, waitForRoom: true);
+
+    private EnqueueResult Enqueue(SendRequest request, bool waitForRoom)
     {
         bool wake;
         lock (_gate)
         {
+            if (request.QueueState == SendRequestState.Withdrawn)
+            {
+                // Its cancellation ran before it got here (I6: the hook is attached before queueing).
+                return EnqueueResult.Withdrawn;
+            }
+
             if (_closedError is not null)
             {
-                return SendStatus.Closed;
+                return EnqueueResult.Closed;
             }
 
             // Waiters already queued for space go first (I3).
             if (_spaceWaiters.Count > 0 || !HasRoomLocked(request.Bytes))
             {
-                return SendStatus.Full;
+                if (!waitForRoom)
+                {
+                    return EnqueueResult.Full;
+                }
+
+                request.QueueState = SendRequestState.WaitingForRoom;
+                _spaceWaiters.AddLast(request);
+                return EnqueueResult.Waiting;
             }
 
             wake = AddLocked(request, atFront: false);
         }
 
-        WakeReader(wake);
-        return SendStatus.Accepted;
-    }
-
-    /// <summary>Enqueues, waiting for room.</summary>
-    public ValueTask EnqueueAsync(SendRequest request, CancellationToken cancellationToken)
-    {
-        var status = TryEnqueue(request);
-        if (status == SendStatus.Accepted)
-        {
-            return ValueTask.CompletedTask;
-        }
-
-        if (status == SendStatus.Closed)
-        {
-            return ValueTask.FromException(ClosedError());
-        }
-
-        return WaitForRoomAsync(request, cancellationToken);
+        WakeConsumer(wake);
+        return EnqueueResult.Queued;
     }
 
     /// <summary>Queues a pong for a surfaced ping; pongs are not bounded (a ping flood is bounded by the receive side).</summary>
     public void EnqueuePong(Frame pong)
     {
         bool wake;
+        TaskCompletionSource? watch;
         lock (_gate)
         {
             if (_closedError is not null)
@@ -126,10 +187,13 @@ internal sealed class SendQueue
             }
 
             _pongs.Enqueue(pong);
-            wake = TryClaimReaderLocked();
+            wake = _consumer.TryClaim();
+            watch = _pongWatch;
+            _pongWatch = null;
         }
 
-        WakeReader(wake);
+        watch?.TrySetResult();
+        WakeConsumer(wake);
     }
 
     /// <summary>Puts a request whose write failed back at the head of its lane.</summary>
@@ -152,13 +216,13 @@ internal sealed class SendQueue
             request.Fail(closed);
         }
 
-        WakeReader(wake);
+        WakeConsumer(wake);
     }
 
     /// <summary>Takes the highest-priority frame queued now: pongs, then control, then data.</summary>
     public bool TryDequeue([NotNullWhen(true)] out SendRequest? request)
     {
-        List<SpaceWaiter>? admitted;
+        bool wake;
         lock (_gate)
         {
             if (_pongs.TryDequeue(out var pong))
@@ -178,45 +242,20 @@ internal sealed class SendQueue
             _frames--;
             _bytes -= node.Value.Bytes;
             Debug.Assert(_frames >= 0 && _bytes >= 0, "Queue accounting went negative.");
-            admitted = AdmitWaitersLocked();
+            wake = AdmitWaitersLocked();
             request = node.Value;
         }
 
-        Release(admitted);
+        WakeConsumer(wake);
         return true;
     }
 
-    /// <summary>
-    /// Makes <paramref name="writerToken"/> wake the writer's waits: registered once per session
-    /// rather than once per wait, so waiting stays allocation-free (I4).
-    /// </summary>
-    /// <param name="writerToken">The writer's token; <see cref="WaitToReadAsync"/> then accepts it.</param>
-    /// <returns>The registration; the writer disposes it when it stops.</returns>
-    public CancellationTokenRegistration RegisterWriterCancellation(CancellationToken writerToken)
-    {
-        lock (_gate)
-        {
-            if (_readerArmed || _reader.IsOutstanding)
-            {
-                throw new InvalidOperationException("The send queue has a single writer: register its token before it waits.");
-            }
-
-            _writerToken = writerToken;
-        }
-
-        // Outside the gate: an already-cancelled token runs the callback here, which takes it.
-        return writerToken.UnsafeRegister(static (state, token) => ((SendQueue)state!).CancelReader(token), this);
-    }
-
-    /// <summary>Waits until something is queued (the single writer then calls <see cref="TryDequeue"/>).</summary>
-    /// <param name="cancellationToken">
-    /// None, or the token given to <see cref="RegisterWriterCancellation"/> (another cancellable
-    /// token could not wake the wait, so it is refused).
-    /// </param>
+    /// <summary>Waits until something is queued (the single consumer then calls <see cref="TryDequeue"/>).</summary>
+    /// <param name="cancellationToken">Ends the wait with <see cref="OperationCanceledException"/>; the queue is unaffected.</param>
     /// <returns>A completed task when something is queued; otherwise the reusable waiter's task.</returns>
     /// <exception cref="TransportException">The queue was closed (the returned task faults).</exception>
-    /// <exception cref="OperationCanceledException">The writer's token was cancelled (the returned task is cancelled).</exception>
-    /// <exception cref="InvalidOperationException">A previous wait was not consumed, or the token was not registered.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled (the returned task is cancelled).</exception>
+    /// <exception cref="InvalidOperationException">A previous wait was not consumed.</exception>
     public ValueTask WaitToReadAsync(CancellationToken cancellationToken)
     {
         lock (_gate)
@@ -236,18 +275,9 @@ internal sealed class SendQueue
                 return ValueTask.FromCanceled(cancellationToken);
             }
 
-            if (cancellationToken.CanBeCanceled && cancellationToken != _writerToken)
-            {
-                throw new InvalidOperationException("Register the writer's token with RegisterWriterCancellation before waiting with it.");
-            }
-
-            if (_readerArmed || _reader.IsOutstanding)
-            {
-                throw new InvalidOperationException("The send queue has a single writer: await the previous WaitToReadAsync before calling it again.");
-            }
-
-            _readerArmed = true;
-            return _reader.Arm();
+            // Empty and open: arm under the gate, so an add either came before (and we returned
+            // above) or comes after and claims this wait (I4).
+            return _consumer.ArmUntyped(cancellationToken);
         }
     }
 
@@ -255,57 +285,63 @@ internal sealed class SendQueue
     public List<SendRequest> RemovePinnedUpTo(long endedEpoch)
     {
         List<SendRequest> removed = [];
-        List<SpaceWaiter>? admitted;
+        bool wake;
         lock (_gate)
         {
             RemoveWhereLocked(_control, r => r.Options.PinnedEpoch <= endedEpoch, removed);
             RemoveWhereLocked(_data, r => r.Options.PinnedEpoch <= endedEpoch, removed);
-            admitted = AdmitWaitersLocked();
+            wake = AdmitWaitersLocked();
         }
 
-        Release(admitted);
+        WakeConsumer(wake);
         return removed;
     }
 
-    /// <summary>Withdraws a request still queued (its sender cancelled). False when it was already taken.</summary>
+    /// <summary>
+    /// Withdraws a request the writer has not taken (its sender cancelled): still queued, still
+    /// waiting for room, or not yet handed to the queue (then <see cref="EnqueueOrWait"/> will
+    /// refuse it). False when the writer already took it or the queue already gave it back.
+    /// </summary>
     public bool TryWithdraw(SendRequest request)
     {
-        List<SpaceWaiter>? admitted = null;
-        bool removed;
+        var wake = false;
         lock (_gate)
         {
-            removed = _control.Remove(request) || _data.Remove(request);
-            if (removed)
+            switch (request.QueueState)
             {
-                _frames--;
-                _bytes -= request.Bytes;
-                admitted = AdmitWaitersLocked();
-            }
-            else
-            {
-                // Maybe it is still waiting for room.
-                for (var node = _spaceWaiters.First; node is not null; node = node.Next)
-                {
-                    if (ReferenceEquals(node.Value.Request, request))
+                case SendRequestState.New:
+                    request.QueueState = SendRequestState.Withdrawn;
+                    return true;
+                case SendRequestState.WaitingForRoom:
+                    _spaceWaiters.Remove(request);
+                    request.QueueState = SendRequestState.Withdrawn;
+                    return true;
+                case SendRequestState.Queued:
+                    if (!(_control.Remove(request) || _data.Remove(request)))
                     {
-                        _spaceWaiters.Remove(node);
-                        removed = true;
-                        break;
+                        return false; // taken by the writer: too late to withdraw
                     }
-                }
+
+                    request.QueueState = SendRequestState.Withdrawn;
+                    _frames--;
+                    _bytes -= request.Bytes;
+                    wake = AdmitWaitersLocked();
+                    break;
+                default:
+                    return false;
             }
         }
 
-        Release(admitted);
-        return removed;
+        WakeConsumer(wake);
+        return true;
     }
 
     /// <summary>Closes the queue: everything queued or waiting is returned for the caller to fail.</summary>
     public List<SendRequest> Close(Exception error)
     {
         List<SendRequest> drained = [];
-        List<SpaceWaiter> waiters;
-        bool reader;
+        bool consumer;
+        TaskCompletionSource? watch;
         lock (_gate)
         {
             if (_closedError is not null)
@@ -316,62 +352,32 @@ internal sealed class SendQueue
             _closedError = error;
             drained.AddRange(_control);
             drained.AddRange(_data);
-            waiters = [.. _spaceWaiters];
-            drained.AddRange(waiters.Select(w => w.Request));
+            drained.AddRange(_spaceWaiters);
+            foreach (var request in drained)
+            {
+                // Given back to the caller, who fails it: no later withdrawal may touch it.
+                request.QueueState = SendRequestState.Closed;
+            }
+
             _control.Clear();
             _data.Clear();
             _spaceWaiters.Clear();
             _pongs.Clear();
             _frames = 0;
             _bytes = 0;
-            reader = TryClaimReaderLocked();
+            consumer = _consumer.TryClaim();
+            watch = _pongWatch;
+            _pongWatch = null;
         }
 
-        // Senders still waiting for room learn at once that there will be none.
-        foreach (var waiter in waiters)
-        {
-            waiter.Admitted.TrySetException(error);
-        }
+        watch?.TrySetResult();
 
-        if (reader)
+        if (consumer)
         {
-            _reader.SetException(error);
+            _consumer.Fail(error);
         }
 
         return drained;
-    }
-
-    private async ValueTask WaitForRoomAsync(SendRequest request, CancellationToken cancellationToken)
-    {
-        var waiter = new SpaceWaiter(request);
-        var wake = false;
-        lock (_gate)
-        {
-            if (_closedError is not null)
-            {
-                throw ClosedError();
-            }
-
-            if (_spaceWaiters.Count == 0 && HasRoomLocked(request.Bytes))
-            {
-                wake = AddLocked(request, atFront: false);
-                waiter.Admitted.TrySetResult();
-            }
-            else
-            {
-                _spaceWaiters.AddLast(waiter);
-            }
-        }
-
-        WakeReader(wake);
-        await using var registration = cancellationToken.Register(() =>
-        {
-            if (TryWithdraw(request))
-            {
-                waiter.Admitted.TrySetCanceled(cancellationToken);
-            }
-        });
-        await waiter.Admitted.Task;
     }
 
     private bool HasRoomLocked(int bytes) => _frames < _capacityFrames && _bytes + bytes <= _capacityBytes;
@@ -379,6 +385,7 @@ internal sealed class SendQueue
     private bool AddLocked(SendRequest request, bool atFront)
     {
         var lane = request.Options.Lane == SendLane.Control ? _control : _data;
+        request.QueueState = SendRequestState.Queued;
         if (atFront)
         {
             lane.AddFirst(request);
@@ -390,70 +397,31 @@ internal sealed class SendQueue
 
         _frames++;
         _bytes += request.Bytes;
-        return TryClaimReaderLocked();
+        return _consumer.TryClaim();
     }
 
-    // Caller holds _gate. Claims the armed wait, if any, for the caller to complete after
-    // releasing the gate (exactly one claimer per armed wait, I4).
-    private bool TryClaimReaderLocked()
-    {
-        Debug.Assert(Monitor.IsEntered(_gate));
-        var armed = _readerArmed;
-        _readerArmed = false;
-        return armed;
-    }
-
-    private void WakeReader(bool claimed)
+    // Completes the consumer's wait claimed under _gate (I4); call after releasing _gate.
+    private void WakeConsumer(bool claimed)
     {
         if (claimed)
         {
-            _reader.SetResult();
+            _consumer.Complete(true);
         }
     }
 
-    // The writer's registered token was cancelled: fail its wait so the loop sees the cancellation.
-    private void CancelReader(CancellationToken token)
+    // Moves waiters for space into the queue while they fit, in arrival order (I3). The sender
+    // is not told: it awaits the request's completion, so there is no hand-off to race with its
+    // cancellation (I5). Returns true when an admission claimed the consumer's wait.
+    private bool AdmitWaitersLocked()
     {
-        lock (_gate)
-        {
-            // A registration from an earlier session may fire late: only the current writer's
-            // token may cancel the current wait.
-            if (token != _writerToken || !TryClaimReaderLocked())
-            {
-                return;
-            }
-        }
-
-        _reader.SetException(new OperationCanceledException(token));
-    }
-
-    // Moves waiters for space into the queue while they fit, in arrival order (I3).
-    private List<SpaceWaiter>? AdmitWaitersLocked()
-    {
-        List<SpaceWaiter>? admitted = null;
-        while (_spaceWaiters.First is { } first && HasRoomLocked(first.Value.Request.Bytes))
+        var wake = false;
+        while (_spaceWaiters.First is { } first && HasRoomLocked(first.Value.Bytes))
         {
             _spaceWaiters.RemoveFirst();
-            var wake = AddLocked(first.Value.Request, atFront: false);
-            (admitted ??= []).Add(first.Value);
-            first.Value.WakeReader = wake;
+            wake |= AddLocked(first.Value, atFront: false);
         }
 
-        return admitted;
-    }
-
-    private void Release(List<SpaceWaiter>? admitted)
-    {
-        if (admitted is null)
-        {
-            return;
-        }
-
-        foreach (var waiter in admitted)
-        {
-            WakeReader(waiter.WakeReader);
-            waiter.Admitted.TrySetResult();
-        }
+        return wake;
     }
 
     private void RemoveWhereLocked(LinkedList<SendRequest> lane, Func<SendRequest, bool> match, List<SendRequest> removed)
@@ -464,6 +432,7 @@ internal sealed class SendQueue
             if (match(node.Value))
             {
                 lane.Remove(node);
+                node.Value.QueueState = SendRequestState.Closed;
                 _frames--;
                 _bytes -= node.Value.Bytes;
                 removed.Add(node.Value);
@@ -473,15 +442,25 @@ internal sealed class SendQueue
         }
     }
 
-    private Exception ClosedError() => _closedError ?? TransportException.Shutdown();
+    /// <summary>Why the queue is closed (Shutdown when it is not).</summary>
+    public Exception ClosedError() => Volatile.Read(ref _closedError) ?? TransportException.Shutdown();
+}
 
-    private sealed class SpaceWaiter(SendRequest request)
-    {
-        public SendRequest Request { get; } = request;
+/// <summary>What <see cref="SendQueue.EnqueueOrWait"/> did with a request.</summary>
+internal enum EnqueueResult
+{
+    /// <summary>In its lane.</summary>
+    Queued,
 
-        public TaskCompletionSource Admitted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>In the wait-for-room list.</summary>
+    Waiting,
 
-        // True when this admission claimed the writer's wait: Release completes it.
-        public bool WakeReader { get; set; }
-    }
+    /// <summary>No room and the caller would not wait.</summary>
+    Full,
+
+    /// <summary>The queue is closed; the request is the caller's to fail.</summary>
+    Closed,
+
+    /// <summary>The sender cancelled before the request was queued; it is already completed.</summary>
+    Withdrawn,
 }

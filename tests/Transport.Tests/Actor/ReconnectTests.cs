@@ -47,6 +47,7 @@ public sealed class ReconnectTests
     }
 
     [Fact]
+    [Trait("Invariant", "Policy.P1")]
     public void R2_hung_handshake_is_cut_by_connect_timeout_and_backoff_proceeds()
     {
         var h = ActorHarness.Start(script: c =>
@@ -91,6 +92,7 @@ public sealed class ReconnectTests
     }
 
     [Fact]
+    [Trait("Invariant", "Gate.G1")]
     public void R4_attempt_rate_cap_holds_during_a_storm()
     {
         var starts = new List<DateTimeOffset>();
@@ -124,6 +126,7 @@ public sealed class ReconnectTests
     }
 
     [Fact]
+    [Trait("Invariant", "Policy.P2")]
     public void R5_transient_failures_are_retried_forever()
     {
         var h = ActorHarness.Start(o => o.WithBackoff(TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(10), useJitter: false));
@@ -141,6 +144,7 @@ public sealed class ReconnectTests
     }
 
     [Fact]
+    [Trait("Invariant", "Budget.B2")]
     public async Task R6_permanent_failure_becomes_unrecoverable_after_the_configured_retries()
     {
         var h = ActorHarness.Start(
@@ -178,6 +182,7 @@ public sealed class ReconnectTests
     }
 
     [Fact]
+    [Trait("Invariant", "Budget.B2")]
     public void R7_max_attempts_gives_up_and_sets_Exhausted()
     {
         var h = ActorHarness.Start(o => o.WithMaxAttempts(4), c => c.DefaultOutcome = AttemptOutcome.Fail(Refused));
