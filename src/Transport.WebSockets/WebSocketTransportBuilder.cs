@@ -31,6 +31,8 @@ public sealed class WebSocketTransportBuilder
     private Func<double> _random = Random.Shared.NextDouble;
     private ILoggerFactory _loggers = NullLoggerFactory.Instance;
     private Meter? _meter;
+    private ISessionInitializer? _initializer;
+    private IEndpointProvider? _endpoints;
 
     /// <summary>Starts from default options.</summary>
     public WebSocketTransportBuilder()
@@ -86,6 +88,37 @@ public sealed class WebSocketTransportBuilder
     public WebSocketTransportBuilder WithAuth(IAuthSource auth)
     {
         _auth = auth ?? throw new ArgumentNullException(nameof(auth));
+        return this;
+    }
+
+    /// <summary>
+    /// Sets the session initializer, run on every new socket before queued data frames are released
+    /// and before Connected/Resumed is published (login, resubscribe, resume). Bounded by
+    /// <see cref="SessionOptions.InitializeTimeout"/>; a failure is classified like a failed attempt.
+    /// </summary>
+    /// <param name="initializer">The initializer.</param>
+    /// <returns>This builder.</returns>
+    public WebSocketTransportBuilder WithSessionInitializer(ISessionInitializer initializer)
+    {
+        _initializer = initializer ?? throw new ArgumentNullException(nameof(initializer));
+        return this;
+    }
+
+    /// <summary>Sets the session initializer from a delegate (see <see cref="WithSessionInitializer(ISessionInitializer)"/>).</summary>
+    /// <param name="initialize">Called on every new socket.</param>
+    /// <returns>This builder.</returns>
+    public WebSocketTransportBuilder WithSessionInitializer(Func<ISessionContext, CancellationToken, ValueTask> initialize) =>
+        WithSessionInitializer(SessionInitializers.From(initialize));
+
+    /// <summary>
+    /// Chooses the endpoint of every attempt (replacing the configured URI and failover list): failover
+    /// policies, or URIs stamped from adapter state such as a resume cursor.
+    /// </summary>
+    /// <param name="endpoints">The provider.</param>
+    /// <returns>This builder.</returns>
+    public WebSocketTransportBuilder WithEndpointProvider(IEndpointProvider endpoints)
+    {
+        _endpoints = endpoints ?? throw new ArgumentNullException(nameof(endpoints));
         return this;
     }
 
@@ -150,7 +183,11 @@ public sealed class WebSocketTransportBuilder
     {
         var options = _options.Build();
         var leaf = _leaf ?? new ClientWebSocketConnector(LeafOptionsFor(options));
-        return new ReconnectingConnector(new ConnectionServices(options, leaf, _auth, _classifier, _time, _spawner, _random, _loggers, new ConnectionTelemetryFactory(_meter)));
+        return new ReconnectingConnector(new ConnectionServices(options, leaf, _auth, _classifier, _time, _spawner, _random, _loggers, new ConnectionTelemetryFactory(_meter))
+        {
+            Initializer = _initializer,
+            Endpoints = _endpoints,
+        });
     }
 
     // The transport options own the limits both layers must agree on.

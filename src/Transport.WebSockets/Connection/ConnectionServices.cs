@@ -25,4 +25,10 @@ internal sealed record ConnectionServices(
     /// </summary>
     public AttemptRateGate? AttemptGate { get; init; } =
         Options.Reconnect.MaxAttemptsPerWindow is { } max ? new AttemptRateGate(max, Options.Reconnect.AttemptRateWindow, Time) : null;
+
+    /// <summary>Runs on every new socket before queued data and the up-edge; null: none.</summary>
+    public ISessionInitializer? Initializer { get; init; }
+
+    /// <summary>Chooses each attempt's endpoint; null: the configured URI with its failover list.</summary>
+    public IEndpointProvider? Endpoints { get; init; }
 }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Transport.WebSockets.Buffering;
+using Transport.WebSockets.Initialization;
 using Transport.WebSockets.Liveness;
 using Transport.WebSockets.Pacing;
 using Transport.WebSockets.Reconnect;
@@ -24,6 +25,12 @@ internal sealed record SessionServices(
     Task CloseCutShort)
 {
     public string Name => Options.Name;
+
+    /// <summary>Runs on every new socket before the up-edge and before queued data; null: none.</summary>
+    public ISessionInitializer? Initializer { get; init; }
+
+    /// <summary>The connection's sink: where the session context's pinned sends go once the initializer is done.</summary>
+    public IFrameSink? ConnectionSink { get; init; }
 }
 
 /// <summary>
@@ -33,11 +40,10 @@ internal sealed record SessionServices(
 /// </summary>
 /// <remarks>
 /// <para>
-/// Order inside <see cref="RunAsync"/>: (a session initializer would run here, on the socket, before
-/// the up-edge and before any queued data is released) → the up-edge (<c>wentUp</c>) → receive,
-/// write and watch loops → the first end → stop writing → close handshake unless the socket failed
-/// → stop receiving → dispose. The per-frame work is in <see cref="OnFrame"/> (where per-frame stamping
-/// goes; batches are drained around it, Session.S6) and the per-request write is one marked await in the write loop (where a
+/// Order inside <see cref="RunAsync"/>: the receive loop starts → the session initializer runs on the
+/// socket (its frames written directly, queued data held back) → the up-edge (<c>wentUp</c>) → write
+/// and watch loops → the first end → stop writing → close handshake unless the socket failed →
+/// stop receiving → dispose. A failed initializer ends the session before the up-edge. The per-frame work is in <see cref="OnFrame"/> (epoch and receive-time stamping; batches are drained around it, Session.S6) and the per-request write is one marked await in the write loop (where a
 /// write timeout and at-most-once handling go).
 /// </para>
 /// <para>Invariants:</para>
@@ -48,6 +54,8 @@ internal sealed record SessionServices(
 /// <item>Session.S4 on a graceful end, receiving continues through the close handshake (frames the peer sent before its close are delivered), bounded by CloseTimeout or the shutdown caller's token.</item>
 /// <item>Session.S5 a frame taken but not written goes back to the head of its lane, unless it is a pong (meaningful only on this socket).</item>
 /// <item>Session.S6 batch hand-off: after each awaited receive, the loop drains what the leaf already holds (<see cref="ILeafReceiver.TryReceive"/>, at most <see cref="MaxBatchFrames"/> frames / <see cref="MaxBatchBytes"/> bytes) and writes the batch's data frames to the ring under one lock with one wake-up, in arrival order; a ping's pong is queued before the batch's data is written; a close ends the session only after the data that preceded it in the batch was written.</item>
+/// <item>Session.S8 every frame received on this socket carries its epoch (and a receive time when the leaf gave none), without allocating (test: S8_frame_read_after_reconnect_reports_the_epoch_it_arrived_on).</item>
+/// <item>Session.S7 no queued data frame is written and no up-edge is published before the session initializer completed (test: I1_queued_order_never_precedes_the_login).</item>
 /// </list>
 /// </remarks>
 internal sealed class Session
@@ -55,54 +63,126 @@ internal sealed class Session
     private readonly SessionServices _s;
     private readonly ILeafConnection _connection;
     private readonly TaskCompletionSource<SessionEnd> _end = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationTokenSource _ending = new();
     private readonly LivenessWatch _liveness;
+    private readonly SessionInitialization? _init;
+    private readonly object _endGate = new();
+    private bool _ended;
+    private bool _initFailed;
 
-    public Session(SessionServices services, ILeafConnection connection, long epoch)
+    public Session(SessionServices services, ILeafConnection connection, long epoch, SessionInfo info)
     {
         _s = services;
         _connection = connection;
         Epoch = epoch;
-        _liveness = new LivenessWatch(services.Options.Liveness, services.Time, services.Phases, error => End(SessionEnd.Failed(error)));
+        Info = info;
+        _liveness = new LivenessWatch(services.Options.Liveness, info.Capabilities, services.Time, services.Phases,
+            (error, lastSignOfLife) => End(SessionEnd.Failed(error), lastSignOfLife));
+        if (_liveness.DeadAfterIgnored)
+        {
+            InitializationLog.DeadAfterNotApplied(services.Logger, services.Name, epoch, info.Capabilities);
+        }
+
+        if (services.Initializer is not null)
+        {
+            _init = new SessionInitialization(
+                epoch, info, connection.Handshake, connection.Sender, services.Pacer, services.ConnectionSink!, services.Time, services.Logger, services.Name,
+                error => End(SessionEnd.Failed(error)),
+                pong => services.Queue.EnqueuePong(pong));
+        }
     }
 
     /// <summary>The epoch this session serves.</summary>
     public long Epoch { get; }
 
+    /// <summary>The facts of this socket.</summary>
+    public SessionInfo Info { get; }
+
     /// <summary>This session's liveness watch.</summary>
     public LivenessWatch Liveness => _liveness;
 
+    /// <summary>Whether the up-edge was published (false when the initializer failed or the session ended first).</summary>
+    public bool WentUp { get; private set; }
+
+    /// <summary>
+    /// When the feed went down: the last sign of life when a liveness timeout ended the session
+    /// (Liveness.L6), else the moment the end was first signalled (before close and dispose). Set
+    /// before <see cref="RunAsync"/> returns.
+    /// </summary>
+    public DateTimeOffset DownSince { get; private set; }
+
     /// <summary>Ends the session with <paramref name="end"/> unless it has already ended; any thread.</summary>
-    public bool End(SessionEnd end) => _end.TrySetResult(end);
+    /// <param name="end">The reason.</param>
+    /// <param name="downSince">The last sign of life, when known better than "now".</param>
+    public bool End(SessionEnd end, DateTimeOffset? downSince = null)
+    {
+        lock (_endGate)
+        {
+            if (_ended)
+            {
+                return false;
+            }
+
+            _ended = true;
+            DownSince = downSince ?? _s.Time.GetUtcNow();
+        }
+
+        _end.TrySetResult(end);
+        _init?.End(end.Error ?? TransportException.Connection($"The session of epoch {Epoch} ended ({end.Reason})."));
+        _ending.Cancel();
+        return true;
+    }
 
     /// <summary>Runs the session to its end and tears it down; returns the first reason it ended.</summary>
     /// <param name="wentUp">Publishes the up-edge; called once the session is ready to carry data.</param>
     public async Task<SessionEnd> RunAsync(Action wentUp)
     {
-        // Seam: a session initializer (e.g. re-subscribe) runs here, before the up-edge and before
-        // the write loop releases queued data.
-        wentUp();
-
         using var receiveCts = new CancellationTokenSource();
         using var writeCts = new CancellationTokenSource();
         var receiving = ReceiveLoopAsync(_connection.Receiver, receiveCts.Token);
-        var writing = WriteLoopAsync(_connection.Sender, writeCts.Token);
-        var watching = _liveness.Enabled ? _liveness.RunAsync(receiveCts.Token) : Task.CompletedTask;
+        var writing = Task.CompletedTask;
+        var watching = Task.CompletedTask;
+
+        if (_init is not null && _s.Initializer is { } initializer)
+        {
+            // Session.S7: the initializer runs on the socket before the up-edge and before the write loop.
+            var failure = await _init.RunAsync(initializer, _s.Options.Session.InitializeTimeout, _ending.Token);
+            if (failure is not null && End(SessionEnd.Failed(failure)))
+            {
+                _initFailed = true;
+            }
+        }
+
+        if (!_end.Task.IsCompleted)
+        {
+            WentUp = true;
+            wentUp();
+            writing = WriteLoopAsync(_connection.Sender, writeCts.Token);
+            watching = _liveness.Enabled ? _liveness.RunAsync(receiveCts.Token) : Task.CompletedTask;
+        }
 
         var end = await _end.Task;
 
         // Session.S3: stop writing first; nothing may follow the close frame.
         writeCts.Cancel();
         await writing;
-        if (end.Reason != SessionEndReason.Failed)
+        if (end.Reason != SessionEndReason.Failed || _initFailed)
         {
-            // Session.S4: keep receiving through the close handshake.
-            await CloseGracefullyAsync(_connection.Sender, receiving, end.Reason == SessionEndReason.Shutdown ? "shutdown" : "reconnect");
+            // Session.S4: keep receiving through the close handshake (also after a rejected login: the socket is fine).
+            await CloseGracefullyAsync(_connection.Sender, receiving, end.Reason switch
+            {
+                SessionEndReason.Shutdown => "shutdown",
+                SessionEndReason.Forced => "reconnect",
+                _ => "session initializer failed",
+            });
         }
 
         receiveCts.Cancel();
         await receiving;
         await watching;
         await DisposeQuietlyAsync();
+
+        // _ending is not disposed: End may still be cancelling it on another thread (it holds no timer).
         return end;
     }
 
@@ -132,7 +212,8 @@ internal sealed class Session
                     open = OnFrame(frame, batch, ref count, ref bytes);
                 }
 
-                _liveness.FrameArrived();
+                // Liveness.L3/L4: one timestamp per batch; only data clears Stale.
+                _liveness.FrameArrived(isData: count > 0);
                 HandOff(batch, count, bytes);
                 if (!open)
                 {
@@ -159,13 +240,28 @@ internal sealed class Session
         {
             case FrameKind.Text:
             case FrameKind.Binary:
-                batch[count++] = frame;
-                bytes += frame.Length;
+                // Session.S8: the frame says which socket it came on (struct copies, no allocation).
+                var stamped = frame.WithEpoch(Epoch);
+                if (stamped.ReceivedAt == 0)
+                {
+                    // A leaf that does not stamp the completion time: stamp it as the frame is taken.
+                    stamped = stamped.WithReceivedAt(_s.Time.GetTimestamp());
+                }
+
+                batch[count++] = stamped;
+                bytes += stamped.Length;
+                _init?.OnDataFrame(stamped);
                 return true;
             case FrameKind.Ping:
-                // Session.S2: answered through the pong lane, ahead of every queued frame, and
-                // before the data of this batch reaches the ring (Session.S6).
-                _s.Queue.EnqueuePong(Frame.Pong(frame.Payload));
+                // Session.S2: answered through the pong lane, ahead of every queued frame and before
+                // the data of this batch reaches the ring (Session.S6); while the initializer runs
+                // (the write loop not started yet) straight on the socket.
+                var pong = Frame.Pong(frame.Payload);
+                if (_init is null || !_init.TryAnswerPing(pong))
+                {
+                    _s.Queue.EnqueuePong(pong);
+                }
+
                 return true;
             case FrameKind.Close:
                 return false;

@@ -91,7 +91,11 @@ internal sealed class ConnectPolicy
     /// <see cref="PendingDelay"/>), or the verdict that ends the connection. Idempotent per session.
     /// </summary>
     /// <param name="cause">The error that ended it; null for a forced reconnect.</param>
-    public ConnectOutcome? SessionEnded(TransportException? cause)
+    /// <param name="wentUp">
+    /// False when the socket never went up (its session initializer failed): then the end counts as
+    /// a failed attempt whatever its duration.
+    /// </param>
+    public ConnectOutcome? SessionEnded(TransportException? cause, bool wentUp = true)
     {
         if (_connectedAt is not { } since)
         {
@@ -100,8 +104,10 @@ internal sealed class ConnectPolicy
 
         _connectedAt = null;
         var uptime = _time.GetElapsedTime(since);
-        var healthy = uptime >= _options.StableAfter;
-        var verdict = Budget.SessionEnded(healthy, cause is null ? null : Classify(cause));
+        var healthy = wentUp && uptime >= _options.StableAfter;
+        var verdict = !wentUp && cause is not null
+            ? Budget.AttemptFailed(Classify(cause))
+            : Budget.SessionEnded(healthy, cause is null ? null : Classify(cause));
         switch (verdict)
         {
             case BudgetVerdict.Unrecoverable:

@@ -26,8 +26,7 @@ public sealed class ShutdownTests
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => shutdown);
 
         // ...and shutdown carries on in the background to Closed.
-        h.Pump();
-        h.Advance(TimeSpan.FromSeconds(2));
+        h.AdvanceUntil(() => h.Now.IsTerminal, TimeSpan.FromMilliseconds(100), maxSteps: 100);
         Assert.Equal(ConnectionPhase.Closed, h.Now.Phase);
         Assert.True(h.Connection.Lifecycle.Completion.IsCompletedSuccessfully);
         Assert.True(h.Connection.Control.ShutdownAsync().IsCompletedSuccessfully);
