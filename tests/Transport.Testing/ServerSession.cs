@@ -46,6 +46,20 @@ public sealed class ServerSession : IAsyncDisposable
         await _context.Response.CompleteAsync().ConfigureAwait(false);
     }
 
+    /// <summary>Answers the upgrade with <paramref name="status"/> and response headers (for example Retry-After).</summary>
+    /// <param name="status">For example 429 or 503.</param>
+    /// <param name="headers">Headers to set on the answer.</param>
+    /// <returns>Completes when the answer was written.</returns>
+    public async Task RejectAsync(int status, params (string Name, string Value)[] headers)
+    {
+        foreach (var (name, value) in headers)
+        {
+            _context.Response.Headers[name] = value;
+        }
+
+        await RejectAsync(status).ConfigureAwait(false);
+    }
+
     /// <summary>Completes the upgrade.</summary>
     /// <param name="subProtocol">The subprotocol to select, if any.</param>
     /// <param name="enableCompression">Accept permessage-deflate when the client offers it.</param>

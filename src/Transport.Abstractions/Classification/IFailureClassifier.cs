@@ -8,6 +8,17 @@ public enum FailureClass
 
     /// <summary>Revoked keys, policy rejections: a few retries, then the terminal Unrecoverable phase.</summary>
     Permanent,
+
+    /// <summary>
+    /// The stream is finished: the peer ended a finite stream on purpose (for example a normal
+    /// close, 1000, after a replay or a bounded query). The connection ends in the phase
+    /// <c>Closed</c> cleanly (not Exhausted, the source completes without an error) instead of
+    /// reconnecting and replaying the stream. Never the default: a venue feed that closes with
+    /// 1000 is reconnected (Transient). Adapters opt in for the streams they know to be finite:
+    /// <c>DefaultFailureClassifier.RefinedBy(e => e.CloseCode == 1000 ? FailureClass.Finished : null)</c>.
+    /// Applies to a session's end; a failed connect attempt classified Finished is treated as Transient.
+    /// </summary>
+    Finished,
 }
 
 /// <summary>
@@ -22,7 +33,10 @@ public interface IFailureClassifier
     FailureClass Classify(TransportException error);
 }
 
-/// <summary>The default policy: a handshake answered 401 or 403 is Permanent; everything else is Transient.</summary>
+/// <summary>
+/// The default policy: a handshake answered 401 or 403 and a configuration error
+/// (<see cref="TransportErrorKind.Configuration"/>) are Permanent; everything else is Transient.
+/// </summary>
 public sealed class DefaultFailureClassifier : IFailureClassifier
 {
     /// <summary>The shared instance.</summary>
@@ -32,7 +46,7 @@ public sealed class DefaultFailureClassifier : IFailureClassifier
     public FailureClass Classify(TransportException error)
     {
         ArgumentNullException.ThrowIfNull(error);
-        return error.Kind == TransportErrorKind.Auth || error.HttpStatus is 401 or 403
+        return error.Kind is TransportErrorKind.Auth or TransportErrorKind.Configuration || error.HttpStatus is 401 or 403
             ? FailureClass.Permanent
             : FailureClass.Transient;
     }

@@ -97,10 +97,13 @@ public sealed record ReconnectOptions
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
-    /// Cap on connect attempts per <see cref="AttemptRateWindow"/> (for example Binance: 300 per
-    /// 5 minutes per IP). Null: no cap beyond the backoff.
+    /// Cap on connect attempts per <see cref="AttemptRateWindow"/>. Default 300 per 5 minutes: the
+    /// rule Binance states for its streams (300 connections per 5 minutes per IP), which is also
+    /// a polite ceiling for venues that publish none. The cap is shared by every connection a
+    /// connector builds (one named DI registration is one connector), because venues count
+    /// attempts per IP, not per socket. Null: no cap beyond the backoff.
     /// </summary>
-    public int? MaxAttemptsPerWindow { get; set; }
+    public int? MaxAttemptsPerWindow { get; set; } = 300;
 
     /// <summary>The sliding window of <see cref="MaxAttemptsPerWindow"/>. Default 5 minutes.</summary>
     public TimeSpan AttemptRateWindow { get; set; } = TimeSpan.FromMinutes(5);
@@ -108,8 +111,30 @@ public sealed record ReconnectOptions
     /// <summary>Retries after a Permanent failure before the terminal Unrecoverable phase. Default 2.</summary>
     public int PermanentRetries { get; set; } = 2;
 
-    /// <summary>Voluntary give-up after this many consecutive failed attempts (sets Exhausted). Null: never.</summary>
+    /// <summary>
+    /// Voluntary give-up after this many consecutive failures (sets Exhausted). A session that ends
+    /// before <see cref="StableAfter"/> counts as one more failure. Null: never.
+    /// </summary>
     public int? MaxAttempts { get; set; }
+
+    /// <summary>
+    /// How long a session must stay up to count as healthy. Default 30 s. The end of a healthy
+    /// session resets the failure counts and the next attempt starts at once; a session that ends
+    /// sooner counts as one more consecutive failure (for <see cref="PermanentRetries"/>, for
+    /// <see cref="MaxAttempts"/> and for the backoff exponent), so a server that accepts and then
+    /// drops every session is backed off and, when the drop is Permanent, given up on. 30 s
+    /// outlasts the rejections servers make shortly after accepting (a subscribe or login deadline,
+    /// a policy close after the first message) and equals the default <see cref="MaxBackoff"/>, so a
+    /// flapping server is reconnected at most about once per minute. Zero: every session is healthy.
+    /// </summary>
+    public TimeSpan StableAfter { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// The longest wait a handshake's <c>Retry-After</c> (on a 429 or 503 answer) can impose.
+    /// Default 5 minutes (the attempt window): a server's hint is honoured (the wait is the larger of
+    /// the backoff and Retry-After) but one header cannot keep a feed dark for hours.
+    /// </summary>
+    public TimeSpan MaxRetryAfter { get; set; } = TimeSpan.FromMinutes(5);
 }
 
 /// <summary>The receive ring and message limits.</summary>

@@ -90,6 +90,20 @@ public sealed class TransportOptionsBuilder
     public TransportOptionsBuilder WithAttemptRateLimit(int maxAttempts, TimeSpan window) =>
         Set(o => o.Reconnect = o.Reconnect with { MaxAttemptsPerWindow = maxAttempts, AttemptRateWindow = window });
 
+    /// <summary>Turns the connect-attempt cap off (it is on by default: 300 per 5 minutes).</summary>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithoutAttemptRateLimit() => Set(o => o.Reconnect = o.Reconnect with { MaxAttemptsPerWindow = null });
+
+    /// <summary>Sets how long a session must stay up to count as healthy (see <see cref="ReconnectOptions.StableAfter"/>).</summary>
+    /// <param name="stableAfter">The bound; zero makes every session healthy.</param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithStableAfter(TimeSpan stableAfter) => Set(o => o.Reconnect = o.Reconnect with { StableAfter = stableAfter });
+
+    /// <summary>Caps the wait a handshake's Retry-After can impose (see <see cref="ReconnectOptions.MaxRetryAfter"/>).</summary>
+    /// <param name="maxRetryAfter">The cap; zero ignores Retry-After.</param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithMaxRetryAfter(TimeSpan maxRetryAfter) => Set(o => o.Reconnect = o.Reconnect with { MaxRetryAfter = maxRetryAfter });
+
     /// <summary>Sets the retries granted to a Permanent failure.</summary>
     /// <param name="retries">Retries before Unrecoverable.</param>
     /// <returns>This builder.</returns>

@@ -103,6 +103,16 @@ public static class TransportOptionsValidation
             {
                 Fail("Reconnect.MaxAttempts", "must be >= 1 when set.");
             }
+
+            if (r.StableAfter < TimeSpan.Zero)
+            {
+                Fail("Reconnect.StableAfter", "must not be negative.");
+            }
+
+            if (r.MaxRetryAfter < TimeSpan.Zero)
+            {
+                Fail("Reconnect.MaxRetryAfter", "must not be negative.");
+            }
         }
 
         var rx = options.Receive;

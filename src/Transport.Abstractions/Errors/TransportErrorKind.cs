@@ -36,4 +36,12 @@ public enum TransportErrorKind
     /// received it, and it is not resent.
     /// </summary>
     WriteInterrupted,
+
+    /// <summary>
+    /// The connection is misconfigured: a service or HTTP handler could not be resolved or built,
+    /// or options the builder could not check were rejected by the leaf (a header name, a
+    /// subprotocol, a socket setting). Retrying cannot fix it, so the default classifier calls it
+    /// Permanent, and it is logged once with its message.
+    /// </summary>
+    Configuration,
 }

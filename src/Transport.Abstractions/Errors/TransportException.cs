@@ -19,19 +19,22 @@ public sealed class TransportException : Exception
     /// <param name="closeCode">The WebSocket close code, if any.</param>
     /// <param name="closeReason">The close reason the peer gave, if any.</param>
     /// <param name="inner">The underlying exception, if any.</param>
+    /// <param name="retryAfter">The wait a rejected handshake's <c>Retry-After</c> asked for, if any.</param>
     public TransportException(
         TransportErrorKind kind,
         string message,
         int? httpStatus = null,
         int? closeCode = null,
         string? closeReason = null,
-        Exception? inner = null)
+        Exception? inner = null,
+        TimeSpan? retryAfter = null)
         : base(message, inner)
     {
         Kind = kind;
         HttpStatus = httpStatus;
         CloseCode = closeCode;
         CloseReason = closeReason;
+        RetryAfter = retryAfter;
     }
 
     /// <summary>The taxonomy kind.</summary>
@@ -45,6 +48,14 @@ public sealed class TransportException : Exception
 
     /// <summary>The close reason the peer gave, if any.</summary>
     public string? CloseReason { get; }
+
+    /// <summary>
+    /// The wait the server asked for with a <c>Retry-After</c> header on a rejected handshake
+    /// (delta-seconds, or an HTTP date converted to a delay when the leaf saw it); null when absent.
+    /// For 429 and 503 the reconnect policy waits the larger of its backoff and this, capped by
+    /// <c>Reconnect.MaxRetryAfter</c>. Parse a header with <see cref="RetryAfterHeader.TryParse"/>.
+    /// </summary>
+    public TimeSpan? RetryAfter { get; }
 
     /// <summary>A connect or I/O failure.</summary>
     /// <param name="message">A message free of secrets.</param>
@@ -62,10 +73,20 @@ public sealed class TransportException : Exception
     /// <summary>A handshake rejected with an HTTP status, classified into Auth (401/403) or Connection.</summary>
     /// <param name="httpStatus">The status the server answered with.</param>
     /// <param name="inner">The cause.</param>
-    public static TransportException HandshakeRejected(int httpStatus, Exception? inner = null) =>
-        httpStatus is 401 or 403
-            ? Auth(httpStatus, inner)
-            : new(TransportErrorKind.Connection, $"The server rejected the handshake with HTTP {httpStatus}.", httpStatus: httpStatus, inner: inner);
+    /// <param name="retryAfter">The wait the response's <c>Retry-After</c> header asked for, if any.</param>
+    public static TransportException HandshakeRejected(int httpStatus, Exception? inner = null, TimeSpan? retryAfter = null)
+    {
+        var after = retryAfter is { } r ? $" (Retry-After {r.TotalSeconds:0.###} s)" : string.Empty;
+        return httpStatus is 401 or 403
+            ? new(TransportErrorKind.Auth, $"The server rejected the handshake with HTTP {httpStatus}{after}.", httpStatus: httpStatus, inner: inner, retryAfter: retryAfter)
+            : new(TransportErrorKind.Connection, $"The server rejected the handshake with HTTP {httpStatus}{after}.", httpStatus: httpStatus, inner: inner, retryAfter: retryAfter);
+    }
+
+    /// <summary>The connection is misconfigured (see <see cref="TransportErrorKind.Configuration"/>).</summary>
+    /// <param name="message">What is wrong, free of secrets: name the setting or service, never a value.</param>
+    /// <param name="inner">The cause (kept for debugging; <see cref="ToString"/> prints its type only).</param>
+    public static TransportException Configuration(string message, Exception? inner = null) =>
+        new(TransportErrorKind.Configuration, message, inner: inner);
 
     /// <summary>A bounded wait ran out.</summary>
     /// <param name="message">What timed out.</param>
@@ -116,7 +137,8 @@ public sealed class TransportException : Exception
     {
         var status = HttpStatus is { } h ? $" http={h}" : string.Empty;
         var close = CloseCode is { } c ? $" close={c}" : string.Empty;
+        var retry = RetryAfter is { } r ? $" retry-after={r.TotalSeconds:0.###}s" : string.Empty;
         var inner = InnerException is { } e ? $" (inner: {e.GetType().Name})" : string.Empty;
-        return $"TransportException[{Kind}{status}{close}]: {Message}{inner}";
+        return $"TransportException[{Kind}{status}{close}{retry}]: {Message}{inner}";
     }
 }

@@ -77,7 +77,7 @@ internal sealed class ConnectionActor
         _time = services.Time;
         _spawner = services.Spawner;
         _logger = services.Loggers.CreateLogger("Transport.WebSockets.Connection." + _options.Name);
-        _policy = new ConnectPolicy(_options.Reconnect, services.Classifier, _time, services.Random);
+        _policy = new ConnectPolicy(_options.Reconnect, services.Classifier, _time, services.Random, _logger, _options.Name, services.AttemptGate);
         var pacer = _options.Send.RateLimit is { } rate ? new SendPacer(rate, _time) : null;
         Ring = new DropOldestRing(_options.Receive.RingCapacityFrames, _options.Receive.RingCapacityBytes);
         Queue = new SendQueue(_options.Send.CapacityFrames, _options.Send.CapacityBytes);
@@ -175,25 +175,15 @@ internal sealed class ConnectionActor
 
     private async Task RunAsync()
     {
-        TransportException? dropCause = null;
         try
         {
             while (!ShutdownRequested)
             {
-                var outcome = await _policy.RunCycleAsync(AttemptAsync, OnRetry, dropCause, _shutdownCts.Token);
-                switch (outcome.Verdict)
+                var outcome = await _policy.RunCycleAsync(AttemptAsync, OnRetry, _shutdownCts.Token);
+                if (outcome.Verdict != ConnectVerdict.Connected)
                 {
-                    case ConnectVerdict.Cancelled:
-                        Terminate(ConnectionPhase.Closed, exhausted: false, error: null);
-                        return;
-                    case ConnectVerdict.Unrecoverable:
-                        Log.Unrecoverable(_logger, _options.Name, Describe(outcome.Error));
-                        Terminate(ConnectionPhase.Unrecoverable, exhausted: false, outcome.Error);
-                        return;
-                    case ConnectVerdict.Exhausted:
-                        Log.Exhausted(_logger, _options.Name, _options.Reconnect.MaxAttempts, Describe(outcome.Error));
-                        Terminate(ConnectionPhase.Closed, exhausted: true, outcome.Error);
-                        return;
+                    EndWith(outcome);
+                    return;
                 }
 
                 var connection = outcome.Connection!;
@@ -209,7 +199,16 @@ internal sealed class ConnectionActor
                     break;
                 }
 
-                dropCause = end.Error;
+                // The budget judges the session before anything is published: a finished stream ends
+                // Closed without a Reconnecting snapshot, a permanent drop on a short session counts,
+                // and a socket whose initializer failed counts as a failed attempt.
+                if (_policy.SessionEnded(end.Error, wentUp) is { } verdict)
+                {
+                    Log.SessionEnded(_logger, LogLevel.Information, _options.Name, epoch, end.Reason.ToString(), Describe(end.Error));
+                    EndWith(verdict);
+                    return;
+                }
+
                 if (wentUp)
                 {
                     // Liveness.L6: DownSince is when the end was signalled, or the last sign of life
@@ -219,7 +218,7 @@ internal sealed class ConnectionActor
                 else if (end.Error is { } failed)
                 {
                     // Init.I2: the socket never went up (its initializer failed): an attempt failure,
-                    // classified with the next cycle; the phase and DownSince stay as they were.
+                    // counted by the budget above; the phase and DownSince stay as they were.
                     _phases.Update(s => s with { LastError = failed });
                 }
             }
@@ -244,6 +243,28 @@ internal sealed class ConnectionActor
             // Dispose would free nothing, and a shutdown signal spawned just before the actor
             // stopped may still call Cancel on it (item 7: that faulted the signal's task).
             _stopped.TrySetResult();
+        }
+    }
+
+    private void EndWith(ConnectOutcome outcome)
+    {
+        switch (outcome.Verdict)
+        {
+            case ConnectVerdict.Unrecoverable:
+                Log.Unrecoverable(_logger, _options.Name, Describe(outcome.Error));
+                Terminate(ConnectionPhase.Unrecoverable, exhausted: false, outcome.Error);
+                break;
+            case ConnectVerdict.Exhausted:
+                Log.Exhausted(_logger, _options.Name, _options.Reconnect.MaxAttempts, Describe(outcome.Error));
+                Terminate(ConnectionPhase.Closed, exhausted: true, outcome.Error);
+                break;
+            case ConnectVerdict.Finished:
+                // The adapter's classifier said the stream is finished: Closed, the source ends normally.
+                Terminate(ConnectionPhase.Closed, exhausted: false, error: null);
+                break;
+            default:
+                Terminate(ConnectionPhase.Closed, exhausted: false, error: null);
+                break;
         }
     }
 

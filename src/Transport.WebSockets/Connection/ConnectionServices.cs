@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Transport.WebSockets.Reconnect;
 using Transport.WebSockets.Telemetry;
 
 namespace Transport.WebSockets.Connection;
@@ -18,6 +19,13 @@ internal sealed record ConnectionServices(
     ILoggerFactory Loggers,
     ConnectionTelemetryFactory Telemetry)
 {
+    /// <summary>
+    /// The connect-attempt cap shared by every connection of one connector (venues cap attempts per
+    /// IP, not per socket); null when the cap is off.
+    /// </summary>
+    public AttemptRateGate? AttemptGate { get; init; } =
+        Options.Reconnect.MaxAttemptsPerWindow is { } max ? new AttemptRateGate(max, Options.Reconnect.AttemptRateWindow, Time) : null;
+
     /// <summary>Runs on every new socket before queued data and the up-edge; null: none.</summary>
     public ISessionInitializer? Initializer { get; init; }
 

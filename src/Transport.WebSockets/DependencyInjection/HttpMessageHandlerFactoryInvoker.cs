@@ -16,10 +16,27 @@ internal sealed class HttpMessageHandlerFactoryInvoker(IHttpMessageHandlerFactor
     public string HttpClientName => httpClientName;
 
     public override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
-        new HttpMessageInvoker(factory.CreateHandler(httpClientName), disposeHandler: false).SendAsync(request, cancellationToken);
+        new HttpMessageInvoker(CreateHandler(), disposeHandler: false).SendAsync(request, cancellationToken);
 
     public override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken) =>
-        new HttpMessageInvoker(factory.CreateHandler(httpClientName), disposeHandler: false).Send(request, cancellationToken);
+        new HttpMessageInvoker(CreateHandler(), disposeHandler: false).Send(request, cancellationToken);
+
+    // A handler that was never registered, or whose constructor throws, fails every attempt the same
+    // way: a configuration error (Permanent, logged once with the container's message), not a
+    // network blip retried for ever as WebSocketError.Faulted.
+    private HttpMessageHandler CreateHandler()
+    {
+        try
+        {
+            return factory.CreateHandler(httpClientName);
+        }
+        catch (Exception ex)
+        {
+            throw TransportException.Configuration(
+                $"The HTTP handler pipeline of HttpClient '{httpClientName}' could not be built ({ex.GetType().Name}: {WebSocketFailures.RedactMessage(ex.Message)}). Register every handler the HttpClient's configuration adds.",
+                ex);
+        }
+    }
 
     // HttpMessageInvoker needs a handler; both send paths are overridden, so this one never runs.
     private sealed class NotUsedHandler : HttpMessageHandler

@@ -10,7 +10,9 @@ namespace Transport.WebSockets;
 /// <para>
 /// Failures are mapped into the transport's taxonomy: a non-101 handshake answer becomes
 /// <see cref="TransportException.HandshakeRejected"/> (401/403: Auth, otherwise Connection, with
-/// the status); refused, reset and DNS failures become Connection. Cancellation of the caller's
+/// the status and the response's <c>Retry-After</c>); refused, reset and DNS failures become
+/// Connection; a request that cannot be prepared (an invalid header, a throwing ConfigureSocket)
+/// or an HTTP handler that cannot be built becomes Configuration. Cancellation of the caller's
 /// token is rethrown as <see cref="OperationCanceledException"/>, because only the stack above
 /// knows whether it was its connect timeout or a shutdown.
 /// </para>
@@ -54,16 +56,31 @@ public sealed class ClientWebSocketConnector : ILeafConnector
         cancellationToken.ThrowIfCancellationRequested();
 
         var socket = new ClientWebSocket();
+        Uri uri;
         try
         {
             Configure(socket.Options, handshake);
-            await socket.ConnectAsync(handshake.BuildUri(), _options.HttpMessageInvoker, cancellationToken).ConfigureAwait(false);
+            uri = handshake.BuildUri();
         }
         catch (Exception ex)
         {
-            var status = socket.HttpStatusCode;
+            // Options the builder could not check (a header name or value, a subprotocol, the
+            // ConfigureSocket callback): retrying cannot fix them.
             socket.Dispose();
-            throw MapConnectFailure(ex, (int)status, cancellationToken);
+            throw WebSocketFailures.ConfigurationFailure("The handshake could not be prepared", ex);
+        }
+
+        try
+        {
+            await socket.ConnectAsync(uri, _options.HttpMessageInvoker, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            // CollectHttpResponseDetails (set in Configure) keeps the rejected response's status and headers.
+            var status = (int)socket.HttpStatusCode;
+            var headers = socket.HttpResponseHeaders;
+            socket.Dispose();
+            throw WebSocketFailures.MapConnect(ex, status, headers, TimeProvider.System.GetUtcNow(), cancellationToken);
         }
 
         var keepAliveTimeoutEnabled = _options.KeepAliveTimeout is { } t && t != Timeout.InfiniteTimeSpan;
@@ -91,22 +108,6 @@ public sealed class ClientWebSocketConnector : ILeafConnector
         {
             throw new ArgumentOutOfRangeException(nameof(ClientWebSocketConnectorOptions.KeepAliveTimeout), timeout, "Must be positive (or Timeout.InfiniteTimeSpan).");
         }
-    }
-
-    private static Exception MapConnectFailure(Exception ex, int httpStatus, CancellationToken cancellationToken)
-    {
-        if (cancellationToken.IsCancellationRequested)
-        {
-            // Rethrown as cancellation: the stack decides whether that was its timeout or a shutdown.
-            return ex as OperationCanceledException ?? new OperationCanceledException("The connect attempt was cancelled.", ex, cancellationToken);
-        }
-
-        if (httpStatus != 0 && httpStatus != 101)
-        {
-            return TransportException.HandshakeRejected(httpStatus, ex);
-        }
-
-        return TransportException.Connection($"The WebSocket connect failed ({WebSocketFailures.Describe(ex)}).", ex);
     }
 
     private void Configure(ClientWebSocketOptions socketOptions, HandshakeRequest handshake)

@@ -60,6 +60,83 @@ internal static class WebSocketFailures
         };
     }
 
+    /// <summary>
+    /// Maps a failed <see cref="ClientWebSocket.ConnectAsync(Uri, HttpMessageInvoker?, CancellationToken)"/>.
+    /// Cancellation of the caller's token is rethrown as <see cref="OperationCanceledException"/>:
+    /// only the stack above knows whether that was its connect timeout or a shutdown.
+    /// </summary>
+    /// <param name="ex">What ConnectAsync threw.</param>
+    /// <param name="httpStatus">The handshake response's status (0 when none was received).</param>
+    /// <param name="headers">The handshake response's headers, when the platform collected them.</param>
+    /// <param name="now">Wall-clock time, for a Retry-After given as an HTTP date.</param>
+    /// <param name="cancellationToken">The attempt's token.</param>
+    public static Exception MapConnect(Exception ex, int httpStatus, IReadOnlyDictionary<string, IEnumerable<string>>? headers, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ex as OperationCanceledException ?? new OperationCanceledException("The connect attempt was cancelled.", ex, cancellationToken);
+        }
+
+        // A configuration error raised below ClientWebSocket (the hosted HTTP handler pipeline could
+        // not be built) arrives wrapped in WebSocketException(Faulted): surface it as it is.
+        for (var e = ex; e is not null; e = e.InnerException)
+        {
+            if (e is TransportException { Kind: TransportErrorKind.Configuration } configuration)
+            {
+                return configuration;
+            }
+        }
+
+        if (httpStatus != 0 && httpStatus != 101)
+        {
+            TimeSpan? retryAfter = null;
+            if (headers is not null && headers.TryGetValue("Retry-After", out var values))
+            {
+                retryAfter = RetryAfterHeader.Parse(values, now);
+            }
+
+            return TransportException.HandshakeRejected(httpStatus, ex, retryAfter);
+        }
+
+        if (ex is ArgumentException or NotSupportedException)
+        {
+            // Thrown by ClientWebSocket itself before any I/O: its options are inconsistent.
+            return ConfigurationFailure("ClientWebSocket rejected its options", ex);
+        }
+
+        return TransportException.Connection($"The WebSocket connect failed ({Describe(ex)}).", ex);
+    }
+
+    /// <summary>
+    /// A <see cref="TransportErrorKind.Configuration"/> error whose message names the exception's
+    /// type and, for argument errors, the parameter; never a value (a header value may be a token).
+    /// </summary>
+    public static TransportException ConfigurationFailure(string what, Exception ex)
+    {
+        var detail = ex is ArgumentException { ParamName: { } param } ? $"{ex.GetType().Name} for '{param}'" : ex.GetType().Name;
+        return TransportException.Configuration($"{what}: {detail}. Check the connection's options, headers and ConfigureClientWebSocket callbacks.", ex);
+    }
+
+    /// <summary>
+    /// A configuration error's message with anything that looks like an absolute URI redacted (its
+    /// query may carry a credential). Used for messages written by the DI container, which name
+    /// services and types.
+    /// </summary>
+    public static string RedactMessage(string message)
+    {
+        var words = message.Split(' ');
+        for (var i = 0; i < words.Length; i++)
+        {
+            var word = words[i].Trim('\'', '"', '(', ')', '.', ',');
+            if (word.Contains("://", StringComparison.Ordinal) && Uri.TryCreate(word, UriKind.Absolute, out var uri))
+            {
+                words[i] = words[i].Replace(word, Redaction.RedactUri(uri), StringComparison.Ordinal);
+            }
+        }
+
+        return string.Join(' ', words);
+    }
+
     public static TransportException MapSend(Exception ex) =>
         TransportException.Connection($"The send failed ({Describe(ex)}).", ex);
 

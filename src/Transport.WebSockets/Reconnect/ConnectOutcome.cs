@@ -1,6 +1,6 @@
 namespace Transport.WebSockets.Reconnect;
 
-/// <summary>How a connect cycle ended.</summary>
+/// <summary>How a connect cycle (or a session's end) was judged.</summary>
 internal enum ConnectVerdict
 {
     /// <summary>An attempt succeeded.</summary>
@@ -14,6 +14,9 @@ internal enum ConnectVerdict
 
     /// <summary>The cycle was cancelled (shutdown).</summary>
     Cancelled,
+
+    /// <summary>The session ended a finite stream (<see cref="FailureClass.Finished"/>): Closed, cleanly, no reconnect.</summary>
+    Finished,
 }
 
 /// <summary>The result of one connect cycle.</summary>

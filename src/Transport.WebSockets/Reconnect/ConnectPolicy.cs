@@ -1,168 +1,331 @@
-using Polly;
-using Polly.Retry;
-using Polly.Timeout;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Transport.WebSockets.Telemetry;
 
 namespace Transport.WebSockets.Reconnect;
 
 /// <summary>
-/// One connect cycle: attempts until one succeeds, composed as
-/// <c>retry(backoff, classification) -> attempt-rate gate -> connect timeout -> attempt</c>.
-/// Polly v8 provides the retry loop, the delays and the per-attempt timeout, all on the
-/// injected <see cref="TimeProvider"/>; the rate gate and the Transient/Permanent bookkeeping are ours.
+/// The connect-time axis of one connection: <c>backoff (FailureBudget, Retry-After) -> attempt-rate
+/// gate -> bounded attempt (connect timeout, user-code boundary)</c>, and the judgement of each
+/// session's end. It lives as long as the connection, so the failure budget survives cycles.
 /// </summary>
 /// <remarks>
-/// Determinism: both pipelines run with a <see cref="ResilienceContext"/> whose
-/// <c>ContinueOnCapturedContext</c> is true, so every continuation returns to the actor's
-/// scheduler (a pumped test scheduler keeps control across retries and delays).
 /// <para>
-/// Policy.P1 each attempt has its own connect timeout: a hung handshake cannot wedge the backoff
-///    (test: R2_hung_handshake_is_cut_by_connect_timeout_and_backoff_proceeds).
-/// Policy.P2 Transient failures are retried for ever unless MaxAttempts is set (test: R5_transient_failures_are_retried_forever).
-/// Policy.P3 Permanent failures get PermanentRetries retries, then the cycle is Unrecoverable (test: R6_permanent_failure_becomes_unrecoverable_after_the_configured_retries).
+/// Hand-written rather than a Polly pipeline (ADR 0006): the budget spans cycles while Polly's
+/// attempt counter restarts with every execution; the first attempt of a cycle must wait after an
+/// unhealthy session while Polly's first attempt is always immediate; and Polly's timeout is
+/// cooperative (it awaits a callee that ignores its token), while this one abandons such a callee
+/// at the connect timeout. What Polly gave here, a delay on the injected clock, is one
+/// <c>Task.Delay(delay, TimeProvider)</c>.
 /// </para>
+/// <para>
+/// Determinism: awaits without <c>ConfigureAwait(false)</c> (ADR 0003) and all time comes from the
+/// injected <see cref="TimeProvider"/>; intervals are monotonic (<see cref="TimeProvider.GetTimestamp"/>).
+/// </para>
+/// <para>Invariants (tests in tests/Transport.Tests/Reconnect and tests/Transport.Tests/Actor):</para>
+/// <list type="bullet">
+/// <item>Policy.P1 each attempt has its own connect timeout; a hung handshake cannot wedge the backoff,
+/// and a callee that ignores its token is abandoned at the timeout, its late connection disposed
+/// (R2_hung_handshake_is_cut_by_connect_timeout_and_backoff_proceeds, Item4_leaf_that_ignores_its_token_is_abandoned_at_the_connect_timeout).</item>
+/// <item>Policy.P2 Transient failures are retried for ever unless MaxAttempts is set (R5_transient_failures_are_retried_forever).</item>
+/// <item>Policy.P3 the user-code boundary: an exception from the attempt (auth source, leaf) is a
+/// Transient Connection error named by type; a cancellation that is not the transport's is a
+/// Transient Timeout; a classifier that throws falls back to the default classifier
+/// (Item1_auth_source_whose_HttpClient_times_out_is_a_transient_timeout, Item2_classifier_that_throws_falls_back_to_the_default).</item>
+/// <item>Policy.P4 see <see cref="RetryAfterRule"/>.</item>
+/// <item>Policy.P5 the first attempt after a healthy session is immediate; after an unhealthy one it
+/// waits the backoff of the budget's count (Policy_P5_short_sessions_back_off_and_a_healthy_one_reconnects_at_once).</item>
+/// </list>
 /// </remarks>
 internal sealed class ConnectPolicy
 {
     private readonly ReconnectOptions _options;
     private readonly IFailureClassifier _classifier;
-    private readonly AttemptRateGate? _rateGate;
-    private readonly ResiliencePipeline<ILeafConnection> _retry;
-    private readonly ResiliencePipeline<ILeafConnection> _timeout;
+    private readonly TimeProvider _time;
+    private readonly BackoffCalculator _backoff;
+    private readonly AttemptRateGate? _gate;
+    private readonly ILogger _logger;
+    private readonly string _name;
 
-    // Per-cycle bookkeeping; the actor runs one cycle at a time.
-    private int _consecutiveFailures;
-    private int _consecutivePermanent;
-    private ConnectVerdict _giveUp;
-    private TransportException? _lastError;
-    private Action<TransportException, TimeSpan>? _onRetry;
+    // Connection-long state; the actor runs one cycle at a time.
+    private long? _connectedAt;
+    private TimeSpan _pendingDelay;
+    private bool _configurationLogged;
 
-    public ConnectPolicy(ReconnectOptions options, IFailureClassifier classifier, TimeProvider time, Func<double> random)
+    /// <summary>Creates the policy.</summary>
+    /// <param name="options">The reconnect options.</param>
+    /// <param name="classifier">The adapter's classifier (called behind the user-code boundary).</param>
+    /// <param name="time">The clock.</param>
+    /// <param name="random">Jitter source in [0, 1).</param>
+    /// <param name="logger">Where boundary events are logged.</param>
+    /// <param name="name">The connection's name, for logs.</param>
+    /// <param name="gate">The connector's shared attempt gate; null builds one for this connection when the cap is on.</param>
+    public ConnectPolicy(
+        ReconnectOptions options,
+        IFailureClassifier classifier,
+        TimeProvider time,
+        Func<double> random,
+        ILogger? logger = null,
+        string name = "default",
+        AttemptRateGate? gate = null)
     {
         _options = options;
         _classifier = classifier;
-        if (options.MaxAttemptsPerWindow is { } max)
+        _time = time;
+        _logger = logger ?? NullLogger.Instance;
+        _name = name;
+        _gate = gate ?? (options.MaxAttemptsPerWindow is { } max ? new AttemptRateGate(max, options.AttemptRateWindow, time) : null);
+        _backoff = new BackoffCalculator(options.MinBackoff, options.MaxBackoff, options.UseJitter, random);
+        Budget = new FailureBudget(options.PermanentRetries, options.MaxAttempts);
+    }
+
+    /// <summary>The connection's failure budget (exposed for tests and telemetry).</summary>
+    public FailureBudget Budget { get; }
+
+    /// <summary>The wait the next cycle starts with (zero: at once).</summary>
+    public TimeSpan PendingDelay => _pendingDelay;
+
+    /// <summary>
+    /// Judges the end of the session the last <c>RunCycleAsync</c> connected: healthy when it
+    /// stayed up for <c>StableAfter</c> (monotonic time). Returns null to reconnect (after
+    /// <see cref="PendingDelay"/>), or the verdict that ends the connection. Idempotent per session.
+    /// </summary>
+    /// <param name="cause">The error that ended it; null for a forced reconnect.</param>
+    /// <param name="wentUp">
+    /// False when the socket never went up (its session initializer failed): then the end counts as
+    /// a failed attempt whatever its duration.
+    /// </param>
+    public ConnectOutcome? SessionEnded(TransportException? cause, bool wentUp = true)
+    {
+        if (_connectedAt is not { } since)
         {
-            _rateGate = new AttemptRateGate(max, options.AttemptRateWindow, time);
+            return null;
         }
 
-        var backoff = new BackoffCalculator(options.MinBackoff, options.MaxBackoff, options.UseJitter, random);
-        _retry = new ResiliencePipelineBuilder<ILeafConnection> { TimeProvider = time }
-            .AddRetry(new RetryStrategyOptions<ILeafConnection>
-            {
-                MaxRetryAttempts = int.MaxValue,
-                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } ex && ShouldRetry(ex)),
-                DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(backoff.DelayFor(args.AttemptNumber)),
-                OnRetry = args =>
-                {
-                    _onRetry?.Invoke(_lastError!, args.RetryDelay);
-                    return default;
-                },
-            })
-            .Build();
-        _timeout = new ResiliencePipelineBuilder<ILeafConnection> { TimeProvider = time }
-            .AddTimeout(options.ConnectTimeout)
-            .Build();
+        _connectedAt = null;
+        var uptime = _time.GetElapsedTime(since);
+        var healthy = wentUp && uptime >= _options.StableAfter;
+        var verdict = !wentUp && cause is not null
+            ? Budget.AttemptFailed(Classify(cause))
+            : Budget.SessionEnded(healthy, cause is null ? null : Classify(cause));
+        switch (verdict)
+        {
+            case BudgetVerdict.Unrecoverable:
+                return new ConnectOutcome(ConnectVerdict.Unrecoverable, null, cause);
+            case BudgetVerdict.Exhausted:
+                return new ConnectOutcome(ConnectVerdict.Exhausted, null, cause);
+            case BudgetVerdict.Finished:
+                return new ConnectOutcome(ConnectVerdict.Finished, null, cause);
+        }
+
+        _pendingDelay = NextDelay(cause);
+        if (!healthy && _pendingDelay > TimeSpan.Zero)
+        {
+            Log.ShortSession(_logger, _name, uptime, _options.StableAfter, Budget.ConsecutiveFailures, _pendingDelay);
+        }
+
+        return null;
     }
 
     /// <summary>
-    /// Runs attempts until one connects or the policy gives up.
+    /// Runs attempts until one connects or the budget gives up. Compatibility form: when the
+    /// previous session's end was not judged yet, <paramref name="dropCause"/> is judged first.
     /// </summary>
-    /// <param name="attempt">Stamps auth and connects; receives the attempt's token (bounded by the connect timeout).</param>
-    /// <param name="onRetry">Called after each failed attempt with the error and the coming delay.</param>
-    /// <param name="dropCause">The failure that ended the previous connection, counted like a failed attempt's class.</param>
-    /// <param name="cancellationToken">Shutdown.</param>
     public async ValueTask<ConnectOutcome> RunCycleAsync(
         Func<CancellationToken, ValueTask<ILeafConnection>> attempt,
         Action<TransportException, TimeSpan> onRetry,
         TransportException? dropCause,
         CancellationToken cancellationToken)
     {
-        _consecutiveFailures = 0;
-        _consecutivePermanent = dropCause is not null && _classifier.Classify(dropCause) == FailureClass.Permanent ? 1 : 0;
-        _lastError = null;
-        _giveUp = ConnectVerdict.Connected;
-        _onRetry = onRetry;
-        if (_consecutivePermanent > _options.PermanentRetries)
+        if (SessionEnded(dropCause) is { } ended)
         {
-            // The drop itself was permanent and no retries are granted: do not knock again.
-            return new ConnectOutcome(ConnectVerdict.Unrecoverable, null, dropCause);
+            return ended;
         }
 
-        var context = ResilienceContextPool.Shared.Get(continueOnCapturedContext: true, cancellationToken);
+        return await RunCycleAsync(attempt, onRetry, cancellationToken);
+    }
+
+    /// <summary>Runs attempts until one connects or the budget gives up.</summary>
+    /// <param name="attempt">Stamps auth and connects; receives the attempt's token (bounded by the connect timeout).</param>
+    /// <param name="onRetry">Called after each failed attempt with the error and the coming delay.</param>
+    /// <param name="cancellationToken">Shutdown.</param>
+    public async ValueTask<ConnectOutcome> RunCycleAsync(
+        Func<CancellationToken, ValueTask<ILeafConnection>> attempt,
+        Action<TransportException, TimeSpan> onRetry,
+        CancellationToken cancellationToken)
+    {
+        TransportException? lastError = null;
         try
         {
-            var connection = await _retry.ExecuteAsync(
-                async (ctx, state) =>
+            while (true)
+            {
+                var delay = _pendingDelay;
+                _pendingDelay = TimeSpan.Zero;
+                if (delay > TimeSpan.Zero)
                 {
-                    if (_rateGate is not null)
+                    await Task.Delay(delay, _time, cancellationToken);
+                }
+
+                if (_gate is not null)
+                {
+                    await _gate.WaitAndRecordAsync(cancellationToken);
+                }
+
+                try
+                {
+                    var connection = await RunBoundedAsync(attempt, cancellationToken);
+                    _connectedAt = _time.GetTimestamp();
+                    return new ConnectOutcome(ConnectVerdict.Connected, connection, null);
+                }
+                catch (TransportException error)
+                {
+                    lastError = error;
+                    if (error.Kind == TransportErrorKind.Configuration && !_configurationLogged)
                     {
-                        await _rateGate.WaitAndRecordAsync(ctx.CancellationToken);
+                        // Once per connection: the message is what the user must fix (composed secret-free).
+                        _configurationLogged = true;
+                        Log.ConfigurationError(_logger, _name, error.Message);
                     }
 
-                    return await state._timeout.ExecuteAsync(
-                        static async (innerCtx, body) => await body(innerCtx.CancellationToken),
-                        ctx,
-                        state.attempt);
-                },
-                context,
-                (_timeout, attempt));
-            return new ConnectOutcome(ConnectVerdict.Connected, connection, null);
+                    switch (Budget.AttemptFailed(Classify(error)))
+                    {
+                        case BudgetVerdict.Unrecoverable:
+                            return new ConnectOutcome(ConnectVerdict.Unrecoverable, null, error);
+                        case BudgetVerdict.Exhausted:
+                            return new ConnectOutcome(ConnectVerdict.Exhausted, null, error);
+                    }
+
+                    _pendingDelay = NextDelay(error);
+                    onRetry(error, _pendingDelay);
+                }
+            }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            return new ConnectOutcome(ConnectVerdict.Cancelled, null, _lastError);
-        }
-        catch (Exception ex) when (_giveUp is ConnectVerdict.Unrecoverable or ConnectVerdict.Exhausted)
-        {
-            return new ConnectOutcome(_giveUp, null, _lastError ?? Normalize(ex));
-        }
-        finally
-        {
-            _onRetry = null;
-            ResilienceContextPool.Shared.Return(context);
+            return new ConnectOutcome(ConnectVerdict.Cancelled, null, lastError);
         }
     }
 
-    /// <summary>Maps whatever an attempt threw into the taxonomy.</summary>
+    /// <summary>Maps whatever an attempt or a session threw into the taxonomy.</summary>
     internal static TransportException Normalize(Exception error) => error switch
     {
         TransportException te => te,
-        TimeoutRejectedException tr => TransportException.Timeout($"The connect attempt exceeded its connect timeout ({tr.Timeout}).", tr),
         OperationCanceledException oce => TransportException.Cancelled(oce),
         _ => TransportException.Connection($"The connect attempt failed ({error.GetType().Name}).", error),
     };
 
-    private bool ShouldRetry(Exception error)
+    private TimeSpan NextDelay(TransportException? error)
     {
-        if (error is OperationCanceledException && error is not TimeoutRejectedException)
+        var backoff = Budget.BackoffRetryIndex is { } retry ? _backoff.DelayFor(retry) : TimeSpan.Zero;
+        return RetryAfterRule.Apply(backoff, error, _options.MaxRetryAfter);
+    }
+
+    /// <summary>Policy.P3 for the classifier: a throwing or nonsensical classifier falls back to the default.</summary>
+    private FailureClass Classify(TransportException error)
+    {
+        try
         {
-            // Shutdown cancelled the cycle: not a failure to retry.
-            return false;
+            var verdict = _classifier.Classify(error);
+            if (Enum.IsDefined(verdict))
+            {
+                return verdict;
+            }
+
+            Log.ClassifierFailed(_logger, _name, $"undefined FailureClass {(int)verdict}");
+        }
+        catch (Exception ex)
+        {
+            // By type only: the message of arbitrary user code may echo a credential.
+            Log.ClassifierFailed(_logger, _name, ex.GetType().FullName ?? ex.GetType().Name);
         }
 
-        var normalized = Normalize(error);
-        _lastError = normalized;
-        _consecutiveFailures++;
-        if (_classifier.Classify(normalized) == FailureClass.Permanent)
+        return DefaultFailureClassifier.Instance.Classify(error);
+    }
+
+    /// <summary>
+    /// Policy.P1 and P3: one attempt behind the user-code boundary, bounded by the connect timeout
+    /// whether or not the callee honours its token. Throws a <see cref="TransportException"/>, or
+    /// <see cref="OperationCanceledException"/> for shutdown only.
+    /// </summary>
+    private async ValueTask<ILeafConnection> RunBoundedAsync(Func<CancellationToken, ValueTask<ILeafConnection>> attempt, CancellationToken shutdown)
+    {
+        using var deadline = new CancellationTokenSource(_options.ConnectTimeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(shutdown, deadline.Token);
+        Task<ILeafConnection> task;
+        try
         {
-            _consecutivePermanent++;
-            if (_consecutivePermanent > _options.PermanentRetries)
+            task = attempt(linked.Token).AsTask();
+        }
+        catch (Exception ex)
+        {
+            task = Task.FromException<ILeafConnection>(ex);
+        }
+
+        if (!task.IsCompleted)
+        {
+            // Completed synchronously by the token's callback: the await below then resumes on the
+            // actor's scheduler (queued there), never through a thread-pool hop a pumped test cannot step.
+            var cut = new TaskCompletionSource();
+            using (linked.Token.UnsafeRegister(static s => ((TaskCompletionSource)s!).TrySetResult(), cut))
             {
-                _giveUp = ConnectVerdict.Unrecoverable;
-                return false;
+                await Task.WhenAny(task, cut.Task);
+            }
+
+            if (!task.IsCompleted)
+            {
+                // The callee has not returned although its token fired: abandon it (a connection it
+                // returns later is disposed), so a callee that ignores its token cannot wedge reconnection.
+                _ = DisposeLateAsync(task);
+                shutdown.ThrowIfCancellationRequested();
+                throw TransportException.Timeout($"The connect attempt exceeded its connect timeout ({_options.ConnectTimeout}) and was abandoned.");
             }
         }
-        else
-        {
-            _consecutivePermanent = 0;
-        }
 
-        if (_options.MaxAttempts is { } max && _consecutiveFailures >= max)
+        try
         {
-            _giveUp = ConnectVerdict.Exhausted;
-            return false;
+            return await task;
         }
+        catch (TransportException)
+        {
+            throw;
+        }
+        catch (OperationCanceledException) when (shutdown.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (OperationCanceledException ex) when (deadline.IsCancellationRequested)
+        {
+            throw TransportException.Timeout($"The connect attempt exceeded its connect timeout ({_options.ConnectTimeout}).", ex);
+        }
+        catch (OperationCanceledException ex)
+        {
+            // Not our token: for example the auth source's own HttpClient timed out (TaskCanceledException).
+            Log.ForeignCancellation(_logger, _name, ex.GetType().FullName ?? ex.GetType().Name);
+            throw TransportException.Timeout($"The connect attempt was cancelled by a token that is not the transport's ({ex.GetType().Name}); treated as a transient timeout.", ex);
+        }
+        catch (Exception ex)
+        {
+            // By type only: the message of arbitrary user code may echo a credential.
+            Log.AttemptThrew(_logger, _name, ex.GetType().FullName ?? ex.GetType().Name);
+            throw TransportException.Connection($"The connect attempt threw {ex.GetType().Name}.", ex);
+        }
+    }
 
-        return true;
+    private async Task DisposeLateAsync(Task<ILeafConnection> late)
+    {
+        try
+        {
+            var connection = await late;
+            Log.LateConnectionDisposed(_logger, _name);
+            await connection.DisposeAsync();
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Observed, so it never surfaces as an unobserved task exception; nothing to dispose.
+            if (ex is not OperationCanceledException)
+            {
+                Log.LateAttemptFailed(_logger, _name, ex.GetType().Name);
+            }
+        }
     }
 }

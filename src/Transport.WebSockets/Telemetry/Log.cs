@@ -62,4 +62,26 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 16, EventName = "ShuttingDown", Level = LogLevel.Information, Message = "Connection {Name}: shutdown requested.")]
     public static partial void ShuttingDown(ILogger logger, string name);
+
+    // 40-49: the reconnect policy and its user-code boundary (reconnect helper's range).
+    [LoggerMessage(EventId = 40, EventName = "ShortSession", Level = LogLevel.Warning, Message = "Connection {Name}: the session lasted {Uptime}, less than StableAfter ({StableAfter}); counted as consecutive failure {Failures}, next attempt in {Delay}.")]
+    public static partial void ShortSession(ILogger logger, string name, TimeSpan uptime, TimeSpan stableAfter, int failures, TimeSpan delay);
+
+    [LoggerMessage(EventId = 41, EventName = "ConfigurationError", Level = LogLevel.Error, Message = "Connection {Name}: configuration error (Permanent, logged once): {Error}")]
+    public static partial void ConfigurationError(ILogger logger, string name, string error);
+
+    [LoggerMessage(EventId = 42, EventName = "ClassifierFailed", Level = LogLevel.Error, Message = "Connection {Name}: the failure classifier failed ({Problem}); the default classifier decided instead.")]
+    public static partial void ClassifierFailed(ILogger logger, string name, string problem);
+
+    [LoggerMessage(EventId = 43, EventName = "ForeignCancellation", Level = LogLevel.Warning, Message = "Connection {Name}: the connect attempt was cancelled by a token that is not the transport's ({ExceptionType}); treated as a transient timeout.")]
+    public static partial void ForeignCancellation(ILogger logger, string name, string exceptionType);
+
+    [LoggerMessage(EventId = 44, EventName = "AttemptThrew", Level = LogLevel.Warning, Message = "Connection {Name}: the connect attempt (auth source or leaf) threw {ExceptionType}; treated as transient.")]
+    public static partial void AttemptThrew(ILogger logger, string name, string exceptionType);
+
+    [LoggerMessage(EventId = 45, EventName = "LateConnectionDisposed", Level = LogLevel.Warning, Message = "Connection {Name}: a connection arrived after its attempt was abandoned at the connect timeout (the auth source or leaf ignores its token); it was disposed.")]
+    public static partial void LateConnectionDisposed(ILogger logger, string name);
+
+    [LoggerMessage(EventId = 46, EventName = "LateAttemptFailed", Level = LogLevel.Debug, Message = "Connection {Name}: an abandoned connect attempt later failed ({ExceptionType}).")]
+    public static partial void LateAttemptFailed(ILogger logger, string name, string exceptionType);
 }

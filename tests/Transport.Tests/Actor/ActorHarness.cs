@@ -31,7 +31,8 @@ internal sealed class ActorHarness
     public MockSocket Socket => Connector.Current ?? throw new InvalidOperationException("No socket handed out yet.");
 
     /// <summary>
-    /// Defaults: backoff 1 s .. 30 s without jitter, connect timeout 5 s, close timeout 2 s.
+    /// Defaults: backoff 1 s .. 30 s without jitter, connect timeout 5 s, close timeout 2 s,
+    /// StableAfter zero (every session healthy) and no attempt cap.
     /// <paramref name="script"/> runs before the actor starts, so the first attempt can be scripted.
     /// </summary>
     public static ActorHarness Start(
@@ -50,7 +51,13 @@ internal sealed class ActorHarness
                 o.WithUri("ws://venue.test/ws")
                  .WithBackoff(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), useJitter: false)
                  .WithConnectTimeout(TimeSpan.FromSeconds(5))
-                 .WithCloseTimeout(TimeSpan.FromSeconds(2));
+                 .WithCloseTimeout(TimeSpan.FromSeconds(2))
+                 // Most scripts drop a session right after it opens and expect an immediate
+                 // reconnect, and fail fast for many attempts: the session-health rule and the
+                 // attempt cap are off here and have their own tests (Reconnect/, Actor/BudgetTests),
+                 // which turn them on with the production defaults.
+                 .WithStableAfter(TimeSpan.Zero)
+                 .WithoutAttemptRateLimit();
                 configure?.Invoke(o);
             })
             .UseLeaf(connector)

@@ -145,7 +145,7 @@ public sealed class ReconnectTests
     }
 
     [Fact]
-    [Trait("Invariant", "Policy.P3")]
+    [Trait("Invariant", "Budget.B2")]
     public async Task R6_permanent_failure_becomes_unrecoverable_after_the_configured_retries()
     {
         var h = ActorHarness.Start(
@@ -183,6 +183,7 @@ public sealed class ReconnectTests
     }
 
     [Fact]
+    [Trait("Invariant", "Budget.B2")]
     public void R7_max_attempts_gives_up_and_sets_Exhausted()
     {
         var h = ActorHarness.Start(o => o.WithMaxAttempts(4), c => c.DefaultOutcome = AttemptOutcome.Fail(Refused));

@@ -9,31 +9,47 @@ namespace Transport.Tests.Actor;
 public sealed class ShutdownTests
 {
     [Fact]
-    public async Task ShutdownAsync_token_bounds_the_callers_wait_while_a_hung_leaf_holds_the_actor()
+    public async Task ShutdownAsync_token_bounds_the_callers_wait_while_the_close_handshake_hangs()
     {
-        var leaf = new IgnoresItsTokenLeaf();
-        var h = ActorHarness.Start(builder: b => b.UseLeaf(leaf));
-        Assert.Equal(1, leaf.Calls);
+        var h = ActorHarness.Start();
+        h.Socket.CloseBehavior = CloseBehavior.Hang;
 
         using var cts = new CancellationTokenSource();
         var shutdown = h.Connection.Control.ShutdownAsync(cts.Token);
         h.Pump();
-        Assert.False(shutdown.IsCompleted); // the actor is stuck inside the leaf's connect
+        Assert.False(shutdown.IsCompleted); // the close handshake holds the actor (bounded by CloseTimeout)
 
         cts.Cancel();
 
         // The caller is released at once...
         Assert.True(shutdown.IsCanceled);
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => shutdown);
-        Assert.False(h.Connection.Lifecycle.Completion.IsCompleted);
 
-        // ...and shutdown carries on in the background: when the leaf finally returns, the late
-        // connection is not used and the connection ends Closed.
-        leaf.Release(new MockSocket());
-        h.Pump();
+        // ...and shutdown carries on in the background to Closed.
+        h.AdvanceUntil(() => h.Now.IsTerminal, TimeSpan.FromMilliseconds(100), maxSteps: 100);
         Assert.Equal(ConnectionPhase.Closed, h.Now.Phase);
         Assert.True(h.Connection.Lifecycle.Completion.IsCompletedSuccessfully);
         Assert.True(h.Connection.Control.ShutdownAsync().IsCompletedSuccessfully);
+    }
+
+    [Fact]
+    public void ShutdownAsync_is_not_held_by_a_leaf_that_ignores_its_token()
+    {
+        // #13 item 4: the attempt is abandoned when shutdown cancels it; a late connection is disposed.
+        var leaf = new IgnoresItsTokenLeaf();
+        var h = ActorHarness.Start(builder: b => b.UseLeaf(leaf));
+        Assert.Equal(1, leaf.Calls);
+
+        var shutdown = h.Connection.Control.ShutdownAsync();
+        h.Pump();
+        Assert.True(shutdown.IsCompletedSuccessfully);
+        Assert.Equal(ConnectionPhase.Closed, h.Now.Phase);
+
+        var late = new MockSocket();
+        leaf.Release(late);
+        h.Pump();
+        Assert.True(late.IsDisposed);
+        Assert.Equal(1, leaf.Calls);
     }
 
     [Fact]

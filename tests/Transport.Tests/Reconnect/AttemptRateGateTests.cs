@@ -40,4 +40,50 @@ public sealed class AttemptRateGateTests
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting.WaitAsync(TimeSpan.FromSeconds(5)));
     }
+
+    [Fact]
+    [Trait("Invariant", "Gate.G2")]
+    public async Task Gate_G2_wall_clock_jumping_back_does_not_stall_the_gate()
+    {
+        var clock = new SteppedWallClock(new ManualTimeProvider());
+        var gate = new AttemptRateGate(2, TimeSpan.FromSeconds(10), clock);
+        await gate.WaitAndRecordAsync(CancellationToken.None);
+        await gate.WaitAndRecordAsync(CancellationToken.None);
+
+        clock.StepWallClock(TimeSpan.FromMinutes(-10)); // NTP steps wall time back ten minutes
+        Assert.Equal(TimeSpan.FromSeconds(10), gate.DelayBeforeNextAttempt());
+        clock.Monotonic.Advance(TimeSpan.FromSeconds(10));
+        Assert.Equal(TimeSpan.Zero, gate.DelayBeforeNextAttempt());
+
+        clock.StepWallClock(TimeSpan.FromMinutes(20)); // and forward: no burst is let through either
+        await gate.WaitAndRecordAsync(CancellationToken.None);
+        await gate.WaitAndRecordAsync(CancellationToken.None);
+        Assert.Equal(TimeSpan.FromSeconds(10), gate.DelayBeforeNextAttempt());
+    }
+
+    [Fact]
+    [Trait("Invariant", "Gate.G1")]
+    public async Task Gate_G1_concurrent_callers_never_exceed_the_cap()
+    {
+        var clock = new ManualTimeProvider();
+        var gate = new AttemptRateGate(50, TimeSpan.FromMinutes(1), clock);
+        var recorded = 0;
+        var callers = Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
+        {
+            for (var i = 0; i < 20; i++)
+            {
+                var attempt = gate.WaitAndRecordAsync(CancellationToken.None);
+                if (!attempt.IsCompleted)
+                {
+                    return; // the cap is reached: this caller would wait for the window
+                }
+
+                await attempt;
+                Interlocked.Increment(ref recorded);
+            }
+        })).ToArray();
+        await Task.WhenAll(callers).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(50, recorded);
+    }
 }
