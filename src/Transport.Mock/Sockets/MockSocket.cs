@@ -70,6 +70,12 @@ public sealed class MockSocket : ILeafConnection, ILeafSender, ILeafReceiver
     /// <inheritdoc />
     public string? SubProtocol { get; }
 
+    /// <summary>
+    /// Pings and pongs the test delivers are returned by the receiver, as the Pipelines leaf does: the
+    /// stack answers pings through its pong lane (see <see cref="PongsSent"/>).
+    /// </summary>
+    public LeafCapabilities Capabilities => LeafCapabilities.SurfacesPings | LeafCapabilities.SurfacesPongs;
+
     /// <summary>How many frames the client has received.</summary>
     public int Received
     {

@@ -43,6 +43,7 @@ public sealed class ClientWebSocketConnector : ILeafConnector
             MaxMessageBytes = options.MaxMessageBytes,
             ReceiveBufferBytes = options.ReceiveBufferBytes,
             ConfigureSocket = options.ConfigureSocket,
+            TimeProvider = options.TimeProvider ?? throw new ArgumentNullException(nameof(ClientWebSocketConnectorOptions.TimeProvider)),
         };
     }
 
@@ -66,7 +67,7 @@ public sealed class ClientWebSocketConnector : ILeafConnector
         }
 
         var keepAliveTimeoutEnabled = _options.KeepAliveTimeout is { } t && t != Timeout.InfiniteTimeSpan;
-        return new ClientWebSocketConnection(socket, _options.MaxMessageBytes, _options.ReceiveBufferBytes, keepAliveTimeoutEnabled);
+        return new ClientWebSocketConnection(socket, _options.MaxMessageBytes, _options.ReceiveBufferBytes, keepAliveTimeoutEnabled, _options.TimeProvider);
     }
 
     private static void Validate(ClientWebSocketConnectorOptions options)

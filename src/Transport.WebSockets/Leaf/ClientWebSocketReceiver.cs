@@ -13,9 +13,12 @@ namespace Transport.WebSockets;
 /// Invariants:
 /// R1: fragments are reassembled in a reused pooled buffer; each message is copied once into an
 ///     exact-size array that the returned frame owns (nothing is pooled behind the consumer's back).
-/// R2: a message is never truncated and the pooled buffer never grows past MaxMessageBytes + 1:
-///     as soon as the running size exceeds the limit the socket is closed with 1009 and the
-///     receive fails with MessageTooBig.
+/// R2: a message is never truncated and the reassembly buffer never grows past MaxMessageBytes
+///     (Reassembly.B1): once it holds the limit, one more read into a 16-byte probe tells whether
+///     the message goes on; if it does, the socket is closed with 1009 and the receive fails with
+///     MessageTooBig. Rejecting a 20 MB message under a 1 MiB limit allocates about 2 MiB
+///     (the doubling steps), not 64 MiB (LeafAllocationTests).
+/// R6: every returned frame is stamped with the connection clock's timestamp (Frame.ReceivedAt).
 /// R3: a text message that is not valid UTF-8 closes the socket with 1007 and fails with Protocol.
 /// R4: the peer's close is returned once as Frame.Close (and echoed); later calls throw ClosedByPeer.
 /// R5: ClientWebSocket answers pings inside ReceiveAsync and never surfaces ping or pong frames,
@@ -31,27 +34,28 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
     private readonly ClientWebSocket _socket;
     private readonly SendGate _gate;
     private readonly int _maxMessageBytes;
-    private readonly int _baseBufferBytes;
     private readonly bool _keepAliveTimeoutEnabled;
+    private readonly TimeProvider _time;
+    private readonly byte[] _probe = new byte[16];
     // _state: Idle, Receiving or Released. Release and the receive in flight hand the pooled buffer
     // over with one Interlocked exchange each, not a lock per message (docs/benchmarks.md, finding 1).
     private const int Idle = 0;
     private const int Receiving = 1;
     private const int Released = 2;
     private int _state;
-    private byte[] _buffer; // only the one receive in flight resizes it, while _state is Receiving
+    private readonly ReassemblyBuffer _message; // only the one receive in flight resizes it, while _state is Receiving
     private TransportException? _terminal;
 
-    public ClientWebSocketReceiver(ClientWebSocket socket, SendGate gate, int maxMessageBytes, int receiveBufferBytes, bool keepAliveTimeoutEnabled)
+    public ClientWebSocketReceiver(ClientWebSocket socket, SendGate gate, int maxMessageBytes, int receiveBufferBytes, bool keepAliveTimeoutEnabled, TimeProvider time)
     {
         _socket = socket;
         _gate = gate;
         _maxMessageBytes = maxMessageBytes;
-
-        // No point in a base buffer bigger than the largest message allowed (plus the byte that detects overflow).
-        _baseBufferBytes = (int)Math.Min(receiveBufferBytes, (long)maxMessageBytes + 1);
         _keepAliveTimeoutEnabled = keepAliveTimeoutEnabled;
-        _buffer = ArrayPool<byte>.Shared.Rent(_baseBufferBytes);
+        _time = time;
+
+        // No point in a base buffer bigger than the largest message allowed.
+        _message = new ReassemblyBuffer(receiveBufferBytes, maxMessageBytes);
     }
 
     public ValueTask<Frame> ReceiveAsync(CancellationToken cancellationToken)
@@ -66,11 +70,11 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
             return ValueTask.FromException<Frame>(TransportException.Connection("The connection was disposed."));
         }
 
-        var buffer = _buffer;
+        var buffer = _message.Array;
         ValueTask<ValueWebSocketReceiveResult> pending;
         try
         {
-            pending = _socket.ReceiveAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, (long)_maxMessageBytes + 1)), cancellationToken);
+            pending = _socket.ReceiveAsync(buffer.AsMemory(0, Math.Min(buffer.Length, _maxMessageBytes)), cancellationToken);
         }
         catch (Exception ex)
         {
@@ -94,13 +98,13 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
             if (result.MessageType == WebSocketMessageType.Binary)
             {
                 EndReceive();
-                return new ValueTask<Frame>(Frame.Binary(payload));
+                return new ValueTask<Frame>(Frame.Binary(payload).WithReceivedAt(_time.GetTimestamp()));
             }
 
             if (Utf8.IsValid(payload))
             {
                 EndReceive();
-                return new ValueTask<Frame>(Frame.Text(payload));
+                return new ValueTask<Frame>(Frame.Text(payload).WithReceivedAt(_time.GetTimestamp()));
             }
         }
 
@@ -116,6 +120,7 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
         CancellationToken cancellationToken)
     {
         var count = 0;
+        var probing = false;
         try
         {
             while (true)
@@ -136,8 +141,7 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
                     return await OnPeerCloseAsync().ConfigureAwait(false);
                 }
 
-                count += result.Count;
-                if (count > _maxMessageBytes)
+                if (probing ? result.Count > 0 : (count += result.Count) > _maxMessageBytes)
                 {
                     await _gate.CloseOutputQuietlyAsync(CloseCodes.MessageTooBig, "message too big").ConfigureAwait(false);
                     await AwaitPeerCloseQuietlyAsync().ConfigureAwait(false);
@@ -146,16 +150,25 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
 
                 if (result.EndOfMessage)
                 {
-                    return await CompleteMessageAsync(buffer.AsSpan(0, count).ToArray(), result.MessageType).ConfigureAwait(false);
+                    return (await CompleteMessageAsync(buffer.AsSpan(0, count).ToArray(), result.MessageType).ConfigureAwait(false)).WithReceivedAt(_time.GetTimestamp());
+                }
+
+                if (count == _maxMessageBytes)
+                {
+                    // R2: the buffer is full at the limit; a probe read says whether the message goes on.
+                    probing = true;
+                    pending = _socket.ReceiveAsync(_probe.AsMemory(), cancellationToken);
+                    continue;
                 }
 
                 if (count == buffer.Length)
                 {
-                    buffer = Grow(buffer, count);
+                    _message.Length = count;
+                    _message.EnsureRoom(buffer.Length);
+                    buffer = _message.Array;
                 }
 
-                // Read at most one byte beyond the limit: enough to know it was exceeded, never more (R2).
-                var room = (int)Math.Min(buffer.Length - count, (long)_maxMessageBytes + 1 - count);
+                var room = Math.Min(buffer.Length - count, _maxMessageBytes - count);
                 pending = _socket.ReceiveAsync(buffer.AsMemory(count, room), cancellationToken);
             }
         }
@@ -183,7 +196,7 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
         // the buffer itself when it ends (EndReceive), so the pool never hands out memory still being written.
         if (Interlocked.Exchange(ref _state, Released) == Idle)
         {
-            ArrayPool<byte>.Shared.Return(_buffer);
+            _message.Release();
         }
     }
 
@@ -191,10 +204,10 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
     // Release ran meanwhile, the exchange fails and this thread returns the buffer.
     private void EndReceive()
     {
-        ShrinkIfGrown();
+        _message.Reset();
         if (Interlocked.CompareExchange(ref _state, Idle, Receiving) == Released)
         {
-            ArrayPool<byte>.Shared.Return(_buffer);
+            _message.Release();
         }
     }
 
@@ -224,7 +237,7 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
         // Complete the close handshake: echo the peer's code (1005 is never sent on the wire).
         await _gate.CloseOutputQuietlyAsync(code == CloseCodes.NoStatus ? CloseCodes.NormalClosure : code, null).ConfigureAwait(false);
         _terminal = TransportException.ClosedByPeer(code, reason);
-        return Frame.Close(code, reason);
+        return Frame.Close(code, reason).WithReceivedAt(_time.GetTimestamp());
     }
 
     // After we closed for a violation, give the peer a moment to read our close and answer before
@@ -260,26 +273,5 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
     {
         _terminal = error;
         return error;
-    }
-
-    private byte[] Grow(byte[] buffer, int count)
-    {
-        var target = (int)Math.Min(Math.Max((long)buffer.Length * 2, 1), (long)_maxMessageBytes + 1);
-        var grown = ArrayPool<byte>.Shared.Rent(target);
-        buffer.AsSpan(0, count).CopyTo(grown);
-        ArrayPool<byte>.Shared.Return(buffer);
-        _buffer = grown;
-        return grown;
-    }
-
-    private void ShrinkIfGrown()
-    {
-        // A multi-MB snapshot must not pin a multi-MB buffer for the rest of the connection.
-        if (_buffer.Length > (long)_baseBufferBytes * 2)
-        {
-            var grown = _buffer;
-            _buffer = ArrayPool<byte>.Shared.Rent(_baseBufferBytes);
-            ArrayPool<byte>.Shared.Return(grown);
-        }
     }
 }
