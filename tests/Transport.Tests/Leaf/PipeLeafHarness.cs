@@ -163,7 +163,9 @@ internal sealed class PipeLeafHarness
             deflate.Write(message);
             deflate.Flush();
             var compressed = output.ToArray();
-            return compressed[..^4];
+
+            // An empty message flushes nothing: RFC 7692 7.2.3.6 allows a single 0x00 for it.
+            return compressed.Length < 4 ? [0x00] : compressed[..^4];
         }
     }
 
