@@ -13,7 +13,7 @@ namespace Transport.WebSockets;
 /// <example>
 /// <code>
 /// var connector = new WebSocketTransportBuilder()
-///     .Configure(o => o.WithUri("wss://stream.example.com/ws").WithSendRateLimit(5, TimeSpan.FromSeconds(1), 5))
+///     .Configure(o => o.WithUri("wss://stream.example.com/ws").WithSendRateLimit(5, TimeSpan.FromSeconds(1)))
 ///     .WithAuth(AuthSources.BearerToken(() => tokens.Current))
 ///     .Build();
 /// await using var connection = await connector.ConnectAsync();

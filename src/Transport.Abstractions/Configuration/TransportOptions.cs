@@ -67,7 +67,7 @@ public sealed record ReconnectOptions
     /// <summary>Randomize delays (decorrelated jitter) so a fleet does not reconnect in lockstep. Default true.</summary>
     public bool UseJitter { get; set; } = true;
 
-    /// <summary>Each attempt's own bound on auth stamping plus handshake. Default 10 s.</summary>
+    /// <summary>Each attempt's own bound on auth stamping plus handshake. Default 10 s; 10 ms to 1 day.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
@@ -108,21 +108,37 @@ public sealed record SendQueueOptions
     /// <summary>The queue's byte bound (both lanes). Default 4 MiB.</summary>
     public long CapacityBytes { get; set; } = 4L * 1024 * 1024;
 
-    /// <summary>Token-bucket pacing of everything sent (both lanes). Null: off.</summary>
+    /// <summary>Pacing with the venue's rule, at most N frames in any window T (both lanes; pongs per <see cref="SendRateLimit.CountPongs"/>). Null: off.</summary>
     public SendRateLimit? RateLimit { get; set; }
 }
 
-/// <summary>A token bucket: <see cref="PermitsPerPeriod"/> frames per <see cref="Period"/>, bursting to <see cref="Burst"/>.</summary>
+/// <summary>
+/// The venue's inbound message rule: at most <see cref="MaxFrames"/> frames in any window of
+/// length <see cref="Window"/> (a sliding window, not fixed buckets). Venues state it that way:
+/// Binance closes a connection that sends more than 5 messages in a second with 1008.
+/// </summary>
+/// <remarks>
+/// The guarantee is on the times frames start to be written: for every window of length
+/// <see cref="Window"/> at most <see cref="MaxFrames"/> of them. Network jitter can bring frames
+/// closer together by the time they reach the venue; if the venue is strict, widen the window by a
+/// margin (for example 1.1 s for a 1 s rule). Counted: every frame of the control and data lanes,
+/// and protocol pongs per <see cref="CountPongs"/>. Not counted: the close frame, and keep-alive
+/// pings the socket sends by itself (<see cref="LivenessOptions.KeepAliveInterval"/>), which do not
+/// go through the send queue.
+/// </remarks>
 public sealed record SendRateLimit
 {
-    /// <summary>Tokens added each period. Default 5.</summary>
-    public int PermitsPerPeriod { get; set; } = 5;
+    /// <summary>At most this many frames in any window. Default 5.</summary>
+    public int MaxFrames { get; set; } = 5;
 
-    /// <summary>The replenishment period. Default 1 s.</summary>
-    public TimeSpan Period { get; set; } = TimeSpan.FromSeconds(1);
+    /// <summary>The window's length. Default 1 s.</summary>
+    public TimeSpan Window { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>The bucket size: frames that may leave back to back. Default 5.</summary>
-    public int Burst { get; set; } = 5;
+    /// <summary>
+    /// Whether protocol pongs (answers to the venue's pings) count toward the limit. Default true:
+    /// Binance counts PING and PONG frames as messages. When false, pongs never wait for the window.
+    /// </summary>
+    public bool CountPongs { get; set; } = true;
 }
 
 /// <summary>Idle detection and the active probe.</summary>

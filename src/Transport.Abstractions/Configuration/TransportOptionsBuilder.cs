@@ -97,13 +97,16 @@ public sealed class TransportOptionsBuilder
     public TransportOptionsBuilder WithSendQueue(int frames, long bytes) =>
         Set(o => o.Send = o.Send with { CapacityFrames = frames, CapacityBytes = bytes });
 
-    /// <summary>Paces sends with a token bucket.</summary>
-    /// <param name="permitsPerPeriod">Tokens per period.</param>
-    /// <param name="period">The period.</param>
-    /// <param name="burst">The bucket size.</param>
+    /// <summary>
+    /// Paces sends with the venue's rule: at most <paramref name="maxFrames"/> frames in any window
+    /// of length <paramref name="window"/> (see <see cref="SendRateLimit"/> for which frames count).
+    /// </summary>
+    /// <param name="maxFrames">N, the most frames in any window.</param>
+    /// <param name="window">T, the window's length.</param>
+    /// <param name="countPongs">Whether protocol pongs count (default true, as on Binance).</param>
     /// <returns>This builder.</returns>
-    public TransportOptionsBuilder WithSendRateLimit(int permitsPerPeriod, TimeSpan period, int burst) =>
-        Set(o => o.Send = o.Send with { RateLimit = new SendRateLimit { PermitsPerPeriod = permitsPerPeriod, Period = period, Burst = burst } });
+    public TransportOptionsBuilder WithSendRateLimit(int maxFrames, TimeSpan window, bool countPongs = true) =>
+        Set(o => o.Send = o.Send with { RateLimit = new SendRateLimit { MaxFrames = maxFrames, Window = window, CountPongs = countPongs } });
 
     /// <summary>Sets the idle thresholds.</summary>
     /// <param name="staleAfter">No frame for this long: Stale. Null: off.</param>

@@ -6,6 +6,15 @@ namespace Transport;
 /// </summary>
 public static class TransportOptionsValidation
 {
+    /// <summary>The shortest <see cref="ReconnectOptions.ConnectTimeout"/> accepted: 10 ms.</summary>
+    public static readonly TimeSpan MinConnectTimeout = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>The longest <see cref="ReconnectOptions.ConnectTimeout"/> accepted: 1 day.</summary>
+    public static readonly TimeSpan MaxConnectTimeout = TimeSpan.FromDays(1);
+
+    /// <summary>The largest <see cref="SendRateLimit.MaxFrames"/> accepted: 1,000,000.</summary>
+    public const int MaxRateLimitFrames = 1_000_000;
+
     /// <summary>Every rule the options break, each message starting with the field's path.</summary>
     /// <param name="options">The options.</param>
     /// <returns>An empty list when valid.</returns>
@@ -51,9 +60,11 @@ public static class TransportOptionsValidation
                 Fail("Reconnect.MaxBackoff", $"must be >= Reconnect.MinBackoff ({r.MinBackoff}).");
             }
 
-            if (r.ConnectTimeout <= TimeSpan.Zero)
+            // The per-attempt timeout runs on Polly's timeout strategy, which accepts 10 ms .. 1 day and
+            // otherwise throws its own ValidationException at ConnectAsync, naming none of our fields.
+            if (r.ConnectTimeout < MinConnectTimeout || r.ConnectTimeout > MaxConnectTimeout)
             {
-                Fail("Reconnect.ConnectTimeout", "must be positive.");
+                Fail("Reconnect.ConnectTimeout", $"must be between {MinConnectTimeout} and {MaxConnectTimeout} (got {r.ConnectTimeout}).");
             }
 
             if (r.MaxAttemptsPerWindow is < 1)
@@ -119,19 +130,20 @@ public static class TransportOptionsValidation
 
             if (tx.RateLimit is { } rate)
             {
-                if (rate.PermitsPerPeriod < 1)
+                if (rate.MaxFrames < 1)
                 {
-                    Fail("Send.RateLimit.PermitsPerPeriod", "must be >= 1.");
+                    Fail("Send.RateLimit.MaxFrames", "must be >= 1.");
                 }
 
-                if (rate.Period <= TimeSpan.Zero)
+                // The log holds MaxFrames timestamps: a bound keeps a typo from allocating gigabytes.
+                if (rate.MaxFrames > MaxRateLimitFrames)
                 {
-                    Fail("Send.RateLimit.Period", "must be positive.");
+                    Fail("Send.RateLimit.MaxFrames", $"must be <= {MaxRateLimitFrames}.");
                 }
 
-                if (rate.Burst < 1)
+                if (rate.Window <= TimeSpan.Zero)
                 {
-                    Fail("Send.RateLimit.Burst", "must be >= 1.");
+                    Fail("Send.RateLimit.Window", "must be positive.");
                 }
             }
         }

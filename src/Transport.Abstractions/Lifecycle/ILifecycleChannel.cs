@@ -20,12 +20,19 @@ public interface ILifecycleChannel : IObservable<LifecycleSnapshot>
 
     /// <summary>
     /// Waits for the first snapshot that satisfies <paramref name="predicate"/> (checked against
-    /// <see cref="Current"/> first).
+    /// <see cref="Current"/> first, on the caller's thread).
     /// </summary>
+    /// <remarks>
+    /// The predicate is user code: it runs outside every lock of the stack and never on the
+    /// connection's own path, once per snapshot in version order (none is skipped for a waiter,
+    /// unlike observers). A predicate that throws faults this wait only, with its exception
+    /// (logged by type); one that blocks delays this wait only.
+    /// </remarks>
     /// <param name="predicate">The condition.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
     /// <returns>The first matching snapshot.</returns>
     /// <exception cref="TransportException">The channel completed without a match (kind Shutdown).</exception>
+    /// <exception cref="Exception">Whatever <paramref name="predicate"/> threw.</exception>
     ValueTask<LifecycleSnapshot> WaitAsync(Func<LifecycleSnapshot, bool> predicate, CancellationToken cancellationToken = default);
 }
 

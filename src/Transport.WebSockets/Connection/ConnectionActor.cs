@@ -1,7 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Transport.WebSockets.Buffering;
 using Transport.WebSockets.Lifecycle;
-using Transport.WebSockets.Liveness;
 using Transport.WebSockets.Pacing;
 using Transport.WebSockets.Reconnect;
 using Transport.WebSockets.Sending;
@@ -10,9 +9,12 @@ using Transport.WebSockets.Telemetry;
 namespace Transport.WebSockets.Connection;
 
 /// <summary>
-/// One actor per reconnecting connection. It owns the only live socket, the sink's queue, the
-/// receive ring, the lifecycle publisher and the epoch counter, and runs the connect cycles and
-/// the sessions between them.
+/// One actor per reconnecting connection: the cycle skeleton (connect, run a session, drop,
+/// reconnect), the control signals (ForceReconnect, Shutdown) and termination. It owns the
+/// connection's parts and hands them to the units that do the work:
+/// <see cref="ConnectPolicy"/> (the connect cycle), <see cref="Session"/> (one per epoch: receive,
+/// write, liveness, close), <see cref="PhaseMachine"/> (every phase change), <see cref="EpochFence"/>
+/// (every epoch-pin rule) and <see cref="LagReporter"/>.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -23,17 +25,15 @@ namespace Transport.WebSockets.Connection;
 /// steps the actor like a script. Outside callers (ForceReconnect, Shutdown) never run actor code
 /// on their own thread: they set a flag and spawn the signal.
 /// </para>
-/// <para>Invariants (each proved by the named test in tests/Transport.Tests/Actor):</para>
+/// <para>Invariants:</para>
 /// <list type="bullet">
-/// <item>A1 auth is stamped inside every attempt; a credential rotated between drop and reconnect is the one used (A1_rotated_credential_is_used_on_reconnect).</item>
-/// <item>A2 the epoch advances exactly once per completed down-cycle (A2_epoch_advances_once_per_down_cycle).</item>
-/// <item>A3 the socket is always drained: the receive loop never waits on the consumer; pressure is absorbed by the ring (B3_pong_sent_while_ring_full_and_consumer_stalled).</item>
-/// <item>A4 pongs and the control lane go before data (S1_control_lane_before_data).</item>
-/// <item>A5 a send pinned to an ended epoch fails with StaleEpoch and never reaches a later socket (S2_pinned_send_rejected_after_reconnect).</item>
-/// <item>A6 shutdown sends the close handshake within CloseTimeout, then completes unconditionally; Closed is the last snapshot (C1_shutdown_with_dead_socket_completes).</item>
+/// <item>Actor.A1 auth is stamped inside every attempt; a credential rotated between drop and reconnect is the one used.</item>
+/// <item>Actor.A2 the epoch advances exactly once per completed down-cycle.</item>
+/// <item>Actor.A5 a send pinned to an ended epoch fails with StaleEpoch and never reaches a later socket (the rules are in <see cref="EpochFence"/>).</item>
+/// <item>Actor.A6 shutdown sends the close handshake within CloseTimeout, then completes unconditionally; Closed is the last snapshot.</item>
 /// </list>
 /// </remarks>
-internal sealed class ConnectionActor : IEpochClock
+internal sealed class ConnectionActor
 {
     private readonly TransportOptions _options;
     private readonly ILeafConnector _leaf;
@@ -42,32 +42,22 @@ internal sealed class ConnectionActor : IEpochClock
     private readonly ISpawner _spawner;
     private readonly ILogger _logger;
     private readonly ConnectPolicy _policy;
-    private readonly SendPacer? _pacer;
     private readonly ConnectionTelemetry _telemetry;
+    private readonly EpochFence _fence;
+    private readonly PhaseMachine _phases;
+    private readonly SessionServices _sessionServices;
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _closeCutShort = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    // Epoch state: written by the actor only, read by the sink from any thread.
-    private long _epoch;
-    private long _lastEndedEpoch = -1;
 
     // Control flags, set from any thread.
     private int _shutdownRequested;
     private int _reconnectSignalPending;
 
-    // Actor-only state.
+    // Actor-only state (the current session is read by control signals, which run on the actor too).
     private readonly CancellationTokenSource _shutdownCts = new();
-    private TaskCompletionSource<SessionEnd>? _sessionEnd;
+    private Session? _session;
     private bool _everConnected;
     private long _attempts;
-    private long _lastFrameTimestamp;
-
-    // The receive loop and the liveness watch run concurrently on the thread pool in production:
-    // the Stale mark and its publication change together under this lock, so a fresh frame and
-    // the watch cannot leave the phase Stale while frames flow.
-    private readonly object _staleGate = new();
-    private volatile bool _stale;
-    private int _lagPublishPending;
 
     public ConnectionActor(ConnectionServices services)
     {
@@ -78,13 +68,17 @@ internal sealed class ConnectionActor : IEpochClock
         _spawner = services.Spawner;
         _logger = services.Loggers.CreateLogger("Transport.WebSockets.Connection." + _options.Name);
         _policy = new ConnectPolicy(_options.Reconnect, services.Classifier, _time, services.Random);
-        _pacer = _options.Send.RateLimit is { } rate ? new SendPacer(rate, _time) : null;
+        var pacer = _options.Send.RateLimit is { } rate ? new SendPacer(rate, _time) : null;
         Ring = new DropOldestRing(_options.Receive.RingCapacityFrames, _options.Receive.RingCapacityBytes);
         Queue = new SendQueue(_options.Send.CapacityFrames, _options.Send.CapacityBytes);
         Lifecycle = new LifecyclePublisher(_spawner, _logger);
-        Sink = new FrameSink(Queue, this, _logger);
+        _fence = new EpochFence(_logger);
+        Sink = new FrameSink(Queue, _fence);
         Source = new FrameSource(Ring);
         _telemetry = services.Telemetry.Create(_options.Name, _time, () => Ring.Count, () => Queue.Count, CurrentDownSeconds);
+        _phases = new PhaseMachine(Lifecycle, _telemetry, _logger, _options.Name);
+        var lag = new LagReporter(Ring, _phases, _spawner, _logger, _options.Name);
+        _sessionServices = new SessionServices(_options, _time, _logger, Ring, Queue, pacer, _fence, _phases, _telemetry, lag, () => ShutdownRequested, _closeCutShort.Task);
         Trigger = new ReconnectTrigger(ForceReconnect);
     }
 
@@ -102,42 +96,46 @@ internal sealed class ConnectionActor : IEpochClock
 
     public Task Stopped => _stopped.Task;
 
-    public long CurrentEpoch => Interlocked.Read(ref _epoch);
-
-    public long LastEndedEpoch => Interlocked.Read(ref _lastEndedEpoch);
-
     private bool ShutdownRequested => Volatile.Read(ref _shutdownRequested) != 0;
 
     /// <summary>Starts the actor through the spawn seam.</summary>
     public void Start()
     {
         Log.Starting(_logger, _options.Name, Redaction.RedactUri(_options.Uri!));
-        Lifecycle.Publish(s => s with { DownSince = _time.GetUtcNow() });
+        var now = _time.GetUtcNow();
+        _phases.Update(s => s with { DownSince = now });
         _ = _spawner.Spawn(RunAsync);
     }
 
-    /// <summary>Requests shutdown; idempotent. Completes when the actor has stopped.</summary>
+    /// <summary>
+    /// Requests shutdown; idempotent. The returned task completes when the actor has stopped, or,
+    /// when <paramref name="cancellationToken"/> fires first, is cancelled while shutdown carries on
+    /// in the background (the Channels/Polly convention: the token bounds the caller's wait).
+    /// </summary>
     public Task ShutdownAsync(CancellationToken cancellationToken)
     {
-        if (Interlocked.Exchange(ref _shutdownRequested, 1) == 0)
+        // Item 7: an actor that already stopped (Unrecoverable, exhausted, closed) needs no signal;
+        // its shutdown token is no longer watched by anyone.
+        if (Interlocked.Exchange(ref _shutdownRequested, 1) == 0 && !Stopped.IsCompleted)
         {
             Log.ShuttingDown(_logger, _options.Name);
             _ = _spawner.Spawn(() =>
             {
-                Volatile.Read(ref _sessionEnd)?.TrySetResult(SessionEnd.Shutdown);
+                Volatile.Read(ref _session)?.End(SessionEnd.Shutdown);
                 _shutdownCts.Cancel();
                 return Task.CompletedTask;
             });
         }
 
-        if (cancellationToken.CanBeCanceled)
+        if (!cancellationToken.CanBeCanceled || Stopped.IsCompleted)
         {
-            // The caller's token shortens the close handshake; shutdown itself still completes.
-            var registration = cancellationToken.Register(static s => ((ConnectionActor)s!)._closeCutShort.TrySetResult(), this);
-            _ = Stopped.ContinueWith(static (_, r) => ((CancellationTokenRegistration)r!).Dispose(), registration, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            return Stopped;
         }
 
-        return Stopped;
+        // The caller's token also cuts the close handshake short, so shutdown finishes sooner.
+        var registration = cancellationToken.Register(static s => ((ConnectionActor)s!)._closeCutShort.TrySetResult(), this);
+        _ = Stopped.ContinueWith(static (_, r) => ((CancellationTokenRegistration)r!).Dispose(), registration, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        return Stopped.WaitAsync(cancellationToken);
     }
 
     /// <summary>Coalescing, fire-and-forget; a no-op after shutdown or while no session is up.</summary>
@@ -152,7 +150,7 @@ internal sealed class ConnectionActor : IEpochClock
         _ = _spawner.Spawn(() =>
         {
             Volatile.Write(ref _reconnectSignalPending, 0);
-            Volatile.Read(ref _sessionEnd)?.TrySetResult(SessionEnd.Forced);
+            Volatile.Read(ref _session)?.End(SessionEnd.Forced);
             return Task.CompletedTask;
         });
     }
@@ -187,18 +185,14 @@ internal sealed class ConnectionActor : IEpochClock
                     break;
                 }
 
-                var end = await RunSessionAsync(connection);
+                var (end, epoch) = await RunSessionAsync(connection);
                 if (end.Reason == SessionEndReason.Shutdown)
                 {
                     break;
                 }
 
                 dropCause = end.Error;
-                var downSince = _time.GetUtcNow();
-                Lifecycle.Publish(s => s with { Phase = ConnectionPhase.Reconnecting, DownSince = downSince, LastError = end.Error ?? s.LastError });
-                Published();
-                // A forced reconnect is a request, not a failure.
-                Log.SessionEnded(_logger, end.Reason == SessionEndReason.Forced ? LogLevel.Information : LogLevel.Warning, _options.Name, CurrentEpoch, end.Reason.ToString(), Describe(end.Error));
+                _phases.Dropped(end, epoch, _time.GetUtcNow());
             }
 
             Terminate(ConnectionPhase.Closed, exhausted: false, error: null);
@@ -208,12 +202,18 @@ internal sealed class ConnectionActor : IEpochClock
             // A bug in the stack must still end in a terminal snapshot, never a silent hang.
             // Type and stack only: the message of an arbitrary exception may echo a credential.
             Log.ActorFailed(_logger, _options.Name, ex.GetType().FullName ?? ex.GetType().Name, ex.StackTrace);
-            Terminate(ConnectionPhase.Unrecoverable, exhausted: false, ConnectPolicy.Normalize(ex));
+            if (!_phases.Current.IsTerminal)
+            {
+                Terminate(ConnectionPhase.Unrecoverable, exhausted: false, ConnectPolicy.Normalize(ex));
+            }
         }
         finally
         {
             _telemetry.Dispose();
-            _shutdownCts.Dispose();
+
+            // _shutdownCts is deliberately not disposed: it has no timer and no linked parents, so
+            // Dispose would free nothing, and a shutdown signal spawned just before the actor
+            // stopped may still call Cancel on it (item 7: that faulted the signal's task).
             _stopped.TrySetResult();
         }
     }
@@ -222,9 +222,9 @@ internal sealed class ConnectionActor : IEpochClock
     {
         var attempt = ++_attempts;
         _telemetry.Attempt();
-        Lifecycle.Publish(s => s with { Attempts = attempt });
+        _phases.Update(s => s with { Attempts = attempt });
 
-        // A1: a fresh request per attempt, stamped now, never a cached one.
+        // Actor.A1: a fresh request per attempt, stamped now, never a cached one.
         var request = new HandshakeRequest(_options.Uri!);
         foreach (var (name, value) in _options.Headers)
         {
@@ -236,7 +236,7 @@ internal sealed class ConnectionActor : IEpochClock
             request.SubProtocols.Add(subProtocol);
         }
 
-        var epochIfConnected = _everConnected ? CurrentEpoch + 1 : 0;
+        var epochIfConnected = _everConnected ? _fence.CurrentEpoch + 1 : 0;
         await _auth.StampAsync(request, new AuthContext(epochIfConnected, attempt, _everConnected), cancellationToken);
         if (_logger.IsEnabled(LogLevel.Debug))
         {
@@ -247,328 +247,41 @@ internal sealed class ConnectionActor : IEpochClock
         return await _leaf.ConnectAsync(request, cancellationToken);
     }
 
-    private void OnRetry(TransportException error, TimeSpan delay)
-    {
-        Lifecycle.Publish(s => s with { LastError = error });
-        Published();
-        Log.AttemptFailed(_logger, _options.Name, _attempts, error.Kind, error.HttpStatus, error.CloseCode, delay, Describe(error));
-    }
+    private void OnRetry(TransportException error, TimeSpan delay) => _phases.AttemptFailed(error, _attempts, delay);
 
-    private async Task<SessionEnd> RunSessionAsync(ILeafConnection connection)
+    private async Task<(SessionEnd End, long Epoch)> RunSessionAsync(ILeafConnection connection)
     {
+        // Actor.A2: the epoch advances exactly once per completed down-cycle.
         var reconnected = _everConnected;
-        if (reconnected)
-        {
-            Interlocked.Increment(ref _epoch);
-        }
-
+        var epoch = reconnected ? _fence.Advance() : _fence.CurrentEpoch;
         _everConnected = true;
-        var epoch = CurrentEpoch;
-        var downFor = Lifecycle.Current.DownSince is { } since ? _time.GetUtcNow() - since : TimeSpan.Zero;
-        _stale = false;
-        Interlocked.Exchange(ref _lastFrameTimestamp, _time.GetTimestamp());
-        var sessionEnd = new TaskCompletionSource<SessionEnd>(TaskCreationOptions.RunContinuationsAsynchronously);
-        Volatile.Write(ref _sessionEnd, sessionEnd);
+        var downFor = _phases.Current.DownSince is { } since ? _time.GetUtcNow() - since : TimeSpan.Zero;
+
+        var session = new Session(_sessionServices, connection, epoch);
+        Volatile.Write(ref _session, session);
         if (ShutdownRequested)
         {
             // Shutdown was signalled while this connection was being made.
-            sessionEnd.TrySetResult(SessionEnd.Shutdown);
+            session.End(SessionEnd.Shutdown);
         }
 
-        Lifecycle.Publish(s => s with { Phase = UpPhase, Epoch = epoch, DownSince = null });
-        Published();
-        if (reconnected)
+        var end = await session.RunAsync(() =>
         {
-            _telemetry.Reconnected(downFor);
-        }
-
-        Log.Up(_logger, _options.Name, UpPhase, epoch, _attempts);
-
-        using var receiveCts = new CancellationTokenSource();
-        using var writeCts = new CancellationTokenSource();
-        var receiving = ReceiveLoopAsync(connection.Receiver, sessionEnd, receiveCts.Token);
-        var writing = WriteLoopAsync(connection.Sender, epoch, sessionEnd, writeCts.Token);
-        var watching = _options.Liveness.StaleAfter is null && _options.Liveness.DeadAfter is null
-            ? Task.CompletedTask
-            : LivenessLoopAsync(sessionEnd, receiveCts.Token);
-
-        var end = await sessionEnd.Task;
-        Volatile.Write(ref _sessionEnd, null);
-
-        // Stop writing first: nothing may follow the close frame.
-        writeCts.Cancel();
-        await writing;
-        if (end.Reason != SessionEndReason.Failed)
-        {
-            // A6: keep receiving through the close handshake, so frames the peer sent before its
-            // close are delivered, not lost; the whole exchange is bounded by CloseTimeout.
-            await CloseGracefullyAsync(connection.Sender, receiving, end.Reason == SessionEndReason.Shutdown ? "shutdown" : "reconnect");
-        }
-
-        receiveCts.Cancel();
-        await receiving;
-        await watching;
-        await DisposeQuietlyAsync(connection);
-
-        // A5: the epoch has ended; pinned sends still queued for it fail now.
-        Interlocked.Exchange(ref _lastEndedEpoch, epoch);
-        foreach (var request in Queue.RemovePinnedUpTo(epoch))
-        {
-            Sink.FailRequest(request, TransportException.StaleEpoch(request.Options.PinnedEpoch!.Value));
-        }
-
-        return end;
-    }
-
-    private ConnectionPhase UpPhase => CurrentEpoch == 0 ? ConnectionPhase.Connected : ConnectionPhase.Resumed;
-
-    private async Task ReceiveLoopAsync(ILeafReceiver receiver, TaskCompletionSource<SessionEnd> sessionEnd, CancellationToken cancellationToken)
-    {
-        var trackIdle = _options.Liveness.StaleAfter is not null || _options.Liveness.DeadAfter is not null;
-        try
-        {
-            while (true)
+            if (reconnected)
             {
-                var frame = await receiver.ReceiveAsync(cancellationToken);
-                if (trackIdle)
-                {
-                    Interlocked.Exchange(ref _lastFrameTimestamp, _time.GetTimestamp());
-                    if (_stale)
-                    {
-                        MarkFresh();
-                    }
-                }
-
-                switch (frame.Kind)
-                {
-                    case FrameKind.Text:
-                    case FrameKind.Binary:
-                        _telemetry.FrameReceived(frame.Length);
-
-                        // A3: never waits; a full ring evicts its oldest frame instead.
-                        var evicted = Ring.Write(frame);
-                        if (evicted > 0)
-                        {
-                            _telemetry.Lagged(evicted);
-                            ScheduleLagPublish();
-                        }
-
-                        break;
-                    case FrameKind.Ping:
-                        // A4: answered through the pong lane, ahead of every queued frame.
-                        Queue.EnqueuePong(Frame.Pong(frame.Payload));
-                        break;
-                    case FrameKind.Pong:
-                        break;
-                    case FrameKind.Close:
-                        sessionEnd.TrySetResult(SessionEnd.Failed(TransportException.ClosedByPeer(frame.CloseCode, frame.CloseReason)));
-                        return;
-                }
+                _phases.Resumed(epoch, _attempts);
+                _telemetry.Reconnected(downFor);
             }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // The session is ending for another reason.
-        }
-        catch (Exception ex)
-        {
-            sessionEnd.TrySetResult(SessionEnd.Failed(ConnectPolicy.Normalize(ex)));
-        }
-    }
-
-    private async Task WriteLoopAsync(ILeafSender sender, long epoch, TaskCompletionSource<SessionEnd> sessionEnd, CancellationToken cancellationToken)
-    {
-        SendRequest? current = null;
-
-        // Once per session, not per wait: the queue's wait then allocates nothing (I4), and
-        // cancelling the writer at session end still fails a pending wait at once.
-        using var wakeOnCancel = Queue.RegisterWriterCancellation(cancellationToken);
-        try
-        {
-            while (true)
+            else
             {
-                await Queue.WaitToReadAsync(cancellationToken);
-
-                // A4 under pacing: take the token first, then whatever has the highest priority
-                // now, so a pong that arrived while we waited for the token still goes first.
-                if (_pacer is not null)
-                {
-                    await _pacer.AcquireAsync(cancellationToken);
-                }
-
-                if (!Queue.TryDequeue(out current))
-                {
-                    _pacer?.Return(); // a cancelled send was withdrawn meanwhile
-                    continue;
-                }
-
-                if (current.Options.PinnedEpoch is { } pinned && pinned != epoch)
-                {
-                    _pacer?.Return();
-                    Sink.FailRequest(current, TransportException.StaleEpoch(pinned));
-                    current = null;
-                    continue;
-                }
-
-                await sender.SendAsync(current.Frame, cancellationToken);
-                _telemetry.FrameSent(current.Frame.Length);
-                current.Succeed();
-                current = null;
+                _phases.Connected(_attempts);
             }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            ReturnUnsent(current);
-        }
-        catch (TransportException ex) when (ex.Kind == TransportErrorKind.Shutdown && ShutdownRequested)
-        {
-            // The queue was closed by shutdown.
-        }
-        catch (Exception ex)
-        {
-            ReturnUnsent(current);
-            sessionEnd.TrySetResult(SessionEnd.Failed(ConnectPolicy.Normalize(ex)));
-        }
-    }
-
-    // A frame taken but not written goes back to the head of its lane for the next connection,
-    // unless it was a pong (meaningful only on this socket).
-    private void ReturnUnsent(SendRequest? request)
-    {
-        if (request is not null && !request.IsPong)
-        {
-            Queue.Requeue(request);
-        }
-    }
-
-    private async Task LivenessLoopAsync(TaskCompletionSource<SessionEnd> sessionEnd, CancellationToken cancellationToken)
-    {
-        var staleAfter = _options.Liveness.StaleAfter;
-        var deadAfter = _options.Liveness.DeadAfter;
-        try
-        {
-            while (true)
-            {
-                var idle = _time.GetElapsedTime(Interlocked.Read(ref _lastFrameTimestamp));
-                if (deadAfter is { } dead && idle >= dead)
-                {
-                    sessionEnd.TrySetResult(SessionEnd.Failed(TransportException.Timeout($"No frame for {dead} (Liveness.DeadAfter).")));
-                    return;
-                }
-
-                if (staleAfter is { } stale && !_stale && idle >= stale)
-                {
-                    MarkStale(idle, stale);
-                }
-
-                var wait = LivenessSchedule.NextCheck(idle, staleAfter, deadAfter, _stale);
-                await Task.Delay(wait, _time, cancellationToken);
-            }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // The session ended.
-        }
-    }
-
-    private void MarkStale(TimeSpan idle, TimeSpan staleAfter)
-    {
-        lock (_staleGate)
-        {
-            // Re-check under the lock: a frame may have arrived since the watch measured.
-            if (_stale || _time.GetElapsedTime(Interlocked.Read(ref _lastFrameTimestamp)) < staleAfter)
-            {
-                return;
-            }
-
-            _stale = true;
-            Lifecycle.Publish(s => s with { Phase = ConnectionPhase.Stale });
-        }
-
-        Published();
-        Log.Stale(_logger, _options.Name, idle, CurrentEpoch);
-    }
-
-    private void MarkFresh()
-    {
-        lock (_staleGate)
-        {
-            if (!_stale)
-            {
-                return;
-            }
-
-            _stale = false;
-            Lifecycle.Publish(s => s with { Phase = UpPhase });
-        }
-
-        Published();
-        Log.StaleRecovered(_logger, _options.Name, UpPhase, CurrentEpoch);
-    }
-
-    private async Task CloseGracefullyAsync(ILeafSender sender, Task receiving, string reason)
-    {
-        // Bounded by CloseTimeout on the injected clock, or cut short by the shutdown caller's token.
-        using var bound = new CancellationTokenSource(_options.CloseTimeout, _time);
-        var timedOut = Task.Delay(Timeout.InfiniteTimeSpan, bound.Token);
-        var close = CloseQuietlyAsync(sender, reason, bound.Token);
-        await Task.WhenAny(close, timedOut, _closeCutShort.Task);
-        if (close.IsCompleted)
-        {
-            // The receive loop ends when the peer's close arrives (or the socket fails).
-            await Task.WhenAny(receiving, timedOut, _closeCutShort.Task);
-        }
-
-        bound.Cancel();
-    }
-
-    private async Task CloseQuietlyAsync(ILeafSender sender, string reason, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await sender.CloseAsync(CloseCodes.NormalClosure, reason, cancellationToken);
-        }
-        catch (Exception ex)
-        {
-            // Best effort: a dead socket cannot close politely, and shutdown completes regardless.
-            Log.CloseIncomplete(_logger, _options.Name, ex.GetType().Name);
-        }
-    }
-
-    private async Task DisposeQuietlyAsync(ILeafConnection connection)
-    {
-        try
-        {
-            await connection.DisposeAsync();
-        }
-        catch (Exception ex)
-        {
-            Log.DisposeFailed(_logger, _options.Name, ex.GetType().Name);
-        }
-    }
-
-    // Evictions can happen once per frame under a flood; publishing a snapshot for each would put
-    // allocation and observer work on the hot path. Instead one publication is scheduled, and it
-    // reads the ring's cumulative count when it runs (lossless: TotalLagged is cumulative).
-    private void ScheduleLagPublish()
-    {
-        if (Interlocked.Exchange(ref _lagPublishPending, 1) != 0)
-        {
-            return;
-        }
-
-        _ = _spawner.Spawn(() =>
-        {
-            Volatile.Write(ref _lagPublishPending, 0);
-            var lagged = Ring.TotalLagged;
-            if (Lifecycle.Current.TotalLagged != lagged)
-            {
-                Log.Lagged(_logger, _options.Name, lagged);
-            }
-
-            Lifecycle.Publish(s => s.TotalLagged == lagged ? s : s with { TotalLagged = lagged });
-            return Task.CompletedTask;
         });
+        Volatile.Write(ref _session, null);
+
+        // Actor.A5 / Fence.E4: the epoch has ended; pinned sends still queued for it fail now.
+        _fence.EndEpoch(epoch, Queue);
+        return (end, epoch);
     }
 
     private void Terminate(ConnectionPhase phase, bool exhausted, TransportException? error)
@@ -576,33 +289,17 @@ internal sealed class ConnectionActor : IEpochClock
         var shutdown = TransportException.Shutdown();
         foreach (var request in Queue.Close(error ?? shutdown))
         {
-            Sink.FailRequest(request, error ?? shutdown);
+            _fence.Fail(request, error ?? shutdown);
         }
 
         // Unrecoverable and exhausted sources end with the error; a clean shutdown ends normally
         // after the frames still buffered.
         Ring.Complete(phase == ConnectionPhase.Unrecoverable || exhausted ? error : null);
-        var now = _time.GetUtcNow();
-        Lifecycle.Publish(s => s with
-        {
-            Phase = phase,
-            Exhausted = s.Exhausted || exhausted,
-            LastError = error ?? s.LastError,
-            TotalLagged = Ring.TotalLagged,
-            DownSince = s.DownSince ?? now,
-        });
-        Published();
-        if (phase == ConnectionPhase.Closed && !exhausted)
-        {
-            var final = Lifecycle.Current;
-            Log.Closed(_logger, _options.Name, final.Epoch, final.Attempts, final.TotalLagged);
-        }
+        _phases.Terminated(phase, exhausted, error, Ring.TotalLagged, _time.GetUtcNow());
     }
 
     // TransportException.ToString carries kind, codes and a composed message only (no URI, no inner message).
     private static string Describe(TransportException? error) => error?.ToString() ?? "none";
-
-    private void Published() => _telemetry.Transition(Lifecycle.Current);
 
     private double CurrentDownSeconds() =>
         Lifecycle.Current.DownSince is { } since && !Lifecycle.Current.IsUp ? (_time.GetUtcNow() - since).TotalSeconds : 0;

@@ -1,35 +1,97 @@
+using Transport.WebSockets.Sending;
+
 namespace Transport.WebSockets.Pacing;
 
 /// <summary>
-/// Paces everything the writer sends (pongs, control and data alike: venues count them
-/// together) with a <see cref="TokenBucket"/> on the injected <see cref="TimeProvider"/>, so tests
-/// advance a manual clock and watch frames leave at exactly the configured rate.
+/// Paces what the writer sends with the venue's own rule, "at most <see cref="SendRateLimit.MaxFrames"/>
+/// frames in any window of <see cref="SendRateLimit.Window"/>" (a <see cref="SlidingWindowLog"/>
+/// on the injected <see cref="TimeProvider"/>'s monotonic timestamps), so tests advance a manual
+/// clock and watch frames leave exactly when the rule allows.
 /// </summary>
 /// <remarks>
-/// I1 over any span of n whole periods at most Burst + n * PermitsPerPeriod frames leave
-///    (tests: P1_hundred_queued_sends_leave_at_the_configured_rate, TokenBucketTests).
+/// Which frames count: every frame of the control and data lanes; protocol pongs answering the
+/// peer's pings when <see cref="SendRateLimit.CountPongs"/> is true (the default: Binance counts
+/// PING and PONG frames toward its 5 messages per second). An uncounted pong never waits for the
+/// window. Not counted (never written through the writer): the close frame of the close
+/// handshake, and keep-alive pings the leaf sends by itself (<c>Liveness.KeepAliveInterval</c>).
 /// Used by the writer only, one caller at a time.
 /// </remarks>
 internal sealed class SendPacer
 {
-    private readonly TokenBucket _bucket;
+    private readonly SlidingWindowLog _log;
     private readonly TimeProvider _time;
 
     public SendPacer(SendRateLimit limit, TimeProvider time)
     {
         _time = time;
-        _bucket = new TokenBucket(limit.PermitsPerPeriod, limit.Period, limit.Burst, time);
+        _log = new SlidingWindowLog(limit.MaxFrames, limit.Window, time);
+        CountPongs = limit.CountPongs;
     }
 
-    /// <summary>Waits until a token is available and takes it.</summary>
-    public async ValueTask AcquireAsync(CancellationToken cancellationToken)
+    /// <summary>Whether protocol pongs count toward the limit (and so may wait for it).</summary>
+    public bool CountPongs { get; }
+
+    /// <summary>Whether a frame of this kind counts toward the limit.</summary>
+    public bool Counts(FrameKind kind) => CountPongs || kind != FrameKind.Pong;
+
+    /// <summary>Waits until the window allows one more counted send (P1); does not record it.</summary>
+    public async ValueTask WaitForRoomAsync(CancellationToken cancellationToken)
     {
-        while (!_bucket.TryTake())
+        // On the writer's path: awaits without ConfigureAwait(false) (ADR 0003).
+        for (var wait = _log.UntilAllowed(); wait > TimeSpan.Zero; wait = _log.UntilAllowed())
         {
-            await Task.Delay(_bucket.UntilNextToken(), _time, cancellationToken);
+            await Task.Delay(wait, _time, cancellationToken);
         }
     }
 
-    /// <summary>Returns a token taken for a frame that then was not sent.</summary>
-    public void Return() => _bucket.Return();
+    /// <summary>
+    /// Before the writer takes its next frame: waits until the window allows a counted send, or,
+    /// when pongs do not count, until a pong is queued (an uncounted pong never waits for the
+    /// window). The writer then takes whatever has the highest priority now, so a pong that
+    /// arrived during the wait still goes first.
+    /// </summary>
+    /// <param name="queue">The send queue.</param>
+    /// <param name="cancellationToken">The writer's token.</param>
+    public ValueTask BeforeTakeAsync(SendQueue queue, CancellationToken cancellationToken)
+    {
+        if (_log.UntilAllowed() == TimeSpan.Zero || (!CountPongs && queue.HasPong))
+        {
+            return default;
+        }
+
+        return CountPongs ? WaitForRoomAsync(cancellationToken) : WaitForRoomOrPongAsync(queue, cancellationToken);
+    }
+
+    private async ValueTask WaitForRoomOrPongAsync(SendQueue queue, CancellationToken cancellationToken)
+    {
+        // On the writer's path: awaits without ConfigureAwait(false) (ADR 0003).
+        for (var wait = _log.UntilAllowed(); wait > TimeSpan.Zero; wait = _log.UntilAllowed())
+        {
+            var pong = queue.WhenPongQueued();
+            if (pong.IsCompleted)
+            {
+                return;
+            }
+
+            using var delayCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var delay = Task.Delay(wait, _time, delayCts.Token);
+            var first = await Task.WhenAny(delay, pong);
+            delayCts.Cancel(); // release the timer when the pong won
+            cancellationToken.ThrowIfCancellationRequested();
+            if (first == pong)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Records the send of a frame whose write is starting, if its kind counts.</summary>
+    /// <param name="kind">The frame's kind.</param>
+    public void OnWriteStarting(FrameKind kind)
+    {
+        if (Counts(kind))
+        {
+            _log.Record();
+        }
+    }
 }

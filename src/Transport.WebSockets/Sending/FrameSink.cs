@@ -1,30 +1,26 @@
-using Microsoft.Extensions.Logging;
-
 namespace Transport.WebSockets.Sending;
 
 /// <summary>
-/// The adapter-facing send side: validates, checks epoch pinning, and queues into the
-/// <see cref="SendQueue"/> the actor's writer drains. Stable for the connection's whole life.
+/// The adapter-facing send side: validates, asks the <see cref="EpochFence"/> about epoch pinning,
+/// and queues into the <see cref="SendQueue"/> the session's writer drains. Stable for the
+/// connection's whole life.
 /// </summary>
 internal sealed class FrameSink : IFrameSink
 {
     private readonly SendQueue _queue;
-    private readonly IEpochClock _epochs;
-    private readonly ILogger _logger;
-    private long _failedAfterAccept;
+    private readonly EpochFence _fence;
 
-    public FrameSink(SendQueue queue, IEpochClock epochs, ILogger logger)
+    public FrameSink(SendQueue queue, EpochFence fence)
     {
         _queue = queue;
-        _epochs = epochs;
-        _logger = logger;
+        _fence = fence;
     }
 
     public int QueuedFrames => _queue.Count;
 
     public long QueuedBytes => _queue.Bytes;
 
-    public long FailedAfterAccept => Interlocked.Read(ref _failedAfterAccept);
+    public long FailedAfterAccept => _fence.FailedAfterAccept;
 
     public ValueTask SendAsync(Frame frame, CancellationToken cancellationToken = default) =>
         SendAsync(frame, SendOptions.Default, cancellationToken);
@@ -37,46 +33,34 @@ internal sealed class FrameSink : IFrameSink
             return ValueTask.FromCanceled(cancellationToken);
         }
 
-        if (options.PinnedEpoch is { } pinned && pinned <= _epochs.LastEndedEpoch)
+        if (_fence.RefuseEnded(options) is { } stale)
         {
-            return ValueTask.FromException(TransportException.StaleEpoch(pinned));
+            return ValueTask.FromException(stale);
         }
 
         var request = new SendRequest(frame, options, tracked: true);
-        var enqueued = _queue.EnqueueAsync(request, cancellationToken);
-        if (!enqueued.IsCompletedSuccessfully)
+
+        // I6: the hook goes on before the writer can see the request, so whoever completes it
+        // (the writer included, however fast) releases it from the caller's token.
+        if (cancellationToken.CanBeCanceled)
         {
-            return WaitForRoomThenSendAsync(enqueued, request, cancellationToken);
-        }
-
-        // Fast path, no async state machine: the caller awaits the request's own completion.
-        WithdrawOnCancel(request, cancellationToken);
-        return new ValueTask(request.Completion);
-    }
-
-    private async ValueTask WaitForRoomThenSendAsync(ValueTask enqueued, SendRequest request, CancellationToken cancellationToken)
-    {
-        await enqueued;
-        WithdrawOnCancel(request, cancellationToken);
-        await request.Completion;
-    }
-
-    // Once queued, cancellation withdraws the frame only if the writer has not taken it yet.
-    private void WithdrawOnCancel(SendRequest request, CancellationToken cancellationToken)
-    {
-        if (!cancellationToken.CanBeCanceled)
-        {
-            return;
-        }
-
-        request.Registration = cancellationToken.Register(static state =>
-        {
-            var (queue, req, token) = ((SendQueue, SendRequest, CancellationToken))state!;
-            if (queue.TryWithdraw(req))
+            request.Registration = cancellationToken.UnsafeRegister(static (state, token) =>
             {
-                req.Cancel(token);
-            }
-        }, (_queue, request, cancellationToken));
+                var (queue, req) = ((SendQueue, SendRequest))state!;
+                if (queue.TryWithdraw(req))
+                {
+                    req.Cancel(token);
+                }
+            }, (_queue, request));
+        }
+
+        // I5: queued or waiting for room, the caller awaits the request's one completion.
+        if (_queue.EnqueueOrWait(request) == EnqueueResult.Closed)
+        {
+            request.Fail(_queue.ClosedError());
+        }
+
+        return new ValueTask(request.Completion);
     }
 
     public SendStatus TrySend(Frame frame, SendOptions options = default)
@@ -86,30 +70,12 @@ internal sealed class FrameSink : IFrameSink
             return SendStatus.Invalid;
         }
 
-        if (options.PinnedEpoch is { } pinned)
+        if (_fence.CheckTrySend(options) is { } refused)
         {
-            if (pinned > _epochs.CurrentEpoch)
-            {
-                return SendStatus.Invalid;
-            }
-
-            if (pinned <= _epochs.LastEndedEpoch)
-            {
-                return SendStatus.StaleEpoch;
-            }
+            return refused;
         }
 
         return _queue.TryEnqueue(new SendRequest(frame, options, tracked: false));
-    }
-
-    /// <summary>Fails a request the writer or the actor gave up on; counts it when nobody awaits it.</summary>
-    public void FailRequest(SendRequest request, Exception error)
-    {
-        if (!request.Fail(error))
-        {
-            Interlocked.Increment(ref _failedAfterAccept);
-            _logger.LogWarning("A frame accepted by TrySend was not sent: {Reason} ({Frame}).", (error as TransportException)?.Kind.ToString() ?? error.GetType().Name, request.Frame);
-        }
     }
 
     private void Validate(Frame frame, SendOptions options)
@@ -124,19 +90,6 @@ internal sealed class FrameSink : IFrameSink
             throw new ArgumentException($"The frame ({frame.Length} B) is larger than the send queue's byte bound (Send.CapacityBytes).", nameof(frame));
         }
 
-        if (options.PinnedEpoch is { } pinned && pinned > _epochs.CurrentEpoch)
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), $"The send is pinned to epoch {pinned}, which has not started (current epoch {_epochs.CurrentEpoch}).");
-        }
+        _fence.ThrowIfNotStarted(options, nameof(options));
     }
-}
-
-/// <summary>What the sink needs to know about epochs, owned by the actor.</summary>
-internal interface IEpochClock
-{
-    /// <summary>The current (or, while down, the last) epoch.</summary>
-    long CurrentEpoch { get; }
-
-    /// <summary>The newest epoch whose connection has ended; -1 before any ended.</summary>
-    long LastEndedEpoch { get; }
 }

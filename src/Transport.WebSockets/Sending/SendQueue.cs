@@ -21,6 +21,13 @@ namespace Transport.WebSockets.Sending;
 ///    gate, claimed by exactly one of the paths that add (TryEnqueue, EnqueuePong, Requeue,
 ///    admission of space waiters), Close (faults it) or the writer's registered cancellation
 ///    (test: I4_wait_and_wake_allocate_nothing, I4_one_waiter_is_reused_across_cycles).
+/// I5 a tracked request has one completion and exactly one finisher: the writer (written), the
+///    sender's cancellation (withdrawn while not taken, whether queued, waiting for room or not yet
+///    queued), or whoever the queue hands it back to (Close, RemovePinnedUpTo). Admission from the
+///    wait-for-room list completes nothing, so a cancellation right after it cannot strand the send
+///    (test: Item5_send_cancelled_right_after_admission_from_the_wait_list_is_withdrawn).
+/// I6 a sender's cancellation hook is attached before the request is handed to the queue, so every
+///    finisher sees it and releases it (test: Item6_fast_path_send_leaves_no_registration_on_the_token).
 /// </para>
 /// </remarks>
 internal sealed class SendQueue
@@ -36,12 +43,13 @@ internal sealed class SendQueue
     private readonly Queue<Frame> _pongs = new();
     private readonly LinkedList<SendRequest> _control = new();
     private readonly LinkedList<SendRequest> _data = new();
-    private readonly LinkedList<SpaceWaiter> _spaceWaiters = new();
+    private readonly LinkedList<SendRequest> _spaceWaiters = new();
     private int _frames;
     private long _bytes;
     private bool _readerArmed;
     private CancellationToken _writerToken;
     private Exception? _closedError;
+    private TaskCompletionSource? _pongWatch;
 
     public SendQueue(int capacityFrames, long capacityBytes)
     {
@@ -73,51 +81,99 @@ internal sealed class SendQueue
 
     public bool FitsAtAll(int bytes) => bytes <= _capacityBytes;
 
+    /// <summary>Whether a pong is queued (the writer takes pongs first; the pacer may let an uncounted one skip the wait).</summary>
+    public bool HasPong
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _pongs.Count > 0;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Completes when a pong is queued (at once if one is) or the queue closes. For the pacer's
+    /// wait, which uncounted pongs must not sit behind; allocates only while such a wait is armed.
+    /// </summary>
+    public Task WhenPongQueued()
+    {
+        lock (_gate)
+        {
+            if (_pongs.Count > 0 || _closedError is not null)
+            {
+                return Task.CompletedTask;
+            }
+
+            // Synchronous continuations on purpose: its only awaiter is the pacer's Task.WhenAny, whose
+            // completion then posts the writer back to the writer's own scheduler (ADR 0003).
+            _pongWatch ??= new TaskCompletionSource();
+            return _pongWatch.Task;
+        }
+    }
+
     /// <summary>Enqueues without waiting.</summary>
-    public SendStatus TryEnqueue(SendRequest request)
+    public SendStatus TryEnqueue(SendRequest request) => Enqueue(request, waitForRoom: false) switch
+    {
+        EnqueueResult.Queued => SendStatus.Accepted,
+        EnqueueResult.Closed => SendStatus.Closed,
+        _ => SendStatus.Full,
+    };
+
+    /// <summary>
+    /// Enqueues, or when there is no room joins the wait-for-room list (I3): the request then
+    /// stays owned by the queue until it is admitted, withdrawn (<see cref="TryWithdraw"/>) or
+    /// returned by <see cref="Close"/>. Nothing else completes for the sender: it awaits the
+    /// request's own completion, whoever ends up finishing it (I5).
+    /// </summary>
+    /// <returns>
+    /// Queued, Waiting, Closed (the caller fails the request with <see cref="ClosedError"/>) or
+    /// Withdrawn (the sender's cancellation already ran and completed the request).
+    /// </returns>
+    public EnqueueResult EnqueueOrWait(SendRequest request) => Enqueue(request, waitForRoom: true);
+
+    private EnqueueResult Enqueue(SendRequest request, bool waitForRoom)
     {
         bool wake;
         lock (_gate)
         {
+            if (request.QueueState == SendRequestState.Withdrawn)
+            {
+                // Its cancellation ran before it got here (I6: the hook is attached before queueing).
+                return EnqueueResult.Withdrawn;
+            }
+
             if (_closedError is not null)
             {
-                return SendStatus.Closed;
+                return EnqueueResult.Closed;
             }
 
             // Waiters already queued for space go first (I3).
             if (_spaceWaiters.Count > 0 || !HasRoomLocked(request.Bytes))
             {
-                return SendStatus.Full;
+                if (!waitForRoom)
+                {
+                    return EnqueueResult.Full;
+                }
+
+                request.QueueState = SendRequestState.WaitingForRoom;
+                _spaceWaiters.AddLast(request);
+                return EnqueueResult.Waiting;
             }
 
             wake = AddLocked(request, atFront: false);
         }
 
         WakeReader(wake);
-        return SendStatus.Accepted;
-    }
-
-    /// <summary>Enqueues, waiting for room.</summary>
-    public ValueTask EnqueueAsync(SendRequest request, CancellationToken cancellationToken)
-    {
-        var status = TryEnqueue(request);
-        if (status == SendStatus.Accepted)
-        {
-            return ValueTask.CompletedTask;
-        }
-
-        if (status == SendStatus.Closed)
-        {
-            return ValueTask.FromException(ClosedError());
-        }
-
-        return WaitForRoomAsync(request, cancellationToken);
+        return EnqueueResult.Queued;
     }
 
     /// <summary>Queues a pong for a surfaced ping; pongs are not bounded (a ping flood is bounded by the receive side).</summary>
     public void EnqueuePong(Frame pong)
     {
         bool wake;
+        TaskCompletionSource? watch;
         lock (_gate)
         {
             if (_closedError is not null)
@@ -127,8 +183,11 @@ internal sealed class SendQueue
 
             _pongs.Enqueue(pong);
             wake = TryClaimReaderLocked();
+            watch = _pongWatch;
+            _pongWatch = null;
         }
 
+        watch?.TrySetResult();
         WakeReader(wake);
     }
 
@@ -158,7 +217,7 @@ internal sealed class SendQueue
     /// <summary>Takes the highest-priority frame queued now: pongs, then control, then data.</summary>
     public bool TryDequeue([NotNullWhen(true)] out SendRequest? request)
     {
-        List<SpaceWaiter>? admitted;
+        bool wake;
         lock (_gate)
         {
             if (_pongs.TryDequeue(out var pong))
@@ -178,11 +237,11 @@ internal sealed class SendQueue
             _frames--;
             _bytes -= node.Value.Bytes;
             Debug.Assert(_frames >= 0 && _bytes >= 0, "Queue accounting went negative.");
-            admitted = AdmitWaitersLocked();
+            wake = AdmitWaitersLocked();
             request = node.Value;
         }
 
-        Release(admitted);
+        WakeReader(wake);
         return true;
     }
 
@@ -255,57 +314,63 @@ internal sealed class SendQueue
     public List<SendRequest> RemovePinnedUpTo(long endedEpoch)
     {
         List<SendRequest> removed = [];
-        List<SpaceWaiter>? admitted;
+        bool wake;
         lock (_gate)
         {
             RemoveWhereLocked(_control, r => r.Options.PinnedEpoch <= endedEpoch, removed);
             RemoveWhereLocked(_data, r => r.Options.PinnedEpoch <= endedEpoch, removed);
-            admitted = AdmitWaitersLocked();
+            wake = AdmitWaitersLocked();
         }
 
-        Release(admitted);
+        WakeReader(wake);
         return removed;
     }
 
-    /// <summary>Withdraws a request still queued (its sender cancelled). False when it was already taken.</summary>
+    /// <summary>
+    /// Withdraws a request the writer has not taken (its sender cancelled): still queued, still
+    /// waiting for room, or not yet handed to the queue (then <see cref="EnqueueOrWait"/> will
+    /// refuse it). False when the writer already took it or the queue already gave it back.
+    /// </summary>
     public bool TryWithdraw(SendRequest request)
     {
-        List<SpaceWaiter>? admitted = null;
-        bool removed;
+        var wake = false;
         lock (_gate)
         {
-            removed = _control.Remove(request) || _data.Remove(request);
-            if (removed)
+            switch (request.QueueState)
             {
-                _frames--;
-                _bytes -= request.Bytes;
-                admitted = AdmitWaitersLocked();
-            }
-            else
-            {
-                // Maybe it is still waiting for room.
-                for (var node = _spaceWaiters.First; node is not null; node = node.Next)
-                {
-                    if (ReferenceEquals(node.Value.Request, request))
+                case SendRequestState.New:
+                    request.QueueState = SendRequestState.Withdrawn;
+                    return true;
+                case SendRequestState.WaitingForRoom:
+                    _spaceWaiters.Remove(request);
+                    request.QueueState = SendRequestState.Withdrawn;
+                    return true;
+                case SendRequestState.Queued:
+                    if (!(_control.Remove(request) || _data.Remove(request)))
                     {
-                        _spaceWaiters.Remove(node);
-                        removed = true;
-                        break;
+                        return false; // taken by the writer: too late to withdraw
                     }
-                }
+
+                    request.QueueState = SendRequestState.Withdrawn;
+                    _frames--;
+                    _bytes -= request.Bytes;
+                    wake = AdmitWaitersLocked();
+                    break;
+                default:
+                    return false;
             }
         }
 
-        Release(admitted);
-        return removed;
+        WakeReader(wake);
+        return true;
     }
 
     /// <summary>Closes the queue: everything queued or waiting is returned for the caller to fail.</summary>
     public List<SendRequest> Close(Exception error)
     {
         List<SendRequest> drained = [];
-        List<SpaceWaiter> waiters;
         bool reader;
+        TaskCompletionSource? watch;
         lock (_gate)
         {
             if (_closedError is not null)
@@ -316,8 +381,13 @@ internal sealed class SendQueue
             _closedError = error;
             drained.AddRange(_control);
             drained.AddRange(_data);
-            waiters = [.. _spaceWaiters];
-            drained.AddRange(waiters.Select(w => w.Request));
+            drained.AddRange(_spaceWaiters);
+            foreach (var request in drained)
+            {
+                // Given back to the caller, who fails it: no later withdrawal may touch it.
+                request.QueueState = SendRequestState.Closed;
+            }
+
             _control.Clear();
             _data.Clear();
             _spaceWaiters.Clear();
@@ -325,13 +395,11 @@ internal sealed class SendQueue
             _frames = 0;
             _bytes = 0;
             reader = TryClaimReaderLocked();
+            watch = _pongWatch;
+            _pongWatch = null;
         }
 
-        // Senders still waiting for room learn at once that there will be none.
-        foreach (var waiter in waiters)
-        {
-            waiter.Admitted.TrySetException(error);
-        }
+        watch?.TrySetResult();
 
         if (reader)
         {
@@ -341,44 +409,12 @@ internal sealed class SendQueue
         return drained;
     }
 
-    private async ValueTask WaitForRoomAsync(SendRequest request, CancellationToken cancellationToken)
-    {
-        var waiter = new SpaceWaiter(request);
-        var wake = false;
-        lock (_gate)
-        {
-            if (_closedError is not null)
-            {
-                throw ClosedError();
-            }
-
-            if (_spaceWaiters.Count == 0 && HasRoomLocked(request.Bytes))
-            {
-                wake = AddLocked(request, atFront: false);
-                waiter.Admitted.TrySetResult();
-            }
-            else
-            {
-                _spaceWaiters.AddLast(waiter);
-            }
-        }
-
-        WakeReader(wake);
-        await using var registration = cancellationToken.Register(() =>
-        {
-            if (TryWithdraw(request))
-            {
-                waiter.Admitted.TrySetCanceled(cancellationToken);
-            }
-        });
-        await waiter.Admitted.Task;
-    }
-
     private bool HasRoomLocked(int bytes) => _frames < _capacityFrames && _bytes + bytes <= _capacityBytes;
 
     private bool AddLocked(SendRequest request, bool atFront)
     {
         var lane = request.Options.Lane == SendLane.Control ? _control : _data;
+        request.QueueState = SendRequestState.Queued;
         if (atFront)
         {
             lane.AddFirst(request);
@@ -427,33 +463,19 @@ internal sealed class SendQueue
         _reader.SetException(new OperationCanceledException(token));
     }
 
-    // Moves waiters for space into the queue while they fit, in arrival order (I3).
-    private List<SpaceWaiter>? AdmitWaitersLocked()
+    // Moves waiters for space into the queue while they fit, in arrival order (I3). The sender
+    // is not told: it awaits the request's completion, so there is no hand-off to race with its
+    // cancellation (I5). Returns true when an admission claimed the writer's wait.
+    private bool AdmitWaitersLocked()
     {
-        List<SpaceWaiter>? admitted = null;
-        while (_spaceWaiters.First is { } first && HasRoomLocked(first.Value.Request.Bytes))
+        var wake = false;
+        while (_spaceWaiters.First is { } first && HasRoomLocked(first.Value.Bytes))
         {
             _spaceWaiters.RemoveFirst();
-            var wake = AddLocked(first.Value.Request, atFront: false);
-            (admitted ??= []).Add(first.Value);
-            first.Value.WakeReader = wake;
+            wake |= AddLocked(first.Value, atFront: false);
         }
 
-        return admitted;
-    }
-
-    private void Release(List<SpaceWaiter>? admitted)
-    {
-        if (admitted is null)
-        {
-            return;
-        }
-
-        foreach (var waiter in admitted)
-        {
-            WakeReader(waiter.WakeReader);
-            waiter.Admitted.TrySetResult();
-        }
+        return wake;
     }
 
     private void RemoveWhereLocked(LinkedList<SendRequest> lane, Func<SendRequest, bool> match, List<SendRequest> removed)
@@ -464,6 +486,7 @@ internal sealed class SendQueue
             if (match(node.Value))
             {
                 lane.Remove(node);
+                node.Value.QueueState = SendRequestState.Closed;
                 _frames--;
                 _bytes -= node.Value.Bytes;
                 removed.Add(node.Value);
@@ -473,15 +496,25 @@ internal sealed class SendQueue
         }
     }
 
-    private Exception ClosedError() => _closedError ?? TransportException.Shutdown();
+    /// <summary>Why the queue is closed (Shutdown when it is not).</summary>
+    public Exception ClosedError() => Volatile.Read(ref _closedError) ?? TransportException.Shutdown();
+}
 
-    private sealed class SpaceWaiter(SendRequest request)
-    {
-        public SendRequest Request { get; } = request;
+/// <summary>What <see cref="SendQueue.EnqueueOrWait"/> did with a request.</summary>
+internal enum EnqueueResult
+{
+    /// <summary>In its lane.</summary>
+    Queued,
 
-        public TaskCompletionSource Admitted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>In the wait-for-room list.</summary>
+    Waiting,
 
-        // True when this admission claimed the writer's wait: Release completes it.
-        public bool WakeReader { get; set; }
-    }
+    /// <summary>No room and the caller would not wait.</summary>
+    Full,
+
+    /// <summary>The queue is closed; the request is the caller's to fail.</summary>
+    Closed,
+
+    /// <summary>The sender cancelled before the request was queued; it is already completed.</summary>
+    Withdrawn,
 }

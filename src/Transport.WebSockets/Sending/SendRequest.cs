@@ -30,8 +30,14 @@ internal sealed class SendRequest
 
     public Task Completion => _completion?.Task ?? Task.CompletedTask;
 
-    /// <summary>The caller's cancellation hook while queued; released when the send completes.</summary>
+    /// <summary>
+    /// The caller's cancellation hook, attached before the request is handed to the queue (so
+    /// whoever completes it sees it, SendQueue I6) and released by every completion.
+    /// </summary>
     public CancellationTokenRegistration Registration { get; set; }
+
+    /// <summary>Where the request is in the queue; guarded by the <see cref="SendQueue"/>'s gate.</summary>
+    public SendRequestState QueueState { get; set; }
 
     public void Succeed()
     {
@@ -52,5 +58,28 @@ internal sealed class SendRequest
         return true;
     }
 
-    public void Cancel(CancellationToken token) => _completion?.TrySetCanceled(token);
+    public void Cancel(CancellationToken token)
+    {
+        Registration.Unregister();
+        _completion?.TrySetCanceled(token);
+    }
+}
+
+/// <summary>A request's place in the <see cref="SendQueue"/> (producer side).</summary>
+internal enum SendRequestState : byte
+{
+    /// <summary>Not handed to the queue yet.</summary>
+    New,
+
+    /// <summary>In the wait-for-room list.</summary>
+    WaitingForRoom,
+
+    /// <summary>In a lane, or taken by the writer (a taken request is in no lane).</summary>
+    Queued,
+
+    /// <summary>Withdrawn by its sender's cancellation; completed as cancelled.</summary>
+    Withdrawn,
+
+    /// <summary>Handed back by Close or an ended pinned epoch, for the caller to fail.</summary>
+    Closed,
 }

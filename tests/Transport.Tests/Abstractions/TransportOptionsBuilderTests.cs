@@ -27,7 +27,8 @@ public sealed class TransportOptionsBuilderTests
         { "Receive.RingCapacityFrames", b => b.WithReceiveRing(0, 10) },
         { "Receive.MaxMessageBytes", b => b.WithMaxMessageSize(0) },
         { "Send.CapacityBytes", b => b.WithSendQueue(10, 0) },
-        { "Send.RateLimit.Burst", b => b.WithSendRateLimit(5, TimeSpan.FromSeconds(1), 0) },
+        { "Send.RateLimit.MaxFrames", b => b.WithSendRateLimit(0, TimeSpan.FromSeconds(1)) },
+        { "Send.RateLimit.Window", b => b.WithSendRateLimit(5, TimeSpan.Zero) },
         { "Liveness.StaleAfter", b => b.WithIdleTimeouts(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(5)) },
         { "Liveness.KeepAliveInterval", b => b.WithIdleTimeouts(null, TimeSpan.FromSeconds(5)).WithKeepAlive(TimeSpan.FromSeconds(5), null) },
         { "Liveness.KeepAliveTimeout", b => b.WithKeepAlive(TimeSpan.FromSeconds(1), TimeSpan.Zero) },
@@ -42,6 +43,37 @@ public sealed class TransportOptionsBuilderTests
 
         Assert.Contains(error.Errors, e => e.StartsWith(field + ":", StringComparison.Ordinal));
         Assert.Contains(field, error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(9.999)]
+    [InlineData(0)]
+    [InlineData(-1)]
+    [InlineData(86_400_000.001)]
+    public void Item8_ConnectTimeout_outside_10ms_to_1_day_fails_the_build_naming_the_field(double milliseconds)
+    {
+        var error = Assert.Throws<TransportConfigurationException>(() => Valid().WithConnectTimeout(TimeSpan.FromMilliseconds(milliseconds)).Build());
+
+        Assert.Equal("Reconnect.ConnectTimeout", error.ParamName);
+        Assert.Contains("Reconnect.ConnectTimeout: must be between 00:00:00.0100000 and 1.00:00:00", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(10)]
+    [InlineData(86_400_000)]
+    public async Task Item8_ConnectTimeout_bounds_are_inclusive_and_connect_runs(double milliseconds)
+    {
+        var options = Valid().WithConnectTimeout(TimeSpan.FromMilliseconds(milliseconds)).Build();
+
+        // The bounds are Polly's: a pipeline built with them connects instead of throwing its ValidationException.
+        var (connector, clock, spawner) = Transport.Mock.MockHarness.Create();
+        var connection = await new Transport.WebSockets.WebSocketTransportBuilder()
+            .Configure(o => o.WithUri("ws://venue.test/ws").WithConnectTimeout(options.Reconnect.ConnectTimeout))
+            .UseLeaf(connector).WithTimeProvider(clock).WithSpawner(spawner)
+            .Build().ConnectAsync();
+        spawner.RunUntilIdle();
+
+        Assert.Equal(ConnectionPhase.Connected, connection.Lifecycle.Current.Phase);
     }
 
     [Fact]

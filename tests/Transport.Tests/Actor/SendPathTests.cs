@@ -108,7 +108,7 @@ public sealed class SendPathTests
         Assert.Equal(SendStatus.Accepted, sink.TrySend(Frame.Binary(new byte[8])));
         Assert.Equal(SendStatus.Full, sink.TrySend(Frame.Binary(new byte[3])));
 
-        var waiting = h.Adapter(() => sink.SendAsync(Frame.Binary(new byte[3])).AsTask());
+        var waiting = h.Adapter(async () => await sink.SendAsync(Frame.Binary(new byte[3]))); // the adapter awaits on the pumped scheduler
         Assert.False(waiting.IsCompleted);
 
         h.Advance(TimeSpan.FromSeconds(5)); // hung attempt times out
@@ -123,7 +123,7 @@ public sealed class SendPathTests
     {
         var h = ActorHarness.Start(o => o.WithSendQueue(1, 1024), c => c.Next.Hangs());
         Assert.Equal(SendStatus.Accepted, h.Connection.Sink.TrySend(Frame.Text("fills the queue")));
-        var waiting = h.Adapter(() => h.Connection.Sink.SendAsync(Frame.Text("waits for room")).AsTask());
+        var waiting = h.Adapter(async () => await h.Connection.Sink.SendAsync(Frame.Text("waits for room")));
         Assert.False(waiting.IsCompleted);
 
         await h.ShutdownAsync();
@@ -169,17 +169,18 @@ public sealed class SendPathTests
     }
 
     [Fact]
+    [Trait("Invariant", "Pacer.P1")]
     public void P1_hundred_queued_sends_leave_at_the_configured_rate()
     {
-        var h = ActorHarness.Start(o => o.WithSendRateLimit(5, TimeSpan.FromSeconds(1), burst: 5), c => c.Next.Hangs());
+        var h = ActorHarness.Start(o => o.WithSendRateLimit(5, TimeSpan.FromSeconds(1)), c => c.Next.Hangs());
         for (var i = 0; i < 100; i++)
         {
             Assert.Equal(SendStatus.Accepted, h.Connection.Sink.TrySend(Frame.Text($"sub-{i}")));
         }
 
-        h.Advance(TimeSpan.FromSeconds(5)); // the hung attempt times out (tokens refill meanwhile, capped at the burst)
+        h.Advance(TimeSpan.FromSeconds(5)); // the hung attempt times out
         h.Advance(TimeSpan.FromSeconds(1)); // connects
-        Assert.Equal(5, h.Socket.Sent.Count); // the burst
+        Assert.Equal(5, h.Socket.Sent.Count); // a full window at once
 
         for (var second = 1; second <= 19; second++)
         {
@@ -193,9 +194,9 @@ public sealed class SendPathTests
     }
 
     [Fact]
-    public void P2_pongs_take_tokens_too_and_go_first()
+    public void P2_pongs_count_by_default_and_go_first()
     {
-        var h = ActorHarness.Start(o => o.WithSendRateLimit(1, TimeSpan.FromSeconds(1), burst: 1));
+        var h = ActorHarness.Start(o => o.WithSendRateLimit(1, TimeSpan.FromSeconds(1)));
         h.Connection.Sink.TrySend(Frame.Text("a"));
         h.Connection.Sink.TrySend(Frame.Text("b"));
         h.Pump();
@@ -209,5 +210,70 @@ public sealed class SendPathTests
         Assert.Equal(new byte[] { 1, 2 }, h.Socket.Sent[1].Payload.ToArray());
         h.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal(["a", "b"], h.Socket.SentTexts);
+    }
+
+    [Fact]
+    public void P2_uncounted_pongs_never_wait_for_the_window()
+    {
+        var h = ActorHarness.Start(o => o.WithSendRateLimit(1, TimeSpan.FromSeconds(1), countPongs: false));
+        h.Connection.Sink.TrySend(Frame.Text("a"));
+        h.Connection.Sink.TrySend(Frame.Text("b"));
+        h.Pump();
+        Assert.Equal(["a"], h.Socket.SentTexts);
+
+        h.Socket.DeliverPing([9]);
+        h.Pump();
+
+        // The window is full, yet the pong leaves at once, and does not use up "b"'s turn.
+        Assert.Equal(FrameKind.Pong, h.Socket.Sent[1].Kind);
+        h.Advance(TimeSpan.FromSeconds(1) - TimeSpan.FromTicks(1));
+        Assert.Equal(["a"], h.Socket.SentTexts);
+        h.Advance(TimeSpan.FromTicks(1));
+        Assert.Equal(["a", "b"], h.Socket.SentTexts);
+    }
+
+    [Fact]
+    [Trait("Invariant", "Pacer.P1")]
+    public void Item9_resubscribe_burst_of_30_never_exceeds_5_in_any_sliding_second()
+    {
+        var h = ActorHarness.Start(o => o.WithSendRateLimit(5, TimeSpan.FromSeconds(1)));
+        var start = h.Clock.GetUtcNow();
+        var sentAt = new List<TimeSpan>();
+        void Record()
+        {
+            while (sentAt.Count < h.Socket.Sent.Count)
+            {
+                sentAt.Add(h.Clock.GetUtcNow() - start);
+            }
+        }
+
+        // One frame early in the second, then the reconnect-style burst 830 ms later: the shape
+        // that let a token bucket send 10 frames in ~830 ms.
+        h.Connection.Sink.TrySend(Frame.Text("heartbeat"));
+        h.Pump();
+        Record();
+        h.Advance(TimeSpan.FromMilliseconds(830));
+        for (var i = 0; i < 30; i++)
+        {
+            Assert.Equal(SendStatus.Accepted, h.Connection.Sink.TrySend(Frame.Text($"sub-{i}")));
+        }
+
+        h.Pump();
+        Record();
+        for (var step = 0; step < 10_000 && h.Socket.Sent.Count < 31; step++)
+        {
+            h.Advance(TimeSpan.FromMilliseconds(1));
+            Record();
+        }
+
+        Assert.Equal(31, sentAt.Count);
+        for (var i = 0; i < sentAt.Count; i++)
+        {
+            var inWindow = sentAt.Count(t => t >= sentAt[i] && t < sentAt[i] + TimeSpan.FromSeconds(1));
+            Assert.True(inWindow <= 5, $"{inWindow} frames in the second starting at {sentAt[i]}.");
+        }
+
+        // And no slower than the rule: 31 frames at 5 per second take 6 whole windows.
+        Assert.Equal(TimeSpan.FromSeconds(6), sentAt[^1]);
     }
 }

@@ -35,24 +35,25 @@ public sealed class SendQueueTests
     }
 
     [Fact]
-    public async Task I3_waiters_for_room_are_admitted_in_arrival_order()
+    public void I3_waiters_for_room_are_admitted_in_arrival_order()
     {
         var queue = new SendQueue(1, 100);
         queue.TryEnqueue(Request("first"));
         var second = Request("second");
         var third = Request("third");
-        var waitingSecond = queue.EnqueueAsync(second, CancellationToken.None).AsTask();
-        var waitingThird = queue.EnqueueAsync(third, CancellationToken.None).AsTask();
+        Assert.Equal(EnqueueResult.Waiting, queue.EnqueueOrWait(second));
+        Assert.Equal(EnqueueResult.Waiting, queue.EnqueueOrWait(third));
 
         // A newcomer does not overtake the waiters.
         Assert.Equal(SendStatus.Full, queue.TryEnqueue(Request("newcomer")));
 
         Assert.True(queue.TryDequeue(out _));
-        await waitingSecond.WaitAsync(TimeSpan.FromSeconds(5));
-        Assert.False(waitingThird.IsCompleted);
+        Assert.Equal(SendRequestState.Queued, second.QueueState);
+        Assert.Equal(SendRequestState.WaitingForRoom, third.QueueState);
         Assert.True(queue.TryDequeue(out var taken));
         Assert.Same(second, taken);
-        await waitingThird.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.True(queue.TryDequeue(out taken));
+        Assert.Same(third, taken);
     }
 
     [Fact]
@@ -75,14 +76,14 @@ public sealed class SendQueueTests
         var queue = new SendQueue(1, 100);
         queue.TryEnqueue(Request("queued"));
         var waiter = Request("waiting");
-        var waiting = queue.EnqueueAsync(waiter, CancellationToken.None);
+        Assert.Equal(EnqueueResult.Waiting, queue.EnqueueOrWait(waiter));
 
         var drained = queue.Close(TransportException.Shutdown());
 
         Assert.Equal(["queued", "waiting"], drained.Select(r => r.Frame.GetText()));
         Assert.Equal(SendStatus.Closed, queue.TryEnqueue(Request("late")));
         await Assert.ThrowsAsync<TransportException>(() => queue.WaitToReadAsync(CancellationToken.None).AsTask());
-        await Assert.ThrowsAsync<TransportException>(() => waiting.AsTask());
+        Assert.Equal(EnqueueResult.Closed, queue.EnqueueOrWait(Request("late too")));
     }
 
     private static SendRequest Request(string text, SendOptions options = default) => new(Frame.Text(text), options, tracked: false);
