@@ -48,6 +48,7 @@ internal sealed class FrameReader : ILeafReceiver
     private readonly TimeProvider _time;
     private readonly MessageInflater? _inflater;
     private readonly Action<ReadOnlySequence<byte>>? _onPong;
+    private readonly Action? _onClosed;
     private readonly ReassemblyBuffer _message;
     private readonly byte[] _probe = new byte[1];
     private int _state;
@@ -72,8 +73,9 @@ internal sealed class FrameReader : ILeafReceiver
     private TransportException? _terminal;
     private volatile TransportException? _abortedWith;
 
-    public FrameReader(PipeReader input, FrameWriter writer, int maxMessageBytes, int receiveBufferBytes, TimeProvider time, MessageInflater? inflater, Action<ReadOnlySequence<byte>>? onPong)
+    public FrameReader(PipeReader input, FrameWriter writer, int maxMessageBytes, int receiveBufferBytes, TimeProvider time, MessageInflater? inflater, Action<ReadOnlySequence<byte>>? onPong, Action? onClosed = null)
     {
+        _onClosed = onClosed;
         _input = input;
         _writer = writer;
         _maxMessageBytes = maxMessageBytes;
@@ -143,6 +145,7 @@ internal sealed class FrameReader : ILeafReceiver
                 {
                     await _writer.CloseQuietlyAsync(violation.CloseCode ?? CloseCodes.ProtocolError, null).ConfigureAwait(false);
                     await DrainQuietlyAsync().ConfigureAwait(false);
+                    _onClosed?.Invoke();
                     throw Fail(violation);
                 }
 
@@ -232,6 +235,10 @@ internal sealed class FrameReader : ILeafReceiver
         }
 
         _terminal = TransportException.ClosedByPeer(close.CloseCode, close.CloseReason);
+
+        // Both closes are out: the handshake is complete, so the TCP connection goes too (a server
+        // such as the npm ws package waits for it before it considers the connection closed).
+        _onClosed?.Invoke();
         return close.WithReceivedAt(_time.GetTimestamp());
     }
 

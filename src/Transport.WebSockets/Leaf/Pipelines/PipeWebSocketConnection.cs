@@ -33,7 +33,7 @@ internal sealed class PipeWebSocketConnection : ILeafConnection
         var input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: Math.Max(options.ReceiveBufferBytes, 4096), minimumReadSize: 1024, leaveOpen: true));
         var output = PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true));
         _writer = new FrameWriter(output, deflate is null ? null : new MessageDeflater(deflate.ClientNoContextTakeover), _time, Abort);
-        _reader = new FrameReader(input, _writer, options.MaxMessageBytes, options.ReceiveBufferBytes, _time, deflate is null ? null : new MessageInflater(), OnPong);
+        _reader = new FrameReader(input, _writer, options.MaxMessageBytes, options.ReceiveBufferBytes, _time, deflate is null ? null : new MessageInflater(), OnPong, CloseStream);
 
         Capabilities = LeafCapabilities.BatchReceive | LeafCapabilities.SurfacesPings | LeafCapabilities.SurfacesPongs;
         if (options.KeepAliveInterval is { } interval && interval > TimeSpan.Zero && interval != Timeout.InfiniteTimeSpan)
@@ -78,6 +78,15 @@ internal sealed class PipeWebSocketConnection : ILeafConnection
     private void Abort()
     {
         _reader.Abort(TransportException.Connection("The socket was aborted: a close could not be sent in time."));
+        _stream.Dispose();
+    }
+
+    // The close handshake is over (or a violation was answered): release the TCP connection now
+    // rather than at dispose. Later sends fail with a Connection error.
+    private void CloseStream()
+    {
+        _pingTimer?.Dispose();
+        _pongTimer?.Dispose();
         _stream.Dispose();
     }
 
