@@ -26,7 +26,7 @@ if (named.Contains("micro"))
     var config = ManualConfig.CreateMinimumViable()
         .AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance))
         .WithOptions(ConfigOptions.DisableLogFile);
-    BenchmarkRunner.Run([typeof(RingBenchmarks), typeof(SendQueueBenchmarks)], config);
+    BenchmarkRunner.Run([typeof(RingBenchmarks), typeof(SendQueueBenchmarks), typeof(FanOutBenchmarks)], config);
     named.Remove("micro");
     if (named.Count == 0)
     {

@@ -21,16 +21,18 @@ internal sealed class SubscriberRunner(SubscriberSettings settings, TextWriter o
         await using var venue = settings.Url is null ? await EmbeddedVenue.StartAsync(settings, view.Event).ConfigureAwait(false) : null;
         var uri = settings.Url ?? venue!.Host.WebSocketUri;
 
-        var connection = await BuildConnector(uri).ConnectAsync(cancellationToken).ConfigureAwait(false);
-        var adapter = CreateAdapter(connection, venue is not null);
+        // The adapter is the session initializer: it replays its subscriptions on every new socket
+        // before the transport publishes the up-edge or releases anything queued.
+        var adapter = CreateAdapter(venue is not null);
         adapter.Notice += text => view.Event($"{adapter.Name}: {text}");
+        var connection = await BuildConnector(uri, adapter).ConnectAsync(cancellationToken).ConfigureAwait(false);
         var monitor = new FeedMonitor(connection, () => adapter.Counters.Frames, _time);
         monitor.Changed += s => view.Event($"lifecycle: {s.Phase} epoch={s.Epoch} attempts={s.Attempts}" + (s.LastError is { } e ? $" last error: {e.Kind}" : string.Empty));
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         if (settings.Duration is { } duration) stop.CancelAfter(duration);
         var watch = monitor.WatchAsync(stop.Token);
-        var feed = adapter.RunAsync(stop.Token);
+        var feed = adapter.RunAsync(connection, stop.Token);
         var show = view.RunAsync(monitor, adapter, stop.Token);
 
         // The run ends on the duration, Ctrl+C, or a connection that gave up (the watcher returns on a terminal phase).
@@ -46,7 +48,7 @@ internal sealed class SubscriberRunner(SubscriberSettings settings, TextWriter o
         return unrecoverable ? 1 : 0;
     }
 
-    private ReconnectingConnector BuildConnector(Uri uri)
+    private ReconnectingConnector BuildConnector(Uri uri, ISessionInitializer initializer)
     {
         var builder = new WebSocketTransportBuilder().Configure(o =>
         {
@@ -58,16 +60,17 @@ internal sealed class SubscriberRunner(SubscriberSettings settings, TextWriter o
             // Both adapters pace sends: a replay of many topics must not trip the venue's 1008.
             VenueRateLimit.Apply(o, EmbeddedVenue.InboundMessagesPerSecond);
         });
+        builder.WithSessionInitializer(initializer);
         if (settings.Token is { } token) builder.WithAuth(AuthSources.BearerToken(() => token));
         return builder.Build();
     }
 
-    private FeedAdapter CreateAdapter(ReconnectingConnection connection, bool embedded) => settings.Venue switch
+    private FeedAdapter CreateAdapter(bool embedded) => settings.Venue switch
     {
         // Rotate well before the venue's lifetime: 3/4 of the embedded 20 s, or 23.5 h of Binance's 24 h.
-        "binance" => new BinanceLikeAdapter(connection, settings.Topics,
+        "binance" => new BinanceLikeAdapter(settings.Topics,
             rotateAfter: embedded ? EmbeddedVenue.Lifetime * 0.75 : TimeSpan.FromHours(23.5), time: _time),
-        _ => new IbkrLikeAdapter(connection, settings.Topics,
+        _ => new IbkrLikeAdapter(settings.Topics,
             staleTopicAfter: TimeSpan.FromSeconds(1), keepAliveInterval: TimeSpan.FromSeconds(embedded ? 3 : 60), time: _time),
     };
 }

@@ -16,9 +16,8 @@ namespace TradingAdapters;
 public sealed class BinanceLikeAdapter : FeedAdapter
 {
     private readonly TimeSpan? _rotateAfter;
-    private CancellationTokenSource? _rotation; // the armed rotation timer of the current epoch; watcher-only
+    private CancellationTokenSource? _rotation; // the armed rotation timer of the current epoch; initializer-only (one socket at a time)
 
-    /// <param name="connection">An open connection to the venue.</param>
     /// <param name="topics">Topics to follow.</param>
     /// <param name="rotateAfter">
     /// Reconnect on purpose this long into each connection; null disables. Choose the venue's
@@ -26,8 +25,8 @@ public sealed class BinanceLikeAdapter : FeedAdapter
     /// rotating late costs an unplanned one.
     /// </param>
     /// <param name="time">Clock of the rotation timer.</param>
-    public BinanceLikeAdapter(ReconnectingConnection connection, IEnumerable<string> topics, TimeSpan? rotateAfter = null, TimeProvider? time = null)
-        : base(connection, topics, time)
+    public BinanceLikeAdapter(IEnumerable<string> topics, TimeSpan? rotateAfter = null, TimeProvider? time = null)
+        : base(topics, time)
     {
         if (rotateAfter is { } r && r <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(rotateAfter), r, "Must be positive.");
         _rotateAfter = rotateAfter;
@@ -54,7 +53,8 @@ public sealed class BinanceLikeAdapter : FeedAdapter
         // A connection that ended early (drop, chaos) takes its timer with it: the new one gets a full term.
         _rotation?.Cancel();
         _rotation?.Dispose();
-        _rotation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        // Not linked to the initializer's token (it ends with the initializer): the timer lives until the adapter stops.
+        _rotation = CancellationTokenSource.CreateLinkedTokenSource(Stopping);
         _ = RotateLaterAsync(epoch, after, _rotation.Token);
     }
 

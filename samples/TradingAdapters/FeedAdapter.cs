@@ -5,29 +5,38 @@ using Transport;
 namespace TradingAdapters;
 
 /// <summary>
-/// What both venue adapters share: the frame pump with per-topic sequence checking, the
-/// lifecycle watcher that replays subscriptions on each new epoch and reconciles when the
-/// receive ring dropped frames. Venue-specific timers come from <see cref="RunVenueTimersAsync"/>.
+/// What both venue adapters share: the session initializer that replays subscriptions on each new
+/// socket (before the transport releases queued frames or publishes the up-edge), the frame pump
+/// with per-topic sequence checking, and the lifecycle watcher that reconciles when the receive
+/// ring dropped frames. Venue-specific timers come from <see cref="RunVenueTimersAsync"/>.
 /// </summary>
 /// <remarks>
+/// Wiring: create the adapter first, register it as the transport's session initializer, connect,
+/// then <see cref="RunAsync(ReconnectingConnection, CancellationToken)"/>:
+/// <code>
+/// var adapter = new BinanceLikeAdapter(topics);
+/// var connector = new WebSocketTransportBuilder().Configure(...).WithSessionInitializer(adapter).Build();
+/// await adapter.RunAsync(await connector.ConnectAsync(), cancellationToken);
+/// </code>
 /// Invariants:
 /// <list type="bullet">
-/// <item>R1 every subscribe is pinned to the epoch it was decided on, so a replay still queued when
-/// that connection dies fails with StaleEpoch instead of leaking onto the next socket (whose own
-/// replay covers it).</item>
+/// <item>R1 every subscribe is pinned to the epoch it was decided on: the replay goes out through the
+/// session context's sink (pinned to the new socket, ahead of anything queued), so a replay still
+/// pending when that connection dies fails with StaleEpoch instead of leaking onto the next socket
+/// (whose own replay covers it).</item>
 /// <item>R2 a topic is resubscribed alone (gap, staleness) without touching the connection; only the
 /// venue timers of <see cref="BinanceLikeAdapter"/> reconnect on purpose.</item>
 /// <item>R3 ticks are trusted only between a subscribe's reply and the first out-of-sequence tick (<see cref="TopicBook"/>).</item>
 /// </list>
 /// </remarks>
-public abstract class FeedAdapter
+public abstract class FeedAdapter : ISessionInitializer
 {
-    private readonly ReconnectingConnection _connection;
+    private readonly CancellationTokenSource _stopping = new();
+    private ReconnectingConnection? _connection;
 
-    /// <summary>Creates an adapter over an open connection for <paramref name="topics"/>.</summary>
-    protected FeedAdapter(ReconnectingConnection connection, IEnumerable<string> topics, TimeProvider? time)
+    /// <summary>Creates an adapter for <paramref name="topics"/>; register it as the session initializer, then run it over the connection.</summary>
+    protected FeedAdapter(IEnumerable<string> topics, TimeProvider? time)
     {
-        _connection = connection ?? throw new ArgumentNullException(nameof(connection));
         Book = new TopicBook(topics);
         Time = time ?? TimeProvider.System;
     }
@@ -47,15 +56,32 @@ public abstract class FeedAdapter
     /// <summary>The clock of every timer, injectable for tests.</summary>
     protected TimeProvider Time { get; }
 
-    /// <summary>The connection the adapter drives.</summary>
-    protected ReconnectingConnection Connection => _connection;
+    /// <summary>Fires when <see cref="RunAsync(ReconnectingConnection, CancellationToken)"/> has ended: timers armed by the initializer stop with it.</summary>
+    protected CancellationToken Stopping => _stopping.Token;
+
+    /// <summary>The connection the adapter drives (set by <see cref="RunAsync(ReconnectingConnection, CancellationToken)"/>).</summary>
+    protected ReconnectingConnection Connection => _connection ?? throw new InvalidOperationException("The adapter is not running over a connection yet.");
 
     /// <summary>
-    /// Runs the pump, the lifecycle watcher and the venue timers until <paramref name="cancellationToken"/>
-    /// fires or the connection reaches a terminal phase.
+    /// The session initializer: replays every subscription on the new socket through the context's
+    /// pinned sink. The transport runs it before queued frames and before Connected/Resumed, so no
+    /// resubscribe or order queued while down can precede the replay. The subscribe replies arrive
+    /// through the source as usual (the pump marks the topics live).
     /// </summary>
-    public async Task RunAsync(CancellationToken cancellationToken)
+    public async ValueTask InitializeAsync(ISessionContext context, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(context);
+        await ReplayAsync(context).ConfigureAwait(false);
+        OnEpochStarted(context.Epoch, cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs the pump, the lifecycle watcher and the venue timers over <paramref name="connection"/> until
+    /// <paramref name="cancellationToken"/> fires or the connection reaches a terminal phase.
+    /// </summary>
+    public async Task RunAsync(ReconnectingConnection connection, CancellationToken cancellationToken)
+    {
+        _connection = connection ?? throw new ArgumentNullException(nameof(connection));
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var watcher = WatchLifecycleAsync(stop.Token);
         Task[] all = [watcher, PumpAsync(stop.Token), .. RunVenueTimersAsync(stop.Token)];
@@ -69,6 +95,10 @@ public abstract class FeedAdapter
         catch (OperationCanceledException)
         {
             // The normal way out.
+        }
+        finally
+        {
+            await _stopping.CancelAsync().ConfigureAwait(false);
         }
     }
 
@@ -109,7 +139,7 @@ public abstract class FeedAdapter
     /// <summary>Timers of this venue (staleness, keepalive, rotation); each runs until the token fires.</summary>
     protected abstract IEnumerable<Task> RunVenueTimersAsync(CancellationToken cancellationToken);
 
-    /// <summary>Called once per epoch after its subscriptions were replayed.</summary>
+    /// <summary>Called once per epoch after its subscriptions were replayed (from the session initializer).</summary>
     protected virtual void OnEpochStarted(long epoch, CancellationToken cancellationToken)
     {
     }
@@ -129,7 +159,7 @@ public abstract class FeedAdapter
     {
         try
         {
-            await _connection.Sink.SendAsync(frame, SendOptions.PinnedTo(epoch)).ConfigureAwait(false);
+            await Connection.Sink.SendAsync(frame, SendOptions.PinnedTo(epoch)).ConfigureAwait(false);
         }
         catch (TransportException e) when (e.Kind is TransportErrorKind.StaleEpoch or TransportErrorKind.Shutdown or TransportErrorKind.Cancelled)
         {
@@ -139,7 +169,7 @@ public abstract class FeedAdapter
     }
 
     /// <summary>The epoch of the live connection, or null while down.</summary>
-    protected long? CurrentUpEpoch() => _connection.Lifecycle.Current is { IsUp: true } s ? s.Epoch : null;
+    protected long? CurrentUpEpoch() => _connection?.Lifecycle.Current is { IsUp: true } s ? s.Epoch : null;
 
     /// <summary>Raises <see cref="Notice"/>.</summary>
     protected void Note(string text) => Notice?.Invoke(text);
@@ -170,26 +200,21 @@ public abstract class FeedAdapter
 
     private async Task PumpAsync(CancellationToken cancellationToken)
     {
-        await foreach (var frame in _connection.Source.WithCancellation(cancellationToken).ConfigureAwait(false))
+        await foreach (var frame in Connection.Source.WithCancellation(cancellationToken).ConfigureAwait(false))
         {
             HandleFrame(frame);
         }
     }
 
+    // Replay is the session initializer's job now; this watches only for the end and for lag.
     private async Task WatchLifecycleAsync(CancellationToken cancellationToken)
     {
-        long version = -1, replayedEpoch = -1, lagged = 0;
+        long version = -1, lagged = 0;
         while (true)
         {
-            var s = await _connection.Lifecycle.WaitForChangeAsync(version, cancellationToken).ConfigureAwait(false);
+            var s = await Connection.Lifecycle.WaitForChangeAsync(version, cancellationToken).ConfigureAwait(false);
             version = s.Version;
             if (s.IsTerminal) return;
-            if (s.IsUp && s.Epoch != replayedEpoch)
-            {
-                replayedEpoch = s.Epoch;
-                await ReplayAsync(s.Epoch).ConfigureAwait(false);
-                OnEpochStarted(s.Epoch, cancellationToken);
-            }
             if (s.TotalLagged > lagged)
             {
                 lagged = s.TotalLagged;
@@ -198,15 +223,18 @@ public abstract class FeedAdapter
         }
     }
 
-    // A new connection knows nothing of our subscriptions: send them all again, each pinned (R1).
-    // The sends are queued together and paced by the transport's rate limit, not by us.
-    private Task ReplayAsync(long epoch)
+    // A new connection knows nothing of our subscriptions: send them all again on it (R1). The
+    // context's sink is pinned to the new socket and paced by the transport's rate limit, not by us.
+    private async Task ReplayAsync(ISessionContext context)
     {
+        var epoch = context.Epoch;
         Counters.Replay();
         Note(epoch == 0 ? "connected: subscribing" : $"epoch {epoch}: replaying {Book.Topics.Count} subscriptions");
         var now = Time.GetUtcNow();
-        return Task.WhenAll(Book.Topics.Select(topic =>
-            SendPinnedAsync(VenueCommands.Subscribe(topic, Book.BeginSubscribe(topic, epoch, now, single: false)), epoch)));
+        foreach (var topic in Book.Topics)
+        {
+            await context.Sink.SendAsync(VenueCommands.Subscribe(topic, Book.BeginSubscribe(topic, epoch, now, single: false))).ConfigureAwait(false);
+        }
     }
 
     // Frames were evicted unread, so any topic may have lost a tick we cannot see yet, or the reply

@@ -18,13 +18,12 @@ public sealed class IbkrLikeAdapter : FeedAdapter
     private readonly TimeSpan _staleTopicAfter;
     private readonly TimeSpan? _keepAliveInterval;
 
-    /// <param name="connection">An open connection to the venue.</param>
     /// <param name="topics">Topics to follow.</param>
     /// <param name="staleTopicAfter">A topic silent this long is resubscribed; several tick intervals.</param>
     /// <param name="keepAliveInterval">Period of the application ping; null disables.</param>
     /// <param name="time">Clock of both timers.</param>
-    public IbkrLikeAdapter(ReconnectingConnection connection, IEnumerable<string> topics, TimeSpan staleTopicAfter, TimeSpan? keepAliveInterval = null, TimeProvider? time = null)
-        : base(connection, topics, time)
+    public IbkrLikeAdapter(IEnumerable<string> topics, TimeSpan staleTopicAfter, TimeSpan? keepAliveInterval = null, TimeProvider? time = null)
+        : base(topics, time)
     {
         if (staleTopicAfter <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(staleTopicAfter), staleTopicAfter, "Must be positive.");
         if (keepAliveInterval is { } k && k <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(keepAliveInterval), k, "Must be positive.");

@@ -21,7 +21,7 @@ public sealed class ReconnectingConnector : IReconnectingConnector
     {
         cancellationToken.ThrowIfCancellationRequested();
         var actor = new ConnectionActor(_services);
-        var connection = new ReconnectingConnection(_services.Options.Name, actor.Sink, actor.Source, actor.Lifecycle, new ConnectionControl(actor));
+        var connection = new ReconnectingConnection(_services.Options.Name, actor.Sink, actor.Source, actor.Lifecycle, new ConnectionControl(actor), () => actor.SessionInfo);
         actor.Start();
         return ValueTask.FromResult(connection);
     }

@@ -32,6 +32,8 @@ public sealed class WebSocketTransportBuilder
     private Func<double> _random = Random.Shared.NextDouble;
     private ILoggerFactory _loggers = NullLoggerFactory.Instance;
     private Meter? _meter;
+    private ISessionInitializer? _initializer;
+    private IEndpointProvider? _endpoints;
 
     /// <summary>Starts from default options.</summary>
     public WebSocketTransportBuilder()
@@ -112,6 +114,37 @@ public sealed class WebSocketTransportBuilder
         return this;
     }
 
+    /// <summary>
+    /// Sets the session initializer, run on every new socket before queued data frames are released
+    /// and before Connected/Resumed is published (login, resubscribe, resume). Bounded by
+    /// <see cref="SessionOptions.InitializeTimeout"/>; a failure is classified like a failed attempt.
+    /// </summary>
+    /// <param name="initializer">The initializer.</param>
+    /// <returns>This builder.</returns>
+    public WebSocketTransportBuilder WithSessionInitializer(ISessionInitializer initializer)
+    {
+        _initializer = initializer ?? throw new ArgumentNullException(nameof(initializer));
+        return this;
+    }
+
+    /// <summary>Sets the session initializer from a delegate (see <see cref="WithSessionInitializer(ISessionInitializer)"/>).</summary>
+    /// <param name="initialize">Called on every new socket.</param>
+    /// <returns>This builder.</returns>
+    public WebSocketTransportBuilder WithSessionInitializer(Func<ISessionContext, CancellationToken, ValueTask> initialize) =>
+        WithSessionInitializer(SessionInitializers.From(initialize));
+
+    /// <summary>
+    /// Chooses the endpoint of every attempt (replacing the configured URI and failover list): failover
+    /// policies, or URIs stamped from adapter state such as a resume cursor.
+    /// </summary>
+    /// <param name="endpoints">The provider.</param>
+    /// <returns>This builder.</returns>
+    public WebSocketTransportBuilder WithEndpointProvider(IEndpointProvider endpoints)
+    {
+        _endpoints = endpoints ?? throw new ArgumentNullException(nameof(endpoints));
+        return this;
+    }
+
     /// <summary>Sets the failure classifier.</summary>
     /// <param name="classifier">The classifier.</param>
     /// <returns>This builder.</returns>
@@ -178,7 +211,11 @@ public sealed class WebSocketTransportBuilder
         }
 
         var leaf = _leaf ?? (_pipeLeafOptions is not null ? new PipeWebSocketConnector(PipeLeafOptionsFor(options)) : new ClientWebSocketConnector(LeafOptionsFor(options)));
-        return new ReconnectingConnector(new ConnectionServices(options, leaf, _auth, _classifier, _time, _spawner, _random, _loggers, new ConnectionTelemetryFactory(_meter)));
+        return new ReconnectingConnector(new ConnectionServices(options, leaf, _auth, _classifier, _time, _spawner, _random, _loggers, new ConnectionTelemetryFactory(_meter))
+        {
+            Initializer = _initializer,
+            Endpoints = _endpoints,
+        });
     }
 
     // One owner per setting (LeafSettingOwnership): the transport options own the limits both layers
@@ -196,6 +233,7 @@ public sealed class WebSocketTransportBuilder
             KeepAliveInterval = options.Liveness.KeepAliveInterval,
             KeepAliveTimeout = options.Liveness.KeepAliveTimeout,
             TimeProvider = _time,
+            Payloads = Buffering.PayloadAllocator.For(options.Receive.LeasedPayloads),
         };
     }
 

@@ -9,13 +9,14 @@ internal enum ReceiveClient
     /// <summary>The same, plus one exact-size byte[] per message: the floor for any API handing out owned messages.</summary>
     RawOwned,
 
+    /// <summary>
+    /// Websocket.Client 5.5.1 (the popular reconnecting wrapper) with its defaults: messages arrive
+    /// through its <c>MessageReceived</c> observable (text decoded to a string).
+    /// </summary>
+    WebsocketClient,
+
     /// <summary>Diagnostic: the stack's own leaf receiver (reassembly, copy, UTF-8 check) called in a loop, no actor, no ring, no thread hop.</summary>
     LeafOnly,
-
-
-
-
-
 
     /// <summary>Diagnostic: the leaf's loop writing into a DropOldestRing read by another task (the stack minus the actor).</summary>
     LeafRing,
@@ -23,10 +24,15 @@ internal enum ReceiveClient
     /// <summary>Diagnostic: as LeafRing, with an unbounded single-reader/single-writer Channel instead of the ring.</summary>
     LeafChannel,
 
-
     /// <summary>The full reconnecting stack, consumed with await foreach over Source.</summary>
     StackForeach,
 
     /// <summary>The full reconnecting stack, consumed with WaitToReadAsync + TryRead.</summary>
     StackTryRead,
+
+    /// <summary>The full reconnecting stack, consumed with ReadBatchAsync into a reused Frame[64].</summary>
+    StackBatch,
+
+    /// <summary>The full reconnecting stack in lease mode (WithLeasedPayloads): ReadBatchAsync, each frame released after use.</summary>
+    StackLease,
 }

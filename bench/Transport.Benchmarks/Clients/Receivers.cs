@@ -21,6 +21,9 @@ internal static class Receivers
         ReceiveClient.LeafChannel or ReceiveClient.LeafRing => client.ToString(),
         ReceiveClient.StackForeach => "stack, await foreach",
         ReceiveClient.StackTryRead => "stack, WaitToRead/TryRead",
+        ReceiveClient.StackBatch => "stack, ReadBatchAsync",
+        ReceiveClient.StackLease => "stack, lease mode (ReadBatchAsync + Release)",
+        ReceiveClient.WebsocketClient => "Websocket.Client 5.5.1",
         _ => client.ToString(),
     };
 
@@ -31,7 +34,10 @@ internal static class Receivers
         ReceiveClient.LeafOnly => LeafOnlyAsync(uri, count, payloadBytes, ct),
         ReceiveClient.LeafRing => LeafRingAsync(uri, count, payloadBytes, ct),
         ReceiveClient.LeafChannel => LeafChannelAsync(uri, count, payloadBytes, ct),
+        ReceiveClient.WebsocketClient => WebsocketClientAsync(uri, count, payloadBytes, ct),
         ReceiveClient.StackForeach => StackAsync(client, uri, count, payloadBytes, stackOptions, foreachLoop: true, ct),
+        ReceiveClient.StackBatch => StackBatchAsync(ReceiveClient.StackBatch, uri, count, payloadBytes, stackOptions, ct),
+        ReceiveClient.StackLease => StackBatchAsync(ReceiveClient.StackLease, uri, count, payloadBytes, o => { stackOptions?.Invoke(o); o.WithLeasedPayloads(); }, ct),
         _ => StackAsync(client, uri, count, payloadBytes, stackOptions, foreachLoop: false, ct),
     };
 
@@ -120,6 +126,113 @@ internal static class Receivers
         GC.KeepAlive(last);
         ArrayPool<byte>.Shared.Return(buffer);
         await Connect.CloseRawAsync(socket).ConfigureAwait(false);
+        return sample;
+    }
+
+    private static async Task<RunSample> WebsocketClientAsync(Uri uri, long count, int payloadBytes, CancellationToken ct)
+    {
+        // Its defaults, minus what would disturb a throughput run: no reconnect on a quiet minute.
+        using var client = new Websocket.Client.WebsocketClient(uri)
+        {
+            IsReconnectionEnabled = false,
+            ReconnectTimeout = null,
+        };
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        long received = 0;
+        Exception? failure = null;
+        using var subscription = client.MessageReceived.Subscribe(message =>
+        {
+            if (failure is not null || received >= count)
+            {
+                return;
+            }
+
+            try
+            {
+                // Text arrives decoded to a string (its default); binary as a byte[].
+                long seq;
+                int length;
+                if (message.Text is { } text)
+                {
+                    seq = ReadHex(text);
+                    length = text.Length; // the payload is ASCII: characters = bytes
+                }
+                else
+                {
+                    var binary = message.Binary ?? [];
+                    seq = Payload.ReadSeq(binary);
+                    length = binary.Length;
+                }
+
+                Check(seq, received);
+                if (length != payloadBytes)
+                {
+                    throw new InvalidOperationException($"Message {received} had {length} bytes, expected {payloadBytes}.");
+                }
+
+                if (++received == count)
+                {
+                    done.TrySetResult();
+                }
+            }
+            catch (Exception ex)
+            {
+                failure = ex;
+                done.TrySetException(ex);
+            }
+        });
+        await client.StartOrFail().ConfigureAwait(false);
+        var m = Measurement.Start();
+        client.Send("go");
+        await done.Task.WaitAsync(ct).ConfigureAwait(false);
+        var sample = m.Stop(Name(ReceiveClient.WebsocketClient), received, received * payloadBytes);
+        await client.Stop(WebSocketCloseStatus.NormalClosure, string.Empty).ConfigureAwait(false);
+        return sample;
+    }
+
+    private static long ReadHex(string text)
+    {
+        long value = 0;
+        for (int i = 0; i < Payload.SeqBytes; i++)
+        {
+            int c = text[i];
+            value = (value << 4) | (long)(c <= '9' ? c - '0' : c - 'a' + 10);
+        }
+
+        return value;
+    }
+
+    private static async Task<RunSample> StackBatchAsync(ReceiveClient client, Uri uri, long count, int payloadBytes, Action<TransportOptionsBuilder>? stackOptions, CancellationToken ct)
+    {
+        await using var connection = await Connect.StackAsync(uri, stackOptions, ct).ConfigureAwait(false);
+        var source = connection.Source;
+        var batch = new Frame[64];
+        var m = Measurement.Start();
+        await connection.Sink.SendAsync(Frame.Text(Connect.Go), ct).ConfigureAwait(false);
+        long received = 0;
+        while (received < count)
+        {
+            int taken = await source.ReadBatchAsync(batch.AsMemory(0, (int)Math.Min(batch.Length, count - received)), ct).ConfigureAwait(false);
+            if (taken == 0)
+            {
+                break;
+            }
+
+            for (int i = 0; i < taken; i++)
+            {
+                Check(Payload.ReadSeq(batch[i].Payload.Span), received);
+                CheckLength(batch[i], payloadBytes, received);
+                batch[i].Release(); // returns a leased payload; nothing for an owned one
+                received++;
+            }
+        }
+
+        var sample = m.Stop(Name(client), received, received * payloadBytes);
+        if (received != count)
+        {
+            throw new InvalidOperationException($"The source ended after {received} of {count} messages.");
+        }
+
         return sample;
     }
 

@@ -10,7 +10,6 @@ public class SendQueueBenchmarks
     private SendQueue _queue = null!;
     private Frame _frame;
     private CancellationTokenSource _writerToken = null!;
-    private CancellationTokenRegistration _writerRegistration;
 
     [GlobalSetup]
     public void Setup()
@@ -18,15 +17,11 @@ public class SendQueueBenchmarks
         _frame = Frame.Text(new byte[100]);
         _queue = new SendQueue(1024, 4L * 1024 * 1024);
         _writerToken = new CancellationTokenSource();
-
-        // As the actor's writer does once per session.
-        _writerRegistration = _queue.RegisterWriterCancellation(_writerToken.Token);
     }
 
     [GlobalCleanup]
     public void Cleanup()
     {
-        _writerRegistration.Dispose();
         _writerToken.Dispose();
     }
 

@@ -22,38 +22,48 @@ internal static class Latency
 
     private static async Task RunRateAsync(BenchServer server, Settings settings, Report report, int perSecond, long count)
     {
-        int rounds = settings.Quick ? 1 : 3;
+        int rounds = settings.Quick ? 1 : 5;
         report.Heading($"Latency at {Report.N(perSecond)} msgs/s: {Report.N(count)} x 100 B text per run, {rounds} rounds (server write to consumer read, µs; first 10% of each run discarded)");
         server.Handler = Handlers.Paced(0x1, PayloadBytes, count, perSecond);
         var ct = settings.Deadline(TimeSpan.FromMinutes(5));
-        var raw = new List<double[]>();
-        var stack = new List<double[]>();
+        (string Name, Func<Uri, long, CancellationToken, Task<double[]>> Run)[] clients =
+        [
+            ("raw, reused buffer", RawAsync),
+            ("Websocket.Client 5.5.1", WebsocketClientAsync),
+            ("stack, await foreach", (u, n, c) => StackAsync(u, n, batch: false, c)),
+            ("stack, ReadBatchAsync", (u, n, c) => StackAsync(u, n, batch: true, c)),
+        ];
+        var runs = clients.Select(_ => new List<double[]>()).ToArray();
         for (int round = 0; round < rounds; round++)
         {
-            for (int i = 0; i < 2; i++)
+            for (int i = 0; i < clients.Length; i++)
             {
-                bool isRaw = (i + round) % 2 == 0;
+                int k = (i + round) % clients.Length;
                 try
                 {
-                    var latencies = isRaw ? await RawAsync(server.Uri, count, ct) : await StackAsync(server.Uri, count, ct);
-                    (isRaw ? raw : stack).Add(latencies);
+                    runs[k].Add(await clients[k].Run(server.Uri, count, ct));
                 }
                 catch (Exception ex)
                 {
-                    report.Fail($"latency {perSecond}/s, {(isRaw ? "raw" : "stack")}: {ex.GetType().Name}: {ex.Message}");
+                    report.Fail($"latency {perSecond}/s, {clients[k].Name}: {ex.GetType().Name}: {ex.Message}");
                 }
             }
         }
 
-        double P(List<double[]> runs, double p) => Stats.Median(runs.Select(r => Stats.Percentile(r, p)));
-        double SameRound(double p) => Stats.Median(Enumerable.Range(0, Math.Min(raw.Count, stack.Count)).Select(r => Stats.Percentile(stack[r], p) / Stats.Percentile(raw[r], p)));
+        double P(List<double[]> r, double p) => Stats.Median(r.Select(x => Stats.Percentile(x, p)));
+        string SameRound(List<double[]> mine, double p) => Report.Ratio(Stats.Median(
+            Enumerable.Range(0, Math.Min(runs[0].Count, mine.Count)).Select(r => Stats.Percentile(mine[r], p) / Stats.Percentile(runs[0][r], p))));
+        string Range(List<double[]> mine, double p) =>
+            Enumerable.Range(0, Math.Min(runs[0].Count, mine.Count)).Select(r => Stats.Percentile(mine[r], p) / Stats.Percentile(runs[0][r], p)).ToArray() is { Length: > 0 } x
+                ? $"{x.Min():0.00}-{x.Max():0.00}"
+                : "-";
         report.Table(
-            ["client", "p50", "p99", "p99.9", "max (median of runs)"],
-            [
-                ["raw, reused buffer", Report.N(P(raw, 50), 1), Report.N(P(raw, 99), 1), Report.N(P(raw, 99.9), 1), Report.N(P(raw, 100), 1)],
-                ["stack, await foreach", Report.N(P(stack, 50), 1), Report.N(P(stack, 99), 1), Report.N(P(stack, 99.9), 1), Report.N(P(stack, 100), 1)],
-                ["stack / raw (same round, median)", Report.Ratio(SameRound(50)), Report.Ratio(SameRound(99)), Report.Ratio(SameRound(99.9)), "-"],
-            ]);
+            ["client", "p50", "p99", "p99.9", "max (median of runs)", "p50 vs raw", "p99 vs raw", "p99 vs raw (range)"],
+            clients.Select((c, k) => new[]
+            {
+                c.Name, Report.N(P(runs[k], 50), 1), Report.N(P(runs[k], 99), 1), Report.N(P(runs[k], 99.9), 1), Report.N(P(runs[k], 100), 1),
+                SameRound(runs[k], 50), SameRound(runs[k], 99), Range(runs[k], 99),
+            }));
     }
 
     private static double[] Summarise(long[] ticks)
@@ -98,25 +108,84 @@ internal static class Latency
         return Summarise(ticks);
     }
 
-    private static async Task<double[]> StackAsync(Uri uri, long count, CancellationToken ct)
+    private static async Task<double[]> WebsocketClientAsync(Uri uri, long count, CancellationToken ct)
+    {
+        using var client = new Websocket.Client.WebsocketClient(uri) { IsReconnectionEnabled = false, ReconnectTimeout = null };
+        var ticks = new long[count];
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        long received = 0;
+        using var subscription = client.MessageReceived.Subscribe(message =>
+        {
+            long now = Stopwatch.GetTimestamp();
+            if (received >= count || message.Text is not { } text)
+            {
+                return;
+            }
+
+            if (Hex(text, 0) != received)
+            {
+                done.TrySetException(new InvalidOperationException($"Missing message {received}."));
+                return;
+            }
+
+            ticks[received] = now - Hex(text, Payload.SeqBytes);
+            if (++received == count)
+            {
+                done.TrySetResult();
+            }
+        });
+        await client.StartOrFail().ConfigureAwait(false);
+        client.Send("go");
+        await done.Task.WaitAsync(ct).ConfigureAwait(false);
+        await client.Stop(WebSocketCloseStatus.NormalClosure, string.Empty).ConfigureAwait(false);
+        return Summarise(ticks);
+    }
+
+    private static long Hex(string text, int offset)
+    {
+        long value = 0;
+        for (int i = offset; i < offset + 16; i++)
+        {
+            int c = text[i];
+            value = (value << 4) | (long)(c <= '9' ? c - '0' : c - 'a' + 10);
+        }
+
+        return value;
+    }
+
+    private static async Task<double[]> StackAsync(Uri uri, long count, bool batch, CancellationToken ct)
     {
         await using var connection = await Connect.StackAsync(uri, null, ct).ConfigureAwait(false);
         var ticks = new long[count];
         await connection.Sink.SendAsync(Frame.Text(Connect.Go), ct).ConfigureAwait(false);
         long received = 0;
-        await foreach (var frame in connection.Source.WithCancellation(ct).ConfigureAwait(false))
+        if (batch)
         {
-            long now = Stopwatch.GetTimestamp();
-            var span = frame.Payload.Span;
-            if (Payload.ReadSeq(span) != received)
+            var frames = new Frame[64];
+            while (received < count)
             {
-                throw new InvalidOperationException($"Missing message {received}.");
-            }
+                int taken = await connection.Source.ReadBatchAsync(frames, ct).ConfigureAwait(false);
+                if (taken == 0)
+                {
+                    break;
+                }
 
-            ticks[received] = now - Payload.ReadStamp(span);
-            if (++received == count)
+                long now = Stopwatch.GetTimestamp();
+                for (int i = 0; i < taken && received < count; i++)
+                {
+                    Record(frames[i], now);
+                }
+            }
+        }
+        else
+        {
+            await foreach (var frame in connection.Source.WithCancellation(ct).ConfigureAwait(false))
             {
-                break;
+                Record(frame, Stopwatch.GetTimestamp());
+                if (received == count)
+                {
+                    break;
+                }
             }
         }
 
@@ -126,5 +195,17 @@ internal static class Latency
         }
 
         return Summarise(ticks);
+
+        void Record(Frame frame, long now)
+        {
+            var span = frame.Payload.Span;
+            if (Payload.ReadSeq(span) != received)
+            {
+                throw new InvalidOperationException($"Missing message {received}.");
+            }
+
+            ticks[received] = now - Payload.ReadStamp(span);
+            received++;
+        }
     }
 }

@@ -10,7 +10,7 @@ namespace Transport.Benchmarks.Scenarios;
 /// </summary>
 internal static class ReceiveThroughput
 {
-    private static readonly ReceiveClient[] AllClients = [ReceiveClient.RawReused, ReceiveClient.RawOwned, ReceiveClient.LeafOnly, ReceiveClient.StackForeach, ReceiveClient.StackTryRead];
+    private static readonly ReceiveClient[] AllClients = [ReceiveClient.RawReused, ReceiveClient.RawOwned, ReceiveClient.WebsocketClient, ReceiveClient.LeafOnly, ReceiveClient.StackForeach, ReceiveClient.StackTryRead, ReceiveClient.StackBatch, ReceiveClient.StackLease];
 
     // Diagnostics for profiling one client alone: BENCH_CLIENTS=StackForeach,LeafOnly BENCH_SIZES=100
     private static readonly ReceiveClient[] Clients = Environment.GetEnvironmentVariable("BENCH_CLIENTS") is { Length: > 0 } only
@@ -70,11 +70,20 @@ internal static class ReceiveThroughput
 
         var raw = samples.GetValueOrDefault(ReceiveClient.RawReused) ?? [];
         var owned = samples.GetValueOrDefault(ReceiveClient.RawOwned) ?? [];
-        double RatioTo(List<RunSample> baseline, List<RunSample> mine) =>
-            Stats.Median(Enumerable.Range(0, Math.Min(baseline.Count, mine.Count)).Select(r => mine[r].MessagesPerSecond / baseline[r].MessagesPerSecond));
+        var peer = samples.GetValueOrDefault(ReceiveClient.WebsocketClient) ?? [];
+        IEnumerable<double> Ratios(List<RunSample> baseline, List<RunSample> mine) =>
+            Enumerable.Range(0, Math.Min(baseline.Count, mine.Count)).Select(r => mine[r].MessagesPerSecond / baseline[r].MessagesPerSecond);
+        double RatioTo(List<RunSample> baseline, List<RunSample> mine) => Stats.Median(Ratios(baseline, mine));
+        string RatioRange(List<RunSample> baseline, List<RunSample> mine) =>
+            Ratios(baseline, mine).ToArray() is { Length: > 0 } r ? $"{r.Min():0.00}-{r.Max():0.00}" : "-";
+
+        // Spread: (max - min) / median of a client's own msgs/s over the rounds; the target is a
+        // stack spread no wider than raw's.
+        string Spread(List<RunSample> s) =>
+            s.Count > 1 ? $"{(s.Max(x => x.MessagesPerSecond) - s.Min(x => x.MessagesPerSecond)) / Stats.Median(s.Select(x => x.MessagesPerSecond)) * 100:0}%" : "-";
 
         report.Table(
-            ["client", "msgs/s", "MB/s", "alloc B/msg", "gen0/1/2 per run", "vs raw", "vs raw+owned"],
+            ["client", "msgs/s", "MB/s", "alloc B/msg", "gen0/1/2 per run", "vs raw", "vs raw (range)", "vs raw+owned", "vs Websocket.Client", "spread"],
             Clients.Where(c => samples[c].Count > 0).Select(c =>
             {
                 var s = samples[c];
@@ -86,7 +95,10 @@ internal static class ReceiveThroughput
                     Report.N(Stats.Median(s.Select(x => x.AllocatedPerMessage)), 1),
                     $"{Stats.Median(s.Select(x => (double)x.Gen0))}/{Stats.Median(s.Select(x => (double)x.Gen1))}/{Stats.Median(s.Select(x => (double)x.Gen2))}",
                     Report.Ratio(RatioTo(raw, s)),
+                    RatioRange(raw, s),
                     Report.Ratio(RatioTo(owned, s)),
+                    Report.Ratio(RatioTo(peer, s)),
+                    Spread(s),
                 };
             }));
         report.Line($"Verified: every run received all {Report.N(count)} messages in sequence (count and per-message sequence checked).");

@@ -14,6 +14,25 @@ public sealed class TransportOptions
     /// <summary>The ws:// or wss:// endpoint. Required.</summary>
     public Uri? Uri { get; set; }
 
+    /// <summary>
+    /// Further endpoints tried in order after <see cref="Uri"/> when attempts fail (each connect cycle
+    /// starts again at <see cref="Uri"/>). Empty: <see cref="Uri"/> only. An <see cref="IEndpointProvider"/>
+    /// given to the builder replaces this policy (it receives the list).
+    /// </summary>
+    public List<Uri> FailoverUris { get; set; } = [];
+
+    /// <summary>
+    /// Path segments of every endpoint that carry a credential, masked in logs, traces and exception
+    /// messages: 0 is the first segment after the host, -1 the last (<c>[-1]</c> for <c>/ws/&lt;listenKey&gt;</c>).
+    /// </summary>
+    public List<int> SensitivePathSegments { get; set; } = [];
+
+    /// <summary>
+    /// Header and query names to redact beyond the built-in list (which already masks any name
+    /// containing token, key, secret, signature, session, auth, cookie, password, ...).
+    /// </summary>
+    public List<string> SensitiveNames { get; set; } = [];
+
     /// <summary>Static handshake headers (credentials belong in an <see cref="IAuthSource"/>, stamped per attempt).</summary>
     public Dictionary<string, string> Headers { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
@@ -32,6 +51,9 @@ public sealed class TransportOptions
     /// <summary>Idle detection and the active probe.</summary>
     public LivenessOptions Liveness { get; set; } = new();
 
+    /// <summary>The session initializer's bound and the handshake facts kept per session.</summary>
+    public SessionOptions Session { get; set; } = new();
+
     /// <summary>How long shutdown waits for the close handshake before completing anyway. Default 2 s.</summary>
     public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
@@ -43,6 +65,10 @@ public sealed class TransportOptions
         Uri = Uri,
         Headers = new Dictionary<string, string>(Headers, StringComparer.OrdinalIgnoreCase),
         SubProtocols = [.. SubProtocols],
+        FailoverUris = [.. FailoverUris],
+        SensitivePathSegments = [.. SensitivePathSegments],
+        SensitiveNames = [.. SensitiveNames],
+        Session = Session with { ResponseHeaders = [.. Session.ResponseHeaders] },
         Reconnect = Reconnect with { },
         Receive = Receive with { },
         Send = Send with { RateLimit = Send.RateLimit is null ? null : Send.RateLimit with { } },
@@ -52,7 +78,7 @@ public sealed class TransportOptions
 
     /// <summary>Names and sizes; never header values.</summary>
     public override string ToString() =>
-        $"{Name} {(Uri is null ? "(no uri)" : Redaction.RedactUri(Uri))} headers={Headers.Count}";
+        $"{Name} {(Uri is null ? "(no uri)" : Redaction.RedactUri(Uri, SensitiveNames, SensitivePathSegments))} failover={FailoverUris.Count} headers={Headers.Count}";
 }
 
 /// <summary>Reconnect, backoff and failure policy.</summary>
@@ -97,6 +123,14 @@ public sealed record ReceiveOptions
 
     /// <summary>The largest single message accepted; beyond it the socket is closed with 1009. Default 16 MiB.</summary>
     public int MaxMessageBytes { get; set; } = 16 * 1024 * 1024;
+
+    /// <summary>
+    /// Lease mode: received payloads are pooled buffers the consumer returns with
+    /// <see cref="Frame.Release"/> (see <see cref="Frame.IsLeased"/> for the ownership rule).
+    /// Default false: every frame owns an exact-size array. Applies to the built-in leaves; frames
+    /// the ring evicts are released by the ring.
+    /// </summary>
+    public bool LeasedPayloads { get; set; }
 }
 
 /// <summary>The send queue and pacing.</summary>
@@ -141,18 +175,58 @@ public sealed record SendRateLimit
     public bool CountPongs { get; set; } = true;
 }
 
-/// <summary>Idle detection and the active probe.</summary>
+/// <summary>
+/// Liveness, from what the leaf can see. Any inbound frame the leaf surfaces (data, ping, pong)
+/// proves the transport alive; data silence alone is only <see cref="ConnectionPhase.Stale"/>.
+/// </summary>
+/// <remarks>
+/// What each leaf sees (its <see cref="LeafCapabilities"/>): the ClientWebSocket leaf answers pings
+/// itself and never surfaces pings or pongs, so a quiet connection whose server pings every second
+/// looks silent to the stack; for it the dead signal is the keep-alive probe
+/// (<see cref="KeepAliveInterval"/> + <see cref="KeepAliveTimeout"/>), and <see cref="DeadAfter"/> is
+/// not applied. Leaves that surface pings or pongs (the mock, the pipelines leaf) see them, so
+/// <see cref="DeadAfter"/> applies to them.
+/// </remarks>
 public sealed record LivenessOptions
 {
-    /// <summary>No frame for this long: phase Stale (a signal; the socket stays). Null: off.</summary>
+    /// <summary>No data frame for this long: phase Stale (a signal; the socket stays). Null: off.</summary>
     public TimeSpan? StaleAfter { get; set; }
 
-    /// <summary>No frame for this long: the connection is treated as dead and rebuilt. Null: off.</summary>
+    /// <summary>
+    /// No inbound frame of any kind the leaf can see (data, ping, pong) for this long: the transport
+    /// is dead and the connection is rebuilt. Applied only where the leaf surfaces pings or pongs
+    /// (<see cref="LeafCapabilities.SurfacesPings"/>, <see cref="LeafCapabilities.SurfacesPongs"/>);
+    /// elsewhere the keep-alive timeout is the dead signal. Null: off.
+    /// </summary>
     public TimeSpan? DeadAfter { get; set; }
+
+    /// <summary>
+    /// Opt-in, for venues that go silent without closing: no data frame for this long tears the socket
+    /// down and reconnects, whatever pings or pongs still arrive. Null (the default): data silence is
+    /// only <see cref="ConnectionPhase.Stale"/>.
+    /// </summary>
+    public TimeSpan? ReconnectAfterDataSilence { get; set; }
 
     /// <summary>The leaf's protocol keep-alive interval (ClientWebSocket KeepAliveInterval). Null: the platform default.</summary>
     public TimeSpan? KeepAliveInterval { get; set; }
 
     /// <summary>How long the leaf waits for the pong of its keep-alive ping before failing the socket. Null: no pong check.</summary>
     public TimeSpan? KeepAliveTimeout { get; set; }
+}
+
+/// <summary>The session initializer's bound and the handshake facts kept per session.</summary>
+public sealed record SessionOptions
+{
+    /// <summary>
+    /// The bound on the session initializer (<see cref="ISessionInitializer"/>) on each new socket;
+    /// running past it fails the session like a connect timeout. Default 10 s.
+    /// </summary>
+    public TimeSpan InitializeTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Handshake response headers kept in <see cref="SessionInfo.ResponseHeaders"/> for the life of the
+    /// session (case-insensitive). Empty by default: responses may set cookies or echo tokens. The
+    /// initializer sees every header either way.
+    /// </summary>
+    public List<string> ResponseHeaders { get; set; } = [];
 }

@@ -37,6 +37,28 @@ public sealed class TransportOptionsBuilder
     /// <returns>This builder.</returns>
     public TransportOptionsBuilder WithUri(string uri) => Set(o => o.Uri = new Uri(uri, UriKind.Absolute));
 
+    /// <summary>Adds endpoints tried in order after the primary one when attempts fail.</summary>
+    /// <param name="uris">ws:// or wss:// URIs, in failover order.</param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithFailoverUris(params Uri[] uris) => Set(o => o.FailoverUris.AddRange(uris));
+
+    /// <summary>Marks path segments of every endpoint as credentials (0 the first after the host, -1 the last).</summary>
+    /// <param name="segments">Segment indices.</param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithSensitivePathSegments(params int[] segments) => Set(o => o.SensitivePathSegments.AddRange(segments));
+
+    /// <summary>Marks header or query names as credentials (redacted in logs, traces and exception messages).</summary>
+    /// <param name="names">Header or query parameter names.</param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithSensitiveNames(params string[] names) => Set(o => o.SensitiveNames.AddRange(names));
+
+    /// <summary>Bounds the session initializer and selects the response headers kept in <see cref="SessionInfo"/>.</summary>
+    /// <param name="initializeTimeout">The initializer's bound.</param>
+    /// <param name="responseHeaders">Response header names to keep.</param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithSession(TimeSpan initializeTimeout, params string[] responseHeaders) =>
+        Set(o => o.Session = o.Session with { InitializeTimeout = initializeTimeout, ResponseHeaders = [.. o.Session.ResponseHeaders, .. responseHeaders] });
+
     /// <summary>Adds a static handshake header.</summary>
     /// <param name="name">Header name.</param>
     /// <param name="value">Header value.</param>
@@ -90,6 +112,14 @@ public sealed class TransportOptionsBuilder
     /// <returns>This builder.</returns>
     public TransportOptionsBuilder WithMaxMessageSize(int bytes) => Set(o => o.Receive = o.Receive with { MaxMessageBytes = bytes });
 
+    /// <summary>
+    /// Turns on lease mode: received frames are over pooled buffers, and the consumer calls
+    /// <see cref="Frame.Release"/> once per frame when done with it (the rule is on <see cref="Frame"/>).
+    /// </summary>
+    /// <param name="enabled">True for lease mode; false (the default) for owned frames.</param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithLeasedPayloads(bool enabled = true) => Set(o => o.Receive = o.Receive with { LeasedPayloads = enabled });
+
     /// <summary>Sets the send queue's bounds.</summary>
     /// <param name="frames">Frame bound.</param>
     /// <param name="bytes">Byte bound.</param>
@@ -109,11 +139,20 @@ public sealed class TransportOptionsBuilder
         Set(o => o.Send = o.Send with { RateLimit = new SendRateLimit { MaxFrames = maxFrames, Window = window, CountPongs = countPongs } });
 
     /// <summary>Sets the idle thresholds.</summary>
-    /// <param name="staleAfter">No frame for this long: Stale. Null: off.</param>
-    /// <param name="deadAfter">No frame for this long: reconnect. Null: off.</param>
+    /// <param name="staleAfter">No data frame for this long: Stale. Null: off.</param>
+    /// <param name="deadAfter">No inbound frame the leaf can see for this long: reconnect (see <see cref="LivenessOptions.DeadAfter"/>). Null: off.</param>
     /// <returns>This builder.</returns>
     public TransportOptionsBuilder WithIdleTimeouts(TimeSpan? staleAfter, TimeSpan? deadAfter) =>
         Set(o => o.Liveness = o.Liveness with { StaleAfter = staleAfter, DeadAfter = deadAfter });
+
+    /// <summary>
+    /// Opt-in: tears the socket down after this long without a data frame, even while pings or pongs
+    /// still arrive (for venues that go silent without closing).
+    /// </summary>
+    /// <param name="silence">The bound.</param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithReconnectOnDataSilence(TimeSpan silence) =>
+        Set(o => o.Liveness = o.Liveness with { ReconnectAfterDataSilence = silence });
 
     /// <summary>Sets the leaf's active probe.</summary>
     /// <param name="interval">Keep-alive ping interval.</param>

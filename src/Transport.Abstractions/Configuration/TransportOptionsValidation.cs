@@ -38,6 +38,23 @@ public static class TransportOptionsValidation
             Fail(nameof(TransportOptions.Uri), "must be an absolute ws:// or wss:// URI.");
         }
 
+        for (var i = 0; i < (options.FailoverUris?.Count ?? 0); i++)
+        {
+            if (options.FailoverUris![i] is not { IsAbsoluteUri: true, Scheme: "ws" or "wss" })
+            {
+                Fail($"FailoverUris[{i}]", "must be an absolute ws:// or wss:// URI.");
+            }
+        }
+
+        if (options.Session is null)
+        {
+            Fail(nameof(TransportOptions.Session), "is required.");
+        }
+        else if (options.Session.InitializeTimeout <= TimeSpan.Zero)
+        {
+            Fail("Session.InitializeTimeout", "must be positive.");
+        }
+
         if (options.CloseTimeout < TimeSpan.Zero)
         {
             Fail(nameof(TransportOptions.CloseTimeout), "must not be negative.");
@@ -168,6 +185,16 @@ public static class TransportOptionsValidation
             if (l.StaleAfter is { } s && l.DeadAfter is { } d && s >= d)
             {
                 Fail("Liveness.StaleAfter", $"must be < Liveness.DeadAfter ({d}).");
+            }
+
+            if (l.ReconnectAfterDataSilence is { } silence && silence <= TimeSpan.Zero)
+            {
+                Fail("Liveness.ReconnectAfterDataSilence", "must be positive when set.");
+            }
+
+            if (l.StaleAfter is { } st && l.ReconnectAfterDataSilence is { } si && st >= si)
+            {
+                Fail("Liveness.StaleAfter", $"must be < Liveness.ReconnectAfterDataSilence ({si}).");
             }
 
             if (l.KeepAliveInterval is { } ka && ka < TimeSpan.Zero)

@@ -76,6 +76,41 @@ public interface IFrameSink
     ValueTask SendAsync(Frame frame, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// Queues a batch of frames that go out on one socket, contiguously and in order, on one lane:
+    /// no other frame is written between the first and the last (Batch.B1). Completes when every
+    /// frame has been written.
+    /// </summary>
+    /// <param name="frames">Text or binary frames (at least one). The list is copied; payloads must not change until the send completes.</param>
+    /// <param name="options">Lane and epoch pinning, for the whole batch.</param>
+    /// <param name="cancellationToken">Cancels the wait while the batch is queued; once its first frame is being written, the batch is finished, not cut.</param>
+    /// <returns>Completes when all frames were written.</returns>
+    /// <remarks>
+    /// <para>
+    /// All or a clear failure: a failure before the first frame is written (validation, stale epoch,
+    /// shutdown, cancellation) writes nothing and throws as <see cref="SendAsync(Frame, SendOptions, CancellationToken)"/>
+    /// does. A socket that fails before the first write completes leaves the batch queued, whole, for the
+    /// next connection (unless pinned). A socket that fails after one or more frames were written fails the
+    /// batch with <see cref="SendBatchException"/>, whose <see cref="SendBatchException.FramesWritten"/> says
+    /// exactly how many; the rest is not sent anywhere.
+    /// </para>
+    /// <para>
+    /// Under a send rate limit every frame of the batch takes a token, and the writer waits for each
+    /// one inside the batch: nothing interleaves, so a batch longer than the limit's window holds the
+    /// writer (pongs included) until its last frame is out. Keep batches within the window to send them
+    /// back to back.
+    /// </para>
+    /// </remarks>
+    /// <exception cref="ArgumentException">The batch is empty, holds a control frame, or alone exceeds the send queue's frame or byte bound.</exception>
+    /// <exception cref="TransportException">StaleEpoch, Shutdown or Cancelled, with nothing written.</exception>
+    /// <exception cref="SendBatchException">The socket failed after some frames were written.</exception>
+    /// <exception cref="NotSupportedException">
+    /// This sink cannot guarantee contiguity (the default for implementations written before batches
+    /// existed: a sink must refuse a batch rather than emulate it with separate sends).
+    /// </exception>
+    ValueTask SendBatchAsync(IReadOnlyList<Frame> frames, SendOptions options = default, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException($"{GetType().Name} does not support atomic batches; the transport's own sinks do.");
+
+    /// <summary>
     /// Queues a frame without waiting. A frame accepted here that later cannot be written (its
     /// pinned epoch ended, or the connection shut down) is counted in <see cref="FailedAfterAccept"/>
     /// and logged, never dropped silently.

@@ -13,6 +13,18 @@ public sealed class ReconnectingConnection : IAsyncDisposable
     /// <param name="lifecycle">The lifecycle channel.</param>
     /// <param name="control">The control verbs.</param>
     public ReconnectingConnection(string name, IFrameSink sink, IFrameSource source, ILifecycleChannel lifecycle, IConnectionControl control)
+        : this(name, sink, source, lifecycle, control, null)
+    {
+    }
+
+    /// <summary>Assembles a connection from its parts, with the current session's facts (used by stack implementations).</summary>
+    /// <param name="name">The connection's name (logs, metrics, traces).</param>
+    /// <param name="sink">The send side.</param>
+    /// <param name="source">The receive side.</param>
+    /// <param name="lifecycle">The lifecycle channel.</param>
+    /// <param name="control">The control verbs.</param>
+    /// <param name="session">Returns the facts of the current (or last) session; null: none known.</param>
+    public ReconnectingConnection(string name, IFrameSink sink, IFrameSource source, ILifecycleChannel lifecycle, IConnectionControl control, Func<SessionInfo?>? session)
     {
         ArgumentNullException.ThrowIfNull(name);
         ArgumentNullException.ThrowIfNull(sink);
@@ -24,7 +36,10 @@ public sealed class ReconnectingConnection : IAsyncDisposable
         Source = source;
         Lifecycle = lifecycle;
         Control = control;
+        _session = session;
     }
+
+    private readonly Func<SessionInfo?>? _session;
 
     /// <summary>The connection's name.</summary>
     public string Name { get; }
@@ -40,6 +55,14 @@ public sealed class ReconnectingConnection : IAsyncDisposable
 
     /// <summary>Shutdown and forced reconnect.</summary>
     public IConnectionControl Control { get; }
+
+    /// <summary>
+    /// The facts of the current session (the newest socket that went up): epoch, negotiated
+    /// subprotocol and extensions, selected response headers, connect time. Null before the first
+    /// session went up. While the feed is down it still describes the last session (compare its
+    /// <see cref="SessionInfo.Epoch"/> with <see cref="ILifecycleChannel.Current"/>).
+    /// </summary>
+    public SessionInfo? Session => _session?.Invoke();
 
     /// <summary>Shuts the connection down (see <see cref="IConnectionControl.ShutdownAsync"/>).</summary>
     /// <returns>Completes when the actor has stopped.</returns>

@@ -42,6 +42,13 @@ public sealed class HandshakeRequest
     /// </summary>
     public ISet<string> SensitiveNames { get; } = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>
+    /// Path segments of <see cref="Uri"/> that carry a credential (for example the listen key of
+    /// <c>/ws/&lt;listenKey&gt;</c>): 0 is the first segment after the host, -1 the last. Masked
+    /// wherever the request is shown.
+    /// </summary>
+    public ISet<int> SensitivePathSegments { get; } = new HashSet<int>();
+
     /// <summary>The URI with <see cref="Query"/> appended, escaped. Contains secrets: never log it; log <see cref="ToString"/>.</summary>
     /// <returns>The URI to connect to.</returns>
     public Uri BuildUri()
@@ -71,11 +78,15 @@ public sealed class HandshakeRequest
     /// <param name="name">A header or query parameter name.</param>
     public bool IsSensitive(string name) => SensitiveNames.Contains(name) || Redaction.IsSensitiveName(name);
 
+    /// <summary>This request's URI (query appended) redacted: safe for logs, traces and exception messages.</summary>
+    /// <returns>The redacted URI.</returns>
+    public string ToRedactedUriString() => Redaction.RedactUri(BuildUri(), SensitiveNames, SensitivePathSegments);
+
     /// <summary>Describes the request with every credential redacted.</summary>
     public override string ToString()
     {
         var sb = new StringBuilder();
-        sb.Append(Redaction.RedactUri(Uri, SensitiveNames));
+        sb.Append(Redaction.RedactUri(Uri, SensitiveNames, SensitivePathSegments));
         foreach (var (key, value) in Query)
         {
             sb.Append(sb.ToString().Contains('?', StringComparison.Ordinal) ? '&' : '?')

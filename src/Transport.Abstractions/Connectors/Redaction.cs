@@ -32,23 +32,29 @@ public static class Redaction
         return false;
     }
 
-    /// <summary>The URI with user info and sensitive query values masked.</summary>
+    /// <summary>The URI with user info, sensitive query values and sensitive path segments masked.</summary>
     /// <param name="uri">A URI that may carry credentials.</param>
-    /// <param name="extraSensitiveNames">Further names to mask.</param>
+    /// <param name="extraSensitiveNames">Further query names to mask (beyond the built-in fragments).</param>
+    /// <param name="sensitivePathSegments">
+    /// Path segments to mask: 0 is the first segment after the host, -1 the last
+    /// (<c>[-1]</c> masks the key of <c>/ws/&lt;listenKey&gt;</c>). Indices outside the path are ignored.
+    /// </param>
     /// <returns>A string safe to log.</returns>
-    public static string RedactUri(Uri uri, ICollection<string>? extraSensitiveNames = null)
+    public static string RedactUri(Uri uri, ICollection<string>? extraSensitiveNames = null, IEnumerable<int>? sensitivePathSegments = null)
     {
         ArgumentNullException.ThrowIfNull(uri);
         if (!uri.IsAbsoluteUri)
         {
-            return uri.ToString();
+            // A relative reference has no reliable structure to redact piecewise.
+            return Mask;
         }
 
         var authority = $"{uri.Scheme}://{(string.IsNullOrEmpty(uri.UserInfo) ? string.Empty : Mask + "@")}{uri.Authority}";
+        var path = RedactPath(uri.AbsolutePath, sensitivePathSegments);
         var query = uri.Query.TrimStart('?');
         if (query.Length == 0)
         {
-            return authority + uri.AbsolutePath;
+            return authority + path;
         }
 
         var parts = query.Split('&');
@@ -62,6 +68,34 @@ public static class Redaction
             }
         }
 
-        return authority + uri.AbsolutePath + "?" + string.Join('&', parts);
+        return authority + path + "?" + string.Join('&', parts);
+    }
+
+    /// <summary>A URI path with the given segments masked.</summary>
+    /// <param name="absolutePath">A path starting with '/' (e.g. <see cref="Uri.AbsolutePath"/>).</param>
+    /// <param name="sensitivePathSegments">0 is the first segment, -1 the last; null or empty: unchanged.</param>
+    /// <returns>The path, safe to log.</returns>
+    public static string RedactPath(string absolutePath, IEnumerable<int>? sensitivePathSegments)
+    {
+        ArgumentNullException.ThrowIfNull(absolutePath);
+        if (sensitivePathSegments is null)
+        {
+            return absolutePath;
+        }
+
+        var leadingSlash = absolutePath.StartsWith('/');
+        var segments = (leadingSlash ? absolutePath[1..] : absolutePath).Split('/');
+        var masked = false;
+        foreach (var index in sensitivePathSegments)
+        {
+            var i = index < 0 ? segments.Length + index : index;
+            if (i >= 0 && i < segments.Length && segments[i].Length > 0)
+            {
+                segments[i] = Mask;
+                masked = true;
+            }
+        }
+
+        return masked ? (leadingSlash ? "/" : string.Empty) + string.Join('/', segments) : absolutePath;
     }
 }

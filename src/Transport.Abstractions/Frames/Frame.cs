@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Transport;
@@ -13,8 +14,17 @@ namespace Transport;
 /// for the measurements behind this choice).
 /// </para>
 /// <para>
+/// Lease mode (opt-in, <c>TransportOptionsBuilder.WithLeasedPayloads</c>): received frames are
+/// over pooled buffers (<see cref="IsLeased"/>). The consumer owns each one until it calls
+/// <see cref="Release"/> exactly once, and must not read the payload (or any memory taken from it)
+/// afterwards: copy what it keeps. A second <see cref="Release"/> throws; in Debug builds a read after
+/// <see cref="Release"/> throws too. A forgotten <see cref="Release"/> only costs the pooling (the GC
+/// reclaims the buffer). Owned frames (the default) ignore <see cref="Release"/>.
+/// See docs/adr/0009-batch-hand-off-lease-mode-waiter.md.
+/// </para>
+/// <para>
 /// A frame handed to the sink is read by the transport until the send completes; the caller
-/// must not mutate its payload before then.
+/// must not mutate its payload (nor release a leased one) before then.
 /// </para>
 /// <para><see cref="ToString"/> never prints the payload: it may carry credentials.</para>
 /// </remarks>
@@ -22,11 +32,18 @@ public readonly struct Frame : IEquatable<Frame>
 {
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
+    // The payload. For a leased frame, memory over a PayloadLease (Lease.L1-L3).
+    private readonly ReadOnlyMemory<byte> _payload;
+
+    // A close frame's status code; a leased data frame's lease generation (Lease.L1); else 0.
+    // One field for both keeps owned frames exactly as large as before lease mode existed.
+    private readonly int _code;
+
     private Frame(FrameKind kind, ReadOnlyMemory<byte> payload, int closeCode, string? closeReason)
     {
         Kind = kind;
-        Payload = payload;
-        CloseCode = closeCode;
+        _payload = payload;
+        _code = closeCode;
         CloseReason = closeReason;
         Epoch = -1;
         ReceivedAt = 0;
@@ -35,8 +52,8 @@ public readonly struct Frame : IEquatable<Frame>
     private Frame(in Frame frame, long epoch, long receivedAt)
     {
         Kind = frame.Kind;
-        Payload = frame.Payload;
-        CloseCode = frame.CloseCode;
+        _payload = frame._payload;
+        _code = frame._code;
         CloseReason = frame.CloseReason;
         Epoch = epoch;
         ReceivedAt = receivedAt;
@@ -46,10 +63,29 @@ public readonly struct Frame : IEquatable<Frame>
     public FrameKind Kind { get; }
 
     /// <summary>The message bytes (UTF-8 for <see cref="FrameKind.Text"/>). Empty for a close frame.</summary>
-    public ReadOnlyMemory<byte> Payload { get; }
+    /// <remarks>For a leased frame, valid only until <see cref="Release"/> (checked in Debug builds).</remarks>
+    public ReadOnlyMemory<byte> Payload
+    {
+        get
+        {
+#if DEBUG
+            if (TryGetLease(out PayloadLease? lease))
+            {
+                lease.AssertLive(_code);
+            }
+#endif
+            return _payload;
+        }
+    }
 
     /// <summary>The close status code for a <see cref="FrameKind.Close"/> frame; 0 otherwise.</summary>
-    public int CloseCode { get; }
+    public int CloseCode => Kind == FrameKind.Close ? _code : 0;
+
+    /// <summary>
+    /// True when the payload is a pooled buffer lent to the consumer (lease mode): call
+    /// <see cref="Release"/> once done with it. False for owned frames, the default.
+    /// </summary>
+    public bool IsLeased => TryGetLease(out _);
 
     /// <summary>The close reason for a <see cref="FrameKind.Close"/> frame, if the peer gave one.</summary>
     public string? CloseReason { get; }
@@ -72,13 +108,48 @@ public readonly struct Frame : IEquatable<Frame>
     public long ReceivedAt { get; }
 
     /// <summary>The payload length in bytes.</summary>
-    public int Length => Payload.Length;
+    public int Length => _payload.Length;
 
     /// <summary>True for <see cref="FrameKind.Text"/> and <see cref="FrameKind.Binary"/>: the frames the adapter sees.</summary>
     public bool IsData => Kind <= FrameKind.Binary;
 
     /// <summary>True for ping, pong and close: the frames the stack consumes itself.</summary>
     public bool IsControl => Kind >= FrameKind.Ping;
+
+    /// <summary>
+    /// Returns a leased payload to its pool (lease mode); does nothing for an owned frame. Call it
+    /// exactly once per leased frame, after the last read of its payload.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">This leased frame (or a copy of it) was already released.</exception>
+    public void Release()
+    {
+        if (TryGetLease(out PayloadLease? lease))
+        {
+            lease.Return(_code);
+        }
+    }
+
+    /// <summary>A data frame over a leased payload (lease mode; the stack's leaves create these).</summary>
+    /// <param name="kind">Text or Binary.</param>
+    /// <param name="lease">A lease just rented, its bytes written.</param>
+    /// <returns>The frame, carrying the lease's current generation.</returns>
+    internal static Frame Leased(FrameKind kind, PayloadLease lease)
+    {
+        System.Diagnostics.Debug.Assert(kind is FrameKind.Text or FrameKind.Binary);
+        return new Frame(kind, lease.Memory, lease.Generation, null);
+    }
+
+    private bool TryGetLease([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out PayloadLease? lease)
+    {
+        // Only data frames are ever leased; the type test is all an owned frame pays.
+        if (!IsData)
+        {
+            lease = null;
+            return false;
+        }
+
+        return MemoryMarshal.TryGetMemoryManager(_payload, out lease);
+    }
 
     /// <summary>The same frame stamped with the receive time the leaf observed (no allocation).</summary>
     /// <param name="receivedAt">A <see cref="TimeProvider.GetTimestamp"/> value.</param>
@@ -137,13 +208,13 @@ public readonly struct Frame : IEquatable<Frame>
     /// <remarks>Content equality: kind, payload bytes and close code/reason; <see cref="Epoch"/> and <see cref="ReceivedAt"/> are receipt metadata and do not take part.</remarks>
     public bool Equals(Frame other) =>
         Kind == other.Kind && CloseCode == other.CloseCode && CloseReason == other.CloseReason &&
-        Payload.Span.SequenceEqual(other.Payload.Span);
+        _payload.Span.SequenceEqual(other._payload.Span);
 
     /// <inheritdoc />
     public override bool Equals(object? obj) => obj is Frame other && Equals(other);
 
     /// <inheritdoc />
-    public override int GetHashCode() => HashCode.Combine(Kind, Payload.Length, CloseCode);
+    public override int GetHashCode() => HashCode.Combine(Kind, _payload.Length, CloseCode);
 
     /// <summary>Value equality.</summary>
     /// <param name="left">A frame.</param>
@@ -157,5 +228,5 @@ public readonly struct Frame : IEquatable<Frame>
 
     /// <summary>Describes the frame without its payload (payloads may carry credentials).</summary>
     public override string ToString() =>
-        Kind == FrameKind.Close ? $"Close({CloseCode})" : $"{Kind}({Payload.Length} B)";
+        Kind == FrameKind.Close ? $"Close({CloseCode})" : $"{Kind}({_payload.Length} B{(IsLeased ? ", leased" : string.Empty)})";
 }

@@ -8,7 +8,11 @@ namespace Transport;
 /// <param name="Phase">The current phase.</param>
 /// <param name="Epoch">Completed down-cycles: 0 for the first connection, +1 each time a connection is re-established.</param>
 /// <param name="Version">Bumped on every published change; what "wait for the next change" keys on.</param>
-/// <param name="DownSince">When the feed went down, while it is down (Reconnecting, Unrecoverable); otherwise null.</param>
+/// <param name="DownSince">
+/// When the feed went down, while it is down (Connecting, Reconnecting, Unrecoverable, Closed); otherwise
+/// null. When a liveness timeout detected the loss, this is the last sign of life (the last frame the
+/// leaf saw), not the moment of detection: the blind time is never understated.
+/// </param>
 /// <param name="Attempts">Cumulative connect attempts, successful or not.</param>
 /// <param name="TotalLagged">Cumulative data frames evicted from the receive ring (dropped, signalled).</param>
 /// <param name="Exhausted">Sticky: a voluntary <c>MaxAttempts</c> cap ran out.</param>
@@ -23,6 +27,20 @@ public sealed record LifecycleSnapshot(
     bool Exhausted,
     TransportException? LastError)
 {
+    /// <summary>
+    /// When the current up-period began (the up-edge was published), while the feed is up
+    /// (Connected, Stale, Resumed); otherwise null. A level: a consumer that wakes late still learns
+    /// when the feed came back.
+    /// </summary>
+    public DateTimeOffset? UpSince { get; init; }
+
+    /// <summary>
+    /// How long the most recent completed outage lasted (from <see cref="DownSince"/> to the up-edge of
+    /// the next session); null until a reconnect has completed. Survives coalescing: after a short
+    /// outage that a slow consumer never saw as Reconnecting, this and <see cref="Epoch"/> still say it happened.
+    /// </summary>
+    public TimeSpan? LastOutage { get; init; }
+
     /// <summary>The snapshot before anything happened.</summary>
     public static LifecycleSnapshot Initial { get; } = new(ConnectionPhase.Connecting, 0, 0, null, 0, 0, false, null);
 
@@ -37,5 +55,7 @@ public sealed record LifecycleSnapshot(
         $"{Phase} epoch={Epoch} v={Version} attempts={Attempts} lagged={TotalLagged}" +
         (Exhausted ? " exhausted" : string.Empty) +
         (DownSince is { } d ? $" downSince={d:O}" : string.Empty) +
+        (UpSince is { } u ? $" upSince={u:O}" : string.Empty) +
+        (LastOutage is { } o ? $" lastOutage={o}" : string.Empty) +
         (LastError is { } e ? $" lastError={e.Kind}" : string.Empty);
 }

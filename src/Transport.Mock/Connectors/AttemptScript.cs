@@ -19,6 +19,21 @@ public sealed class AttemptScript
     /// <returns>The socket the attempt will yield.</returns>
     public MockSocket Succeeds(string? subProtocol = null) => Succeeds(new MockSocket(subProtocol));
 
+    /// <summary>The attempt succeeds with a fresh socket whose handshake response is <paramref name="handshake"/>.</summary>
+    /// <param name="handshake">The scripted response: subprotocol, extensions, headers.</param>
+    /// <param name="capabilities">What the socket's leaf can see; null: the mock's default (surfaces pings and pongs).</param>
+    /// <returns>The socket the attempt will yield.</returns>
+    public MockSocket Succeeds(HandshakeResponse handshake, LeafCapabilities? capabilities = null)
+    {
+        var socket = new MockSocket(handshake);
+        if (capabilities is { } c)
+        {
+            socket.Capabilities = c;
+        }
+
+        return Succeeds(socket);
+    }
+
     /// <summary>The attempt succeeds with <paramref name="socket"/>.</summary>
     /// <param name="socket">The socket the attempt will yield.</param>
     /// <returns><paramref name="socket"/>.</returns>

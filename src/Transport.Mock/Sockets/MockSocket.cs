@@ -59,7 +59,30 @@ public sealed class MockSocket : ILeafConnection, ILeafSender, ILeafReceiver
     public MockSocket(string? subProtocol = null)
     {
         SubProtocol = subProtocol;
+        Handshake = new HandshakeResponse(101, subProtocol, [], HandshakeResponse.NoHeaders);
     }
+
+    /// <summary>Creates an open socket whose scripted handshake response is <paramref name="handshake"/>.</summary>
+    /// <param name="handshake">What the "server" answered: subprotocol, extensions, headers.</param>
+    public MockSocket(HandshakeResponse handshake)
+        : this(handshake?.SubProtocol)
+    {
+        ArgumentNullException.ThrowIfNull(handshake);
+        Handshake = handshake;
+    }
+
+    /// <summary>
+    /// The scripted handshake response (default: 101 with <see cref="SubProtocol"/>, no extensions, no
+    /// headers). Set it before the socket is handed out.
+    /// </summary>
+    public HandshakeResponse Handshake { get; set; }
+
+    /// <summary>
+    /// What this leaf can see. Default: it surfaces pings and pongs (the test delivers them). Set it
+    /// before the socket is handed out, e.g. to <see cref="LeafCapabilities.AnswersPingsItself"/> to
+    /// model a ClientWebSocket-like leaf.
+    /// </summary>
+    public LeafCapabilities Capabilities { get; set; } = LeafCapabilities.SurfacesPings | LeafCapabilities.SurfacesPongs;
 
     /// <inheritdoc />
     public ILeafSender Sender => this;
@@ -69,12 +92,6 @@ public sealed class MockSocket : ILeafConnection, ILeafSender, ILeafReceiver
 
     /// <inheritdoc />
     public string? SubProtocol { get; }
-
-    /// <summary>
-    /// Pings and pongs the test delivers are returned by the receiver, as the Pipelines leaf does: the
-    /// stack answers pings through its pong lane (see <see cref="PongsSent"/>).
-    /// </summary>
-    public LeafCapabilities Capabilities => LeafCapabilities.SurfacesPings | LeafCapabilities.SurfacesPongs;
 
     /// <summary>How many frames the client has received.</summary>
     public int Received

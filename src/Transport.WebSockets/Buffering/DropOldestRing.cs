@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Transport.WebSockets.Waiting;
 
 namespace Transport.WebSockets.Buffering;
 
@@ -37,6 +38,21 @@ namespace Transport.WebSockets.Buffering;
 // I9: Write and TryRead allocate nothing in steady state (after the slot array has grown).
 //     DropOldestRingAllocationTests.I9_steady_state_write_and_read_allocate_nothing
 //     DropOldestRingAllocationTests.I9_waiting_and_waking_allocate_nothing
+//     DropOldestRingBatchTests.I9_batch_write_and_read_allocate_nothing
+// Ring.I10: A batch is its frames one by one: WriteBatch(f1..fn) leaves the ring, its counters and its
+//      return value exactly as Write(f1)..Write(fn) would, and TryReadBatch(n) as n TryReads
+//      (stopping early only at the byte budget, never before the first frame); each takes the
+//      lock once and wakes the consumer at most once.
+//     DropOldestRingModelTests.I4_random_operations_match_the_reference_model (batches included)
+//     DropOldestRingBatchTests.I10_batch_write_equals_frame_by_frame_writes
+//     DropOldestRingBatchTests.I10_one_batch_wakes_the_consumer_once
+// Ring.I11: A batch with a control frame anywhere is rejected whole: nothing is admitted (I5).
+//     DropOldestRingBatchTests.I11_batch_with_a_control_frame_is_rejected_whole
+// Ring.I12: Lease mode: every leased frame the ring drops (evicted, or written after Complete) is
+//      released by the ring exactly once and counted in LeasesReleased; frames read are the
+//      consumer's to release.
+//     LeaseTests.I12_the_ring_releases_the_leased_frames_it_evicts_or_drops
+//     DropOldestRingBatchTests.I11_batch_with_a_control_frame_is_rejected_whole
 
 /// <summary>
 /// The receive ring between the actor (single producer) and the adapter reading the source
@@ -51,8 +67,10 @@ namespace Transport.WebSockets.Buffering;
 /// to reconcile.
 /// </para>
 /// <para>
-/// Concurrency: one small lock guards all state. The producer path takes it once per write and
-/// does no allocation; the consumer's wake-up is claimed under the lock and signalled after it
+/// Concurrency: one small lock guards all state. The producer takes it once per write or per
+/// batch (<see cref="WriteBatch"/>) and does no allocation; the consumer takes it once per read
+/// or per batch (<see cref="TryReadBatch"/>). The consumer's wake-up follows the protocol of
+/// <see cref="SingleConsumerWaiter{T}"/>: armed and claimed under the lock, completed after it
 /// is released, so no foreign code ever runs while the lock is held.
 /// </para>
 /// <para>
@@ -66,7 +84,10 @@ internal sealed class DropOldestRing
     private const int InitialSlots = 64;
 
     private readonly Lock _lock = new();
-    private readonly RingReadWaiter _waiter = new();
+
+    // The consumer's one reusable wait: armed under _lock when the ring is empty, claimed under
+    // _lock by Write/WriteBatch/Complete, completed after the lock is released (I8).
+    private readonly SingleConsumerWaiter<bool> _waiter = new("receive ring");
 
     // Guarded by _lock: the circular buffer. Slots outside [_head, _head + _count) hold default
     // so an evicted or read frame's payload is not kept alive by the ring.
@@ -80,17 +101,11 @@ internal sealed class DropOldestRing
     private long _totalWritten;
     private long _totalRead;
     private long _totalLagged;
+    private long _leasesReleased;
 
     // Guarded by _lock: completion. Set once; the first Complete wins.
     private bool _completed;
     private Exception? _completionError;
-
-    // Guarded by _lock: the pending wait. Armed only while the ring is empty and not completed;
-    // whoever clears _waiterArmed (Write, Complete, or the cancellation callback) owns the
-    // completion of that wait, and performs it after leaving the lock.
-    private bool _waiterArmed;
-    private CancellationToken _waiterToken;
-    private CancellationTokenRegistration _waiterRegistration;
 
     /// <summary>Creates an empty ring.</summary>
     /// <param name="capacityFrames">The frame bound (at least 1).</param>
@@ -146,6 +161,12 @@ internal sealed class DropOldestRing
         get { lock (_lock) { return _totalRead; } }
     }
 
+    /// <summary>Cumulative leased frames the ring released itself (evicted, or dropped after completion; Ring.I12).</summary>
+    public long LeasesReleased
+    {
+        get { lock (_lock) { return _leasesReleased; } }
+    }
+
     /// <summary>True once <see cref="Complete"/> was called (frames may still be buffered).</summary>
     public bool IsCompleted
     {
@@ -167,9 +188,8 @@ internal sealed class DropOldestRing
             throw new ArgumentException($"The receive ring holds data frames only; got {frame}.", nameof(frame));
         }
 
-        int evicted = 0;
+        int evicted;
         bool wake;
-        CancellationTokenRegistration registration;
         lock (_lock)
         {
             if (_completed)
@@ -178,48 +198,72 @@ internal sealed class DropOldestRing
                 // terminal failure) are expected. The consumer was already told the stream ends
                 // after what is buffered, so these are neither delivered nor counted as lagged:
                 // there is nobody left to reconcile, and throwing would break the actor's teardown.
+                // A leased one goes back to its pool (Ring.I12).
+                ReleaseDroppedLocked(frame);
                 return 0;
             }
 
-            int length = frame.Length;
-            while (_count > 0 && (_count >= CapacityFrames || _bytes + length > CapacityBytes))
-            {
-                RemoveOldest();
-                evicted++;
-            }
-
-            if (_count == _slots.Length)
-            {
-                Grow();
-            }
-
-            int tail = _head + _count;
-            if (tail >= _slots.Length)
-            {
-                tail -= _slots.Length;
-            }
-
-            _slots[tail] = frame;
-            _count++;
-            _bytes += length;
-            if (_bytes > _peakBytes)
-            {
-                _peakBytes = _bytes;
-            }
-
-            _totalWritten++;
-            _totalLagged += evicted;
-            Debug.Assert(_count <= CapacityFrames, "I1");
-            Debug.Assert(_bytes <= CapacityBytes || _count == 1, "I2");
-            wake = TryClaimWaiter(out registration);
+            evicted = AdmitLocked(frame);
+            wake = _waiter.TryClaim();
         }
 
         if (wake)
         {
-            // Outside the lock (I8). Unregister does not block: a cancellation callback already
-            // running will find the waiter claimed and do nothing.
-            registration.Unregister();
-            _waiter.SetResult(true);
+            // Outside the lock (I8).
+            _waiter.Complete(true);
+        }
+
+        return evicted;
+    }
+
+    /// <summary>
+    /// Admits a batch of data frames in order under one lock, waking the consumer at most once:
+    /// the same outcome as writing them one by one (I10). Producer only.
+    /// </summary>
+    /// <param name="frames">Text or Binary frames, oldest first.</param>
+    /// <returns>The number of frames the batch evicted, its own earlier frames included when the batch alone overflows a bound.</returns>
+    /// <exception cref="ArgumentException">A frame of the batch is a control frame; nothing was admitted (I11).</exception>
+    public int WriteBatch(ReadOnlySpan<Frame> frames)
+    {
+        foreach (ref readonly Frame frame in frames)
+        {
+            if (!frame.IsData)
+            {
+                throw new ArgumentException($"The receive ring holds data frames only; the batch has {frame}.", nameof(frames));
+            }
+        }
+
+        if (frames.IsEmpty)
+        {
+            return 0;
+        }
+
+        int evicted = 0;
+        bool wake;
+        lock (_lock)
+        {
+            if (_completed)
+            {
+                // As in Write: late frames of a dying socket; leased ones go back to their pool.
+                foreach (ref readonly Frame frame in frames)
+                {
+                    ReleaseDroppedLocked(frame);
+                }
+
+                return 0;
+            }
+
+            foreach (ref readonly Frame frame in frames)
+            {
+                evicted += AdmitLocked(frame);
+            }
+
+            wake = _waiter.TryClaim();
+        }
+
+        if (wake)
+        {
+            _waiter.Complete(true);
         }
 
         return evicted;
@@ -246,6 +290,41 @@ internal sealed class DropOldestRing
     }
 
     /// <summary>
+    /// Takes up to <paramref name="destination"/>.Length of the oldest buffered frames under one
+    /// lock, the same frames in the same order as that many <see cref="TryRead"/> calls (I10).
+    /// Consumer only.
+    /// </summary>
+    /// <param name="destination">Where the frames go, oldest first.</param>
+    /// <param name="maxBytes">
+    /// Stop before a frame that would take the batch's payload past this many bytes; the first
+    /// frame is always taken, whatever its size.
+    /// </param>
+    /// <returns>The number of frames taken (0 when the ring is empty or the destination is).</returns>
+    public int TryReadBatch(Span<Frame> destination, long maxBytes = long.MaxValue)
+    {
+        lock (_lock)
+        {
+            int taken = 0;
+            long bytes = 0;
+            while (taken < destination.Length && _count > 0)
+            {
+                ref Frame oldest = ref _slots[_head];
+                if (taken > 0 && bytes + oldest.Length > maxBytes)
+                {
+                    break;
+                }
+
+                bytes += oldest.Length;
+                destination[taken++] = oldest;
+                RemoveOldest();
+            }
+
+            _totalRead += taken;
+            return taken;
+        }
+    }
+
+    /// <summary>
     /// Waits until a frame is buffered or the ring has ended. Consumer only; one wait at a time.
     /// </summary>
     /// <param name="cancellationToken">Cancels the wait (the ring is unaffected).</param>
@@ -255,7 +334,6 @@ internal sealed class DropOldestRing
     /// <remarks>Once drained after <c>Complete(error)</c>, the returned task faults with that error.</remarks>
     public ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default)
     {
-        ValueTask<bool> pending;
         lock (_lock)
         {
             if (_count > 0)
@@ -275,41 +353,10 @@ internal sealed class DropOldestRing
                 return ValueTask.FromCanceled<bool>(cancellationToken);
             }
 
-            if (_waiterArmed || _waiter.IsOutstanding)
-            {
-                throw new InvalidOperationException("The receive ring has a single consumer: await the previous WaitToReadAsync before calling it again.");
-            }
-
-            _waiterArmed = true;
-            _waiterToken = cancellationToken;
-            pending = _waiter.Arm();
+            // Empty and live: arm under the lock, so a Write either came before (and we returned
+            // true above) or comes after and claims this wait (I7).
+            return _waiter.Arm(cancellationToken);
         }
-
-        if (cancellationToken.CanBeCanceled)
-        {
-            // Registered outside the lock: if the token is cancelled meanwhile, the callback runs
-            // synchronously here and takes the lock itself.
-            CancellationTokenRegistration registration = cancellationToken.UnsafeRegister(
-                static (state, token) => ((DropOldestRing)state!).CancelWaiter(token), this);
-            bool stillArmed;
-            lock (_lock)
-            {
-                // A Write or Complete may have claimed the waiter between the two lock sections;
-                // then nobody else will unregister, so this thread does.
-                stillArmed = _waiterArmed;
-                if (stillArmed)
-                {
-                    _waiterRegistration = registration;
-                }
-            }
-
-            if (!stillArmed)
-            {
-                registration.Unregister();
-            }
-        }
-
-        return pending;
     }
 
     /// <summary>
@@ -320,7 +367,6 @@ internal sealed class DropOldestRing
     public void Complete(Exception? error = null)
     {
         bool wake;
-        CancellationTokenRegistration registration;
         lock (_lock)
         {
             if (_completed)
@@ -330,58 +376,71 @@ internal sealed class DropOldestRing
 
             _completed = true;
             _completionError = error;
-            wake = TryClaimWaiter(out registration);
+            wake = _waiter.TryClaim();
         }
 
         if (wake)
         {
-            registration.Unregister();
             if (error is null)
             {
-                _waiter.SetResult(false);
+                _waiter.Complete(false);
             }
             else
             {
-                _waiter.SetException(error);
+                _waiter.Fail(error);
             }
         }
     }
 
-    private void CancelWaiter(CancellationToken token)
-    {
-        lock (_lock)
-        {
-            // The wait may already have been claimed by a Write or Complete (and a new one armed
-            // with another token): only the wait registered with this token is ours to cancel.
-            if (!_waiterArmed || _waiterToken != token)
-            {
-                return;
-            }
-
-            _waiterArmed = false;
-            _waiterToken = default;
-            _waiterRegistration = default; // this callback is that registration: nothing to unregister
-        }
-
-        _waiter.SetException(new OperationCanceledException(token));
-    }
-
-    // Caller holds _lock. Claims the armed waiter, if any, for the caller to complete after
-    // releasing the lock.
-    private bool TryClaimWaiter(out CancellationTokenRegistration registration)
+    // Caller holds _lock and the ring is not completed. Evicts the oldest until the frame fits,
+    // admits it, and returns how many were evicted.
+    private int AdmitLocked(in Frame frame)
     {
         Debug.Assert(_lock.IsHeldByCurrentThread);
-        if (!_waiterArmed)
+        int evicted = 0;
+        int length = frame.Length;
+        while (_count > 0 && (_count >= CapacityFrames || _bytes + length > CapacityBytes))
         {
-            registration = default;
-            return false;
+            ReleaseDroppedLocked(_slots[_head]);
+            RemoveOldest();
+            evicted++;
         }
 
-        _waiterArmed = false;
-        registration = _waiterRegistration;
-        _waiterRegistration = default;
-        _waiterToken = default;
-        return true;
+        if (_count == _slots.Length)
+        {
+            Grow();
+        }
+
+        int tail = _head + _count;
+        if (tail >= _slots.Length)
+        {
+            tail -= _slots.Length;
+        }
+
+        _slots[tail] = frame;
+        _count++;
+        _bytes += length;
+        if (_bytes > _peakBytes)
+        {
+            _peakBytes = _bytes;
+        }
+
+        _totalWritten++;
+        _totalLagged += evicted;
+        Debug.Assert(_count <= CapacityFrames, "I1");
+        Debug.Assert(_bytes <= CapacityBytes || _count == 1, "I2");
+        return evicted;
+    }
+
+    // Caller holds _lock. The ring owns a leased frame it drops, so it returns it (Ring.I12). The
+    // return is the pool's own short lock section and ArrayPool's, never foreign code.
+    private void ReleaseDroppedLocked(in Frame frame)
+    {
+        if (frame.IsLeased)
+        {
+            frame.Release();
+            _leasesReleased++;
+        }
     }
 
     // Caller holds _lock and _count > 0.

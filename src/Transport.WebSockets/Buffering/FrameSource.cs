@@ -1,30 +1,123 @@
-using System.Runtime.CompilerServices;
+using System.Diagnostics;
 
 namespace Transport.WebSockets.Buffering;
 
-/// <summary>The adapter-facing receive side over the actor's <see cref="DropOldestRing"/>.</summary>
+// Invariants (tests in tests/Transport.Tests/Buffering/FrameSourceTests.cs):
+//
+// Source.S1: Every path (await foreach, TryRead, TryReadBatch, ReadBatchAsync, in any mix) yields
+//            the ring's frames exactly once, in ring order: the read-ahead is owned by the source,
+//            not by one enumerator, so breaking out of an await foreach loses nothing.
+//            FrameSourceTests.S1_mixed_reads_yield_every_frame_once_in_order
+//            FrameSourceTests.S1_breaking_out_of_await_foreach_loses_nothing
+// Source.S2: The read-ahead holds at most ReadAheadFrames frames and ReadAheadBytes payload bytes
+//            (or one frame, if that frame alone is larger), so the slow-consumer bound grows by at
+//            most that much. Count and BufferedBytes include it.
+//            FrameSourceTests.S2_read_ahead_is_bounded_by_frames_and_bytes
+
+/// <summary>
+/// The adapter-facing receive side over the actor's <see cref="DropOldestRing"/>: the consumer
+/// takes frames from the ring in batches (one lock per batch) into a small read-ahead and serves
+/// <c>await foreach</c> and <see cref="TryRead"/> from it.
+/// </summary>
+/// <remarks>
+/// Single consumer, like the ring: the read-ahead fields are touched only by the consumer's
+/// calls, so they need no lock. <see cref="Count"/> and <see cref="BufferedBytes"/> may be read
+/// from any thread (metrics) and are then approximate by at most one batch.
+/// </remarks>
 internal sealed class FrameSource : IFrameSource
 {
+    /// <summary>Most frames taken from the ring per lock section.</summary>
+    internal const int ReadAheadFrames = 64;
+
+    /// <summary>Most payload bytes taken from the ring per batch (the first frame is always taken).</summary>
+    internal const long ReadAheadBytes = 64 * 1024;
+
     private readonly DropOldestRing _ring;
+
+    // Consumer-only: frames taken from the ring and not yet handed out, [_next, _end).
+    private readonly Frame[] _readAhead = new Frame[ReadAheadFrames];
+    private int _next;
+    private int _end;
+    private long _readAheadBytes;
 
     public FrameSource(DropOldestRing ring) => _ring = ring;
 
-    public int Count => _ring.Count;
+    public int Count => _ring.Count + Math.Max(0, Volatile.Read(ref _end) - Volatile.Read(ref _next));
 
-    public long BufferedBytes => _ring.Bytes;
+    public long BufferedBytes => _ring.Bytes + Math.Max(0, Volatile.Read(ref _readAheadBytes));
 
-    public bool TryRead(out Frame frame) => _ring.TryRead(out frame);
+    public bool TryRead(out Frame frame)
+    {
+        if (_next == _end && !Refill())
+        {
+            frame = default;
+            return false;
+        }
 
-    public ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default) => _ring.WaitToReadAsync(cancellationToken);
+        frame = Take();
+        return true;
+    }
+
+    public int TryReadBatch(Span<Frame> destination)
+    {
+        int taken = 0;
+        while (taken < destination.Length && _next < _end)
+        {
+            destination[taken++] = Take();
+        }
+
+        if (taken < destination.Length)
+        {
+            // Straight from the ring: the caller's span is the batch, no read-ahead in between.
+            taken += _ring.TryReadBatch(destination[taken..]);
+        }
+
+        return taken;
+    }
+
+    public ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default) =>
+        _next < _end ? new ValueTask<bool>(true) : _ring.WaitToReadAsync(cancellationToken);
 
     public async IAsyncEnumerator<Frame> GetAsyncEnumerator(CancellationToken cancellationToken = default)
     {
-        while (await _ring.WaitToReadAsync(cancellationToken))
+        while (await WaitToReadAsync(cancellationToken))
         {
-            while (_ring.TryRead(out var frame))
+            while (TryRead(out var frame))
             {
                 yield return frame;
             }
         }
+    }
+
+    // One lock section for up to ReadAheadFrames frames (S2).
+    private bool Refill()
+    {
+        Debug.Assert(_next == _end);
+        int taken = _ring.TryReadBatch(_readAhead, ReadAheadBytes);
+        if (taken == 0)
+        {
+            return false;
+        }
+
+        long bytes = 0;
+        for (int i = 0; i < taken; i++)
+        {
+            bytes += _readAhead[i].Length;
+        }
+
+        Volatile.Write(ref _readAheadBytes, bytes);
+        _next = 0;
+        Volatile.Write(ref _end, taken);
+        return true;
+    }
+
+    private Frame Take()
+    {
+        ref Frame slot = ref _readAhead[_next];
+        Frame frame = slot;
+        slot = default; // the read-ahead must not keep a handed-out payload alive
+        Volatile.Write(ref _readAheadBytes, _readAheadBytes - frame.Length);
+        Volatile.Write(ref _next, _next + 1);
+        return frame;
     }
 }

@@ -1,5 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Transport.WebSockets.Buffering;
+using Transport.WebSockets.Endpoints;
+using Transport.WebSockets.Initialization;
 using Transport.WebSockets.Lifecycle;
 using Transport.WebSockets.Pacing;
 using Transport.WebSockets.Reconnect;
@@ -46,6 +48,7 @@ internal sealed class ConnectionActor
     private readonly EpochFence _fence;
     private readonly PhaseMachine _phases;
     private readonly SessionServices _sessionServices;
+    private readonly HandshakeFactory _handshakes;
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _closeCutShort = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -57,7 +60,14 @@ internal sealed class ConnectionActor
     private readonly CancellationTokenSource _shutdownCts = new();
     private Session? _session;
     private bool _everConnected;
+    private bool _everUp;
     private long _attempts;
+    private int _attemptInCycle;
+    private string _lastEndpoint = string.Empty;
+    private TransportException? _lastFailure;
+
+    // The facts of the newest session that went up; read from any thread (conn.Session).
+    private SessionInfo? _sessionInfo;
 
     public ConnectionActor(ConnectionServices services)
     {
@@ -75,10 +85,15 @@ internal sealed class ConnectionActor
         _fence = new EpochFence(_logger);
         Sink = new FrameSink(Queue, _fence);
         Source = new FrameSource(Ring);
-        _telemetry = services.Telemetry.Create(_options.Name, _time, () => Ring.Count, () => Queue.Count, CurrentDownSeconds);
+        _telemetry = services.Telemetry.Create(_options.Name, _time, () => Source.Count, () => Queue.Count, CurrentDownSeconds);
         _phases = new PhaseMachine(Lifecycle, _telemetry, _logger, _options.Name);
         var lag = new LagReporter(Ring, _phases, _spawner, _logger, _options.Name);
-        _sessionServices = new SessionServices(_options, _time, _logger, Ring, Queue, pacer, _fence, _phases, _telemetry, lag, () => ShutdownRequested, _closeCutShort.Task);
+        _sessionServices = new SessionServices(_options, _time, _logger, Ring, Queue, pacer, _fence, _phases, _telemetry, lag, () => ShutdownRequested, _closeCutShort.Task)
+        {
+            Initializer = services.Initializer,
+            ConnectionSink = Sink,
+        };
+        _handshakes = new HandshakeFactory(_options, services.Endpoints, _logger);
         Trigger = new ReconnectTrigger(ForceReconnect);
     }
 
@@ -96,12 +111,15 @@ internal sealed class ConnectionActor
 
     public Task Stopped => _stopped.Task;
 
+    /// <summary>The facts of the newest session that went up; null before the first.</summary>
+    public SessionInfo? SessionInfo => Volatile.Read(ref _sessionInfo);
+
     private bool ShutdownRequested => Volatile.Read(ref _shutdownRequested) != 0;
 
     /// <summary>Starts the actor through the spawn seam.</summary>
     public void Start()
     {
-        Log.Starting(_logger, _options.Name, Redaction.RedactUri(_options.Uri!));
+        Log.Starting(_logger, _options.Name, _handshakes.RedactedPrimary);
         var now = _time.GetUtcNow();
         _phases.Update(s => s with { DownSince = now });
         _ = _spawner.Spawn(RunAsync);
@@ -185,14 +203,25 @@ internal sealed class ConnectionActor
                     break;
                 }
 
-                var (end, epoch) = await RunSessionAsync(connection);
+                var (end, epoch, wentUp, downSince) = await RunSessionAsync(connection);
                 if (end.Reason == SessionEndReason.Shutdown)
                 {
                     break;
                 }
 
                 dropCause = end.Error;
-                _phases.Dropped(end, epoch, _time.GetUtcNow());
+                if (wentUp)
+                {
+                    // Liveness.L6: DownSince is when the end was signalled, or the last sign of life
+                    // when a liveness timeout detected it (not after close and dispose).
+                    _phases.Dropped(end, epoch, downSince);
+                }
+                else if (end.Error is { } failed)
+                {
+                    // Init.I2: the socket never went up (its initializer failed): an attempt failure,
+                    // classified with the next cycle; the phase and DownSince stay as they were.
+                    _phases.Update(s => s with { LastError = failed });
+                }
             }
 
             Terminate(ConnectionPhase.Closed, exhausted: false, error: null);
@@ -224,19 +253,10 @@ internal sealed class ConnectionActor
         _telemetry.Attempt();
         _phases.Update(s => s with { Attempts = attempt });
 
-        // Actor.A1: a fresh request per attempt, stamped now, never a cached one.
-        var request = new HandshakeRequest(_options.Uri!);
-        foreach (var (name, value) in _options.Headers)
-        {
-            request.Headers[name] = value;
-        }
-
-        foreach (var subProtocol in _options.SubProtocols)
-        {
-            request.SubProtocols.Add(subProtocol);
-        }
-
+        // Actor.A1: a fresh request per attempt, stamped now, never a cached one; its endpoint is
+        // chosen anew too (Endpoint.E1: failover order, or the adapter's provider).
         var epochIfConnected = _everConnected ? _fence.CurrentEpoch + 1 : 0;
+        var request = await _handshakes.CreateAsync(attempt, ++_attemptInCycle, epochIfConnected, _everConnected, _lastFailure, cancellationToken);
         await _auth.StampAsync(request, new AuthContext(epochIfConnected, attempt, _everConnected), cancellationToken);
         if (_logger.IsEnabled(LogLevel.Debug))
         {
@@ -244,20 +264,26 @@ internal sealed class ConnectionActor
             Log.Attempt(_logger, _options.Name, attempt, request.ToString());
         }
 
+        _lastEndpoint = request.ToRedactedUriString();
         return await _leaf.ConnectAsync(request, cancellationToken);
     }
 
-    private void OnRetry(TransportException error, TimeSpan delay) => _phases.AttemptFailed(error, _attempts, delay);
-
-    private async Task<(SessionEnd End, long Epoch)> RunSessionAsync(ILeafConnection connection)
+    private void OnRetry(TransportException error, TimeSpan delay)
     {
-        // Actor.A2: the epoch advances exactly once per completed down-cycle.
-        var reconnected = _everConnected;
-        var epoch = reconnected ? _fence.Advance() : _fence.CurrentEpoch;
-        _everConnected = true;
-        var downFor = _phases.Current.DownSince is { } since ? _time.GetUtcNow() - since : TimeSpan.Zero;
+        _lastFailure = error;
+        _phases.AttemptFailed(error, _attempts, delay);
+    }
 
-        var session = new Session(_sessionServices, connection, epoch);
+    private async Task<(SessionEnd End, long Epoch, bool WentUp, DateTimeOffset DownSince)> RunSessionAsync(ILeafConnection connection)
+    {
+        // Actor.A2: the epoch advances once per socket opened after the first (a down-cycle). A socket
+        // whose session initializer failed keeps its epoch: frames it received carry it, so the next
+        // socket must not reuse it.
+        var epoch = _everConnected ? _fence.Advance() : _fence.CurrentEpoch;
+        _everConnected = true;
+        var info = SessionFacts.Create(epoch, _time.GetUtcNow(), connection.Handshake, connection.Capabilities, _options.Session.ResponseHeaders, _lastEndpoint);
+
+        var session = new Session(_sessionServices, connection, epoch, info);
         Volatile.Write(ref _session, session);
         if (ShutdownRequested)
         {
@@ -267,21 +293,27 @@ internal sealed class ConnectionActor
 
         var end = await session.RunAsync(() =>
         {
-            if (reconnected)
+            var now = _time.GetUtcNow();
+            Volatile.Write(ref _sessionInfo, info);
+            _attemptInCycle = 0;
+            if (_everUp)
             {
-                _phases.Resumed(epoch, _attempts);
+                var downFor = _phases.Current.DownSince is { } since ? now - since : TimeSpan.Zero;
+                _phases.Resumed(epoch, _attempts, now);
                 _telemetry.Reconnected(downFor);
             }
             else
             {
-                _phases.Connected(_attempts);
+                _everUp = true;
+                _phases.Connected(epoch, _attempts, now);
             }
         });
         Volatile.Write(ref _session, null);
 
         // Actor.A5 / Fence.E4: the epoch has ended; pinned sends still queued for it fail now.
         _fence.EndEpoch(epoch, Queue);
-        return (end, epoch);
+        _lastFailure = end.Error ?? _lastFailure;
+        return (end, epoch, session.WentUp, session.DownSince);
     }
 
     private void Terminate(ConnectionPhase phase, bool exhausted, TransportException? error)

@@ -16,4 +16,11 @@ internal sealed record ConnectionServices(
     ISpawner Spawner,
     Func<double> Random,
     ILoggerFactory Loggers,
-    ConnectionTelemetryFactory Telemetry);
+    ConnectionTelemetryFactory Telemetry)
+{
+    /// <summary>Runs on every new socket before queued data and the up-edge; null: none.</summary>
+    public ISessionInitializer? Initializer { get; init; }
+
+    /// <summary>Chooses each attempt's endpoint; null: the configured URI with its failover list.</summary>
+    public IEndpointProvider? Endpoints { get; init; }
+}

@@ -13,11 +13,11 @@ namespace Transport.WebSockets.Connection;
 /// <para>Transition table (every pair not listed is refused):</para>
 /// <list type="table">
 /// <listheader><term>method</term><description>from → to</description></listheader>
-/// <item><term><see cref="Connected"/></term><description>Connecting → Connected (epoch 0)</description></item>
+/// <item><term><see cref="Connected"/></term><description>Connecting → Connected (the first session that goes up; epoch 0 unless a socket before it failed its session initializer)</description></item>
 /// <item><term><see cref="Resumed"/></term><description>Reconnecting → Resumed (epoch ≥ 1)</description></item>
 /// <item><term><see cref="Dropped"/></term><description>Connected, Resumed, Stale → Reconnecting</description></item>
 /// <item><term><see cref="WentStale"/></term><description>Connected, Resumed → Stale</description></item>
-/// <item><term><see cref="Freshened"/></term><description>Stale → Connected (epoch 0) or Resumed (epoch ≥ 1)</description></item>
+/// <item><term><see cref="Freshened"/></term><description>Stale → the session's up phase (Connected for the first session that went up, Resumed after)</description></item>
 /// <item><term><see cref="Terminated"/></term><description>Connecting, Connected, Stale, Reconnecting, Resumed → Unrecoverable or Closed</description></item>
 /// <item><term><see cref="AttemptFailed"/></term><description>Connecting → Connecting, Reconnecting → Reconnecting (LastError only; traced)</description></item>
 /// </list>
@@ -59,6 +59,9 @@ internal sealed partial class PhaseMachine
     // Guards the check-publish-trace sequence of every transition.
     private readonly object _gate = new();
 
+    // The up phase of the current session (Connected or Resumed), restored when Stale clears.
+    private volatile ConnectionPhase _upPhase = ConnectionPhase.Connected;
+
     public PhaseMachine(LifecyclePublisher lifecycle, ConnectionTelemetry telemetry, ILogger logger, string name, bool strict = DefaultStrict)
     {
         _lifecycle = lifecycle;
@@ -87,28 +90,46 @@ internal sealed partial class PhaseMachine
         _ => false,
     };
 
-    /// <summary>The first connection is up: Connecting → Connected.</summary>
-    public bool Connected(long attempts)
+    /// <summary>
+    /// The first connection is up: Connecting → Connected. Its epoch is 0 unless earlier sockets
+    /// opened but never went up (their session initializer failed): each socket has its own epoch.
+    /// </summary>
+    /// <param name="epoch">The socket's epoch.</param>
+    /// <param name="attempts">Cumulative attempts, for the log.</param>
+    /// <param name="now">The up-edge time (UpSince).</param>
+    public bool Connected(long epoch, long attempts, DateTimeOffset now)
     {
         if (!Transition(nameof(Connected), ConnectionPhase.Connected, from => from == ConnectionPhase.Connecting,
-                s => s with { Phase = ConnectionPhase.Connected, Epoch = 0, DownSince = null }))
+                s => s with { Phase = ConnectionPhase.Connected, Epoch = epoch, DownSince = null, UpSince = now }))
         {
             return false;
         }
 
-        Log.Up(_logger, _name, ConnectionPhase.Connected, 0, attempts);
+        _upPhase = ConnectionPhase.Connected;
+        Log.Up(_logger, _name, ConnectionPhase.Connected, epoch, attempts);
         return true;
     }
 
-    /// <summary>A connection after a down-cycle is up: Reconnecting → Resumed.</summary>
-    public bool Resumed(long epoch, long attempts)
+    /// <summary>A connection after a down-cycle is up: Reconnecting → Resumed; LastOutage = now - DownSince.</summary>
+    /// <param name="epoch">The socket's epoch.</param>
+    /// <param name="attempts">Cumulative attempts, for the log.</param>
+    /// <param name="now">The up-edge time (UpSince, and the end of the outage).</param>
+    public bool Resumed(long epoch, long attempts, DateTimeOffset now)
     {
         if (!Transition(nameof(Resumed), ConnectionPhase.Resumed, from => from == ConnectionPhase.Reconnecting,
-                s => s with { Phase = ConnectionPhase.Resumed, Epoch = epoch, DownSince = null }))
+                s => s with
+                {
+                    Phase = ConnectionPhase.Resumed,
+                    Epoch = epoch,
+                    DownSince = null,
+                    UpSince = now,
+                    LastOutage = s.DownSince is { } down ? now - down : s.LastOutage,
+                }))
         {
             return false;
         }
 
+        _upPhase = ConnectionPhase.Resumed;
         Log.Up(_logger, _name, ConnectionPhase.Resumed, epoch, attempts);
         return true;
     }
@@ -117,7 +138,7 @@ internal sealed partial class PhaseMachine
     public bool Dropped(SessionEnd end, long epoch, DateTimeOffset downSince)
     {
         if (!Transition(nameof(Dropped), ConnectionPhase.Reconnecting, IsUpPhase,
-                s => s with { Phase = ConnectionPhase.Reconnecting, DownSince = downSince, LastError = end.Error ?? s.LastError }))
+                s => s with { Phase = ConnectionPhase.Reconnecting, DownSince = downSince, UpSince = null, LastError = end.Error ?? s.LastError }))
         {
             return false;
         }
@@ -144,8 +165,8 @@ internal sealed partial class PhaseMachine
     public bool Freshened()
     {
         var epoch = Current.Epoch;
-        var up = UpPhaseFor(epoch);
-        if (!Transition(nameof(Freshened), up, from => from == ConnectionPhase.Stale, s => s with { Phase = UpPhaseFor(s.Epoch) }))
+        var up = _upPhase;
+        if (!Transition(nameof(Freshened), up, from => from == ConnectionPhase.Stale, s => s with { Phase = up }))
         {
             return false;
         }
@@ -175,6 +196,7 @@ internal sealed partial class PhaseMachine
                     LastError = error ?? s.LastError,
                     TotalLagged = totalLagged,
                     DownSince = s.DownSince ?? now,
+                    UpSince = null,
                 }))
         {
             return false;

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Transport.WebSockets.Buffering;
+using Transport.WebSockets.Initialization;
 using Transport.WebSockets.Liveness;
 using Transport.WebSockets.Pacing;
 using Transport.WebSockets.Reconnect;
@@ -24,6 +25,12 @@ internal sealed record SessionServices(
     Task CloseCutShort)
 {
     public string Name => Options.Name;
+
+    /// <summary>Runs on every new socket before the up-edge and before queued data; null: none.</summary>
+    public ISessionInitializer? Initializer { get; init; }
+
+    /// <summary>The connection's sink: where the session context's pinned sends go once the initializer is done.</summary>
+    public IFrameSink? ConnectionSink { get; init; }
 }
 
 /// <summary>
@@ -33,11 +40,10 @@ internal sealed record SessionServices(
 /// </summary>
 /// <remarks>
 /// <para>
-/// Order inside <see cref="RunAsync"/>: (a session initializer would run here, on the socket, before
-/// the up-edge and before any queued data is released) → the up-edge (<c>wentUp</c>) → receive,
-/// write and watch loops → the first end → stop writing → close handshake unless the socket failed
-/// → stop receiving → dispose. The per-frame work is in <see cref="OnFrame"/> (where per-frame stamping
-/// and batch draining go) and the per-request write is one marked await in the write loop (where a
+/// Order inside <see cref="RunAsync"/>: the receive loop starts → the session initializer runs on the
+/// socket (its frames written directly, queued data held back) → the up-edge (<c>wentUp</c>) → write
+/// and watch loops → the first end → stop writing → close handshake unless the socket failed →
+/// stop receiving → dispose. A failed initializer ends the session before the up-edge. The per-frame work is in <see cref="OnFrame"/> (epoch and receive-time stamping; batches are drained around it, Session.S6) and the per-request write is one marked await in the write loop (where a
 /// write timeout and at-most-once handling go).
 /// </para>
 /// <para>Invariants:</para>
@@ -47,6 +53,9 @@ internal sealed record SessionServices(
 /// <item>Session.S3 nothing is written after the close frame: the write loop stops before the close handshake starts.</item>
 /// <item>Session.S4 on a graceful end, receiving continues through the close handshake (frames the peer sent before its close are delivered), bounded by CloseTimeout or the shutdown caller's token.</item>
 /// <item>Session.S5 a frame taken but not written goes back to the head of its lane, unless it is a pong (meaningful only on this socket).</item>
+/// <item>Session.S6 batch hand-off: after each awaited receive, the loop drains what the leaf already holds (<see cref="ILeafReceiver.TryReceive"/>, at most <see cref="MaxBatchFrames"/> frames / <see cref="MaxBatchBytes"/> bytes) and writes the batch's data frames to the ring under one lock with one wake-up, in arrival order; a ping's pong is queued before the batch's data is written; a close ends the session only after the data that preceded it in the batch was written.</item>
+/// <item>Session.S8 every frame received on this socket carries its epoch (and a receive time when the leaf gave none), without allocating (test: S8_frame_read_after_reconnect_reports_the_epoch_it_arrived_on).</item>
+/// <item>Session.S7 no queued data frame is written and no up-edge is published before the session initializer completed (test: I1_queued_order_never_precedes_the_login).</item>
 /// </list>
 /// </remarks>
 internal sealed class Session
@@ -54,66 +63,164 @@ internal sealed class Session
     private readonly SessionServices _s;
     private readonly ILeafConnection _connection;
     private readonly TaskCompletionSource<SessionEnd> _end = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationTokenSource _ending = new();
     private readonly LivenessWatch _liveness;
+    private readonly SessionInitialization? _init;
+    private readonly object _endGate = new();
+    private bool _ended;
+    private bool _initFailed;
 
-    public Session(SessionServices services, ILeafConnection connection, long epoch)
+    public Session(SessionServices services, ILeafConnection connection, long epoch, SessionInfo info)
     {
         _s = services;
         _connection = connection;
         Epoch = epoch;
-        _liveness = new LivenessWatch(services.Options.Liveness, services.Time, services.Phases, error => End(SessionEnd.Failed(error)));
+        Info = info;
+        _liveness = new LivenessWatch(services.Options.Liveness, info.Capabilities, services.Time, services.Phases,
+            (error, lastSignOfLife) => End(SessionEnd.Failed(error), lastSignOfLife));
+        if (_liveness.DeadAfterIgnored)
+        {
+            InitializationLog.DeadAfterNotApplied(services.Logger, services.Name, epoch, info.Capabilities);
+        }
+
+        if (services.Initializer is not null)
+        {
+            _init = new SessionInitialization(
+                epoch, info, connection.Handshake, connection.Sender, services.Pacer, services.ConnectionSink!, services.Time, services.Logger, services.Name,
+                error => End(SessionEnd.Failed(error)),
+                pong => services.Queue.EnqueuePong(pong));
+        }
     }
 
     /// <summary>The epoch this session serves.</summary>
     public long Epoch { get; }
 
+    /// <summary>The facts of this socket.</summary>
+    public SessionInfo Info { get; }
+
     /// <summary>This session's liveness watch.</summary>
     public LivenessWatch Liveness => _liveness;
 
+    /// <summary>Whether the up-edge was published (false when the initializer failed or the session ended first).</summary>
+    public bool WentUp { get; private set; }
+
+    /// <summary>
+    /// When the feed went down: the last sign of life when a liveness timeout ended the session
+    /// (Liveness.L6), else the moment the end was first signalled (before close and dispose). Set
+    /// before <see cref="RunAsync"/> returns.
+    /// </summary>
+    public DateTimeOffset DownSince { get; private set; }
+
     /// <summary>Ends the session with <paramref name="end"/> unless it has already ended; any thread.</summary>
-    public bool End(SessionEnd end) => _end.TrySetResult(end);
+    /// <param name="end">The reason.</param>
+    /// <param name="downSince">The last sign of life, when known better than "now".</param>
+    public bool End(SessionEnd end, DateTimeOffset? downSince = null)
+    {
+        lock (_endGate)
+        {
+            if (_ended)
+            {
+                return false;
+            }
+
+            _ended = true;
+            DownSince = downSince ?? _s.Time.GetUtcNow();
+        }
+
+        _end.TrySetResult(end);
+        _init?.End(end.Error ?? TransportException.Connection($"The session of epoch {Epoch} ended ({end.Reason})."));
+        _ending.Cancel();
+        return true;
+    }
 
     /// <summary>Runs the session to its end and tears it down; returns the first reason it ended.</summary>
     /// <param name="wentUp">Publishes the up-edge; called once the session is ready to carry data.</param>
     public async Task<SessionEnd> RunAsync(Action wentUp)
     {
-        // Seam: a session initializer (e.g. re-subscribe) runs here, before the up-edge and before
-        // the write loop releases queued data.
-        wentUp();
-
         using var receiveCts = new CancellationTokenSource();
         using var writeCts = new CancellationTokenSource();
         var receiving = ReceiveLoopAsync(_connection.Receiver, receiveCts.Token);
-        var writing = WriteLoopAsync(_connection.Sender, writeCts.Token);
-        var watching = _liveness.Enabled ? _liveness.RunAsync(receiveCts.Token) : Task.CompletedTask;
+        var writing = Task.CompletedTask;
+        var watching = Task.CompletedTask;
+
+        if (_init is not null && _s.Initializer is { } initializer)
+        {
+            // Session.S7: the initializer runs on the socket before the up-edge and before the write loop.
+            var failure = await _init.RunAsync(initializer, _s.Options.Session.InitializeTimeout, _ending.Token);
+            if (failure is not null && End(SessionEnd.Failed(failure)))
+            {
+                // Published now, not after the polite close below (which may take CloseTimeout).
+                _initFailed = true;
+                _s.Phases.Update(s => s with { LastError = failure });
+            }
+        }
+
+        if (!_end.Task.IsCompleted)
+        {
+            WentUp = true;
+            wentUp();
+            writing = WriteLoopAsync(_connection.Sender, writeCts.Token);
+            watching = _liveness.Enabled ? _liveness.RunAsync(receiveCts.Token) : Task.CompletedTask;
+        }
 
         var end = await _end.Task;
 
         // Session.S3: stop writing first; nothing may follow the close frame.
         writeCts.Cancel();
         await writing;
-        if (end.Reason != SessionEndReason.Failed)
+        if (end.Reason != SessionEndReason.Failed || _initFailed)
         {
-            // Session.S4: keep receiving through the close handshake.
-            await CloseGracefullyAsync(_connection.Sender, receiving, end.Reason == SessionEndReason.Shutdown ? "shutdown" : "reconnect");
+            // Session.S4: keep receiving through the close handshake (also after a rejected login: the socket is fine).
+            await CloseGracefullyAsync(_connection.Sender, receiving, end.Reason switch
+            {
+                SessionEndReason.Shutdown => "shutdown",
+                SessionEndReason.Forced => "reconnect",
+                _ => "session initializer failed",
+            });
         }
 
         receiveCts.Cancel();
         await receiving;
         await watching;
         await DisposeQuietlyAsync();
+
+        // _ending is not disposed: End may still be cancelling it on another thread (it holds no timer).
         return end;
     }
 
+    /// <summary>Most frames handed to the ring in one batch (Session.S6): bounds the delay a batch adds to its first frame.</summary>
+    internal const int MaxBatchFrames = 64;
+
+    /// <summary>Most payload bytes in one batch (Session.S6); the frame that crosses it is still included.</summary>
+    internal const long MaxBatchBytes = 256 * 1024;
+
     private async Task ReceiveLoopAsync(ILeafReceiver receiver, CancellationToken cancellationToken)
     {
+        // One reusable batch per session; slots are cleared after each hand-off so the session
+        // never keeps a payload alive once the ring (or the consumer) has it.
+        var batch = new Frame[MaxBatchFrames];
         try
         {
             while (true)
             {
                 var frame = await receiver.ReceiveAsync(cancellationToken);
-                if (!OnFrame(frame))
+                int count = 0;
+                long bytes = 0;
+                bool open = OnFrame(frame, batch, ref count, ref bytes);
+
+                // Session.S6: whatever the leaf already parsed goes in the same batch.
+                while (open && count < MaxBatchFrames && bytes < MaxBatchBytes && receiver.TryReceive(out frame))
                 {
+                    open = OnFrame(frame, batch, ref count, ref bytes);
+                }
+
+                // Liveness.L3/L4: one timestamp per batch; only data clears Stale.
+                _liveness.FrameArrived(isData: count > 0);
+                HandOff(batch, count, bytes);
+                if (!open)
+                {
+                    // Session.S6: the close ends the session after the data that preceded it.
+                    End(SessionEnd.Failed(TransportException.ClosedByPeer(frame.CloseCode, frame.CloseReason)));
                     return;
                 }
             }
@@ -128,34 +235,60 @@ internal sealed class Session
         }
     }
 
-    /// <summary>Handles one received frame; false when it ends the session (a close frame).</summary>
-    private bool OnFrame(Frame frame)
+    /// <summary>Sorts one received frame into the batch; false when it is the peer's close (which ends the batch and the session).</summary>
+    private bool OnFrame(in Frame frame, Frame[] batch, ref int count, ref long bytes)
     {
-        _liveness.FrameArrived();
         switch (frame.Kind)
         {
             case FrameKind.Text:
             case FrameKind.Binary:
-                _s.Telemetry.FrameReceived(frame.Length);
-
-                // Session.S1: never waits; a full ring evicts its oldest frame instead.
-                var evicted = _s.Ring.Write(frame);
-                if (evicted > 0)
+                // Session.S8: the frame says which socket it came on (struct copies, no allocation).
+                var stamped = frame.WithEpoch(Epoch);
+                if (stamped.ReceivedAt == 0)
                 {
-                    _s.Telemetry.Lagged(evicted);
-                    _s.Lag.Schedule();
+                    // A leaf that does not stamp the completion time: stamp it as the frame is taken.
+                    stamped = stamped.WithReceivedAt(_s.Time.GetTimestamp());
+                }
+
+                batch[count++] = stamped;
+                bytes += stamped.Length;
+                _init?.OnDataFrame(stamped);
+                return true;
+            case FrameKind.Ping:
+                // Session.S2: answered through the pong lane, ahead of every queued frame and before
+                // the data of this batch reaches the ring (Session.S6); while the initializer runs
+                // (the write loop not started yet) straight on the socket.
+                var pong = Frame.Pong(frame.Payload);
+                if (_init is null || !_init.TryAnswerPing(pong))
+                {
+                    _s.Queue.EnqueuePong(pong);
                 }
 
                 return true;
-            case FrameKind.Ping:
-                // Session.S2: answered through the pong lane, ahead of every queued frame.
-                _s.Queue.EnqueuePong(Frame.Pong(frame.Payload));
-                return true;
             case FrameKind.Close:
-                End(SessionEnd.Failed(TransportException.ClosedByPeer(frame.CloseCode, frame.CloseReason)));
                 return false;
             default:
                 return true;
+        }
+    }
+
+    /// <summary>Writes the batch's data frames to the ring: one lock, at most one wake-up, telemetry once per batch.</summary>
+    private void HandOff(Frame[] batch, int count, long bytes)
+    {
+        if (count == 0)
+        {
+            return;
+        }
+
+        _s.Telemetry.FramesReceived(count, bytes);
+
+        // Session.S1: never waits; a full ring evicts its oldest frames instead.
+        var evicted = _s.Ring.WriteBatch(batch.AsSpan(0, count));
+        batch.AsSpan(0, count).Clear();
+        if (evicted > 0)
+        {
+            _s.Telemetry.Lagged(evicted);
+            _s.Lag.Schedule();
         }
     }
 
@@ -165,9 +298,6 @@ internal sealed class Session
         var pacer = _s.Pacer;
         SendRequest? current = null;
 
-        // Once per session, not per wait: the queue's wait then allocates nothing, and
-        // cancelling the writer at session end still fails a pending wait at once.
-        using var wakeOnCancel = queue.RegisterWriterCancellation(cancellationToken);
         try
         {
             while (true)
@@ -189,6 +319,15 @@ internal sealed class Session
                 if (!_s.Fence.AdmitToWrite(current, Epoch))
                 {
                     current = null;
+                    continue;
+                }
+
+                if (current.Batch is not null)
+                {
+                    // Batch.B1: the writer stays inside the batch until its last frame.
+                    var batch = current;
+                    current = null; // settled by WriteBatchAsync, never requeued here
+                    await WriteBatchAsync(sender, batch, cancellationToken);
                     continue;
                 }
 
@@ -215,6 +354,51 @@ internal sealed class Session
         {
             ReturnUnsent(current);
             End(SessionEnd.Failed(ConnectPolicy.Normalize(ex)));
+        }
+    }
+
+    // Batch.B1-B4 (stated in Sending/FrameSink.cs): writes a batch's frames back to back. The window
+    // already allowed the first; under pacing each later frame waits for the window inside the batch,
+    // with nothing else dequeued meanwhile, and every frame is recorded when its write starts (Pacer.P1).
+    // If the socket fails before the first write completes, the batch goes back whole to the head of its
+    // lane (B2); after that, it fails with the exact count written (B3). The error is rethrown either
+    // way: the session is over.
+    private async Task WriteBatchAsync(ILeafSender sender, SendRequest request, CancellationToken cancellationToken)
+    {
+        var frames = request.Batch!;
+        var pacer = _s.Pacer;
+        var written = 0;
+        try
+        {
+            for (; written < frames.Length; written++)
+            {
+                if (written > 0 && pacer is not null)
+                {
+                    await pacer.WaitForRoomAsync(cancellationToken);
+                }
+
+                pacer?.OnWriteStarting(frames[written].Kind);
+                await sender.SendAsync(frames[written], cancellationToken);
+                _s.Telemetry.FrameSent(frames[written].Length);
+            }
+
+            request.Succeed();
+        }
+        catch (Exception ex)
+        {
+            if (written == 0)
+            {
+                _s.Queue.Requeue(request);
+            }
+            else
+            {
+                var cause = ex is OperationCanceledException
+                    ? TransportException.Connection("The session ended in the middle of a batch.")
+                    : ConnectPolicy.Normalize(ex);
+                _s.Fence.Fail(request, new SendBatchException(written, frames.Length, cause));
+            }
+
+            throw;
         }
     }
 

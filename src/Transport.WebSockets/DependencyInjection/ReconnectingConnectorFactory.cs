@@ -39,6 +39,16 @@ internal sealed class ReconnectingConnectorFactory(
             .WithAuth(registration.Auth?.Invoke(services) ?? Keyed<IAuthSource>(name) ?? AuthSources.None)
             .WithClassifier(registration.Classifier?.Invoke(services) ?? Keyed<IFailureClassifier>(name) ?? DefaultFailureClassifier.Instance)
             .ConfigureClientWebSocket(o => o.HttpMessageInvoker = new HttpMessageHandlerFactoryInvoker(handlers, registration.HttpClientName));
+        if ((registration.Initializer?.Invoke(services) ?? Keyed<ISessionInitializer>(name)) is { } initializer)
+        {
+            builder.WithSessionInitializer(initializer);
+        }
+
+        if ((registration.Endpoints?.Invoke(services) ?? Keyed<IEndpointProvider>(name)) is { } endpoints)
+        {
+            builder.WithEndpointProvider(endpoints);
+        }
+
         if (services.GetService<ILoggerFactory>() is { } loggers)
         {
             builder.WithLoggerFactory(loggers);

@@ -15,6 +15,10 @@ internal sealed class TransportRegistration
 
     public Func<IServiceProvider, IFailureClassifier>? Classifier { get; set; }
 
+    public Func<IServiceProvider, ISessionInitializer>? Initializer { get; set; }
+
+    public Func<IServiceProvider, IEndpointProvider>? Endpoints { get; set; }
+
     public List<Action<ClientWebSocketConnectorOptions>> ConfigureClientWebSocket { get; } = [];
 
     public List<Action<IServiceProvider, WebSocketTransportBuilder>> ConfigureTransport { get; } = [];

@@ -74,6 +74,47 @@ public static class WebSocketTransportBuilderExtensions
     }
 
     /// <summary>
+    /// Uses <typeparamref name="TInitializer"/> as the session initializer (the registered service, or one
+    /// created from the container): run on every new socket before queued data and the up-edge.
+    /// </summary>
+    /// <typeparam name="TInitializer">The initializer type.</typeparam>
+    /// <param name="builder">The transport.</param>
+    /// <returns>The builder.</returns>
+    public static IWebSocketTransportBuilder WithSessionInitializer<TInitializer>(this IWebSocketTransportBuilder builder)
+        where TInitializer : class, ISessionInitializer =>
+        builder.WithSessionInitializer(static sp => ActivatorUtilities.GetServiceOrCreateInstance<TInitializer>(sp));
+
+    /// <summary>Uses the session initializer <paramref name="factory"/> returns (called once, when the connector is built).</summary>
+    /// <param name="builder">The transport.</param>
+    /// <param name="factory">Creates the initializer.</param>
+    /// <returns>The builder.</returns>
+    /// <remarks>Without this, a keyed <see cref="ISessionInitializer"/> registered under the transport's name is used, else none.</remarks>
+    public static IWebSocketTransportBuilder WithSessionInitializer(this IWebSocketTransportBuilder builder, Func<IServiceProvider, ISessionInitializer> factory)
+    {
+        ArgumentNullException.ThrowIfNull(factory);
+        return builder.Register(r => r.Initializer = factory);
+    }
+
+    /// <summary>Uses <typeparamref name="TProvider"/> to choose each attempt's endpoint (the registered service, or one created from the container).</summary>
+    /// <typeparam name="TProvider">The provider type.</typeparam>
+    /// <param name="builder">The transport.</param>
+    /// <returns>The builder.</returns>
+    public static IWebSocketTransportBuilder WithEndpointProvider<TProvider>(this IWebSocketTransportBuilder builder)
+        where TProvider : class, IEndpointProvider =>
+        builder.WithEndpointProvider(static sp => ActivatorUtilities.GetServiceOrCreateInstance<TProvider>(sp));
+
+    /// <summary>Uses the endpoint provider <paramref name="factory"/> returns.</summary>
+    /// <param name="builder">The transport.</param>
+    /// <param name="factory">Creates the provider.</param>
+    /// <returns>The builder.</returns>
+    /// <remarks>Without this, a keyed <see cref="IEndpointProvider"/> registered under the transport's name is used, else the configured URI and failover list.</remarks>
+    public static IWebSocketTransportBuilder WithEndpointProvider(this IWebSocketTransportBuilder builder, Func<IServiceProvider, IEndpointProvider> factory)
+    {
+        ArgumentNullException.ThrowIfNull(factory);
+        return builder.Register(r => r.Endpoints = factory);
+    }
+
+    /// <summary>
     /// Configures the named HttpClient whose handler pipeline carries the handshake (proxy, TLS,
     /// delegating handlers): <c>http => http.ConfigurePrimaryHttpMessageHandler(...).AddHttpMessageHandler(...)</c>.
     /// Its name is <c>"Transport.WebSockets." + Name</c> unless <see cref="UseHttpClient"/> chose another.

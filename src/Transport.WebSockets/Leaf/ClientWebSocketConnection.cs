@@ -13,12 +13,12 @@ internal sealed class ClientWebSocketConnection : ILeafConnection
     private readonly ClientWebSocketReceiver _receiver;
     private int _disposed;
 
-    public ClientWebSocketConnection(ClientWebSocket socket, int maxMessageBytes, int receiveBufferBytes, bool keepAliveTimeoutEnabled, TimeProvider time)
+    public ClientWebSocketConnection(ClientWebSocket socket, int maxMessageBytes, int receiveBufferBytes, bool keepAliveTimeoutEnabled, TimeProvider time, Buffering.PayloadAllocator? payloads = null)
     {
         _socket = socket;
         var gate = new SendGate(socket);
         Sender = new ClientWebSocketSender(socket, gate);
-        _receiver = new ClientWebSocketReceiver(socket, gate, maxMessageBytes, receiveBufferBytes, keepAliveTimeoutEnabled, time);
+        _receiver = new ClientWebSocketReceiver(socket, gate, maxMessageBytes, receiveBufferBytes, keepAliveTimeoutEnabled, payloads, time);
         SubProtocol = socket.SubProtocol;
 
         // CollectHttpResponseDetails is set by the connector, so the 101's headers are visible.

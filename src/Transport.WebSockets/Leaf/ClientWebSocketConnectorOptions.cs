@@ -54,4 +54,10 @@ public sealed class ClientWebSocketConnectorOptions
     /// applied (certificates, HTTP version, extra settings the connector does not model).
     /// </summary>
     public Action<ClientWebSocketOptions>? ConfigureSocket { get; set; }
+
+    /// <summary>
+    /// Where received payloads are copied: owned arrays (default) or pooled leases (lease mode).
+    /// Set by the transport builder from <see cref="ReceiveOptions.LeasedPayloads"/>.
+    /// </summary>
+    internal Buffering.PayloadAllocator Payloads { get; set; } = Buffering.PayloadAllocator.Owned;
 }

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Net.WebSockets;
 using System.Text.Unicode;
+using Transport.WebSockets.Buffering;
 
 namespace Transport.WebSockets;
 
@@ -11,18 +12,24 @@ namespace Transport.WebSockets;
 /// <remarks>
 /// <para>
 /// Invariants:
-/// R1: fragments are reassembled in a reused pooled buffer; each message is copied once into an
-///     exact-size array that the returned frame owns (nothing is pooled behind the consumer's back).
-/// R2: a message is never truncated and the reassembly buffer never grows past MaxMessageBytes
-///     (Reassembly.B1): once it holds the limit, one more read into a 16-byte probe tells whether
-///     the message goes on; if it does, the socket is closed with 1009 and the receive fails with
-///     MessageTooBig. Rejecting a 20 MB message under a 1 MiB limit allocates about 2 MiB
-///     (the doubling steps), not 64 MiB (LeafAllocationTests).
-/// R6: every returned frame is stamped with the connection clock's timestamp (Frame.ReceivedAt).
+/// R1: fragments are reassembled in a reused pooled buffer; each message is copied once, through
+///     the PayloadAllocator: into an exact-size array the returned frame owns (the default), or into
+///     a pooled lease the consumer releases (lease mode, docs/adr/0009).
+/// R2: a message is never truncated and the reassembly buffer never grows past MaxMessageBytes + 1
+///     (the byte that detects overflow; Reassembly.B1): growth goes through the pool only while the
+///     pool's power-of-two size fits, the last step is an exact-size array (the pool would round
+///     1 MiB + 1 up to 2 MiB: 64 MiB in all to reject one 20 MB message under the 16 MiB default).
+///     As soon as the running size exceeds the limit the socket is closed with 1009 and the
+///     receive fails with MessageTooBig.
+/// R7: every returned frame is stamped with the connection clock's timestamp (Frame.ReceivedAt).
 /// R3: a text message that is not valid UTF-8 closes the socket with 1007 and fails with Protocol.
 /// R4: the peer's close is returned once as Frame.Close (and echoed); later calls throw ClosedByPeer.
 /// R5: ClientWebSocket answers pings inside ReceiveAsync and never surfaces ping or pong frames,
 ///     so this receiver never yields them: the stack must simply keep receiving.
+/// R6: TryReceive (batch hand-off, docs/adr/0009) returns a message only when ClientWebSocket
+///     completes the read synchronously with a whole valid data message; anything else (a pending
+///     read, a fragment, a close, a failure) is kept, unconsumed by the caller, and continued by
+///     the next ReceiveAsync exactly as if that call had started it. It never throws.
 /// </para>
 /// <para>One receive at a time (the stack's receive loop); not thread-safe beyond that.</para>
 /// </remarks>
@@ -34,32 +41,58 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
     private readonly ClientWebSocket _socket;
     private readonly SendGate _gate;
     private readonly int _maxMessageBytes;
+    private readonly int _baseBufferBytes;
     private readonly bool _keepAliveTimeoutEnabled;
-    private readonly TimeProvider _time;
-    private readonly byte[] _probe = new byte[16];
+    private readonly PayloadAllocator _payloads;
     // _state: Idle, Receiving or Released. Release and the receive in flight hand the pooled buffer
     // over with one Interlocked exchange each, not a lock per message (docs/benchmarks.md, finding 1).
     private const int Idle = 0;
     private const int Receiving = 1;
     private const int Released = 2;
     private int _state;
-    private readonly ReassemblyBuffer _message; // only the one receive in flight resizes it, while _state is Receiving
+    private byte[] _buffer; // only the one receive in flight resizes it, while _state is Receiving
     private TransportException? _terminal;
 
-    public ClientWebSocketReceiver(ClientWebSocket socket, SendGate gate, int maxMessageBytes, int receiveBufferBytes, bool keepAliveTimeoutEnabled, TimeProvider time)
+    // R6: what TryReceive started but could not finish, for the next ReceiveAsync (only while
+    // _state is Receiving). Either a read still pending or one already completed and read.
+    private bool _carried;
+    private ValueTask<ValueWebSocketReceiveResult> _carriedPending;
+    private ValueWebSocketReceiveResult? _carriedResult;
+
+    // The token of the latest ReceiveAsync: the stack's receive loop uses one per session, and a
+    // read TryReceive starts must stay cancellable by it.
+    private CancellationToken _receiveToken;
+
+    private readonly TimeProvider _time;
+
+    public ClientWebSocketReceiver(ClientWebSocket socket, SendGate gate, int maxMessageBytes, int receiveBufferBytes, bool keepAliveTimeoutEnabled, PayloadAllocator? payloads = null, TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
+        _payloads = payloads ?? PayloadAllocator.Owned;
         _socket = socket;
         _gate = gate;
         _maxMessageBytes = maxMessageBytes;
-        _keepAliveTimeoutEnabled = keepAliveTimeoutEnabled;
-        _time = time;
 
-        // No point in a base buffer bigger than the largest message allowed.
-        _message = new ReassemblyBuffer(receiveBufferBytes, maxMessageBytes);
+        // No point in a base buffer bigger than the largest message allowed (plus the byte that detects overflow).
+        _baseBufferBytes = (int)Math.Min(receiveBufferBytes, (long)maxMessageBytes + 1);
+        _keepAliveTimeoutEnabled = keepAliveTimeoutEnabled;
+        _buffer = ArrayPool<byte>.Shared.Rent(_baseBufferBytes);
     }
 
     public ValueTask<Frame> ReceiveAsync(CancellationToken cancellationToken)
     {
+        _receiveToken = cancellationToken;
+        if (_carried)
+        {
+            // R6: continue what TryReceive started (the buffer is still ours: _state is Receiving).
+            _carried = false;
+            var carriedPending = _carriedPending;
+            var carriedResult = _carriedResult;
+            _carriedPending = default;
+            _carriedResult = null;
+            return ContinueAsync(carriedPending, carriedResult, _buffer, cancellationToken);
+        }
+
         if (_terminal is not null)
         {
             return ValueTask.FromException<Frame>(_terminal);
@@ -70,11 +103,11 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
             return ValueTask.FromException<Frame>(TransportException.Connection("The connection was disposed."));
         }
 
-        var buffer = _message.Array;
+        var buffer = _buffer;
         ValueTask<ValueWebSocketReceiveResult> pending;
         try
         {
-            pending = _socket.ReceiveAsync(buffer.AsMemory(0, Math.Min(buffer.Length, _maxMessageBytes)), cancellationToken);
+            pending = _socket.ReceiveAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, (long)_maxMessageBytes + 1)), cancellationToken);
         }
         catch (Exception ex)
         {
@@ -94,21 +127,79 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
         var result = pending.Result;
         if (result.EndOfMessage && result.MessageType != WebSocketMessageType.Close && result.Count <= _maxMessageBytes)
         {
-            var payload = buffer.AsSpan(0, result.Count).ToArray();
+            // Validated in the reassembly buffer, before the one copy: a rejected message is never allocated.
+            var payload = buffer.AsSpan(0, result.Count);
             if (result.MessageType == WebSocketMessageType.Binary)
             {
+                var frame = _payloads.Create(FrameKind.Binary, payload).WithReceivedAt(_time.GetTimestamp());
                 EndReceive();
-                return new ValueTask<Frame>(Frame.Binary(payload).WithReceivedAt(_time.GetTimestamp()));
+                return new ValueTask<Frame>(frame);
             }
 
             if (Utf8.IsValid(payload))
             {
+                var frame = _payloads.Create(FrameKind.Text, payload).WithReceivedAt(_time.GetTimestamp());
                 EndReceive();
-                return new ValueTask<Frame>(Frame.Text(payload).WithReceivedAt(_time.GetTimestamp()));
+                return new ValueTask<Frame>(frame);
             }
         }
 
         return ContinueAsync(default, result, buffer, cancellationToken);
+    }
+
+    /// <summary>
+    /// Takes the next message if ClientWebSocket already holds it whole (R6): the stack's receive
+    /// loop drains these into one batch after each awaited <see cref="ReceiveAsync"/>.
+    /// </summary>
+    public bool TryReceive(out Frame frame)
+    {
+        frame = default;
+        if (_carried || _terminal is not null || Interlocked.CompareExchange(ref _state, Receiving, Idle) != Idle)
+        {
+            return false;
+        }
+
+        var buffer = _buffer;
+        ValueTask<ValueWebSocketReceiveResult> pending;
+        try
+        {
+            pending = _socket.ReceiveAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, (long)_maxMessageBytes + 1)), _receiveToken);
+        }
+        catch (Exception ex)
+        {
+            // Never thrown from here: the next ReceiveAsync maps it like any receive failure.
+            Carry(ValueTask.FromException<ValueWebSocketReceiveResult>(ex), null);
+            return false;
+        }
+
+        if (!pending.IsCompletedSuccessfully)
+        {
+            Carry(pending, null);
+            return false;
+        }
+
+        // Consumed here and, when not a whole valid message, handed on as a result: never awaited twice.
+        var result = pending.Result;
+        if (result.EndOfMessage && result.MessageType != WebSocketMessageType.Close && result.Count <= _maxMessageBytes)
+        {
+            var payload = buffer.AsSpan(0, result.Count);
+            if (result.MessageType == WebSocketMessageType.Binary || Utf8.IsValid(payload))
+            {
+                frame = _payloads.Create(result.MessageType == WebSocketMessageType.Binary ? FrameKind.Binary : FrameKind.Text, payload);
+                EndReceive();
+                return true;
+            }
+        }
+
+        Carry(default, result);
+        return false;
+    }
+
+    private void Carry(ValueTask<ValueWebSocketReceiveResult> pending, ValueWebSocketReceiveResult? result)
+    {
+        _carriedPending = pending;
+        _carriedResult = result;
+        _carried = true;
     }
 
     // The general loop: fragments, limits, closes and failures. Entered with the first receive still
@@ -120,7 +211,6 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
         CancellationToken cancellationToken)
     {
         var count = 0;
-        var probing = false;
         try
         {
             while (true)
@@ -141,7 +231,8 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
                     return await OnPeerCloseAsync().ConfigureAwait(false);
                 }
 
-                if (probing ? result.Count > 0 : (count += result.Count) > _maxMessageBytes)
+                count += result.Count;
+                if (count > _maxMessageBytes)
                 {
                     await _gate.CloseOutputQuietlyAsync(CloseCodes.MessageTooBig, "message too big").ConfigureAwait(false);
                     await AwaitPeerCloseQuietlyAsync().ConfigureAwait(false);
@@ -150,25 +241,16 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
 
                 if (result.EndOfMessage)
                 {
-                    return (await CompleteMessageAsync(buffer.AsSpan(0, count).ToArray(), result.MessageType).ConfigureAwait(false)).WithReceivedAt(_time.GetTimestamp());
-                }
-
-                if (count == _maxMessageBytes)
-                {
-                    // R2: the buffer is full at the limit; a probe read says whether the message goes on.
-                    probing = true;
-                    pending = _socket.ReceiveAsync(_probe.AsMemory(), cancellationToken);
-                    continue;
+                    return (await CompleteMessageAsync(buffer, count, result.MessageType).ConfigureAwait(false)).WithReceivedAt(_time.GetTimestamp());
                 }
 
                 if (count == buffer.Length)
                 {
-                    _message.Length = count;
-                    _message.EnsureRoom(buffer.Length);
-                    buffer = _message.Array;
+                    buffer = Grow(buffer, count);
                 }
 
-                var room = Math.Min(buffer.Length - count, _maxMessageBytes - count);
+                // Read at most one byte beyond the limit: enough to know it was exceeded, never more (R2).
+                var room = (int)Math.Min(buffer.Length - count, (long)_maxMessageBytes + 1 - count);
                 pending = _socket.ReceiveAsync(buffer.AsMemory(count, room), cancellationToken);
             }
         }
@@ -196,7 +278,7 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
         // the buffer itself when it ends (EndReceive), so the pool never hands out memory still being written.
         if (Interlocked.Exchange(ref _state, Released) == Idle)
         {
-            _message.Release();
+            ReturnBuffer(_buffer);
         }
     }
 
@@ -204,29 +286,29 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
     // Release ran meanwhile, the exchange fails and this thread returns the buffer.
     private void EndReceive()
     {
-        _message.Reset();
+        ShrinkIfGrown();
         if (Interlocked.CompareExchange(ref _state, Idle, Receiving) == Released)
         {
-            _message.Release();
+            ReturnBuffer(_buffer);
         }
     }
 
-    private async ValueTask<Frame> CompleteMessageAsync(byte[] payload, WebSocketMessageType type)
+    private async ValueTask<Frame> CompleteMessageAsync(byte[] buffer, int count, WebSocketMessageType type)
     {
         if (type == WebSocketMessageType.Binary)
         {
-            return Frame.Binary(payload);
+            return _payloads.Create(FrameKind.Binary, buffer.AsSpan(0, count));
         }
 
         // ClientWebSocket validates UTF-8 too; checking here keeps the contract independent of that (R3).
-        if (!Utf8.IsValid(payload))
+        if (!Utf8.IsValid(buffer.AsSpan(0, count)))
         {
             await _gate.CloseOutputQuietlyAsync(CloseCodes.InvalidPayload, "invalid UTF-8").ConfigureAwait(false);
             await AwaitPeerCloseQuietlyAsync().ConfigureAwait(false);
             throw Fail(TransportException.Protocol("A text message was not valid UTF-8; the connection was closed with 1007.", CloseCodes.InvalidPayload));
         }
 
-        return Frame.Text(payload);
+        return _payloads.Create(FrameKind.Text, buffer.AsSpan(0, count));
     }
 
     private async ValueTask<Frame> OnPeerCloseAsync()
@@ -273,5 +355,39 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
     {
         _terminal = error;
         return error;
+    }
+
+    private byte[] Grow(byte[] buffer, int count)
+    {
+        var target = (int)Math.Min(Math.Max((long)buffer.Length * 2, 1), (long)_maxMessageBytes + 1);
+
+        // R2: the pool hands out power-of-two lengths; past the limit, allocate the exact size instead.
+        var grown = System.Numerics.BitOperations.RoundUpToPowerOf2((uint)target) <= (long)_maxMessageBytes + 1
+            ? ArrayPool<byte>.Shared.Rent(target)
+            : GC.AllocateUninitializedArray<byte>(target);
+        buffer.AsSpan(0, count).CopyTo(grown);
+        ReturnBuffer(buffer);
+        _buffer = grown;
+        return grown;
+    }
+
+    private void ShrinkIfGrown()
+    {
+        // A multi-MB snapshot must not pin a multi-MB buffer for the rest of the connection.
+        if (_buffer.Length > (long)_baseBufferBytes * 2)
+        {
+            var grown = _buffer;
+            _buffer = ArrayPool<byte>.Shared.Rent(_baseBufferBytes);
+            ReturnBuffer(grown);
+        }
+    }
+
+    // Pool arrays have power-of-two lengths (16 or more); an exact-size last step (R2) is left to the GC.
+    private static void ReturnBuffer(byte[] buffer)
+    {
+        if (buffer.Length >= 16 && System.Numerics.BitOperations.IsPow2(buffer.Length))
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 }

@@ -30,4 +30,22 @@ internal static class LivenessSchedule
 
         return next <= TimeSpan.Zero ? TimeSpan.FromTicks(1) : next;
     }
+
+    /// <summary>The delay until the next check, with data idleness and transport idleness apart.</summary>
+    /// <param name="anyIdle">Time since the last inbound frame of any kind the leaf can see.</param>
+    /// <param name="dataIdle">Time since the last data frame.</param>
+    /// <param name="staleAfter">The Stale threshold on data silence, if configured.</param>
+    /// <param name="deadAfter">The dead threshold on transport silence, if configured and applicable to the leaf.</param>
+    /// <param name="silenceAfter">The opt-in reconnect threshold on data silence, if configured.</param>
+    /// <param name="isStale">Whether the connection is marked Stale now.</param>
+    public static TimeSpan NextCheck(TimeSpan anyIdle, TimeSpan dataIdle, TimeSpan? staleAfter, TimeSpan? deadAfter, TimeSpan? silenceAfter, bool isStale)
+    {
+        var next = NextCheck(dataIdle, staleAfter, silenceAfter, isStale);
+        if (deadAfter is { } dead && dead - anyIdle < next)
+        {
+            next = dead - anyIdle;
+        }
+
+        return next <= TimeSpan.Zero ? TimeSpan.FromTicks(1) : next;
+    }
 }

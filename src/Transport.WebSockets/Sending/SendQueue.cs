@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
+using Transport.WebSockets.Waiting;
 
 namespace Transport.WebSockets.Sending;
 
@@ -17,9 +18,10 @@ namespace Transport.WebSockets.Sending;
 /// I2 queued frames never exceed the frame bound, and bytes exceed the byte bound only never (a
 ///    frame larger than the byte bound is refused as Invalid).
 /// I3 waiters for space are served in arrival order.
-/// I4 the writer's wait on an empty queue does not allocate: one reusable waiter, armed under the
-///    gate, claimed by exactly one of the paths that add (TryEnqueue, EnqueuePong, Requeue,
-///    admission of space waiters), Close (faults it) or the writer's registered cancellation
+/// I4 the consumer's wait on an empty queue does not allocate: one reusable
+///    <see cref="SingleConsumerWaiter{T}"/>, armed under the gate, claimed under the gate by
+///    exactly one of the paths that add (TryEnqueue, EnqueuePong, Requeue, admission of space
+///    waiters) or Close (faults it), or by the cancellation of the token the consumer waited with
 ///    (test: I4_wait_and_wake_allocate_nothing, I4_one_waiter_is_reused_across_cycles).
 /// I5 a tracked request has one completion and exactly one finisher: the writer (written), the
 ///    sender's cancellation (withdrawn while not taken, whether queued, waiting for room or not yet
@@ -29,16 +31,21 @@ namespace Transport.WebSockets.Sending;
 /// I6 a sender's cancellation hook is attached before the request is handed to the queue, so every
 ///    finisher sees it and releases it (test: Item6_fast_path_send_leaves_no_registration_on_the_token).
 /// </para>
+/// <para>
+/// Naming: the queue has many producers (the sink's senders) and one consumer, the actor's write
+/// loop. On this type's side that loop is always "the consumer": it waits
+/// (<see cref="WaitToReadAsync"/>) and takes (<see cref="TryDequeue"/>).
+/// </para>
 /// </remarks>
 internal sealed class SendQueue
 {
     private readonly int _capacityFrames;
     private readonly long _capacityBytes;
 
-    // Completed outside _gate by whoever claimed it under _gate (I4).
-    private readonly SendReadWaiter _reader = new();
+    // The consumer's one reusable wait: armed and claimed under _gate, completed outside it (I4).
+    private readonly SingleConsumerWaiter<bool> _consumer = new("send queue");
 
-    // Guards every field below. Never held while completing a TaskCompletionSource or _reader.
+    // Guards every field below. Never held while completing a TaskCompletionSource or _consumer.
     private readonly object _gate = new();
     private readonly Queue<Frame> _pongs = new();
     private readonly LinkedList<SendRequest> _control = new();
@@ -46,8 +53,6 @@ internal sealed class SendQueue
     private readonly LinkedList<SendRequest> _spaceWaiters = new();
     private int _frames;
     private long _bytes;
-    private bool _readerArmed;
-    private CancellationToken _writerToken;
     private Exception? _closedError;
     private TaskCompletionSource? _pongWatch;
 
@@ -79,7 +84,10 @@ internal sealed class SendQueue
         }
     }
 
-    public bool FitsAtAll(int bytes) => bytes <= _capacityBytes;
+    public bool FitsAtAll(long bytes) => bytes <= _capacityBytes;
+
+    /// <summary>True when a batch of <paramref name="frames"/> frames could ever be queued whole.</summary>
+    public bool FitsAtAll(int frames, long bytes) => frames <= _capacityFrames && bytes <= _capacityBytes;
 
     /// <summary>Whether a pong is queued (the writer takes pongs first; the pacer may let an uncounted one skip the wait).</summary>
     public bool HasPong
@@ -150,7 +158,7 @@ internal sealed class SendQueue
             }
 
             // Waiters already queued for space go first (I3).
-            if (_spaceWaiters.Count > 0 || !HasRoomLocked(request.Bytes))
+            if (_spaceWaiters.Count > 0 || !HasRoomLocked(request))
             {
                 if (!waitForRoom)
                 {
@@ -165,7 +173,7 @@ internal sealed class SendQueue
             wake = AddLocked(request, atFront: false);
         }
 
-        WakeReader(wake);
+        WakeConsumer(wake);
         return EnqueueResult.Queued;
     }
 
@@ -182,13 +190,13 @@ internal sealed class SendQueue
             }
 
             _pongs.Enqueue(pong);
-            wake = TryClaimReaderLocked();
+            wake = _consumer.TryClaim();
             watch = _pongWatch;
             _pongWatch = null;
         }
 
         watch?.TrySetResult();
-        WakeReader(wake);
+        WakeConsumer(wake);
     }
 
     /// <summary>Puts a request whose write failed back at the head of its lane.</summary>
@@ -211,7 +219,7 @@ internal sealed class SendQueue
             request.Fail(closed);
         }
 
-        WakeReader(wake);
+        WakeConsumer(wake);
     }
 
     /// <summary>Takes the highest-priority frame queued now: pongs, then control, then data.</summary>
@@ -234,48 +242,23 @@ internal sealed class SendQueue
             }
 
             node.List!.Remove(node);
-            _frames--;
+            _frames -= node.Value.FrameCount;
             _bytes -= node.Value.Bytes;
             Debug.Assert(_frames >= 0 && _bytes >= 0, "Queue accounting went negative.");
             wake = AdmitWaitersLocked();
             request = node.Value;
         }
 
-        WakeReader(wake);
+        WakeConsumer(wake);
         return true;
     }
 
-    /// <summary>
-    /// Makes <paramref name="writerToken"/> wake the writer's waits: registered once per session
-    /// rather than once per wait, so waiting stays allocation-free (I4).
-    /// </summary>
-    /// <param name="writerToken">The writer's token; <see cref="WaitToReadAsync"/> then accepts it.</param>
-    /// <returns>The registration; the writer disposes it when it stops.</returns>
-    public CancellationTokenRegistration RegisterWriterCancellation(CancellationToken writerToken)
-    {
-        lock (_gate)
-        {
-            if (_readerArmed || _reader.IsOutstanding)
-            {
-                throw new InvalidOperationException("The send queue has a single writer: register its token before it waits.");
-            }
-
-            _writerToken = writerToken;
-        }
-
-        // Outside the gate: an already-cancelled token runs the callback here, which takes it.
-        return writerToken.UnsafeRegister(static (state, token) => ((SendQueue)state!).CancelReader(token), this);
-    }
-
-    /// <summary>Waits until something is queued (the single writer then calls <see cref="TryDequeue"/>).</summary>
-    /// <param name="cancellationToken">
-    /// None, or the token given to <see cref="RegisterWriterCancellation"/> (another cancellable
-    /// token could not wake the wait, so it is refused).
-    /// </param>
+    /// <summary>Waits until something is queued (the single consumer then calls <see cref="TryDequeue"/>).</summary>
+    /// <param name="cancellationToken">Ends the wait with <see cref="OperationCanceledException"/>; the queue is unaffected.</param>
     /// <returns>A completed task when something is queued; otherwise the reusable waiter's task.</returns>
     /// <exception cref="TransportException">The queue was closed (the returned task faults).</exception>
-    /// <exception cref="OperationCanceledException">The writer's token was cancelled (the returned task is cancelled).</exception>
-    /// <exception cref="InvalidOperationException">A previous wait was not consumed, or the token was not registered.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled (the returned task is cancelled).</exception>
+    /// <exception cref="InvalidOperationException">A previous wait was not consumed.</exception>
     public ValueTask WaitToReadAsync(CancellationToken cancellationToken)
     {
         lock (_gate)
@@ -295,18 +278,9 @@ internal sealed class SendQueue
                 return ValueTask.FromCanceled(cancellationToken);
             }
 
-            if (cancellationToken.CanBeCanceled && cancellationToken != _writerToken)
-            {
-                throw new InvalidOperationException("Register the writer's token with RegisterWriterCancellation before waiting with it.");
-            }
-
-            if (_readerArmed || _reader.IsOutstanding)
-            {
-                throw new InvalidOperationException("The send queue has a single writer: await the previous WaitToReadAsync before calling it again.");
-            }
-
-            _readerArmed = true;
-            return _reader.Arm();
+            // Empty and open: arm under the gate, so an add either came before (and we returned
+            // above) or comes after and claims this wait (I4).
+            return _consumer.ArmUntyped(cancellationToken);
         }
     }
 
@@ -322,7 +296,7 @@ internal sealed class SendQueue
             wake = AdmitWaitersLocked();
         }
 
-        WakeReader(wake);
+        WakeConsumer(wake);
         return removed;
     }
 
@@ -352,7 +326,7 @@ internal sealed class SendQueue
                     }
 
                     request.QueueState = SendRequestState.Withdrawn;
-                    _frames--;
+                    _frames -= request.FrameCount;
                     _bytes -= request.Bytes;
                     wake = AdmitWaitersLocked();
                     break;
@@ -361,7 +335,7 @@ internal sealed class SendQueue
             }
         }
 
-        WakeReader(wake);
+        WakeConsumer(wake);
         return true;
     }
 
@@ -369,7 +343,7 @@ internal sealed class SendQueue
     public List<SendRequest> Close(Exception error)
     {
         List<SendRequest> drained = [];
-        bool reader;
+        bool consumer;
         TaskCompletionSource? watch;
         lock (_gate)
         {
@@ -394,22 +368,23 @@ internal sealed class SendQueue
             _pongs.Clear();
             _frames = 0;
             _bytes = 0;
-            reader = TryClaimReaderLocked();
+            consumer = _consumer.TryClaim();
             watch = _pongWatch;
             _pongWatch = null;
         }
 
         watch?.TrySetResult();
 
-        if (reader)
+        if (consumer)
         {
-            _reader.SetException(error);
+            _consumer.Fail(error);
         }
 
         return drained;
     }
 
-    private bool HasRoomLocked(int bytes) => _frames < _capacityFrames && _bytes + bytes <= _capacityBytes;
+    // A batch takes one slot per frame (Batch.B2: it is admitted whole or not at all).
+    private bool HasRoomLocked(SendRequest request) => _frames + request.FrameCount <= _capacityFrames && _bytes + request.Bytes <= _capacityBytes;
 
     private bool AddLocked(SendRequest request, bool atFront)
     {
@@ -424,52 +399,27 @@ internal sealed class SendQueue
             lane.AddLast(request);
         }
 
-        _frames++;
+        _frames += request.FrameCount;
         _bytes += request.Bytes;
-        return TryClaimReaderLocked();
+        return _consumer.TryClaim();
     }
 
-    // Caller holds _gate. Claims the armed wait, if any, for the caller to complete after
-    // releasing the gate (exactly one claimer per armed wait, I4).
-    private bool TryClaimReaderLocked()
-    {
-        Debug.Assert(Monitor.IsEntered(_gate));
-        var armed = _readerArmed;
-        _readerArmed = false;
-        return armed;
-    }
-
-    private void WakeReader(bool claimed)
+    // Completes the consumer's wait claimed under _gate (I4); call after releasing _gate.
+    private void WakeConsumer(bool claimed)
     {
         if (claimed)
         {
-            _reader.SetResult();
+            _consumer.Complete(true);
         }
-    }
-
-    // The writer's registered token was cancelled: fail its wait so the loop sees the cancellation.
-    private void CancelReader(CancellationToken token)
-    {
-        lock (_gate)
-        {
-            // A registration from an earlier session may fire late: only the current writer's
-            // token may cancel the current wait.
-            if (token != _writerToken || !TryClaimReaderLocked())
-            {
-                return;
-            }
-        }
-
-        _reader.SetException(new OperationCanceledException(token));
     }
 
     // Moves waiters for space into the queue while they fit, in arrival order (I3). The sender
     // is not told: it awaits the request's completion, so there is no hand-off to race with its
-    // cancellation (I5). Returns true when an admission claimed the writer's wait.
+    // cancellation (I5). Returns true when an admission claimed the consumer's wait.
     private bool AdmitWaitersLocked()
     {
         var wake = false;
-        while (_spaceWaiters.First is { } first && HasRoomLocked(first.Value.Bytes))
+        while (_spaceWaiters.First is { } first && HasRoomLocked(first.Value))
         {
             _spaceWaiters.RemoveFirst();
             wake |= AddLocked(first.Value, atFront: false);
@@ -487,7 +437,7 @@ internal sealed class SendQueue
             {
                 lane.Remove(node);
                 node.Value.QueueState = SendRequestState.Closed;
-                _frames--;
+                _frames -= node.Value.FrameCount;
                 _bytes -= node.Value.Bytes;
                 removed.Add(node.Value);
             }

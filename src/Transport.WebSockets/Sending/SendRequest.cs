@@ -12,16 +12,34 @@ internal sealed class SendRequest
     {
         Frame = frame;
         Options = options;
+        FrameCount = 1;
+        Bytes = frame.Length;
 
         // Asynchronous continuations: completing a send must never run the caller's code on the writer.
         _completion = tracked ? new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) : null;
     }
 
+    /// <summary>A batch (SendBatchAsync): written contiguously by the writer, always tracked.</summary>
+    public SendRequest(Frame[] batch, long bytes, SendOptions options)
+        : this(batch[0], options, tracked: true)
+    {
+        Batch = batch;
+        FrameCount = batch.Length;
+        Bytes = bytes;
+    }
+
+    /// <summary>The frame, or a batch's first frame.</summary>
     public Frame Frame { get; }
+
+    /// <summary>The frames of a batch, in order; null for a single frame.</summary>
+    public Frame[]? Batch { get; }
 
     public SendOptions Options { get; }
 
-    public int Bytes => Frame.Length;
+    /// <summary>How many queue slots this request takes (1, or the batch's length).</summary>
+    public int FrameCount { get; }
+
+    public long Bytes { get; }
 
     public bool IsTracked => _completion is not null;
 

@@ -48,9 +48,10 @@ internal sealed class ConnectionTelemetry : IDisposable
 
     public double DownSeconds() => _downSeconds();
 
-    public void FrameReceived(int bytes)
+    /// <summary>One batch of received data frames: two counter updates per batch, not per frame.</summary>
+    public void FramesReceived(int frames, long bytes)
     {
-        _metrics.FramesReceived.Add(1, Tag);
+        _metrics.FramesReceived.Add(frames, Tag);
         _metrics.BytesReceived.Add(bytes, Tag);
     }
 

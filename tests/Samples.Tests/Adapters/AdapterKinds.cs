@@ -1,5 +1,4 @@
 using TradingAdapters;
-using Transport;
 
 namespace Samples.Tests.Adapters;
 
@@ -11,10 +10,10 @@ internal static class AdapterKinds
 
     public static TheoryData<string> Both => new() { Binance, Ibkr };
 
-    public static Func<ReconnectingConnection, FeedAdapter> Create(string kind, IEnumerable<string> topics) => kind switch
+    public static Func<FeedAdapter> Create(string kind, IEnumerable<string> topics) => kind switch
     {
-        Binance => c => new BinanceLikeAdapter(c, topics),
+        Binance => () => new BinanceLikeAdapter(topics),
         // Staleness well above the tick interval, so only a topic that really went silent trips it.
-        _ => c => new IbkrLikeAdapter(c, topics, staleTopicAfter: TimeSpan.FromSeconds(1)),
+        _ => () => new IbkrLikeAdapter(topics, staleTopicAfter: TimeSpan.FromSeconds(1)),
     };
 }

@@ -25,6 +25,9 @@ internal sealed class FakeConnection
 
     public void Publish(Func<LifecycleSnapshot, LifecycleSnapshot> change) => _lifecycle.Publish(change);
 
+    /// <summary>A session context for a new socket of <paramref name="epoch"/>: what the transport hands the initializer.</summary>
+    public ISessionContext Context(long epoch) => new SessionContext(epoch, _sink);
+
     public void Push(string json) => _frames.Writer.TryWrite(Frame.Text(json));
 
     public async Task<(string Text, SendOptions Options)> NextSentAsync() =>
@@ -94,6 +97,36 @@ internal sealed class FakeConnection
             Sent.Writer.TryWrite((frame.GetText(), options));
             return SendStatus.Accepted;
         }
+    }
+
+    // The initializer's sink is pinned to its epoch; here it records into the same channel with that pin.
+    private sealed class SessionContext(long epoch, Sink sink) : ISessionContext, IFrameSink
+    {
+        public long Epoch => epoch;
+
+        public bool IsReconnect => epoch > 0;
+
+        public SessionInfo Session { get; } = new(epoch, DateTimeOffset.UnixEpoch, null, [], new Dictionary<string, string>(), LeafCapabilities.None, "ws://fake/");
+
+        public HandshakeResponse Handshake { get; } = new(101, null, [], HandshakeResponse.NoHeaders);
+
+        public IFrameSink Sink => this;
+
+        public int QueuedFrames => 0;
+
+        public long QueuedBytes => 0;
+
+        public long FailedAfterAccept => 0;
+
+        public Task<Frame> WaitForFrameAsync(Func<Frame, bool> match, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+            throw new NotSupportedException("The fake connection delivers no frames to initializer waits.");
+
+        public ValueTask SendAsync(Frame frame, SendOptions options, CancellationToken cancellationToken = default) =>
+            sink.SendAsync(frame, options with { PinnedEpoch = epoch }, cancellationToken);
+
+        public ValueTask SendAsync(Frame frame, CancellationToken cancellationToken = default) => SendAsync(frame, default, cancellationToken);
+
+        public SendStatus TrySend(Frame frame, SendOptions options = default) => sink.TrySend(frame, options with { PinnedEpoch = epoch });
     }
 
     private sealed class Source(ChannelReader<Frame> reader) : IFrameSource

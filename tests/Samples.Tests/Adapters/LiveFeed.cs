@@ -14,37 +14,39 @@ internal sealed class LiveFeed : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private Task _run = Task.CompletedTask;
 
-    private LiveFeed(VenueSimulatorHost host, ReconnectingConnection connection)
+    private LiveFeed(VenueSimulatorHost host, ReconnectingConnection connection, FeedAdapter adapter)
     {
         Host = host;
         Connection = connection;
+        Adapter = adapter;
     }
 
     public VenueSimulatorHost Host { get; }
 
     public ReconnectingConnection Connection { get; }
 
-    public FeedAdapter Adapter { get; private set; } = null!;
+    public FeedAdapter Adapter { get; }
 
     public LifecycleSnapshot Lifecycle => Connection.Lifecycle.Current;
 
     public static async Task<LiveFeed> StartAsync(
         SimulatorOptions simulator,
-        Func<ReconnectingConnection, FeedAdapter> adapter,
+        Func<FeedAdapter> adapter,
         Action<TransportOptionsBuilder>? transport = null)
     {
         var host = await VenueSimulatorHost.StartAsync(simulator);
+        var feedAdapter = adapter();
         var connector = new WebSocketTransportBuilder()
             .Configure(o =>
             {
                 o.WithUri(host.WebSocketUri).WithBackoff(TimeSpan.Zero, TimeSpan.FromMilliseconds(200), useJitter: false);
                 transport?.Invoke(o);
             })
+            .WithSessionInitializer(feedAdapter) // replay on every new socket, before queued frames and the up-edge
             .Build();
         var connection = await connector.ConnectAsync();
-        var feed = new LiveFeed(host, connection);
-        feed.Adapter = adapter(connection);
-        feed._run = feed.Adapter.RunAsync(feed._stop.Token);
+        var feed = new LiveFeed(host, connection, feedAdapter);
+        feed._run = feed.Adapter.RunAsync(connection, feed._stop.Token);
         return feed;
     }
 

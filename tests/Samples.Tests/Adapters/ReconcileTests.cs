@@ -17,10 +17,12 @@ public sealed class ReconcileTests
     public async Task TotalLagged_advance_requests_a_snapshot_of_every_topic_pinned_to_the_epoch(string kind)
     {
         var fake = new FakeConnection();
-        var adapter = AdapterKinds.Create(kind, Topics)(fake.Connection);
+        var adapter = AdapterKinds.Create(kind, Topics)();
         using var stop = new CancellationTokenSource();
-        var run = adapter.RunAsync(stop.Token);
+        var run = adapter.RunAsync(fake.Connection, stop.Token);
 
+        // The transport runs the initializer on the new socket, then publishes the up-edge.
+        await adapter.InitializeAsync(fake.Context(0), CancellationToken.None);
         fake.Publish(s => s with { Phase = ConnectionPhase.Connected, Epoch = 0, DownSince = null });
         var subscribes = new[] { await fake.NextSentAsync(), await fake.NextSentAsync() };
         foreach (var (text, options) in subscribes)
@@ -57,13 +59,15 @@ public sealed class ReconcileTests
     public async Task A_replay_is_pinned_to_the_new_epoch()
     {
         var fake = new FakeConnection();
-        var adapter = new BinanceLikeAdapter(fake.Connection, ["BTC-USD"]);
+        var adapter = new BinanceLikeAdapter(["BTC-USD"]);
         using var stop = new CancellationTokenSource();
-        var run = adapter.RunAsync(stop.Token);
+        var run = adapter.RunAsync(fake.Connection, stop.Token);
 
+        await adapter.InitializeAsync(fake.Context(0), CancellationToken.None);
         fake.Publish(s => s with { Phase = ConnectionPhase.Connected });
         Assert.Equal(SendOptions.PinnedTo(0), (await fake.NextSentAsync()).Options);
         fake.Publish(s => s with { Phase = ConnectionPhase.Reconnecting });
+        await adapter.InitializeAsync(fake.Context(1), CancellationToken.None);
         fake.Publish(s => s with { Phase = ConnectionPhase.Resumed, Epoch = 1 });
 
         var (text, options) = await fake.NextSentAsync();

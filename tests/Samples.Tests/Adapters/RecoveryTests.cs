@@ -70,7 +70,7 @@ public sealed class RecoveryTests
     {
         // Lifetime 3 s, rotation after 1 s: each connection is replaced long before the venue's 1001.
         var sim = Fast(o => o.MaxConnectionLifetime = TimeSpan.FromSeconds(3));
-        await using var feed = await LiveFeed.StartAsync(sim, c => new BinanceLikeAdapter(c, Topics, rotateAfter: TimeSpan.FromSeconds(1)));
+        await using var feed = await LiveFeed.StartAsync(sim, () => new BinanceLikeAdapter(Topics, rotateAfter: TimeSpan.FromSeconds(1)));
 
         await feed.WaitAllLiveAsync(epoch: 2);
 
@@ -83,7 +83,7 @@ public sealed class RecoveryTests
     public async Task Ibkr_keepalive_pings_the_session_on_a_timer()
     {
         await using var feed = await LiveFeed.StartAsync(Fast(),
-            c => new IbkrLikeAdapter(c, Topics, staleTopicAfter: TimeSpan.FromSeconds(1), keepAliveInterval: TimeSpan.FromMilliseconds(100)));
+            () => new IbkrLikeAdapter(Topics, staleTopicAfter: TimeSpan.FromSeconds(1), keepAliveInterval: TimeSpan.FromMilliseconds(100)));
 
         await Eventually.HoldsAsync(() => feed.Adapter.Counters.Pongs >= 3, "three pongs");
 

@@ -33,6 +33,10 @@ public sealed class TransportOptionsBuilderTests
         { "Liveness.KeepAliveInterval", b => b.WithIdleTimeouts(null, TimeSpan.FromSeconds(5)).WithKeepAlive(TimeSpan.FromSeconds(5), null) },
         { "Liveness.KeepAliveTimeout", b => b.WithKeepAlive(TimeSpan.FromSeconds(1), TimeSpan.Zero) },
         { "CloseTimeout", b => b.WithCloseTimeout(TimeSpan.FromSeconds(-1)) },
+        { "FailoverUris[1]", b => b.WithFailoverUris(new Uri("wss://b.example/ws"), new Uri("https://c.example/ws")) },
+        { "Session.InitializeTimeout", b => b.WithSession(TimeSpan.Zero) },
+        { "Liveness.ReconnectAfterDataSilence", b => b.WithReconnectOnDataSilence(TimeSpan.Zero) },
+        { "Liveness.StaleAfter", b => b.WithIdleTimeouts(TimeSpan.FromSeconds(10), null).WithReconnectOnDataSilence(TimeSpan.FromSeconds(5)) },
     };
 
     [Theory]

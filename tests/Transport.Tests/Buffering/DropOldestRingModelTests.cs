@@ -15,6 +15,7 @@ public sealed class DropOldestRingModelTests
     private const int Cases = 1_500;
 
     [Fact]
+    [Trait("Invariant", "Ring.I10")]
     public void I4_random_operations_match_the_reference_model()
     {
         string? pinned = Environment.GetEnvironmentVariable("RING_SEED");
@@ -63,7 +64,7 @@ public sealed class DropOldestRingModelTests
 
         // Every frame is a distinct slice of one array: ReadOnlyMemory equality (array, offset,
         // length) then identifies it exactly, even at length 0.
-        var backing = new byte[operations + maxSize + 1];
+        var backing = new byte[(6 * operations) + maxSize + 1];
         int nextId = 0;
         int largestFrame = 0;
         int deepest = 0;
@@ -82,6 +83,31 @@ public sealed class DropOldestRingModelTests
                 model.Complete(error);
                 ring.Complete(error);
             }
+            else if (dice < writeCut && random.Next(4) == 0)
+            {
+                // Ring.I10: a batch of 0..6 frames must equal writing them one by one.
+                var batch = new Frame[random.Next(0, 7)];
+                for (int i = 0; i < batch.Length; i++)
+                {
+                    int size = random.Next(0, maxSize + 1);
+                    batch[i] = random.Next(2) == 0
+                        ? Frame.Text(backing.AsMemory(nextId++, size))
+                        : Frame.Binary(backing.AsMemory(nextId++, size));
+                    if (!model.Completed)
+                    {
+                        largestFrame = Math.Max(largestFrame, size);
+                    }
+                }
+
+                check.Op = $"write batch of {batch.Length}";
+                int expectedEvicted = 0;
+                foreach (Frame frame in batch)
+                {
+                    expectedEvicted += model.Write(frame);
+                }
+
+                check.Equal(expectedEvicted, ring.WriteBatch(batch), "evicted by this batch");
+            }
             else if (dice < writeCut)
             {
                 int size = random.Next(0, maxSize + 1);
@@ -95,6 +121,32 @@ public sealed class DropOldestRingModelTests
                 }
 
                 check.Equal(model.Write(frame), ring.Write(frame), "evicted by this write");
+            }
+            else if (dice < readCut && random.Next(3) == 0)
+            {
+                // Ring.I10: a batch read equals that many reads, stopping at the byte budget.
+                var destination = new Frame[random.Next(0, 9)];
+                long maxBytes = random.Next(2) == 0 ? long.MaxValue : random.Next(0, 2 * maxSize + 2);
+                check.Op = $"read batch of {destination.Length}, at most {maxBytes} B";
+                var expected = new List<Frame>();
+                long bytes = 0;
+                while (expected.Count < destination.Length && model.Count > 0 &&
+                       (expected.Count == 0 || bytes + model.NextLength <= maxBytes))
+                {
+                    model.TryRead(out Frame next);
+                    bytes += next.Length;
+                    expected.Add(next);
+                }
+
+                int taken = ring.TryReadBatch(destination, maxBytes);
+                check.Equal(expected.Count, taken, "TryReadBatch count");
+                for (int i = 0; i < taken; i++)
+                {
+                    if (expected[i].Kind != destination[i].Kind || !expected[i].Payload.Equals(destination[i].Payload))
+                    {
+                        check.Fail($"TryReadBatch frame {i}: expected {expected[i]} at offset {OffsetOf(expected[i])}, got {destination[i]} at offset {OffsetOf(destination[i])}");
+                    }
+                }
             }
             else if (dice < readCut)
             {

@@ -10,6 +10,7 @@ internal sealed class RingReferenceModel(int capacityFrames, long capacityBytes)
     private readonly List<Frame> _frames = [];
 
     public int Count => _frames.Count;
+    public int NextLength => _frames[0].Length;
     public long Bytes { get; private set; }
     public long PeakBytes { get; private set; }
     public long TotalWritten { get; private set; }

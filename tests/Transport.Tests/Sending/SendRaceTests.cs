@@ -83,7 +83,6 @@ public sealed class SendRaceTests
     {
         var (queue, sink) = Create(capacityFrames: 16);
         using var longLived = new CancellationTokenSource();
-        using var registration = queue.RegisterWriterCancellation(longLived.Token);
 
         // A writer whose wake-up runs inline on the sender's thread, inside the enqueue: it takes
         // and completes the frame before SendAsync returns (the interleaving that leaked the hook).

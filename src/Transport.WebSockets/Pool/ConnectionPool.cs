@@ -1,0 +1,326 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Transport.WebSockets.Pool;
+
+// Invariants (each proven by a test carrying [Trait("Invariant", "<id>")] in tests/Transport.Tests/Pool/):
+//
+// Pool.P1: Bounds: no connection carries more than PerConnectionCap keys; at most MaxConnections are open;
+//          every declared key is on exactly one connection or listed Unassigned.
+// Pool.P2: On demand, fill-first: a connection is opened only when every open one is at its cap; keys go to
+//          the lowest slot with room.
+// Pool.P3: Replay: on every new epoch of a connection, exactly its share is subscribed there, as one batch
+//          pinned to that epoch; no other connection sends anything because of it.
+// Pool.P4: Changes while up go to the owning connection only (subscribe or unsubscribe pinned to its
+//          epoch); changes while down are folded into its next replay; nothing is sent twice for one epoch.
+// Pool.P5: A connection that becomes Unrecoverable is replaced: its keys move to connections with room
+//          (opening new ones within MaxConnections); keys with no room are listed Unassigned, never dropped.
+// Pool.P6: Merged source: every frame keeps its connection index, epoch and receive time; per-connection order holds.
+// Pool.P7: AddAsync beyond MaxConnections x PerConnectionCap throws PoolCapacityException and assigns nothing.
+
+/// <summary>
+/// Spreads opaque subscription keys over several reconnecting connections under a per-connection cap,
+/// replays each connection's share on every epoch, replaces connections that become unrecoverable, and
+/// exposes one merged source and one aggregated lifecycle.
+/// </summary>
+/// <remarks>
+/// <para>
+/// The grammar stays in the adapter (<see cref="ISubscriptionProtocol"/>); the pool only decides which
+/// connection carries which key and when to ask for frames. The connections come from the adapter's
+/// <see cref="PoolConnectionFactory"/>, so each has the adapter's options, auth and attempt gate.
+/// </para>
+/// <para>
+/// Replay: each connection's loop watches its lifecycle; on an up-edge with a new epoch it sends the
+/// share's subscribe frames as one batch pinned to that epoch, so a replay meant for a socket that died
+/// meanwhile fails (stale epoch) instead of landing on the next one, whose own up-edge replays again.
+/// </para>
+/// </remarks>
+public sealed class ConnectionPool : IAsyncDisposable
+{
+    private readonly ConnectionPoolOptions _options;
+    private readonly ISubscriptionProtocol _protocol;
+    private readonly PoolConnectionFactory _factory;
+    private readonly ISpawner _spawner;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stop = new();
+
+    // Serializes membership changes (open, assign, replace); never held across user code other than the factory.
+    private readonly SemaphoreSlim _membership = new(1, 1);
+
+    // Guards the maps and lists below.
+    private readonly Lock _lock = new();
+    private readonly List<PoolMember> _members = [];
+    private readonly Dictionary<string, PoolMember> _owner = new(StringComparer.Ordinal);
+    private readonly List<string> _unassigned = [];
+    private readonly List<Task> _loops = [];
+    private long _lost;
+    private bool _disposed;
+
+    /// <summary>Creates an empty pool; connections open when keys are added.</summary>
+    /// <param name="options">Bounds and name.</param>
+    /// <param name="protocol">The adapter's subscription grammar.</param>
+    /// <param name="factory">Opens one connection.</param>
+    /// <param name="spawner">Where the pool's per-connection loops run (the thread pool when null; a pumped spawner in tests).</param>
+    /// <param name="logger">Where the pool logs.</param>
+    /// <exception cref="ArgumentOutOfRangeException">An option is invalid (the message names the field).</exception>
+    public ConnectionPool(ConnectionPoolOptions options, ISubscriptionProtocol protocol, PoolConnectionFactory factory, ISpawner? spawner = null, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(protocol);
+        ArgumentNullException.ThrowIfNull(factory);
+        options.Validate();
+        _options = options;
+        _protocol = protocol;
+        _factory = factory;
+        _spawner = spawner ?? ThreadPoolSpawner.Instance;
+        _logger = logger ?? NullLogger.Instance;
+        Source = new PoolSource(options.MergedCapacityFrames);
+    }
+
+    /// <summary>The merged data frames of every connection.</summary>
+    public PoolSource Source { get; }
+
+    /// <summary>The keys the pool can hold: <c>MaxConnections x PerConnectionCap</c>.</summary>
+    public int Capacity => _options.MaxConnections * _options.PerConnectionCap;
+
+    /// <summary>The aggregated lifecycle now.</summary>
+    public PoolSnapshot Current
+    {
+        get
+        {
+            lock (_lock)
+            {
+                var states = _members.Select(m => m.State()).ToArray();
+                return new PoolSnapshot(states, _owner.Count + _unassigned.Count, [.. _unassigned], _lost);
+            }
+        }
+    }
+
+    /// <summary>The open connections, by slot (for per-connection detail such as its lifecycle stream).</summary>
+    public IReadOnlyList<ReconnectingConnection> Connections
+    {
+        get { lock (_lock) { return [.. _members.Select(m => m.Connection)]; } }
+    }
+
+    /// <summary>Declares keys: each is assigned to the lowest connection with room, opening connections as needed.</summary>
+    /// <param name="keys">The keys; ones already declared are ignored.</param>
+    /// <param name="cancellationToken">Cancels waiting for the membership lock or opening a connection.</param>
+    /// <returns>Completes when the keys are assigned (their subscribe frames go out on each connection's loop).</returns>
+    /// <exception cref="PoolCapacityException">The pool would exceed its capacity; nothing was added.</exception>
+    public async ValueTask AddAsync(IEnumerable<string> keys, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        var wanted = keys.Distinct(StringComparer.Ordinal).ToList();
+        await _membership.WaitAsync(cancellationToken);
+        try
+        {
+            List<string> fresh;
+            lock (_lock)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                fresh = wanted.Where(k => !_owner.ContainsKey(k) && !_unassigned.Contains(k, StringComparer.Ordinal)).ToList();
+                int total = _owner.Count + _unassigned.Count + fresh.Count;
+                if (total > Capacity)
+                {
+                    throw new PoolCapacityException(total, Capacity);
+                }
+
+                _unassigned.AddRange(fresh);
+            }
+
+            await AssignUnassignedAsync(cancellationToken);
+        }
+        finally
+        {
+            _membership.Release();
+        }
+    }
+
+    /// <summary>Removes keys: the owning connection unsubscribes them (if up) and frees their room.</summary>
+    /// <param name="keys">The keys; unknown ones are ignored.</param>
+    /// <param name="cancellationToken">Cancels waiting for the membership lock.</param>
+    /// <returns>Completes when the keys are removed from their connections' shares.</returns>
+    public async ValueTask RemoveAsync(IEnumerable<string> keys, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        await _membership.WaitAsync(cancellationToken);
+        try
+        {
+            lock (_lock)
+            {
+                foreach (var key in keys)
+                {
+                    if (_owner.Remove(key, out var member))
+                    {
+                        member.Remove(key);
+                    }
+                    else
+                    {
+                        _unassigned.Remove(key);
+                    }
+                }
+            }
+
+            // Room may have opened for keys that had none.
+            await AssignUnassignedAsync(cancellationToken);
+        }
+        finally
+        {
+            _membership.Release();
+        }
+    }
+
+    /// <summary>Shuts every connection down and ends the merged source.</summary>
+    /// <returns>Completes when every connection has stopped.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        List<PoolMember> members;
+        Task[] loops;
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            members = [.. _members];
+            loops = [.. _loops];
+        }
+
+        _stop.Cancel();
+        foreach (var member in members)
+        {
+            await member.Connection.Control.ShutdownAsync().ConfigureAwait(false);
+        }
+
+        await Task.WhenAll(loops).ConfigureAwait(false);
+        Source.Complete();
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => Current.ToString();
+
+    // Caller holds _membership. Gives every unassigned key a connection with room, opening
+    // connections within MaxConnections (P2, P5); what cannot be placed stays listed (P1).
+    private async ValueTask AssignUnassignedAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            bool needConnection;
+            lock (_lock)
+            {
+                foreach (var member in _members.Where(m => !m.IsLost).OrderBy(m => m.Index))
+                {
+                    while (_unassigned.Count > 0 && member.Count < _options.PerConnectionCap)
+                    {
+                        var key = _unassigned[0];
+                        _unassigned.RemoveAt(0);
+                        _owner[key] = member;
+                        member.Add(key);
+                    }
+                }
+
+                needConnection = _unassigned.Count > 0 && _members.Count(m => !m.IsLost) < _options.MaxConnections && !_disposed;
+            }
+
+            if (!needConnection)
+            {
+                return;
+            }
+
+            await OpenAsync(cancellationToken);
+        }
+    }
+
+    // Caller holds _membership.
+    private async ValueTask OpenAsync(CancellationToken cancellationToken)
+    {
+        int index;
+        lock (_lock)
+        {
+            index = 0;
+            while (_members.Any(m => m.Index == index))
+            {
+                index++;
+            }
+        }
+
+        var name = $"{_options.Name}-{index}";
+        var connection = await _factory(new PoolConnectionRequest(index, name), cancellationToken);
+        var member = new PoolMember(index, name, connection, _protocol, _logger);
+        lock (_lock)
+        {
+            _members.Add(member);
+            _members.Sort((a, b) => a.Index.CompareTo(b.Index));
+            CancellationToken stop = _stop.Token;
+            _loops.Add(_spawner.Spawn(() => RunMemberAsync(member, stop)));
+            _loops.Add(_spawner.Spawn(() => member.PumpAsync(Source, stop)));
+        }
+
+        PoolLog.Opened(_logger, name, index);
+    }
+
+    // The member's loop; when it ends because the connection became unrecoverable, its keys move (P5).
+    private async Task RunMemberAsync(PoolMember member, CancellationToken stop)
+    {
+        bool lost = await member.RunAsync(stop);
+        if (!lost || stop.IsCancellationRequested)
+        {
+            return;
+        }
+
+        await _membership.WaitAsync(CancellationToken.None);
+        try
+        {
+            lock (_lock)
+            {
+                _members.Remove(member);
+                _lost++;
+                foreach (var key in member.Keys())
+                {
+                    _owner.Remove(key);
+                    _unassigned.Add(key);
+                }
+            }
+
+            PoolLog.Lost(_logger, member.Name, member.Count);
+            if (!stop.IsCancellationRequested)
+            {
+                await AssignUnassignedAsync(stop);
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // Disposed meanwhile.
+        }
+        catch (Exception ex)
+        {
+            // The factory failed to open a replacement: the keys stay listed Unassigned (P5) and are
+            // retried at the next AddAsync or RemoveAsync.
+            PoolLog.ReplaceFailed(_logger, member.Name, ex.GetType().Name);
+        }
+        finally
+        {
+            _membership.Release();
+        }
+    }
+}
+
+internal static partial class PoolLog
+{
+    [LoggerMessage(EventId = 310, EventName = "PoolOpened", Level = LogLevel.Information, Message = "Pool connection {Name} opened (slot {Index}).")]
+    public static partial void Opened(ILogger logger, string name, int index);
+
+    [LoggerMessage(EventId = 311, EventName = "PoolLost", Level = LogLevel.Warning, Message = "Pool connection {Name} became unrecoverable; moving its {Keys} subscriptions.")]
+    public static partial void Lost(ILogger logger, string name, int keys);
+
+    [LoggerMessage(EventId = 312, EventName = "PoolReplaceFailed", Level = LogLevel.Error, Message = "Pool connection {Name}: opening a replacement failed ({ExceptionType}); its subscriptions stay unassigned.")]
+    public static partial void ReplaceFailed(ILogger logger, string name, string exceptionType);
+
+    [LoggerMessage(EventId = 313, EventName = "PoolReplayFailed", Level = LogLevel.Warning, Message = "Pool connection {Name}: subscribing on epoch {Epoch} failed ({Reason}); the next epoch replays.")]
+    public static partial void ReplayFailed(ILogger logger, string name, long epoch, string reason);
+
+    [LoggerMessage(EventId = 314, EventName = "PoolProtocolFaulted", Level = LogLevel.Error, Message = "Pool connection {Name}: the subscription protocol threw {ExceptionType}; retried at the next epoch.")]
+    public static partial void ProtocolFaulted(ILogger logger, string name, string exceptionType);
+}

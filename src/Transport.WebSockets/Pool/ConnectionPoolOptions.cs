@@ -1,0 +1,136 @@
+namespace Transport.WebSockets.Pool;
+
+/// <summary>
+/// The subscription grammar, which stays in the adapter: the pool asks it for the frames that
+/// subscribe or unsubscribe a set of keys on one connection.
+/// </summary>
+/// <remarks>
+/// Keys are opaque to the pool (a stream name, a channel+symbol pair rendered as text). The frames
+/// returned for one call go out as one batch (<see cref="IFrameSink.SendBatchAsync"/>), pinned to the
+/// connection's epoch. Called on the pool's own loop, never under a lock; an exception is logged by
+/// type and retried at that connection's next epoch.
+/// </remarks>
+public interface ISubscriptionProtocol
+{
+    /// <summary>The frames that subscribe <paramref name="keys"/> on one connection (for example one frame listing them all).</summary>
+    /// <param name="keys">At least one key, at most the per-connection cap.</param>
+    /// <returns>At least one frame.</returns>
+    IReadOnlyList<Frame> Subscribe(IReadOnlyList<string> keys);
+
+    /// <summary>The frames that unsubscribe <paramref name="keys"/> on one connection.</summary>
+    /// <param name="keys">At least one key.</param>
+    /// <returns>At least one frame.</returns>
+    IReadOnlyList<Frame> Unsubscribe(IReadOnlyList<string> keys);
+}
+
+/// <summary>What the pool asks its connection factory for.</summary>
+/// <param name="Index">The connection's slot number, from 0 (reused after an unrecoverable connection is replaced).</param>
+/// <param name="Name">A name for the connection (pool name and index; no secrets).</param>
+public readonly record struct PoolConnectionRequest(int Index, string Name);
+
+/// <summary>
+/// Opens one reconnecting connection for the pool. Give every connection the same connect-attempt
+/// gate (the venue counts connection attempts per IP, not per connection).
+/// </summary>
+/// <param name="request">Which slot and name.</param>
+/// <param name="cancellationToken">Cancels opening.</param>
+/// <returns>The connection (it may still be connecting).</returns>
+public delegate ValueTask<ReconnectingConnection> PoolConnectionFactory(PoolConnectionRequest request, CancellationToken cancellationToken);
+
+/// <summary>The pool's bounds.</summary>
+public sealed record ConnectionPoolOptions
+{
+    /// <summary>A name for logs and connection names. Default "pool".</summary>
+    public string Name { get; init; } = "pool";
+
+    /// <summary>The most subscriptions one connection carries (the venue's per-connection cap). Required, at least 1.</summary>
+    public int PerConnectionCap { get; init; }
+
+    /// <summary>The most connections open at once (the venue's per-IP cap). Default 5, at least 1.</summary>
+    public int MaxConnections { get; init; } = 5;
+
+    /// <summary>The merged source's frame bound (drop-oldest, counted in <see cref="PoolSource.TotalDropped"/>). Default 100,000.</summary>
+    public int MergedCapacityFrames { get; init; } = 100_000;
+
+    internal void Validate()
+    {
+        if (PerConnectionCap < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(PerConnectionCap), PerConnectionCap, "ConnectionPoolOptions.PerConnectionCap must be at least 1.");
+        }
+
+        if (MaxConnections < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxConnections), MaxConnections, "ConnectionPoolOptions.MaxConnections must be at least 1.");
+        }
+
+        if (MergedCapacityFrames < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MergedCapacityFrames), MergedCapacityFrames, "ConnectionPoolOptions.MergedCapacityFrames must be at least 1.");
+        }
+
+        if (string.IsNullOrWhiteSpace(Name))
+        {
+            throw new ArgumentException("ConnectionPoolOptions.Name must not be empty.", nameof(Name));
+        }
+    }
+}
+
+/// <summary>A frame from the pool's merged source: the frame (with its epoch and receive time) and the connection it came from.</summary>
+/// <param name="Connection">The connection's slot index.</param>
+/// <param name="Frame">The frame, unchanged.</param>
+public readonly record struct PooledFrame(int Connection, Frame Frame);
+
+/// <summary>One connection as the pool sees it now (levels only).</summary>
+/// <param name="Index">The slot index.</param>
+/// <param name="Name">The connection's name.</param>
+/// <param name="Phase">Its phase.</param>
+/// <param name="Epoch">Its epoch.</param>
+/// <param name="DownSince">When it went down, while down.</param>
+/// <param name="Subscriptions">How many keys it carries.</param>
+/// <param name="ReplayedEpoch">The newest epoch whose share was fully subscribed (-1 before the first).</param>
+public readonly record struct PoolConnectionState(int Index, string Name, ConnectionPhase Phase, long Epoch, DateTimeOffset? DownSince, int Subscriptions, long ReplayedEpoch);
+
+/// <summary>
+/// The pool's aggregated lifecycle: how many connections are up, which are down and since when,
+/// and where every subscription is. Every field is a level or a cumulative count.
+/// </summary>
+/// <param name="Connections">Every open connection, by slot.</param>
+/// <param name="Subscriptions">Keys declared.</param>
+/// <param name="Unassigned">Keys with no connection now (no room within <see cref="ConnectionPoolOptions.MaxConnections"/>): declared, not dropped.</param>
+/// <param name="Lost">Cumulative connections that became Unrecoverable and were replaced.</param>
+public sealed record PoolSnapshot(IReadOnlyList<PoolConnectionState> Connections, int Subscriptions, IReadOnlyList<string> Unassigned, long Lost)
+{
+    /// <summary>Connections up now (Connected, Stale or Resumed).</summary>
+    public int Up => Connections.Count(c => c.Phase is ConnectionPhase.Connected or ConnectionPhase.Stale or ConnectionPhase.Resumed);
+
+    /// <summary>Connections down now, with when each went down.</summary>
+    public IEnumerable<PoolConnectionState> Down => Connections.Where(c => c.Phase is not (ConnectionPhase.Connected or ConnectionPhase.Stale or ConnectionPhase.Resumed));
+
+    /// <summary>True when every connection is up and has subscribed its share on its current epoch, and no key is unassigned.</summary>
+    public bool AllSubscribed => Unassigned.Count == 0 && Connections.All(c => c.Phase is ConnectionPhase.Connected or ConnectionPhase.Stale or ConnectionPhase.Resumed && c.ReplayedEpoch == c.Epoch);
+
+    /// <summary>One line, safe to log.</summary>
+    public override string ToString() =>
+        $"pool: {Up}/{Connections.Count} up, {Subscriptions} subscriptions, {Unassigned.Count} unassigned, lost={Lost}";
+}
+
+/// <summary>The pool could not take the keys: they exceed <c>MaxConnections x PerConnectionCap</c>. Nothing was assigned.</summary>
+public sealed class PoolCapacityException : InvalidOperationException
+{
+    /// <summary>Creates the error.</summary>
+    /// <param name="requested">Keys the pool would hold.</param>
+    /// <param name="capacity">Keys the pool can hold.</param>
+    public PoolCapacityException(int requested, int capacity)
+        : base($"The pool would hold {requested} subscriptions but its capacity is {capacity} (MaxConnections x PerConnectionCap); nothing was added.")
+    {
+        Requested = requested;
+        Capacity = capacity;
+    }
+
+    /// <summary>Keys the pool would hold.</summary>
+    public int Requested { get; }
+
+    /// <summary>Keys the pool can hold.</summary>
+    public int Capacity { get; }
+}

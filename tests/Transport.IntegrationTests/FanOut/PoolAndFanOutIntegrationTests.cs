@@ -1,0 +1,166 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net.WebSockets;
+using Transport.Testing;
+using Transport.WebSockets;
+using Transport.WebSockets.FanOut;
+using Transport.WebSockets.Pool;
+using Xunit.Abstractions;
+
+namespace Transport.IntegrationTests.FanOut;
+
+/// <summary>The pool and the fan-out over real loopback sockets against Kestrel. Waits are on conditions, bounded.</summary>
+public sealed class PoolAndFanOutIntegrationTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task Pool_of_5_with_100_keys_at_cap_25_survives_the_server_cutting_every_connection_and_each_resubscribes_only_its_share()
+    {
+        // Per server connection: the keys its subscribe frames named.
+        var subscribed = new ConcurrentDictionary<int, ConcurrentQueue<string>>();
+        var sessions = new ConcurrentDictionary<int, ServerSession>();
+        await using var server = await LoopbackServer.StartAsync(async session =>
+        {
+            await session.AcceptAsync();
+            sessions[session.Number] = session;
+            var keys = subscribed.GetOrAdd(session.Number, _ => new ConcurrentQueue<string>());
+            try
+            {
+                while (true)
+                {
+                    var message = await session.ReceiveAsync();
+                    if (message.Type == WebSocketMessageType.Close)
+                    {
+                        return;
+                    }
+
+                    if (message.Text.StartsWith("sub:", StringComparison.Ordinal))
+                    {
+                        foreach (var key in message.Text[4..].Split(','))
+                        {
+                            keys.Enqueue(key);
+                        }
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException)
+            {
+                // Cut by the test.
+            }
+        });
+
+        await using var pool = new ConnectionPool(
+            new ConnectionPoolOptions { Name = "it", PerConnectionCap = 25, MaxConnections = 5 },
+            new TextProtocol(),
+            (request, ct) => new WebSocketTransportBuilder()
+                .Configure(o => o.WithUri(server.WebSocketUri).WithName(request.Name).WithBackoff(TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(500)))
+                .Build()
+                .ConnectAsync(ct));
+
+        var keys = Enumerable.Range(0, 100).Select(i => $"k{i:000}").ToList();
+        await pool.AddAsync(keys);
+        await WaitUntilAsync(() => pool.Current.AllSubscribed && subscribed.Values.Sum(q => q.Count) == 100, "first subscriptions");
+
+        var first = subscribed.ToDictionary(p => p.Key, p => p.Value.Order().ToList());
+        Assert.Equal(4, first.Count);                                  // fill-first: 100 keys at 25 per connection
+        Assert.All(first.Values, share => Assert.Equal(25, share.Count));
+        Assert.Equal(keys, first.Values.SelectMany(k => k).Order());
+
+        foreach (var session in sessions.Values)
+        {
+            session.Abort();                                          // the server cuts every connection
+        }
+
+        await WaitUntilAsync(
+            () => pool.Current is { AllSubscribed: true } now && now.Connections.All(c => c.Epoch == 1) && subscribed.Count == 8 && subscribed.Values.Sum(q => q.Count) == 200,
+            "resubscribed on epoch 1");
+
+        var second = subscribed.Where(p => !first.ContainsKey(p.Key)).Select(p => p.Value.Order().ToList()).ToList();
+        Assert.Equal(4, second.Count);
+        foreach (var share in second)
+        {
+            // Each new socket got exactly one old socket's share: no more, no less, no duplicates.
+            Assert.Contains(first.Values, old => old.SequenceEqual(share));
+        }
+
+        Assert.Equal(keys, second.SelectMany(k => k).Order());
+        Assert.Equal(0, pool.Current.Lost);
+        output.WriteLine(pool.Current.ToString());
+    }
+
+    [Fact]
+    public async Task Fan_out_with_a_stalled_subscriber_leaves_the_others_delivery_rate_unchanged()
+    {
+        const int frames = 200_000;
+        await MeasureAsync(20_000, withStalled: false);              // warm-up (JIT, Kestrel), discarded
+        var baseline = await MeasureAsync(frames, withStalled: false);
+        var stalled = await MeasureAsync(frames, withStalled: true);
+        output.WriteLine($"live subscriber, 100 B frames, {frames} frames: without a stalled subscriber {baseline.Rate:N0} frames/s; with one {stalled.Rate:N0} frames/s (stalled dropped {stalled.StalledDropped:N0}).");
+
+        // Figures, not a timed assertion: every frame read reached the live subscribers.
+        Assert.Equal(baseline.Read, baseline.Delivered);
+        Assert.Equal(stalled.Read, stalled.Delivered);
+        Assert.True(stalled.StalledDropped > 0);
+    }
+
+    private async Task<(double Rate, long Read, long Delivered, long StalledDropped)> MeasureAsync(int frames, bool withStalled)
+    {
+        await using var server = await LoopbackServer.StartAsync(async session =>
+        {
+            await session.AcceptAsync();
+            await session.FloodAsync(frames, size: 100, text: false);
+            await session.WaitForCloseAsync();
+        });
+
+        var connection = await new WebSocketTransportBuilder()
+            .Configure(o => o.WithUri(server.WebSocketUri).WithReceiveRing(frames, 1L << 30))
+            .Build()
+            .ConnectAsync();
+        await using var _ = connection;
+        await using var fanOut = connection.Source.FanOut();
+        var live = fanOut.Subscribe(new FanOutSubscriberOptions { Name = "live", CapacityFrames = frames });
+        var other = fanOut.Subscribe(new FanOutSubscriberOptions { Name = "other", CapacityFrames = frames });
+        var stalled = withStalled ? fanOut.Subscribe(new FanOutSubscriberOptions { Name = "stalled", CapacityFrames = 1_000 }) : null;
+        fanOut.Start();
+
+        var clock = Stopwatch.StartNew();
+        var reading = Task.WhenAll(ReadAsync(live, frames), ReadAsync(other, frames));
+        await reading.WaitAsync(Bound);
+        var elapsed = clock.Elapsed;
+        return (frames / elapsed.TotalSeconds, fanOut.FramesRead, live.Stats.Delivered, stalled?.Stats.Dropped ?? 0);
+    }
+
+    private static async Task ReadAsync(FanOutSubscriber subscriber, int count)
+    {
+        long seen = 0;
+        while (seen < count && await subscriber.WaitToReadAsync().ConfigureAwait(false))
+        {
+            while (subscriber.TryRead(out _))
+            {
+                seen++;
+            }
+        }
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, string what)
+    {
+        var bound = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (bound.Elapsed > Bound)
+            {
+                throw new TimeoutException($"Not reached within {Bound}: {what}.");
+            }
+
+            await Task.Delay(20);
+        }
+    }
+
+    private sealed class TextProtocol : ISubscriptionProtocol
+    {
+        public IReadOnlyList<Frame> Subscribe(IReadOnlyList<string> keys) => [Frame.Text("sub:" + string.Join(',', keys))];
+
+        public IReadOnlyList<Frame> Unsubscribe(IReadOnlyList<string> keys) => [Frame.Text("unsub:" + string.Join(',', keys))];
+    }
+}
