@@ -32,9 +32,10 @@ internal sealed class ClientWebSocketConnection : ILeafConnection
         Extensions = extensions.Count > 0 ? string.Join(", ", extensions) : null;
         Handshake = new HandshakeResponse((int)socket.HttpStatusCode is var status and not 0 ? status : 101, SubProtocol, extensions, headers);
 
-        // ClientWebSocket answers pings inside ReceiveAsync and surfaces neither pings nor pongs; with
+        // ClientWebSocket answers pings inside ReceiveAsync and surfaces neither pings nor pongs; TryReceive
+        // takes what a finished socket read already holds (BatchReceive); with
         // a KeepAliveTimeout it fails the receive when its own probe goes unanswered.
-        Capabilities = LeafCapabilities.AnswersPingsItself | (keepAliveTimeoutEnabled ? LeafCapabilities.KeepAliveProbe : LeafCapabilities.None);
+        Capabilities = LeafCapabilities.AnswersPingsItself | LeafCapabilities.BatchReceive | (keepAliveTimeoutEnabled ? LeafCapabilities.KeepAliveProbe : LeafCapabilities.None);
 
         // The details are only needed once; dropping them frees the header dictionary early.
         socket.HttpResponseHeaders = null;

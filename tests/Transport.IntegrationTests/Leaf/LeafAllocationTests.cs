@@ -94,6 +94,10 @@ public sealed class LeafAllocationTests
 
         // The doubling steps up to the limit sum to about 2 MiB (less when the pool already holds
         // them); the old buffer's last step alone was a 2 MiB array. Process-wide, server included.
-        Assert.True(allocated < 2.5 * limit, $"{leaf}: allocated {allocated} bytes while rejecting a {oversized.Length}-byte message under a {limit}-byte limit");
+        // ClientWebSocket's buffer keeps one byte past the limit to detect overflow, so its last step
+        // is an exact limit + 1 array (about 3 MiB in all when the pool is cold); the old rounding
+        // made that step a 2 MiB pooled array (about 4 MiB in all).
+        var bound = leaf == "Pipelines" ? 2.5 * limit : 3.25 * limit;
+        Assert.True(allocated < bound, $"{leaf}: allocated {allocated} bytes while rejecting a {oversized.Length}-byte message under a {limit}-byte limit");
     }
 }

@@ -6,7 +6,7 @@ namespace Transport.IntegrationTests.Leaf.Contract;
 /// <summary>The leaf contract run against the ClientWebSocket leaf over Kestrel loopback.</summary>
 public sealed class ClientWebSocketLeafContractTests : LeafContractTests
 {
-    protected override LeafCapabilities ExpectedCapabilities => LeafCapabilities.AnswersPingsItself;
+    protected override LeafCapabilities ExpectedCapabilities => LeafCapabilities.AnswersPingsItself | LeafCapabilities.BatchReceive;
 
     protected override Task<ILeafPeer> OpenAsync(LeafContractSettings settings) =>
         RawLeafPeer.OpenAsync(settings, async handshake => await new ClientWebSocketConnector(new ClientWebSocketConnectorOptions
