@@ -24,6 +24,7 @@ public sealed class WebSocketTransportBuilder
     private TransportOptionsBuilder _options;
     private ILeafConnector? _leaf;
     private readonly ClientWebSocketConnectorOptions _leafOptions = new();
+    private PipeWebSocketConnectorOptions? _pipeLeafOptions;
     private IAuthSource _auth = AuthSources.None;
     private IFailureClassifier _classifier = DefaultFailureClassifier.Instance;
     private TimeProvider _time = TimeProvider.System;
@@ -66,9 +67,31 @@ public sealed class WebSocketTransportBuilder
     /// <summary>Uses another leaf connector (for example Transport.Mock's scripted connector).</summary>
     /// <param name="leaf">The leaf.</param>
     /// <returns>This builder.</returns>
+    /// <remarks>
+    /// The builder cannot configure a ready-made leaf: the transport-owned leaf settings
+    /// (<c>WithMaxMessageSize</c>, <c>WithKeepAlive</c>) must then stay at their defaults, or
+    /// <see cref="Build"/> fails naming them (see <see cref="LeafSettingOwnership"/>).
+    /// </remarks>
     public WebSocketTransportBuilder UseLeaf(ILeafConnector leaf)
     {
         _leaf = leaf ?? throw new ArgumentNullException(nameof(leaf));
+        _pipeLeafOptions = null;
+        return this;
+    }
+
+    /// <summary>
+    /// Uses the System.IO.Pipelines leaf (<see cref="PipeWebSocketConnector"/>): batch parsing, pings
+    /// and pongs visible to the stack, handshake headers. The transport options supply its message
+    /// limit and keep-alive, the builder its clock (one owner per setting: <see cref="Build"/> fails on a
+    /// conflicting value in <paramref name="configure"/>).
+    /// </summary>
+    /// <param name="configure">Edits the leaf's own settings (HttpMessageInvoker, DeflateOptions, ReceiveBufferBytes, ConfigureRequest).</param>
+    /// <returns>This builder.</returns>
+    public WebSocketTransportBuilder UsePipelinesLeaf(Action<PipeWebSocketConnectorOptions>? configure = null)
+    {
+        _pipeLeafOptions = new PipeWebSocketConnectorOptions();
+        configure?.Invoke(_pipeLeafOptions);
+        _leaf = null;
         return this;
     }
 
@@ -182,7 +205,12 @@ public sealed class WebSocketTransportBuilder
     public ReconnectingConnector Build()
     {
         var options = _options.Build();
-        var leaf = _leaf ?? new ClientWebSocketConnector(LeafOptionsFor(options));
+        if (_leaf is not null)
+        {
+            ThrowOnConflicts(LeafSettingOwnership.UnreachableByReadyMadeLeaf(options));
+        }
+
+        var leaf = _leaf ?? (_pipeLeafOptions is not null ? new PipeWebSocketConnector(PipeLeafOptionsFor(options)) : new ClientWebSocketConnector(LeafOptionsFor(options)));
         return new ReconnectingConnector(new ConnectionServices(options, leaf, _auth, _classifier, _time, _spawner, _random, _loggers, new ConnectionTelemetryFactory(_meter))
         {
             Initializer = _initializer,
@@ -190,9 +218,11 @@ public sealed class WebSocketTransportBuilder
         });
     }
 
-    // The transport options own the limits both layers must agree on.
+    // One owner per setting (LeafSettingOwnership): the transport options own the limits both layers
+    // must agree on, the builder owns the clock, the leaf options own how a socket is opened.
     private ClientWebSocketConnectorOptions LeafOptionsFor(TransportOptions options)
     {
+        ThrowOnConflicts(LeafSettingOwnership.Conflicts(options, "ClientWebSocketConnectorOptions", _leafOptions.MaxMessageBytes, _leafOptions.KeepAliveInterval, _leafOptions.KeepAliveTimeout, _leafOptions.TimeProvider, _time));
         return new ClientWebSocketConnectorOptions
         {
             HttpMessageInvoker = _leafOptions.HttpMessageInvoker,
@@ -200,9 +230,30 @@ public sealed class WebSocketTransportBuilder
             ReceiveBufferBytes = _leafOptions.ReceiveBufferBytes,
             ConfigureSocket = _leafOptions.ConfigureSocket,
             MaxMessageBytes = options.Receive.MaxMessageBytes,
-            KeepAliveInterval = options.Liveness.KeepAliveInterval ?? _leafOptions.KeepAliveInterval,
-            KeepAliveTimeout = options.Liveness.KeepAliveTimeout ?? _leafOptions.KeepAliveTimeout,
+            KeepAliveInterval = options.Liveness.KeepAliveInterval,
+            KeepAliveTimeout = options.Liveness.KeepAliveTimeout,
+            TimeProvider = _time,
             Payloads = Buffering.PayloadAllocator.For(options.Receive.LeasedPayloads),
         };
+    }
+
+    private PipeWebSocketConnectorOptions PipeLeafOptionsFor(TransportOptions options)
+    {
+        var own = _pipeLeafOptions!;
+        ThrowOnConflicts(LeafSettingOwnership.Conflicts(options, "PipeWebSocketConnectorOptions", own.MaxMessageBytes, own.KeepAliveInterval, own.KeepAliveTimeout, own.TimeProvider, _time));
+        var copy = own.Copy();
+        copy.MaxMessageBytes = options.Receive.MaxMessageBytes;
+        copy.KeepAliveInterval = options.Liveness.KeepAliveInterval;
+        copy.KeepAliveTimeout = options.Liveness.KeepAliveTimeout;
+        copy.TimeProvider = _time;
+        return copy;
+    }
+
+    private static void ThrowOnConflicts(List<string> errors)
+    {
+        if (errors.Count > 0)
+        {
+            throw new TransportConfigurationException(errors);
+        }
     }
 }

@@ -89,9 +89,15 @@ public sealed class ServerSession : IAsyncDisposable
     /// arbitrary frames, for hostile-server tests the real WebSocket stack would refuse to produce.
     /// </summary>
     /// <param name="subProtocol">A subprotocol to announce, if any.</param>
+    /// <param name="responseHeaders">Extra headers for the 101 answer (handshake-facts tests), if any.</param>
     /// <returns>The raw frame writer/reader over the upgraded stream.</returns>
-    public async Task<RawWebSocketWriter> AcceptRawAsync(string? subProtocol = null)
+    public async Task<RawWebSocketWriter> AcceptRawAsync(string? subProtocol = null, IEnumerable<KeyValuePair<string, string>>? responseHeaders = null)
     {
+        foreach (var (name, value) in responseHeaders ?? [])
+        {
+            _context.Response.Headers[name] = value;
+        }
+
         var upgrade = _context.Features.Get<IHttpUpgradeFeature>() ?? throw new InvalidOperationException("The request is not upgradable.");
         var key = _context.Request.Headers["Sec-WebSocket-Key"].ToString();
         var accept = Convert.ToBase64String(SHA1.HashData(Encoding.ASCII.GetBytes(key + WebSocketGuid)));

@@ -13,14 +13,32 @@ internal sealed class ClientWebSocketConnection : ILeafConnection
     private readonly ClientWebSocketReceiver _receiver;
     private int _disposed;
 
-    public ClientWebSocketConnection(ClientWebSocket socket, int maxMessageBytes, int receiveBufferBytes, bool keepAliveTimeoutEnabled, Buffering.PayloadAllocator? payloads = null)
+    public ClientWebSocketConnection(ClientWebSocket socket, int maxMessageBytes, int receiveBufferBytes, bool keepAliveTimeoutEnabled, TimeProvider time, Buffering.PayloadAllocator? payloads = null)
     {
         _socket = socket;
         var gate = new SendGate(socket);
         Sender = new ClientWebSocketSender(socket, gate);
-        _receiver = new ClientWebSocketReceiver(socket, gate, maxMessageBytes, receiveBufferBytes, keepAliveTimeoutEnabled, payloads);
+        _receiver = new ClientWebSocketReceiver(socket, gate, maxMessageBytes, receiveBufferBytes, keepAliveTimeoutEnabled, payloads, time);
         SubProtocol = socket.SubProtocol;
-        Extensions = socket.HttpResponseHeaders?.TryGetValue("Sec-WebSocket-Extensions", out var extensions) == true ? string.Join(", ", extensions) : null;
+
+        // CollectHttpResponseDetails is set by the connector, so the 101's headers are visible.
+        var headers = new Dictionary<string, IReadOnlyList<string>>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (name, values) in socket.HttpResponseHeaders ?? new Dictionary<string, IEnumerable<string>>())
+        {
+            headers[name] = values.ToArray();
+        }
+
+        IReadOnlyList<string> extensions = headers.TryGetValue("Sec-WebSocket-Extensions", out var ext) ? ext : [];
+        Extensions = extensions.Count > 0 ? string.Join(", ", extensions) : null;
+        Handshake = new HandshakeResponse((int)socket.HttpStatusCode is var status and not 0 ? status : 101, SubProtocol, extensions, headers);
+
+        // ClientWebSocket answers pings inside ReceiveAsync and surfaces neither pings nor pongs; TryReceive
+        // takes what a finished socket read already holds (BatchReceive); with
+        // a KeepAliveTimeout it fails the receive when its own probe goes unanswered.
+        Capabilities = LeafCapabilities.AnswersPingsItself | LeafCapabilities.BatchReceive | (keepAliveTimeoutEnabled ? LeafCapabilities.KeepAliveProbe : LeafCapabilities.None);
+
+        // The details are only needed once; dropping them frees the header dictionary early.
+        socket.HttpResponseHeaders = null;
     }
 
     public ILeafSender Sender { get; }
@@ -31,6 +49,10 @@ internal sealed class ClientWebSocketConnection : ILeafConnection
 
     /// <summary>The extensions the server accepted (Sec-WebSocket-Extensions), for diagnostics and tests.</summary>
     public string? Extensions { get; }
+
+    public HandshakeResponse Handshake { get; }
+
+    public LeafCapabilities Capabilities { get; }
 
     /// <summary>Aborts the socket (no close handshake) and releases the receive buffer.</summary>
     public ValueTask DisposeAsync()

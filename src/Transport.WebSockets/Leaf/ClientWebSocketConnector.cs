@@ -45,6 +45,7 @@ public sealed class ClientWebSocketConnector : ILeafConnector
             MaxMessageBytes = options.MaxMessageBytes,
             ReceiveBufferBytes = options.ReceiveBufferBytes,
             ConfigureSocket = options.ConfigureSocket,
+            TimeProvider = options.TimeProvider ?? throw new ArgumentNullException(nameof(ClientWebSocketConnectorOptions.TimeProvider)),
             Payloads = options.Payloads,
         };
     }
@@ -84,7 +85,7 @@ public sealed class ClientWebSocketConnector : ILeafConnector
         }
 
         var keepAliveTimeoutEnabled = _options.KeepAliveTimeout is { } t && t != Timeout.InfiniteTimeSpan;
-        return new ClientWebSocketConnection(socket, _options.MaxMessageBytes, _options.ReceiveBufferBytes, keepAliveTimeoutEnabled, _options.Payloads);
+        return new ClientWebSocketConnection(socket, _options.MaxMessageBytes, _options.ReceiveBufferBytes, keepAliveTimeoutEnabled, _options.TimeProvider, _options.Payloads);
     }
 
     private static void Validate(ClientWebSocketConnectorOptions options)

@@ -46,6 +46,9 @@ public sealed class ClientWebSocketConnectorOptions
     /// <summary>The size of the reusable receive buffer, in bytes. Default 16 KiB.</summary>
     public int ReceiveBufferBytes { get; set; } = DefaultReceiveBufferBytes;
 
+    /// <summary>The clock that stamps <see cref="Frame.ReceivedAt"/>. Default <see cref="TimeProvider.System"/>.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
     /// <summary>
     /// Escape hatch: called last on every new socket's options, after everything above was
     /// applied (certificates, HTTP version, extra settings the connector does not model).

@@ -15,9 +15,13 @@ namespace Transport.WebSockets;
 /// Receiver.R1: fragments are reassembled in a reused pooled buffer; each message is copied once, through
 ///     the PayloadAllocator: into an exact-size array the returned frame owns (the default), or into
 ///     a pooled lease the consumer releases (lease mode, docs/adr/0009).
-/// Receiver.R2: a message is never truncated and the pooled buffer never grows past MaxMessageBytes + 1:
-///     as soon as the running size exceeds the limit the socket is closed with 1009 and the
+/// Receiver.R2: a message is never truncated and the reassembly buffer never grows past MaxMessageBytes + 1
+///     (the byte that detects overflow; Reassembly.B1): growth goes through the pool only while the
+///     pool's power-of-two size fits, the last step is an exact-size array (the pool would round
+///     1 MiB + 1 up to 2 MiB: 64 MiB in all to reject one 20 MB message under the 16 MiB default).
+///     As soon as the running size exceeds the limit the socket is closed with 1009 and the
 ///     receive fails with MessageTooBig.
+/// Receiver.R7: every returned frame is stamped with the connection clock's timestamp (Frame.ReceivedAt).
 /// Receiver.R3: a text message that is not valid UTF-8 closes the socket with 1007 and fails with Protocol.
 /// Receiver.R4: the peer's close is returned once as Frame.Close (and echoed); later calls throw ClosedByPeer.
 /// Receiver.R5: ClientWebSocket answers pings inside ReceiveAsync and never surfaces ping or pong frames,
@@ -59,8 +63,11 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
     // read TryReceive starts must stay cancellable by it.
     private CancellationToken _receiveToken;
 
-    public ClientWebSocketReceiver(ClientWebSocket socket, SendGate gate, int maxMessageBytes, int receiveBufferBytes, bool keepAliveTimeoutEnabled, PayloadAllocator? payloads = null)
+    private readonly TimeProvider _time;
+
+    public ClientWebSocketReceiver(ClientWebSocket socket, SendGate gate, int maxMessageBytes, int receiveBufferBytes, bool keepAliveTimeoutEnabled, PayloadAllocator? payloads = null, TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
         _payloads = payloads ?? PayloadAllocator.Owned;
         _socket = socket;
         _gate = gate;
@@ -124,14 +131,14 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
             var payload = buffer.AsSpan(0, result.Count);
             if (result.MessageType == WebSocketMessageType.Binary)
             {
-                var frame = _payloads.Create(FrameKind.Binary, payload);
+                var frame = _payloads.Create(FrameKind.Binary, payload).WithReceivedAt(_time.GetTimestamp());
                 EndReceive();
                 return new ValueTask<Frame>(frame);
             }
 
             if (Utf8.IsValid(payload))
             {
-                var frame = _payloads.Create(FrameKind.Text, payload);
+                var frame = _payloads.Create(FrameKind.Text, payload).WithReceivedAt(_time.GetTimestamp());
                 EndReceive();
                 return new ValueTask<Frame>(frame);
             }
@@ -234,7 +241,7 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
 
                 if (result.EndOfMessage)
                 {
-                    return await CompleteMessageAsync(buffer, count, result.MessageType).ConfigureAwait(false);
+                    return (await CompleteMessageAsync(buffer, count, result.MessageType).ConfigureAwait(false)).WithReceivedAt(_time.GetTimestamp());
                 }
 
                 if (count == buffer.Length)
@@ -271,7 +278,7 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
         // the buffer itself when it ends (EndReceive), so the pool never hands out memory still being written.
         if (Interlocked.Exchange(ref _state, Released) == Idle)
         {
-            ArrayPool<byte>.Shared.Return(_buffer);
+            ReturnBuffer(_buffer);
         }
     }
 
@@ -282,7 +289,7 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
         ShrinkIfGrown();
         if (Interlocked.CompareExchange(ref _state, Idle, Receiving) == Released)
         {
-            ArrayPool<byte>.Shared.Return(_buffer);
+            ReturnBuffer(_buffer);
         }
     }
 
@@ -312,7 +319,7 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
         // Complete the close handshake: echo the peer's code (1005 is never sent on the wire).
         await _gate.CloseOutputQuietlyAsync(code == CloseCodes.NoStatus ? CloseCodes.NormalClosure : code, null).ConfigureAwait(false);
         _terminal = TransportException.ClosedByPeer(code, reason);
-        return Frame.Close(code, reason);
+        return Frame.Close(code, reason).WithReceivedAt(_time.GetTimestamp());
     }
 
     // After we closed for a violation, give the peer a moment to read our close and answer before
@@ -353,9 +360,13 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
     private byte[] Grow(byte[] buffer, int count)
     {
         var target = (int)Math.Min(Math.Max((long)buffer.Length * 2, 1), (long)_maxMessageBytes + 1);
-        var grown = ArrayPool<byte>.Shared.Rent(target);
+
+        // R2: the pool hands out power-of-two lengths; past the limit, allocate the exact size instead.
+        var grown = System.Numerics.BitOperations.RoundUpToPowerOf2((uint)target) <= (long)_maxMessageBytes + 1
+            ? ArrayPool<byte>.Shared.Rent(target)
+            : GC.AllocateUninitializedArray<byte>(target);
         buffer.AsSpan(0, count).CopyTo(grown);
-        ArrayPool<byte>.Shared.Return(buffer);
+        ReturnBuffer(buffer);
         _buffer = grown;
         return grown;
     }
@@ -367,7 +378,16 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
         {
             var grown = _buffer;
             _buffer = ArrayPool<byte>.Shared.Rent(_baseBufferBytes);
-            ArrayPool<byte>.Shared.Return(grown);
+            ReturnBuffer(grown);
+        }
+    }
+
+    // Pool arrays have power-of-two lengths (16 or more); an exact-size last step (R2) is left to the GC.
+    private static void ReturnBuffer(byte[] buffer)
+    {
+        if (buffer.Length >= 16 && System.Numerics.BitOperations.IsPow2(buffer.Length))
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 }

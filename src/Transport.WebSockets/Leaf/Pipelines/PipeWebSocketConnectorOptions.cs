@@ -1,0 +1,75 @@
+using System.Net.WebSockets;
+
+namespace Transport.WebSockets;
+
+/// <summary>
+/// Settings of the <see cref="PipeWebSocketConnector"/> leaf (RFC 6455 over System.IO.Pipelines).
+/// Plain data; the connector validates it when constructed and names the property at fault.
+/// </summary>
+public sealed class PipeWebSocketConnectorOptions
+{
+    /// <summary>
+    /// Send the upgrade through this invoker (for example a handler from <c>IHttpClientFactory</c>);
+    /// proxy, TLS and connection settings then come from it. It must return the connection's stream
+    /// as the content of a 101 response, as SocketsHttpHandler does. Null: a shared SocketsHttpHandler
+    /// (system proxy, no cookie container). The connector does not dispose it.
+    /// </summary>
+    public HttpMessageInvoker? HttpMessageInvoker { get; set; }
+
+    /// <summary>
+    /// Offer permessage-deflate (RFC 7692) with these parameters. Null: compression off.
+    /// <see cref="WebSocketDeflateOptions.ClientMaxWindowBits"/> must stay 15: System.IO.Compression
+    /// compresses with a 15-bit window and cannot honour a smaller one.
+    /// </summary>
+    public WebSocketDeflateOptions? DeflateOptions { get; set; }
+
+    /// <summary>
+    /// Send a ping this often. Null, <see cref="TimeSpan.Zero"/> or <see cref="Timeout.InfiniteTimeSpan"/>: no keep-alive pings.
+    /// </summary>
+    public TimeSpan? KeepAliveInterval { get; set; }
+
+    /// <summary>
+    /// Fail the receive with <see cref="TransportErrorKind.Timeout"/> when a keep-alive ping gets no
+    /// pong within this time. Null or <see cref="Timeout.InfiniteTimeSpan"/>: pongs are not awaited.
+    /// </summary>
+    public TimeSpan? KeepAliveTimeout { get; set; }
+
+    /// <summary>
+    /// The largest message accepted, in bytes (after decompression). Beyond it the socket is closed
+    /// with 1009 and the receive fails with <see cref="TransportErrorKind.MessageTooBig"/>; the
+    /// message is never buffered past the limit. Default 16 MiB.
+    /// </summary>
+    public int MaxMessageBytes { get; set; } = ClientWebSocketConnectorOptions.DefaultMaxMessageBytes;
+
+    /// <summary>The socket read size and the reassembly buffer's starting size, in bytes. Default 16 KiB.</summary>
+    public int ReceiveBufferBytes { get; set; } = ClientWebSocketConnectorOptions.DefaultReceiveBufferBytes;
+
+    /// <summary>The clock that stamps <see cref="Frame.ReceivedAt"/> and drives keep-alive. Default <see cref="TimeProvider.System"/>.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>
+    /// Escape hatch: called last on every upgrade request, after the handshake's headers were applied
+    /// (for example to set <see cref="HttpRequestMessage.Options"/> read by a delegating handler).
+    /// </summary>
+    public Action<HttpRequestMessage>? ConfigureRequest { get; set; }
+
+    internal PipeWebSocketConnectorOptions Copy() => new()
+    {
+        HttpMessageInvoker = HttpMessageInvoker,
+        DeflateOptions = DeflateOptions is { } d
+            ? new WebSocketDeflateOptions
+            {
+                ClientContextTakeover = d.ClientContextTakeover,
+                ClientMaxWindowBits = d.ClientMaxWindowBits,
+                ServerContextTakeover = d.ServerContextTakeover,
+                ServerMaxWindowBits = d.ServerMaxWindowBits,
+            }
+            : null,
+        KeepAliveInterval = KeepAliveInterval,
+        KeepAliveTimeout = KeepAliveTimeout,
+        MaxMessageBytes = MaxMessageBytes,
+        ReceiveBufferBytes = ReceiveBufferBytes,
+        TimeProvider = TimeProvider,
+        ConfigureRequest = ConfigureRequest,
+    };
+}

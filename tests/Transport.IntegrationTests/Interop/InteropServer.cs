@@ -1,0 +1,211 @@
+using System.Diagnostics;
+
+namespace Transport.IntegrationTests.Interop;
+
+/// <summary>
+/// An independent WebSocket server in a child process (python3-websockets or the npm ws package,
+/// scripts in tests/Interop), started on a free loopback port. Its stdout lines ("READY port",
+/// "CLOSE code", "PONGS n") are what the tests wait on, with bounds.
+/// </summary>
+internal sealed class InteropServer : IAsyncDisposable
+{
+    public static readonly TimeSpan Bound = TimeSpan.FromSeconds(20);
+
+    private readonly Process _process;
+    private readonly List<string> _lines = [];
+    private readonly Lock _lock = new();
+    private readonly SemaphoreSlim _changed = new(0);
+
+    private InteropServer(Process process) => _process = process;
+
+    public int Port { get; private set; }
+
+    public Uri Uri(string path) => new($"ws://127.0.0.1:{Port}{path}");
+
+    public static async Task<InteropServer> StartAsync(InteropKind kind)
+    {
+        var missing = InteropAvailability.Missing(kind);
+        if (missing is not null)
+        {
+            // Reached only when CI=true (otherwise the test is skipped at discovery): fail, loudly.
+            throw new InvalidOperationException($"The {kind} interop server is not available: {missing}. .ci/run installs it.");
+        }
+
+        var root = InteropAvailability.RepoRoot;
+        var start = kind == InteropKind.PythonWebsockets
+            ? new ProcessStartInfo(InteropAvailability.Python, ["-u", Path.Combine(root, "tests", "Interop", "python", "server.py")])
+            : new ProcessStartInfo("node", [Path.Combine(root, "tests", "Interop", "node", "server.js")]) { WorkingDirectory = Path.Combine(root, "tests", "Interop", "node") };
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        start.UseShellExecute = false;
+        var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start the {kind} server.");
+        var server = new InteropServer(process);
+        process.OutputDataReceived += (_, e) => server.OnLine(e.Data);
+        process.ErrorDataReceived += (_, e) => server.OnLine(e.Data is null ? null : "STDERR " + e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            var ready = await server.WaitForLineAsync(l => l.StartsWith("READY ", StringComparison.Ordinal));
+            server.Port = int.Parse(ready["READY ".Length..], System.Globalization.CultureInfo.InvariantCulture);
+            return server;
+        }
+        catch
+        {
+            await server.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Waits (bounded) for a stdout line matching <paramref name="match"/>, seen before or after the call.</summary>
+    public async Task<string> WaitForLineAsync(Func<string, bool> match)
+    {
+        using var bound = new CancellationTokenSource(Bound);
+        while (true)
+        {
+            lock (_lock)
+            {
+                if (_lines.FirstOrDefault(match) is { } line)
+                {
+                    return line;
+                }
+            }
+
+            try
+            {
+                await _changed.WaitAsync(bound.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                string seen;
+                lock (_lock)
+                {
+                    seen = string.Join(" | ", _lines);
+                }
+
+                throw new TimeoutException($"The interop server printed no matching line within {Bound}. Output: {seen}");
+            }
+        }
+    }
+
+    /// <summary>The close code the server saw from the client of its next finished connection.</summary>
+    public async Task<int?> ClientCloseCodeAsync()
+    {
+        var line = await WaitForLineAsync(l => l.StartsWith("CLOSE ", StringComparison.Ordinal));
+        return int.TryParse(line["CLOSE ".Length..], System.Globalization.CultureInfo.InvariantCulture, out var code) ? code : null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+            }
+
+            await _process.WaitForExitAsync().WaitAsync(Bound);
+        }
+        catch (InvalidOperationException)
+        {
+            // Already gone.
+        }
+
+        _process.Dispose();
+    }
+
+    private void OnLine(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_lock)
+        {
+            _lines.Add(line);
+        }
+
+        _changed.Release();
+    }
+}
+
+/// <summary>The independent server implementations.</summary>
+public enum InteropKind
+{
+    /// <summary>python3-websockets (Debian package).</summary>
+    PythonWebsockets,
+
+    /// <summary>The npm ws package (tests/Interop/node, installed with npm ci).</summary>
+    NodeWs,
+}
+
+/// <summary>Whether each interop server can run here, decided once.</summary>
+internal static class InteropAvailability
+{
+    private static readonly Lazy<string?> PythonMissing = new(() =>
+        Run(Python, "-c \"import websockets\"") ? null : "python3-websockets is not installed (apt-get install -y python3-websockets)");
+
+    private static readonly Lazy<string?> NodeMissing = new(() =>
+        !Run("node", "--version") ? "node is not installed"
+        : !Directory.Exists(Path.Combine(RepoRoot, "tests", "Interop", "node", "node_modules", "ws")) ? "the ws package is not installed (npm ci in tests/Interop/node)"
+        : null);
+
+    // Debian's python3-websockets lives beside /usr/bin/python3, which may not be the python3 on PATH.
+    public static string Python => File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+
+    public static string RepoRoot
+    {
+        get
+        {
+            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            {
+                if (File.Exists(Path.Combine(dir.FullName, "Transport.sln")))
+                {
+                    return dir.FullName;
+                }
+            }
+
+            throw new InvalidOperationException("Transport.sln not found above the test assembly.");
+        }
+    }
+
+    public static bool IsCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
+
+    public static string? Missing(InteropKind kind) => kind == InteropKind.PythonWebsockets ? PythonMissing.Value : NodeMissing.Value;
+
+    private static bool Run(string file, string arguments)
+    {
+        try
+        {
+            using var process = Process.Start(new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false });
+            if (process is null)
+            {
+                return false;
+            }
+
+            process.WaitForExit(10_000);
+            return process.HasExited && process.ExitCode == 0;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return false;
+        }
+    }
+}
+
+/// <summary>
+/// A theory over an interop server: skipped, with the reason, when the server is missing locally;
+/// never skipped when CI=true (the test then fails saying what is missing).
+/// </summary>
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class InteropTheoryAttribute : TheoryAttribute
+{
+    public InteropTheoryAttribute(InteropKind kind)
+    {
+        if (!InteropAvailability.IsCi && InteropAvailability.Missing(kind) is { } missing)
+        {
+            Skip = missing;
+        }
+    }
+}
