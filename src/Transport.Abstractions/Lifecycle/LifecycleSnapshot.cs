@@ -8,7 +8,13 @@ namespace Transport;
 /// <param name="Phase">The current phase.</param>
 /// <param name="Epoch">Completed down-cycles: 0 for the first connection, +1 each time a connection is re-established.</param>
 /// <param name="Version">Bumped on every published change; what "wait for the next change" keys on.</param>
-/// <param name="DownSince">When the feed went down, while it is down (Reconnecting, Unrecoverable); otherwise null.</param>
+/// <param name="DownSince">
+/// Since when the feed has not been up, whenever it is not up; null while up (Connected, Stale,
+/// Resumed). Set in every phase where <see cref="IsUp"/> is false: while <c>Connecting</c> (from the
+/// moment the connection starts, before the first attempt), <c>Reconnecting</c> (from the down-edge),
+/// and in the terminal <c>Unrecoverable</c> and <c>Closed</c> (kept from the outage, or the instant of
+/// a shutdown from up).
+/// </param>
 /// <param name="Attempts">Cumulative connect attempts, successful or not.</param>
 /// <param name="TotalLagged">Cumulative data frames evicted from the receive ring (dropped, signalled).</param>
 /// <param name="Exhausted">Sticky: a voluntary <c>MaxAttempts</c> cap ran out.</param>
