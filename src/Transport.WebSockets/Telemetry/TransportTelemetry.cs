@@ -35,6 +35,14 @@ public static class TransportTelemetry
     /// <summary>Histogram (seconds): duration of each completed down-cycle.</summary>
     public const string TimeDown = "transport.down.duration";
 
+    /// <summary>
+    /// Explicit bucket boundaries (seconds) advised for <see cref="TimeDown"/>: milliseconds to
+    /// minutes. The OpenTelemetry defaults (0, 5, 10, 25, ... 10000) put every outage under 5 s, where
+    /// most of them live, into one bucket.
+    /// </summary>
+    public static IReadOnlyList<double> DownDurationBuckets { get; } =
+        [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
+
     /// <summary>Gauge (seconds): how long the feed has been down now, 0 while up.</summary>
     public const string CurrentDownSeconds = "transport.down.current";
 
