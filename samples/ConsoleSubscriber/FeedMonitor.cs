@@ -26,6 +26,12 @@ internal sealed class FeedMonitor
     /// <summary>Lifecycle changes worth a line: phase or epoch changed.</summary>
     public event Action<LifecycleSnapshot>? Changed;
 
+    /// <summary>An attempt failed while the feed was down (attempts advanced, still not up): the snapshot carries its error.</summary>
+    public event Action<LifecycleSnapshot>? AttemptFailed;
+
+    /// <summary>True once the feed has been up at least once.</summary>
+    public bool EverUp { get; private set; }
+
     public LifecycleSnapshot Current => _connection.Lifecycle.Current;
 
     /// <summary>Total time spent not up, the current outage included.</summary>
@@ -56,7 +62,7 @@ internal sealed class FeedMonitor
     public async Task WatchAsync(CancellationToken cancellationToken)
     {
         long version = -1;
-        var last = (Phase: (ConnectionPhase?)null, Epoch: -1L);
+        var last = (Phase: (ConnectionPhase?)null, Epoch: -1L, Attempts: 0L);
         try
         {
             while (true)
@@ -69,8 +75,11 @@ internal sealed class FeedMonitor
                     if (_downSince is { } since && s.DownSince is null) _downTotal += _time.GetUtcNow() - since;
                     _downSince = s.DownSince;
                 }
+                if (s.IsUp) EverUp = true;
                 if (s.Phase != last.Phase || s.Epoch != last.Epoch) Changed?.Invoke(s);
-                last = (s.Phase, s.Epoch);
+                // Coalesced snapshots may skip attempts; Attempts is cumulative, so one line covers them all.
+                else if (!s.IsUp && !s.IsTerminal && s.Attempts > last.Attempts && s.LastError is not null) AttemptFailed?.Invoke(s);
+                last = (s.Phase, s.Epoch, s.Attempts);
                 if (s.IsTerminal) return;
             }
         }

@@ -30,7 +30,14 @@ public static class SubscriberCommandLine
         });
         duration.Validators.Add(r =>
         {
-            if (r.GetValueOrDefault<double?>() is <= 0) r.AddError("--duration must be positive.");
+            // Read the token, not GetValueOrDefault: that throws when the text is not a number, and a
+            // validator that throws crashes the process instead of printing a usage error.
+            if (r.Tokens.Count == 0) return;
+            var text = r.Tokens[^1].Value;
+            if (!double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds) || !double.IsFinite(seconds))
+                r.AddError($"--duration must be a number of seconds, not '{text}'.");
+            else if (seconds <= 0)
+                r.AddError("--duration must be positive.");
         });
 
         var root = new RootCommand("Subscribes to a market-data feed through the resilient transport and shows it live.")

@@ -27,7 +27,8 @@ internal sealed class SubscriberRunner(SubscriberSettings settings, TextWriter o
         adapter.Notice += text => view.Event($"{adapter.Name}: {text}");
         var connection = await BuildConnector(uri, adapter).ConnectAsync(cancellationToken).ConfigureAwait(false);
         var monitor = new FeedMonitor(connection, () => adapter.Counters.Frames, _time);
-        monitor.Changed += s => view.Event($"lifecycle: {s.Phase} epoch={s.Epoch} attempts={s.Attempts}" + (s.LastError is { } e ? $" last error: {e.Kind}" : string.Empty));
+        monitor.Changed += s => view.Event($"lifecycle: {s.Phase} epoch={s.Epoch} attempts={s.Attempts}" + (s.LastError is { } e && !s.IsUp ? $" last error: {ErrorText.Describe(e)}" : string.Empty));
+        monitor.AttemptFailed += s => view.Event($"attempt {s.Attempts} failed: {ErrorText.Describe(s.LastError)}");
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         if (settings.Duration is { } duration) stop.CancelAfter(duration);
@@ -39,13 +40,29 @@ internal sealed class SubscriberRunner(SubscriberSettings settings, TextWriter o
         await Task.WhenAny(watch, stop.Token.WhenCancelled()).ConfigureAwait(false);
         var unrecoverable = connection.Lifecycle.Current.Phase == ConnectionPhase.Unrecoverable;
         await stop.CancelAsync().ConfigureAwait(false);
-        await Task.WhenAll(feed, show, watch).ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll(feed, show, watch).ConfigureAwait(false);
+        }
+        catch (TransportException) when (unrecoverable)
+        {
+            // The source ends with the terminal error: reported below, not as a crash.
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            view.Event($"adapter stopped: {e.GetType().Name}: {e.Message}");
+        }
 
         // Close handshake within the transport's CloseTimeout; the adapter is stopped first so nothing races it.
         await connection.Control.ShutdownAsync(CancellationToken.None).ConfigureAwait(false);
-        view.Event(unrecoverable ? $"connection unrecoverable: {connection.Lifecycle.Current.LastError?.Message}" : "shut down cleanly");
+        var final = connection.Lifecycle.Current;
+        view.Event(unrecoverable
+            ? $"connection unrecoverable after {final.Attempts} attempts: {ErrorText.Describe(final.LastError)}"
+            : monitor.EverUp ? "shut down cleanly" : final.LastError is null
+                    ? $"never connected: {final.Attempts} attempt(s) started, none finished (a handshake still in progress; the connect timeout bounds it)"
+                    : $"never connected in {final.Attempts} attempts: {ErrorText.Describe(final.LastError)}");
         SummaryWriter.Write(output, monitor, adapter);
-        return unrecoverable ? 1 : 0;
+        return unrecoverable ? SubscriberApp.ExitUnrecoverable : monitor.EverUp ? SubscriberApp.ExitOk : SubscriberApp.ExitNeverConnected;
     }
 
     private ReconnectingConnector BuildConnector(Uri uri, ISessionInitializer initializer)

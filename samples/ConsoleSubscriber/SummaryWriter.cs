@@ -15,6 +15,7 @@ internal static class SummaryWriter
         output.WriteLine($"  frames: {c.Frames}");
         output.WriteLine($"  reconnects: {s.Epoch}");
         output.WriteLine($"  attempts: {s.Attempts}");
+        if (s.LastError is { } error) output.WriteLine($"  last error: {ErrorText.Describe(error)}");
         output.WriteLine($"  time down: {monitor.TimeDown.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)}s");
         output.WriteLine($"  lagged: {s.TotalLagged}");
         output.WriteLine($"  gaps: {c.Gaps}  resubscribes: {c.Resubscribes}  replays: {c.Replays}  reconciles: {c.Reconciles}  rotations: {c.Rotations}  pings: {c.PingsSent}  pongs: {c.Pongs}");

@@ -1,4 +1,5 @@
 using Transport.WebSockets.Connection;
+using Transport.WebSockets.Spawning;
 
 namespace Transport.WebSockets;
 
@@ -21,7 +22,7 @@ public sealed class ReconnectingConnector : IReconnectingConnector
     {
         cancellationToken.ThrowIfCancellationRequested();
         var actor = new ConnectionActor(_services);
-        var connection = new ReconnectingConnection(_services.Options.Name, actor.Sink, actor.Source, actor.Lifecycle, new ConnectionControl(actor), () => actor.SessionInfo);
+        var connection = new ReconnectingConnection(_services.Options.Name, actor.Sink, actor.Source, actor.Lifecycle, GuardedConnectionControl.For(new ConnectionControl(actor), _services.Spawner), () => actor.SessionInfo);
         actor.Start();
         return ValueTask.FromResult(connection);
     }

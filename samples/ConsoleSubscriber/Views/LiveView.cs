@@ -53,6 +53,10 @@ internal sealed class LiveView(IAnsiConsole console, TimeProvider time) : IFeedV
             .AddRow($"phase [{phaseColour}]{s.Phase}[/]", $"epoch {s.Epoch}", $"frames/s {framesPerSecond:0}", $"lagged {s.TotalLagged}")
             .AddRow($"reconnects {s.Epoch}", $"attempts {s.Attempts}", $"time down {monitor.TimeDown.TotalSeconds:0.0}s", $"frames {c.Frames}")
             .AddRow($"gaps {c.Gaps}", $"resubscribes {c.Resubscribes}", $"reconciles {c.Reconciles}", $"rotations {c.Rotations}");
+        if (!s.IsUp && s.LastError is { } error)
+        {
+            header.AddRow($"[red]last error[/] {Markup.Escape(ErrorText.Describe(error))}", string.Empty, string.Empty, string.Empty);
+        }
 
         var table = new Table().Border(TableBorder.Rounded).Title($"[bold]{adapter.Name}[/] feed")
             .AddColumns("topic", "state", "price", "seq", "ticks", "gaps", "resubs");

@@ -24,7 +24,8 @@ internal sealed class PlainView(TextWriter output, TimeProvider time) : IFeedVie
             {
                 var s = monitor.Current;
                 var topics = string.Join(' ', adapter.Book.Snapshot().Select(t => $"{t.Topic}#{t.LastSeq}@{t.LastPrice?.ToString(CultureInfo.InvariantCulture) ?? "-"}"));
-                Event($"status {s.Phase} epoch={s.Epoch} frames/s={monitor.SampleFramesPerSecond():0} lagged={s.TotalLagged} gaps={adapter.Counters.Gaps} resubscribes={adapter.Counters.Resubscribes} {topics}");
+                Event($"status {s.Phase} epoch={s.Epoch} frames/s={monitor.SampleFramesPerSecond():0} lagged={s.TotalLagged} gaps={adapter.Counters.Gaps} resubscribes={adapter.Counters.Resubscribes} {topics}" +
+                    (s.IsUp ? string.Empty : $" attempts={s.Attempts} last error: {ErrorText.Describe(s.LastError)}"));
             }
         }
         catch (OperationCanceledException)

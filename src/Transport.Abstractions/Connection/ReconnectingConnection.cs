@@ -66,7 +66,11 @@ public sealed class ReconnectingConnection : IAsyncDisposable
 
     /// <summary>Shuts the connection down (see <see cref="IConnectionControl.ShutdownAsync"/>).</summary>
     /// <returns>Completes when the actor has stopped.</returns>
-    public async ValueTask DisposeAsync() => await Control.ShutdownAsync().ConfigureAwait(false);
+    /// <remarks>
+    /// Returns the shutdown task itself (no extra continuation), so under a test's pumped spawner the
+    /// disposal completes inside the pump step that stopped the actor.
+    /// </remarks>
+    public ValueTask DisposeAsync() => new(Control.ShutdownAsync());
 
     /// <inheritdoc />
     public override string ToString() => $"{Name}: {Lifecycle.Current}";

@@ -9,8 +9,11 @@ namespace Transport;
 /// <param name="Epoch">Completed down-cycles: 0 for the first connection, +1 each time a connection is re-established.</param>
 /// <param name="Version">Bumped on every published change; what "wait for the next change" keys on.</param>
 /// <param name="DownSince">
-/// When the feed went down, while it is down (Connecting, Reconnecting, Unrecoverable, Closed); otherwise
-/// null. When a liveness timeout detected the loss, this is the last sign of life (the last frame the
+/// Since when the feed has not been up, whenever it is not up; null while up (Connected, Stale,
+/// Resumed). Set in every phase where <see cref="IsUp"/> is false: while <c>Connecting</c> (from the
+/// moment the connection starts, before the first attempt), <c>Reconnecting</c> (from the down-edge),
+/// and in the terminal <c>Unrecoverable</c> and <c>Closed</c> (kept from the outage, or the instant of
+/// a shutdown from up). When a liveness timeout detected the loss, this is the last sign of life (the last frame the
 /// leaf saw), not the moment of detection: the blind time is never understated.
 /// </param>
 /// <param name="Attempts">Cumulative connect attempts, successful or not.</param>

@@ -31,8 +31,17 @@ namespace Transport.Mock;
 /// Work that throws is not swallowed: the exception completes the task <see cref="Spawn"/>
 /// returned, as it would on the thread pool.
 /// </para>
+/// <para>
+/// DISPOSING A CONNECTION IN A PUMPED TEST. The connection's shutdown runs on the actor, so it
+/// completes only while someone pumps. <c>await conn.DisposeAsync()</c> with nobody pumping cannot
+/// complete; instead of hanging, it fails with an <see cref="InvalidOperationException"/> that says
+/// to pump, once no task has been pumped for <see cref="UnpumpedWaitTimeout"/> (real time, default
+/// 5 s; the stack passes its shutdown wait to <see cref="GuardExternalWait"/>). Two ways that work:
+/// <c>await spawner.RunUntilCompleted(conn.DisposeAsync());</c> (pumps until the shutdown is done,
+/// or says why it cannot finish), or <c>var stop = conn.DisposeAsync(); spawner.RunUntilIdle(); await stop;</c>.
+/// </para>
 /// </remarks>
-public sealed class ManualSpawner : ISpawner
+public sealed class ManualSpawner : ISpawner, IExternalWaitGuard
 {
     private readonly ManualTaskScheduler _scheduler;
 
@@ -76,4 +85,126 @@ public sealed class ManualSpawner : ISpawner
     /// <returns>How many tasks ran.</returns>
     /// <exception cref="InvalidOperationException">Work was still queued after <paramref name="maxSteps"/> steps.</exception>
     public int RunUntilIdle(int maxSteps = 1_000_000) => _scheduler.RunUntilIdle(maxSteps);
+
+    /// <summary>
+    /// How long (real time) an outside wait handed to <see cref="GuardExternalWait"/> may stay
+    /// incomplete while no task is pumped before it fails; default 5 s.
+    /// <see cref="Timeout.InfiniteTimeSpan"/> turns the watchdog off.
+    /// </summary>
+    public TimeSpan UnpumpedWaitTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Pumps until <paramref name="task"/> completes, then returns it (await it for its result or
+    /// exception): <c>await spawner.RunUntilCompleted(conn.DisposeAsync());</c>
+    /// </summary>
+    /// <param name="task">A task whose completion is driven by work on this spawner.</param>
+    /// <param name="maxSteps">The most tasks to run before declaring a livelock.</param>
+    /// <returns><paramref name="task"/>, completed.</returns>
+    /// <exception cref="InvalidOperationException">
+    /// The queue went idle and <paramref name="task"/> is still incomplete: it waits on something the
+    /// pump cannot run (a timer: advance the clock; the peer: script the mock socket).
+    /// </exception>
+    public Task RunUntilCompleted(Task task, int maxSteps = 1_000_000)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        _scheduler.RunUntilIdle(maxSteps);
+        if (!task.IsCompleted)
+        {
+            throw new InvalidOperationException(
+                "ManualSpawner.RunUntilCompleted: nothing is left to pump and the task is still incomplete, so it waits on " +
+                "something the pump cannot run: a timer (advance the clock, then pump again) or the peer (script the mock socket).");
+        }
+
+        return task;
+    }
+
+    /// <inheritdoc cref="RunUntilCompleted(Task, int)"/>
+    public Task RunUntilCompleted(ValueTask task, int maxSteps = 1_000_000) => RunUntilCompleted(task.AsTask(), maxSteps);
+
+    /// <summary>
+    /// Guards a wait made outside the pump (the stack calls this for its shutdown wait): the returned
+    /// task completes as <paramref name="wait"/> does, on the pump, or fails with an
+    /// <see cref="InvalidOperationException"/> that says to pump once no task has been pumped for
+    /// <see cref="UnpumpedWaitTimeout"/> while <paramref name="wait"/> is incomplete.
+    /// </summary>
+    /// <param name="wait">The task the caller awaits.</param>
+    /// <param name="operation">What the caller waits for (named in the message).</param>
+    /// <returns>The guarded task.</returns>
+    public Task GuardExternalWait(Task wait, string operation)
+    {
+        ArgumentNullException.ThrowIfNull(wait);
+        ArgumentNullException.ThrowIfNull(operation);
+        if (wait.IsCompleted || _scheduler.IsPumpingOnCurrentThread || UnpumpedWaitTimeout == Timeout.InfiniteTimeSpan)
+        {
+            return wait;
+        }
+
+        // No RunContinuationsAsynchronously: the guarded task completes inside the pump step that
+        // completed the wait, so RunUntilCompleted sees it done when the queue goes idle.
+        var guarded = new TaskCompletionSource();
+        var watchdog = new UnpumpedWaitWatchdog(this, guarded, operation);
+        _ = wait.ContinueWith(
+            static (t, s) => ((UnpumpedWaitWatchdog)s!).Complete(t),
+            watchdog,
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            _scheduler);
+        return guarded.Task;
+    }
+
+    /// <summary>A real-time timer that fails the guarded wait when the pump stands still.</summary>
+    private sealed class UnpumpedWaitWatchdog
+    {
+        private readonly ManualSpawner _owner;
+        private readonly TaskCompletionSource _guarded;
+        private readonly string _operation;
+        private readonly ITimer _timer;
+        private long _tasksRunAtLastTick;
+
+        public UnpumpedWaitWatchdog(ManualSpawner owner, TaskCompletionSource guarded, string operation)
+        {
+            _owner = owner;
+            _guarded = guarded;
+            _operation = operation;
+            _tasksRunAtLastTick = owner._scheduler.TasksRun;
+            var period = owner.UnpumpedWaitTimeout;
+
+            // Real time on purpose: this watches the test itself, which no fake clock drives.
+            _timer = TimeProvider.System.CreateTimer(static s => ((UnpumpedWaitWatchdog)s!).Tick(), this, period, period);
+        }
+
+        public void Complete(Task wait)
+        {
+            _timer.Dispose();
+            if (wait.IsFaulted)
+            {
+                _guarded.TrySetException(wait.Exception!.InnerExceptions);
+            }
+            else if (wait.IsCanceled)
+            {
+                _guarded.TrySetCanceled();
+            }
+            else
+            {
+                _guarded.TrySetResult();
+            }
+        }
+
+        private void Tick()
+        {
+            var tasksRun = _owner._scheduler.TasksRun;
+            if (tasksRun != Interlocked.Exchange(ref _tasksRunAtLastTick, tasksRun))
+            {
+                return; // someone is pumping: give them another period
+            }
+
+            _timer.Dispose();
+            var queued = _owner.PendingCount;
+            _guarded.TrySetException(new InvalidOperationException(
+                $"{_operation} is waiting for the connection's actor, which runs on a ManualSpawner, and nothing has pumped it for " +
+                $"{_owner.UnpumpedWaitTimeout.TotalSeconds:0.###} s ({queued} task(s) queued). Pump while you wait: " +
+                "'await spawner.RunUntilCompleted(conn.DisposeAsync());' or 'var stop = conn.DisposeAsync(); spawner.RunUntilIdle(); await stop;'" +
+                (queued == 0 ? " (nothing is queued: the shutdown waits on a timer, so advance the clock too)." : ".")));
+        }
+    }
 }

@@ -18,6 +18,10 @@ namespace Transport.Mock;
 /// send its continuation to the thread pool (<c>S3_awaits_inside_pumped_work_come_back_here</c>).</item>
 /// <item>Scheduler.S4: one pump at a time: pumping from two threads, or from inside a pumped task, throws
 /// (<c>S4_reentrant_pumping_throws</c>).</item>
+/// <item>S5 (with <see cref="ManualSpawner"/>): a wait made outside the pump for the actor's shutdown
+/// completes when the test pumps (<c>ManualSpawner.RunUntilCompleted</c>) or fails with a message
+/// saying to pump once nothing is pumped for <c>UnpumpedWaitTimeout</c>; it never hangs
+/// (<c>tests/Transport.Tests/Mock/PumpedDisposeTests.cs</c>).</item>
 /// </list>
 /// </remarks>
 public sealed class ManualTaskScheduler : TaskScheduler
@@ -27,6 +31,10 @@ public sealed class ManualTaskScheduler : TaskScheduler
     // Guarded by _gate: tasks waiting to run (FIFO) and the thread that is pumping (0 = none).
     private readonly LinkedList<Task> _queue = new();
     private int _pumpingThreadId;
+
+    // Incremented (under _gate) each time a task is dequeued to run: the ManualSpawner's
+    // unpumped-wait watchdog reads it to tell "nobody is pumping" from "pumping is slow".
+    private long _tasksRun;
 
     /// <summary>One: everything runs on the pumping thread, one task at a time.</summary>
     public override int MaximumConcurrencyLevel => 1;
@@ -39,6 +47,30 @@ public sealed class ManualTaskScheduler : TaskScheduler
             lock (_gate)
             {
                 return _queue.Count;
+            }
+        }
+    }
+
+    /// <summary>How many tasks pumps have run so far (monotonic).</summary>
+    public long TasksRun
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _tasksRun;
+            }
+        }
+    }
+
+    /// <summary>True when the calling thread is pumping this scheduler right now (inside pumped work).</summary>
+    public bool IsPumpingOnCurrentThread
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _pumpingThreadId == Environment.CurrentManagedThreadId;
             }
         }
     }
@@ -68,6 +100,7 @@ public sealed class ManualTaskScheduler : TaskScheduler
             task = first.Value;
             _queue.RemoveFirst();
             _pumpingThreadId = me;
+            _tasksRun++;
         }
 
         var savedContext = SynchronizationContext.Current;

@@ -8,6 +8,19 @@ namespace Transport.Mock;
 /// thread, each at its own due instant.
 /// </summary>
 /// <remarks>
+/// <para>
+/// The documented clock is <c>Microsoft.Extensions.Time.Testing.FakeTimeProvider</c> (what
+/// <see cref="MockHarness.Create"/> returns): the stack runs on it. Use this one only for what
+/// FakeTimeProvider cannot do (pinned by <c>tests/Transport.Tests/Mock/FakeTimeProviderTests.cs</c>):
+/// </para>
+/// <list type="bullet">
+/// <item>inspect armed timers: <see cref="ActiveTimerCount"/> (e.g. "no timer leaks after shutdown")
+/// and <see cref="NextDueTime"/> (jump straight to the next due timer with <see cref="AdvanceTo"/>);</item>
+/// <item>let a callback see its own due instant inside one long advance (T3; FakeTimeProvider
+/// moves the clock to the end first, then fires every due timer at that instant);</item>
+/// <item>defer a zero-due timer to the next advance (T6; FakeTimeProvider fires it inside
+/// <c>CreateTimer</c>/<c>Change</c>, on the calling thread).</item>
+/// </list>
 /// <para>Invariants (proved by tests in <c>tests/Transport.Tests/Mock/ManualTimeProviderTests.cs</c>):</para>
 /// <list type="bullet">
 /// <item>Clock.T1: time never moves on its own and never moves backwards (<c>T1_time_moves_only_when_advanced</c>, <c>T1_moving_backwards_throws</c>).</item>

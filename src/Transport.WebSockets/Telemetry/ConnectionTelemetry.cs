@@ -4,16 +4,23 @@ namespace Transport.WebSockets.Telemetry;
 
 /// <summary>
 /// One connection's telemetry: measurements on the shared <see cref="TransportMetrics"/> of its
-/// Meter, tagged with the connection's name, and one span on <see cref="TransportTelemetry.ActivitySource"/>
-/// from start to the terminal phase, with an event per lifecycle transition. Hot-path methods are
-/// a counter add each.
+/// Meter, tagged with the connection's name, and one span per down-cycle on
+/// <see cref="TransportTelemetry.ActivitySource"/>: from the moment the feed is not up (the first
+/// connect, or a down-edge) to the next up-edge (Connected, Resumed) or the terminal phase, with the
+/// transitions and attempts inside it as events. Nothing is open while the feed is up, so a
+/// connection that lives for weeks leaves short spans, one per outage. Hot-path methods are a
+/// counter add each.
 /// </summary>
 /// <remarks>
-/// Telemetry.T1 the span is stopped at the terminal snapshot, not left to the finalizer (test: T1_span_ends_at_the_terminal_phase_with_an_event_per_transition).
-/// Telemetry.T2 the span never becomes the caller's <see cref="Activity.Current"/>: starting a connection must not
+/// Telemetry.T1 a down-cycle span ends at the up-edge that closes it or at the terminal snapshot, not left to
+/// the finalizer (T1_one_span_per_down_cycle_ends_at_the_up_edge_or_terminal).
+/// Telemetry.T2 a span never becomes the caller's <see cref="Activity.Current"/>: starting a connection must not
 /// parent the caller's later work under it (T2_connect_does_not_change_the_callers_current_activity).
+/// The first cycle (the initial connect) is parented under the caller's activity; later cycles are roots.
 /// Telemetry.T3 span and event timestamps come from the injected <see cref="TimeProvider"/>, like all time in the stack.
 /// Telemetry.T4 tags carry kinds, codes and counts only: never a URI, header, cookie or message text.
+/// Telemetry.T5 events per span are capped at <see cref="TransportTelemetry.MaxEventsPerSpan"/>; the rest are
+/// counted in the <see cref="TransportTelemetry.EventsDroppedTag"/> tag (T5_events_are_capped_per_span).
 /// </remarks>
 internal sealed class ConnectionTelemetry : IDisposable
 {
@@ -23,7 +30,11 @@ internal sealed class ConnectionTelemetry : IDisposable
     private readonly Func<int> _ringDepth;
     private readonly Func<int> _sendQueueDepth;
     private readonly Func<double> _downSeconds;
+    private readonly string _connectionName;
+    private ActivityContext _parent;
     private Activity? _activity;
+    private int _events;
+    private int _eventsDropped;
     private int _disposed;
 
     public ConnectionTelemetry(TransportMetrics metrics, TimeProvider time, string connectionName, Func<int> ringDepth, Func<int> sendQueueDepth, Func<double> downSeconds)
@@ -35,7 +46,11 @@ internal sealed class ConnectionTelemetry : IDisposable
         _downSeconds = downSeconds;
         Tag = new KeyValuePair<string, object?>(TransportTelemetry.ConnectionTag, connectionName);
         _tags = new TagList { Tag };
-        _activity = StartSpan(connectionName, time);
+        _connectionName = connectionName;
+
+        // The first down-cycle is the initial connect: it starts now, under the caller's activity.
+        _parent = Activity.Current?.Context ?? default;
+        _activity = StartSpan();
         metrics.Register(this);
     }
 
@@ -63,7 +78,14 @@ internal sealed class ConnectionTelemetry : IDisposable
 
     public void Lagged(int frames) => _metrics.FramesLagged.Add(frames, Tag);
 
-    public void Attempt() => _metrics.Attempts.Add(1, Tag);
+    public void Attempt()
+    {
+        _metrics.Attempts.Add(1, Tag);
+        if (_activity is { } activity)
+        {
+            AddEvent(activity, TransportTelemetry.AttemptEvent, null);
+        }
+    }
 
     public void Reconnected(TimeSpan down)
     {
@@ -71,10 +93,23 @@ internal sealed class ConnectionTelemetry : IDisposable
         _metrics.TimeDown.Record(down.TotalSeconds, _tags);
     }
 
-    /// <summary>Adds a span event for a lifecycle transition and ends the span at the terminal phase (Telemetry.T1).</summary>
+    /// <summary>
+    /// Opens a down-cycle span on a down-edge, adds the transition as an event while one is open, and
+    /// ends it at the up-edge (status Ok) or the terminal phase (Telemetry.T1).
+    /// </summary>
     public void Transition(LifecycleSnapshot snapshot)
     {
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            return;
+        }
+
         var activity = _activity;
+        if (activity is null && !snapshot.IsUp)
+        {
+            activity = _activity = StartSpan();
+        }
+
         if (activity is null)
         {
             return;
@@ -102,8 +137,8 @@ internal sealed class ConnectionTelemetry : IDisposable
             }
         }
 
-        activity.AddEvent(new ActivityEvent(TransportTelemetry.TransitionEvent, _time.GetUtcNow(), tags));
-        if (!snapshot.IsTerminal)
+        AddEvent(activity, TransportTelemetry.TransitionEvent, tags);
+        if (!snapshot.IsUp && !snapshot.IsTerminal)
         {
             return;
         }
@@ -116,7 +151,7 @@ internal sealed class ConnectionTelemetry : IDisposable
             activity.SetTag(TransportTelemetry.ExhaustedTag, true);
         }
 
-        if (snapshot.Phase == ConnectionPhase.Closed && !snapshot.Exhausted)
+        if (snapshot.IsUp || (snapshot.Phase == ConnectionPhase.Closed && !snapshot.Exhausted))
         {
             activity.SetStatus(ActivityStatusCode.Ok);
         }
@@ -126,6 +161,19 @@ internal sealed class ConnectionTelemetry : IDisposable
         }
 
         EndSpan();
+    }
+
+    private void AddEvent(Activity activity, string name, ActivityTagsCollection? tags)
+    {
+        // T5: a long outage (thousands of attempts) must not grow one span without bound.
+        if (_events >= TransportTelemetry.MaxEventsPerSpan)
+        {
+            activity.SetTag(TransportTelemetry.EventsDroppedTag, ++_eventsDropped);
+            return;
+        }
+
+        _events++;
+        activity.AddEvent(new ActivityEvent(name, _time.GetUtcNow(), tags));
     }
 
     /// <summary>Ends the span (if the terminal transition did not) and leaves the gauges; idempotent.</summary>
@@ -152,7 +200,7 @@ internal sealed class ConnectionTelemetry : IDisposable
         activity.Stop();
     }
 
-    private static Activity? StartSpan(string connectionName, TimeProvider time)
+    private Activity? StartSpan()
     {
         var source = TransportTelemetry.ActivitySource;
         if (!source.HasListeners())
@@ -160,16 +208,21 @@ internal sealed class ConnectionTelemetry : IDisposable
             return null;
         }
 
-        // Telemetry.T2: StartActivity makes the span Activity.Current on this (the caller's) thread; put the
-        // caller's back so its later work is not parented under a long-lived connection span.
-        var callers = Activity.Current;
+        _events = 0;
+        _eventsDropped = 0;
+
+        // Telemetry.T2: StartActivity makes the span Activity.Current on this thread; put the previous one back
+        // so neither the caller's later work nor the actor's is parented under a down-cycle span.
+        var previous = Activity.Current;
+        Activity.Current = null; // a default parent context would otherwise mean "parent under Current"
         var activity = source.StartActivity(
-            TransportTelemetry.ConnectionActivity,
+            TransportTelemetry.DownCycleActivity,
             ActivityKind.Client,
-            parentContext: callers?.Context ?? default,
-            tags: [new(TransportTelemetry.ConnectionTag, connectionName)],
-            startTime: time.GetUtcNow());
-        Activity.Current = callers;
+            parentContext: _parent,
+            tags: [new(TransportTelemetry.ConnectionTag, _connectionName)],
+            startTime: _time.GetUtcNow());
+        Activity.Current = previous;
+        _parent = default; // later cycles are roots: the caller's trace ended long ago
         return activity;
     }
 }

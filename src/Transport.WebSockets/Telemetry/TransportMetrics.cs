@@ -32,7 +32,12 @@ internal sealed class TransportMetrics
         FramesLagged = meter.CreateCounter<long>(TransportTelemetry.FramesLagged, "{frame}", "Data frames evicted from the receive ring (dropped, signalled in TotalLagged).");
         Reconnects = meter.CreateCounter<long>(TransportTelemetry.Reconnects, "{reconnect}", "Completed down-cycles (epoch advances).");
         Attempts = meter.CreateCounter<long>(TransportTelemetry.ConnectAttempts, "{attempt}", "Connect attempts, successful or not.");
-        TimeDown = meter.CreateHistogram<double>(TransportTelemetry.TimeDown, "s", "Duration of each completed down-cycle.");
+        TimeDown = meter.CreateHistogram<double>(
+            TransportTelemetry.TimeDown,
+            "s",
+            "Duration of each completed down-cycle.",
+            tags: null,
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = TransportTelemetry.DownDurationBuckets });
         meter.CreateObservableGauge(TransportTelemetry.RingDepth, () => Observe(static c => c.RingDepth()), "{frame}", "Frames buffered in the receive ring.");
         meter.CreateObservableGauge(TransportTelemetry.SendQueueDepth, () => Observe(static c => c.SendQueueDepth()), "{frame}", "Frames waiting in the send queue.");
         meter.CreateObservableGauge(TransportTelemetry.CurrentDownSeconds, () => Observe(static c => c.DownSeconds()), "s", "Seconds the feed has been down now (0 while up).");

@@ -35,6 +35,14 @@ public static class TransportTelemetry
     /// <summary>Histogram (seconds): duration of each completed down-cycle.</summary>
     public const string TimeDown = "transport.down.duration";
 
+    /// <summary>
+    /// Explicit bucket boundaries (seconds) advised for <see cref="TimeDown"/>: milliseconds to
+    /// minutes. The OpenTelemetry defaults (0, 5, 10, 25, ... 10000) put every outage under 5 s, where
+    /// most of them live, into one bucket.
+    /// </summary>
+    public static IReadOnlyList<double> DownDurationBuckets { get; } =
+        [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
+
     /// <summary>Gauge (seconds): how long the feed has been down now, 0 while up.</summary>
     public const string CurrentDownSeconds = "transport.down.current";
 
@@ -47,8 +55,26 @@ public static class TransportTelemetry
     /// <summary>Up-down counter (observable): connections started and not yet terminal.</summary>
     public const string ActiveConnections = "transport.connections.active";
 
-    /// <summary>The span started per connection; it ends at the terminal phase (Closed or Unrecoverable).</summary>
+    /// <summary>
+    /// The former per-connection span name. No longer emitted: a span open for a connection's whole
+    /// life (weeks) never reached a trace backend; see <see cref="DownCycleActivity"/>.
+    /// </summary>
     public const string ConnectionActivity = "transport.connection";
+
+    /// <summary>
+    /// The span name of one down-cycle: from the moment the feed is not up (first connect or a
+    /// down-edge) to the up-edge or the terminal phase, with transitions and attempts as events.
+    /// </summary>
+    public const string DownCycleActivity = "transport.down_cycle";
+
+    /// <summary>Event name for a connect attempt inside a down-cycle span.</summary>
+    public const string AttemptEvent = "transport.attempt";
+
+    /// <summary>The most events one down-cycle span carries (transitions and attempts); the rest are counted.</summary>
+    public const int MaxEventsPerSpan = 64;
+
+    /// <summary>Span tag: how many events the cap dropped from this span.</summary>
+    public const string EventsDroppedTag = "transport.events_dropped";
 
     /// <summary>The span event added for every lifecycle transition.</summary>
     public const string TransitionEvent = "transport.transition";

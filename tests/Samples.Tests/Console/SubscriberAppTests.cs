@@ -108,6 +108,9 @@ public sealed partial class SubscriberAppTests
     [InlineData("--venue", "kraken")]
     [InlineData("--url", "http://example.com/ws")]
     [InlineData("--duration", "-1")]
+    [InlineData("--duration", "abc")]
+    [InlineData("--duration", "NaN")]
+    [InlineData("--bogus", "1")]
     public async Task Bad_arguments_exit_2_with_a_message(string option, string value)
     {
         var output = new LineCapture();
@@ -116,6 +119,61 @@ public sealed partial class SubscriberAppTests
 
         Assert.Equal(2, exit);
         Assert.Contains(option.TrimStart('-'), output.Text, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("usage:", output.Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_refused_port_shows_the_error_on_every_attempt_and_exits_3_with_a_summary()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop(); // nothing listens there now: connection refused
+        var output = new LineCapture();
+
+        var exit = await SubscriberApp.RunAsync(["--url", $"ws://127.0.0.1:{port}/ws", "--duration", "1.5", "--plain"], output, CancellationToken.None)
+            .WaitAsync(TimeSpan.FromSeconds(30));
+
+        var text = output.Text;
+        Assert.Equal(SubscriberApp.ExitNeverConnected, exit);
+        Assert.Matches(@"attempt \d+ failed: Connection", text);
+        Assert.Contains("never connected in", text, StringComparison.Ordinal);
+        Assert.Contains("  last error: Connection", text, StringComparison.Ordinal);
+        Assert.Contains("summary:", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_404_shows_the_http_status_while_connecting_and_exits_3()
+    {
+        await using var host = await StartAsync();
+        var output = new LineCapture();
+        var wrongPath = new UriBuilder(host.WebSocketUri) { Path = "/nope" }.Uri;
+
+        var exit = await SubscriberApp.RunAsync(["--url", wrongPath.ToString(), "--duration", "1.5", "--plain"], output, CancellationToken.None)
+            .WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(SubscriberApp.ExitNeverConnected, exit);
+        Assert.Contains("(HTTP 404)", output.Text, StringComparison.Ordinal);
+        Assert.Matches(@"attempt \d+ failed: \w+ \(HTTP 404\)", output.Text);
+    }
+
+    [Fact]
+    public async Task A_wrong_token_ends_unrecoverable_with_exit_1_a_summary_and_no_stack_trace()
+    {
+        await using var host = await StartAsync(o => o.ExpectedToken = "the-right-token");
+        var output = new LineCapture();
+
+        var exit = await SubscriberApp.RunAsync(["--url", host.WebSocketUri.ToString(), "--token", "a-wrong-token", "--plain"], output, CancellationToken.None)
+            .WaitAsync(TimeSpan.FromSeconds(60));
+
+        var text = output.Text;
+        Assert.Equal(SubscriberApp.ExitUnrecoverable, exit);
+        Assert.Contains("connection unrecoverable after", text, StringComparison.Ordinal);
+        Assert.Contains("(HTTP 401)", text, StringComparison.Ordinal);
+        Assert.Contains("summary:", text, StringComparison.Ordinal);
+        Assert.Contains("final phase: Unrecoverable", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("a-wrong-token", text, StringComparison.Ordinal);
     }
 
     private static IEnumerable<long> FlowingEpochs(string text) =>

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using Transport.Mock;
 using Transport.WebSockets;
 
@@ -10,7 +11,7 @@ namespace Transport.Tests.Actor;
 /// </summary>
 internal sealed class ActorHarness
 {
-    private ActorHarness(ScriptedConnector connector, ManualTimeProvider clock, ManualSpawner spawner, ReconnectingConnection connection)
+    private ActorHarness(ScriptedConnector connector, FakeTimeProvider clock, ManualSpawner spawner, ReconnectingConnection connection)
     {
         Connector = connector;
         Clock = clock;
@@ -20,7 +21,7 @@ internal sealed class ActorHarness
 
     public ScriptedConnector Connector { get; }
 
-    public ManualTimeProvider Clock { get; }
+    public FakeTimeProvider Clock { get; }
 
     public ManualSpawner Spawner { get; }
 

@@ -9,7 +9,7 @@ public sealed class MockHarnessTests
     [Trait("Invariant", "MockSocket.M5")]
     public void M5_a_pumped_reader_sees_deliveries_only_when_pumped_and_stays_on_its_scheduler()
     {
-        var (connector, clock, spawner) = MockHarness.Create();
+        var (connector, clock, spawner) = MockHarness.CreateWithManualClock();
         var socket = connector.Next.Succeeds();
         socket.DeliverText("snapshot");
         var testThread = Environment.CurrentManagedThreadId;

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Transport.Mock;
 using Transport.WebSockets;
 using Transport.WebSockets.Telemetry;
@@ -79,6 +80,33 @@ public sealed class MetricsTests
         Assert.Equal(1, h.Capture.Count(TransportTelemetry.TimeDown));
         Assert.Equal(1.0, h.Capture.Sum(TransportTelemetry.TimeDown));
         Assert.Equal(0, h.Capture.Observe(TransportTelemetry.CurrentDownSeconds));
+    }
+
+    [Fact]
+    public void Down_duration_advises_buckets_from_milliseconds_to_minutes()
+    {
+        using var h = TelemetryHarness.Start();
+        Histogram<double>? histogram = null;
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, _) =>
+            {
+                if (ReferenceEquals(instrument.Meter, h.Capture.Meter) && instrument.Name == TransportTelemetry.TimeDown)
+                {
+                    histogram = (Histogram<double>)instrument;
+                }
+            },
+        };
+        listener.Start();
+
+        var buckets = histogram?.Advice?.HistogramBucketBoundaries;
+
+        Assert.NotNull(buckets);
+        Assert.Equal(TransportTelemetry.DownDurationBuckets, buckets);
+        Assert.True(buckets.Count(b => b < 5) >= 8, "an outage under 5 s must land in one of several buckets");
+        Assert.Equal(0.001, buckets[0]);
+        Assert.True(buckets[^1] >= 600, "minutes-long outages get their own buckets");
+        Assert.Equal(buckets.Order(), buckets);
     }
 
     [Fact]

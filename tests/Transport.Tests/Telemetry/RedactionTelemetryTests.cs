@@ -81,7 +81,7 @@ public sealed class RedactionTelemetryTests
         Assert.Equal("Bearer " + Bearer, h.Connector.Handshakes[0].Headers["Authorization"]);
         Assert.Contains(UriListenKey, h.Connector.Handshakes[0].Uri.Query, StringComparison.Ordinal);
         Assert.Contains(h.Logs.Entries, e => e.EventId.Name == "Attempt" && e.Message.Contains("X-MBX-APIKEY: ***", StringComparison.Ordinal) && e.Message.Contains("listenKey=***", StringComparison.Ordinal));
-        Assert.Single(h.Capture.Stopped);
+        Assert.NotEmpty(h.Capture.Stopped); // one span per down-cycle
         Assert.True(outputs.Count > 50, $"only {outputs.Count} outputs captured");
 
         foreach (var output in outputs)

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using Transport.Mock;
 using Transport.Tests.Actor;
 
@@ -21,7 +22,7 @@ internal sealed class TelemetryHarness : IDisposable
 
     public ScriptedConnector Connector => _actor.Connector;
 
-    public ManualTimeProvider Clock => _actor.Clock;
+    public FakeTimeProvider Clock => _actor.Clock;
 
     public ManualSpawner Spawner => _actor.Spawner;
 

@@ -3,18 +3,23 @@ using Transport.WebSockets;
 
 namespace Transport.Tests.Telemetry;
 
-/// <summary>The connection span: one per connection, an event per transition, ended at the terminal phase.</summary>
+/// <summary>Down-cycle spans: one per outage (initial connect included), events inside, ended at the up-edge or terminal.</summary>
 public sealed class TracingTests
 {
+    private static List<string?> Phases(Activity span) =>
+        span.Events.Where(e => e.Name == TransportTelemetry.TransitionEvent)
+            .Select(e => (string?)e.Tags.First(t => t.Key == TransportTelemetry.PhaseTag).Value).ToList();
+
     [Fact]
     [Trait("Invariant", "Telemetry.T1")]
-    public void T1_span_ends_at_the_terminal_phase_with_an_event_per_transition()
+    public void T1_one_span_per_down_cycle_ends_at_the_up_edge_or_terminal()
     {
         using var h = TelemetryHarness.Start();
-        var span = Assert.Single(h.Capture.Started);
-        Assert.Equal(TransportTelemetry.ConnectionActivity, span.OperationName);
-        Assert.Equal(ActivityKind.Client, span.Kind);
-        Assert.Empty(h.Capture.Stopped);
+        var connect = Assert.Single(h.Capture.Stopped); // the initial connect ended at Connected
+        Assert.Equal(TransportTelemetry.DownCycleActivity, connect.OperationName);
+        Assert.Equal(ActivityKind.Client, connect.Kind);
+        Assert.Equal(ActivityStatusCode.Ok, connect.Status);
+        Assert.Equal("Connected", connect.GetTagItem(TransportTelemetry.PhaseTag));
 
         h.Socket.Disconnect();
         h.Pump();
@@ -22,13 +27,33 @@ public sealed class TracingTests
         h.Pump();
         h.Shutdown();
 
-        Assert.Same(span, Assert.Single(h.Capture.Stopped));
-        var phases = span.Events.Select(e => (string?)e.Tags.First(t => t.Key == TransportTelemetry.PhaseTag).Value).ToList();
-        Assert.Equal(["Connected", "Reconnecting", "Resumed", "Reconnecting", "Resumed", "Closed"], phases);
-        Assert.All(span.Events, e => Assert.Equal(TransportTelemetry.TransitionEvent, e.Name));
-        Assert.Equal(2L, span.Events.Last().Tags.First(t => t.Key == TransportTelemetry.EpochTag).Value);
-        Assert.Equal(ActivityStatusCode.Ok, span.Status);
-        Assert.Equal("Closed", span.GetTagItem(TransportTelemetry.PhaseTag));
+        var spans = h.Capture.Stopped;
+        Assert.Equal(4, spans.Count); // connect, two outages, the shutdown
+        Assert.Equal(spans.Count, h.Capture.Started.Count);
+        Assert.Equal(["Reconnecting", "Resumed"], Phases(spans[1]));
+        Assert.Equal(["Reconnecting", "Resumed"], Phases(spans[2]));
+        Assert.Equal(["Closed"], Phases(spans[3]));
+        Assert.Contains(spans[1].Events, e => e.Name == TransportTelemetry.AttemptEvent);
+        Assert.Equal(2L, spans[2].GetTagItem(TransportTelemetry.EpochTag));
+        Assert.All(spans, s => Assert.Equal(ActivityStatusCode.Ok, s.Status));
+    }
+
+    [Fact]
+    [Trait("Invariant", "Telemetry.T5")]
+    public void T5_events_are_capped_per_span()
+    {
+        using var h = TelemetryHarness.Start(o => o.WithBackoff(TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(1), useJitter: false));
+        h.Connector.FailNext(100, TransportException.Connection("refused"));
+
+        h.Socket.Disconnect();
+        h.Pump();
+        for (var i = 0; i < 1000 && h.Now.Phase != ConnectionPhase.Resumed; i++) h.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(ConnectionPhase.Resumed, h.Now.Phase);
+
+        var outage = h.Capture.Stopped[1];
+        Assert.Equal(TransportTelemetry.MaxEventsPerSpan, outage.Events.Count());
+        Assert.True((int)outage.GetTagItem(TransportTelemetry.EventsDroppedTag)! > 0);
+        Assert.Equal("Resumed", outage.GetTagItem(TransportTelemetry.PhaseTag));
     }
 
     [Fact]
@@ -36,15 +61,17 @@ public sealed class TracingTests
     public void Span_timestamps_come_from_the_injected_clock()
     {
         using var h = TelemetryHarness.Start();
-        var start = h.Clock.GetUtcNow();
+        h.Advance(TimeSpan.FromSeconds(10));
+        var downAt = h.Clock.GetUtcNow();
+        h.Socket.Disconnect();
+        h.Pump();
 
         h.Advance(TimeSpan.FromSeconds(42));
-        h.Shutdown();
 
-        var span = Assert.Single(h.Capture.Stopped);
-        Assert.Equal(start.UtcDateTime, span.StartTimeUtc);
-        Assert.Equal(TimeSpan.FromSeconds(42), span.Duration);
-        Assert.Equal(start + TimeSpan.FromSeconds(42), span.Events.Last().Timestamp);
+        var outage = h.Capture.Stopped[1];
+        Assert.InRange(outage.StartTimeUtc - downAt.UtcDateTime, TimeSpan.Zero, TimeSpan.FromTicks(1)); // Activity may add a tick
+        Assert.True(outage.Duration <= TimeSpan.FromSeconds(42));
+        Assert.Equal(downAt, outage.Events.First().Timestamp); // the down-edge event, at the clock's instant
     }
 
     [Fact]
@@ -70,7 +97,10 @@ public sealed class TracingTests
 
         Assert.Same(outer, Activity.Current);
         var span = Assert.Single(h.Capture.Started);
-        Assert.Equal(outer.TraceId, span.TraceId); // parented under the caller's trace
+        Assert.Equal(outer.TraceId, span.TraceId); // the initial connect is parented under the caller's trace
+        h.Socket.Disconnect();
+        h.Pump();
+        Assert.NotEqual(outer.TraceId, h.Capture.Started[1].TraceId); // a later outage is its own trace
         h.Shutdown();
         Assert.Same(outer, Activity.Current);
     }

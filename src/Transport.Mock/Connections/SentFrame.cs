@@ -1,0 +1,11 @@
+namespace Transport.Mock;
+
+/// <summary>A frame the code under test sent through a <see cref="FakeReconnectingConnection"/>'s sink.</summary>
+/// <param name="Frame">The frame as sent.</param>
+/// <param name="Options">The lane and epoch pin it was sent with.</param>
+/// <param name="Epoch">The fake connection's epoch when the sink accepted it.</param>
+public sealed record SentFrame(Frame Frame, SendOptions Options, long Epoch)
+{
+    /// <summary>The frame's payload as UTF-8 text (for text frames).</summary>
+    public string Text => Frame.GetText();
+}
