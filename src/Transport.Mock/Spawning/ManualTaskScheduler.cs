@@ -18,7 +18,7 @@ namespace Transport.Mock;
 /// send its continuation to the thread pool (<c>S3_awaits_inside_pumped_work_come_back_here</c>).</item>
 /// <item>Scheduler.S4: one pump at a time: pumping from two threads, or from inside a pumped task, throws
 /// (<c>S4_reentrant_pumping_throws</c>).</item>
-/// <item>S5 (with <see cref="ManualSpawner"/>): a wait made outside the pump for the actor's shutdown
+/// <item>Scheduler.S5 (with <see cref="ManualSpawner"/>): a wait made outside the pump for the actor's shutdown
 /// completes when the test pumps (<c>ManualSpawner.RunUntilCompleted</c>) or fails with a message
 /// saying to pump once nothing is pumped for <c>UnpumpedWaitTimeout</c>; it never hangs
 /// (<c>tests/Transport.Tests/Mock/PumpedDisposeTests.cs</c>).</item>

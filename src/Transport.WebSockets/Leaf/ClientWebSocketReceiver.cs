@@ -21,7 +21,7 @@ namespace Transport.WebSockets;
 ///     1 MiB + 1 up to 2 MiB: 64 MiB in all to reject one 20 MB message under the 16 MiB default).
 ///     As soon as the running size exceeds the limit the socket is closed with 1009 and the
 ///     receive fails with MessageTooBig.
-/// Receiver.R7: every returned frame is stamped with the connection clock's timestamp (Frame.ReceivedAt).
+/// Also (no dedicated test yet): every returned frame is stamped with the connection clock's timestamp (Frame.ReceivedAt).
 /// Receiver.R3: a text message that is not valid UTF-8 closes the socket with 1007 and fails with Protocol.
 /// Receiver.R4: the peer's close is returned once as Frame.Close (and echoed); later calls throw ClosedByPeer.
 /// Receiver.R5: ClientWebSocket answers pings inside ReceiveAsync and never surfaces ping or pong frames,
@@ -361,7 +361,7 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
     {
         var target = (int)Math.Min(Math.Max((long)buffer.Length * 2, 1), (long)_maxMessageBytes + 1);
 
-        // R2: the pool hands out power-of-two lengths; past the limit, allocate the exact size instead.
+        // Receiver.R2: the pool hands out power-of-two lengths; past the limit, allocate the exact size instead.
         var grown = System.Numerics.BitOperations.RoundUpToPowerOf2((uint)target) <= (long)_maxMessageBytes + 1
             ? ArrayPool<byte>.Shared.Rent(target)
             : GC.AllocateUninitializedArray<byte>(target);

@@ -11,7 +11,7 @@ namespace Transport.WebSockets;
 /// Reassembly.B1: the array never grows past the message limit: growth doubles through the shared
 ///     pool while the pool's power-of-two size fits under the limit, and the last step allocates an
 ///     exact-size array (the pool would round a 1 MiB + 1 request up to 2 MiB).
-/// Reassembly.B2: after a message, a buffer grown past twice the base size goes back to the pool, so
+/// Also (design rule, no dedicated test yet): after a message, a buffer grown past twice the base size goes back to the pool, so
 ///     one multi-MB snapshot does not pin multi-MB for the connection's life.
 /// Not thread-safe: one receive at a time owns it.
 /// </remarks>
@@ -87,7 +87,7 @@ internal sealed class ReassemblyBuffer
 
     private (byte[] Array, bool Pooled) Allocate(int size)
     {
-        // B1: the pool hands out power-of-two lengths; only use it when that length is within the limit.
+        // Reassembly.B1: the pool hands out power-of-two lengths; only use it when that length is within the limit.
         var pooledSize = Math.Max(16L, BitOperations.RoundUpToPowerOf2((uint)size)); // the pool's smallest array is 16 bytes
         return pooledSize <= _maxBytes
             ? (ArrayPool<byte>.Shared.Rent(size), true)

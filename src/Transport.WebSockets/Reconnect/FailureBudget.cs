@@ -83,7 +83,7 @@ internal sealed class FailureBudget
 
         if (healthy)
         {
-            // B1: a healthy session earns a fresh budget; a Permanent drop still counts once, so
+            // Budget.B1: a healthy session earns a fresh budget; a Permanent drop still counts once, so
             // PermanentRetries = 0 means "do not knock again" even after a long session.
             ConsecutiveFailures = 0;
             ConsecutivePermanent = failureClass == FailureClass.Permanent ? 1 : 0;

@@ -165,7 +165,7 @@ internal sealed class ConnectionTelemetry : IDisposable
 
     private void AddEvent(Activity activity, string name, ActivityTagsCollection? tags)
     {
-        // T5: a long outage (thousands of attempts) must not grow one span without bound.
+        // Telemetry.T5: a long outage (thousands of attempts) must not grow one span without bound.
         if (_events >= TransportTelemetry.MaxEventsPerSpan)
         {
             activity.SetTag(TransportTelemetry.EventsDroppedTag, ++_eventsDropped);

@@ -22,6 +22,8 @@ global using Microsoft.Extensions.Hosting;
 global using Transport;
 global using Transport.Mock;
 global using Transport.WebSockets;
+global using Transport.WebSockets.FanOut;
+global using Transport.WebSockets.Pool;
 global using Xunit;
 global using static ReadmePrelude.Names;
 
@@ -32,6 +34,15 @@ public static class Names
 {
     /// <summary>The venue's endpoint (the test points it at the simulator).</summary>
     public static Uri venueUri { get; set; } = new("ws://127.0.0.1:5000/ws");
+
+    /// <summary>A Binance-style listen key (a credential in the URI path; the README marks that segment sensitive).</summary>
+    public static string listenKey { get; set; } = "example-listen-key";
+
+    /// <summary>The adapter's last processed sequence number (a resume cursor).</summary>
+    public static long lastSeq { get; set; }
+
+    /// <summary>An open connection, as the first example makes it (snippets after it use it; compiled, not run).</summary>
+    public static ReconnectingConnection conn { get; set; } = null!;
 
     /// <summary>The application's stopping token.</summary>
     public static CancellationToken ct { get; set; }

@@ -93,7 +93,10 @@ public sealed class PhaseMachineTests
         var after = rig.Lifecycle.Current;
         Assert.Equal(to, after.Phase);
         Assert.Equal(before.Version + 1, after.Version);
-        Assert.Equal(tracesBefore + 1, rig.TraceEvents);
+        // Spans cover down-cycles only (Telemetry.T1): a Stale/Fresh flip while the feed is up has
+        // no open span to trace into; it is published and logged.
+        var traced = transition is not ("WentStale" or "Freshened");
+        Assert.Equal(tracesBefore + (traced ? 1 : 0), rig.TraceEvents);
         if (transition != "TerminatedUnrecoverable")
         {
             // Unrecoverable is logged by the actor with its cause (Unrecoverable or ActorFailed) before it terminates.

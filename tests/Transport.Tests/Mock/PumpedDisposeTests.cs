@@ -23,6 +23,7 @@ public sealed class PumpedDisposeTests
     }
 
     [Fact]
+    [Trait("Invariant", "Scheduler.S5")]
     [Trait("Invariant", "Spawner.S5")]
     public async Task S5_RunUntilCompleted_disposes_a_connection_under_the_pump()
     {

@@ -230,7 +230,7 @@ internal sealed class FrameReader : ILeafReceiver
     {
         if (!_writer.CloseSent)
         {
-            // R6: complete the close handshake (1005 is never sent on the wire).
+            // PipeLeaf.R6: complete the close handshake (1005 is never sent on the wire).
             await _writer.CloseQuietlyAsync(close.CloseCode == CloseCodes.NoStatus ? CloseCodes.NormalClosure : close.CloseCode, null).ConfigureAwait(false);
         }
 
@@ -296,7 +296,7 @@ internal sealed class FrameReader : ILeafReceiver
             var parsed = ParseCore(out frame);
             if (parsed == Parsed.Frame)
             {
-                frame = frame.WithReceivedAt(_time.GetTimestamp()); // R7
+                frame = frame.WithReceivedAt(_time.GetTimestamp()); // PipeLeaf.R7
             }
 
             return parsed;
@@ -356,7 +356,7 @@ internal sealed class FrameReader : ILeafReceiver
                     _utf8.Reset();
                 }
 
-                // R2: refused at the header, before a byte of it is buffered.
+                // PipeLeaf.R2: refused at the header, before a byte of it is buffered.
                 if (!_compressed && _message.Length + length > _maxMessageBytes)
                 {
                     return TooBig();

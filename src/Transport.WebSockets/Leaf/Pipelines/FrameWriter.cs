@@ -14,9 +14,9 @@ namespace Transport.WebSockets.Pipelines;
 /// Invariants:
 /// PipeLeaf.W1: every frame is masked with a fresh key from a cryptographic source (RFC 6455 5.3);
 ///     keys are drawn 64 at a time, under the write lock.
-/// PipeLeaf.W2: writes are serialized (one lock for the sender's messages, the receiver's close
+/// Also (design rule, no dedicated test yet): writes are serialized (one lock for the sender's messages, the receiver's close
 ///     echoes and violation closes, and keep-alive pings); nothing but a close is written after our close.
-/// PipeLeaf.W3: a large payload is written and flushed in 64 KiB chunks, so the pipe never buffers a
+/// Also (design rule, no dedicated test yet): a large payload is written and flushed in 64 KiB chunks, so the pipe never buffers a
 ///     whole multi-MB message a second time.
 /// </para>
 /// <para>Ping and pong payloads longer than 125 bytes are refused (ArgumentException): the caller's bug, not the socket's.</para>

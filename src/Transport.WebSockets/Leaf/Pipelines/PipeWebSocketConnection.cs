@@ -95,7 +95,7 @@ internal sealed class PipeWebSocketConnection : ILeafConnection
         var sent = Interlocked.Read(ref _pingSequence);
         if (sent != Interlocked.Read(ref _answered) && _keepAliveTimeout is not null)
         {
-            return; // K1: one probe at a time
+            return; // PipeLeaf.K1: one probe at a time
         }
 
         var next = Interlocked.Increment(ref _pingSequence);
