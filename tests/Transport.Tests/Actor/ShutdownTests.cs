@@ -21,7 +21,9 @@ public sealed class ShutdownTests
 
         cts.Cancel();
 
-        // The caller is released (through the mock's external-wait guard, which completes off the pump)...
+        // The caller is released (the cancellation is observed at the next pump; the mock's
+        // external-wait guard then completes the caller's task)...
+        h.Pump();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => shutdown.WaitAsync(TimeSpan.FromSeconds(30)));
 
         // ...and shutdown carries on in the background to Closed.

@@ -362,7 +362,7 @@ internal sealed class FrameReader : ILeafReceiver
                     return TooBig();
                 }
 
-                // R1 fast path: a whole single-frame message already in this read is copied once.
+                // PipeLeaf.R1 fast path: a whole single-frame message already in this read is copied once.
                 if (fin && opcode != 0 && !_compressed && _buffer.Length - headerLength >= length)
                 {
                     var payload = _buffer.Slice(headerLength, length).ToArray();

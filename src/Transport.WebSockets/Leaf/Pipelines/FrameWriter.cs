@@ -211,7 +211,7 @@ internal sealed class FrameWriter : ILeafSender, IDisposable
         BinaryPrimitives.WriteInt32LittleEndian(header[headerLength..], key);
         _output.Advance(headerLength + 4);
 
-        // W3: mask straight into the pipe's memory, flushing every chunk.
+        // Chunked: mask straight into the pipe's memory, flushing every chunk.
         var offset = 0;
         while (offset < payload.Length)
         {
@@ -238,7 +238,7 @@ internal sealed class FrameWriter : ILeafSender, IDisposable
         }
     }
 
-    // W1: called under _lock.
+    // PipeLeaf.W1: called under _lock.
     private int NextKey()
     {
         if (_keyOffset == _keys.Length)
