@@ -55,8 +55,10 @@ public sealed class ReconnectPolicyTests
         double[] backoff = [10, 20, 40, 80, 160, 200, 200, 200, 200];
         for (var i = 0; i < backoff.Length; i++)
         {
-            // Each gap is the session plus the backoff (timer granularity allowance: 2 ms).
-            Assert.True(gaps[i] >= backoff[i] - 2, $"Gap {i} was {gaps[i]:0.0} ms, below the {backoff[i]} ms backoff; gaps: {string.Join(", ", gaps.Select(g => g.ToString("0")))}.");
+            // Each gap is the session plus the backoff. The stamps are taken where the client observes
+            // each attempt, so one stamp can lag its timer by a few ms under load: allow 10% (at least
+            // 2 ms). A stack without backoff shows gaps of ~1 ms here, so growth is still proven.
+            Assert.True(gaps[i] >= backoff[i] - Math.Max(2, backoff[i] * 0.1), $"Gap {i} was {gaps[i]:0.0} ms, below the {backoff[i]} ms backoff; gaps: {string.Join(", ", gaps.Select(g => g.ToString("0")))}.");
         }
 
         Assert.Equal(ConnectionPhase.Reconnecting, (await client.WaitAsync(s => !s.IsUp)).Phase);
