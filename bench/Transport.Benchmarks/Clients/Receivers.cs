@@ -219,8 +219,10 @@ internal static class Receivers
         var m = Measurement.Start();
         await connection.Sink.SendAsync(Frame.Text(Connect.Go), ct).ConfigureAwait(false);
         long received = 0;
+        long reads = 0;
         while (received < count)
         {
+            reads++;
             int taken = await source.ReadBatchAsync(batch.AsMemory(0, (int)Math.Min(batch.Length, count - received)), ct).ConfigureAwait(false);
             if (taken == 0)
             {
@@ -236,7 +238,7 @@ internal static class Receivers
             }
         }
 
-        var sample = m.Stop(Name(client), received, received * payloadBytes);
+        var sample = m.Stop(Name(client), received, received * payloadBytes) with { FramesPerRead = (double)received / reads };
         if (received != count)
         {
             throw new InvalidOperationException($"The source ended after {received} of {count} messages.");
@@ -358,6 +360,7 @@ internal static class Receivers
         var m = Measurement.Start();
         await connection.Sink.SendAsync(Frame.Text(Connect.Go), ct).ConfigureAwait(false);
         long received = 0;
+        long waits = 0;
         if (foreachLoop)
         {
             await foreach (var frame in source.WithCancellation(ct).ConfigureAwait(false))
@@ -374,6 +377,7 @@ internal static class Receivers
         {
             while (received < count)
             {
+                waits++;
                 if (!await source.WaitToReadAsync(ct).ConfigureAwait(false))
                 {
                     break;
@@ -388,7 +392,7 @@ internal static class Receivers
             }
         }
 
-        var sample = m.Stop(Name(client), received, received * payloadBytes);
+        var sample = m.Stop(Name(client), received, received * payloadBytes) with { FramesPerRead = waits > 0 ? (double)received / waits : double.NaN };
         if (received != count)
         {
             throw new InvalidOperationException($"The source ended after {received} of {count} messages.");

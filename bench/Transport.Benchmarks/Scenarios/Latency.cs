@@ -22,7 +22,7 @@ internal static class Latency
 
     private static async Task RunRateAsync(BenchServer server, Settings settings, Report report, int perSecond, long count)
     {
-        int rounds = settings.Quick ? 1 : 5;
+        int rounds = settings.Rounds;
         report.Heading($"Latency at {Report.N(perSecond)} msgs/s: {Report.N(count)} x 100 B text per run, {rounds} rounds (server write to consumer read, µs; first 10% of each run discarded)");
         server.Handler = Handlers.Paced(0x1, PayloadBytes, count, perSecond);
         var ct = settings.Deadline(TimeSpan.FromMinutes(5));

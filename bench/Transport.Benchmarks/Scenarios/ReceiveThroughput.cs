@@ -76,6 +76,9 @@ internal static class ReceiveThroughput
                         ["msgs_per_s"] = sample.MessagesPerSecond,
                         ["alloc_per_msg"] = sample.AllocatedPerMessage,
                         ["gen0"] = sample.Gen0,
+                        ["gen1"] = sample.Gen1,
+                        ["cpu_ns_per_msg"] = sample.CpuNsPerMessage,
+                        ["frames_per_read"] = sample.FramesPerRead,
                     });
                 }
                 catch (Exception ex)
@@ -103,7 +106,7 @@ internal static class ReceiveThroughput
         double rawSpread = RateSpread(ReceiveClient.RawReused);
 
         report.Table(
-            ["client", "msgs/s", "MB/s", "alloc B/msg", "gen0/1/2 per run", "vs raw", "vs raw (range)", "ratio spread", "rate spread (raw's)", "vs raw+owned", "vs Websocket.Client"],
+            ["client", "msgs/s", "MB/s", "alloc B/msg", "gen0/1/2 per run", "CPU ns/msg", "frames/wake", "vs raw", "vs raw (range)", "ratio spread", "rate spread (raw's)", "vs raw+owned", "vs Websocket.Client"],
             Clients.Where(c => Done(c).Any()).Select(c =>
             {
                 var s = Done(c).ToArray();
@@ -114,6 +117,8 @@ internal static class ReceiveThroughput
                     Report.N(Stats.Median(s.Select(x => x.MegabytesPerSecond)), 1),
                     Report.N(Stats.Median(s.Select(x => x.AllocatedPerMessage)), 1),
                     $"{Stats.Median(s.Select(x => (double)x.Gen0))}/{Stats.Median(s.Select(x => (double)x.Gen1))}/{Stats.Median(s.Select(x => (double)x.Gen2))}",
+                    Report.N(Stats.Median(s.Select(x => x.CpuNsPerMessage)), 0),
+                    s.All(x => double.IsNaN(x.FramesPerRead)) ? "-" : Report.N(Stats.Median(s.Select(x => x.FramesPerRead)), 1),
                     Report.Ratio(RatioTo(ReceiveClient.RawReused, c)),
                     RatioRange(ReceiveClient.RawReused, c),
                     c == ReceiveClient.RawReused ? "-" : Report.Percent(Stats.SpreadPercent(Ratios(ReceiveClient.RawReused, c))),
