@@ -14,6 +14,9 @@ public sealed class ReconnectingConnector : IReconnectingConnector
 
     internal ReconnectingConnector(ConnectionServices services) => _services = services;
 
+    /// <summary>The leaf connector the builder chose (tests observe the leaf selection through it).</summary>
+    internal ILeafConnector Leaf => _services.Leaf;
+
     /// <summary>The validated options every connection of this connector uses.</summary>
     public TransportOptions Options => _services.Options.Clone();
 
