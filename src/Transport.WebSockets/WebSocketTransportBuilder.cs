@@ -276,6 +276,7 @@ public sealed class WebSocketTransportBuilder
         copy.KeepAliveInterval = options.Liveness.KeepAliveInterval;
         copy.KeepAliveTimeout = options.Liveness.KeepAliveTimeout;
         copy.TimeProvider = _time;
+        copy.Payloads = Buffering.PayloadAllocator.For(options.Receive.LeasedPayloads);
         return copy;
     }
 
