@@ -8,7 +8,7 @@ namespace Transport.WebSockets;
 
 /// <summary>
 /// Assembles the reconnecting stack: options (validated at <see cref="Build"/>), the leaf
-/// connector (ClientWebSocket by default), auth, classification, time, spawn and logging.
+/// connector (<see cref="TransportOptions.Leaf"/>: ClientWebSocket by default), auth, classification, time, spawn and logging.
 /// </summary>
 /// <example>
 /// <code>
@@ -24,6 +24,7 @@ public sealed class WebSocketTransportBuilder
     private TransportOptionsBuilder _options;
     private ILeafConnector? _leaf;
     private readonly ClientWebSocketConnectorOptions _leafOptions = new();
+    private bool _clientWebSocketConfigured;
     private PipeWebSocketConnectorOptions? _pipeLeafOptions;
     private IAuthSource _auth = AuthSources.None;
     private IFailureClassifier _classifier = DefaultFailureClassifier.Instance;
@@ -83,25 +84,32 @@ public sealed class WebSocketTransportBuilder
     /// Uses the System.IO.Pipelines leaf (<see cref="PipeWebSocketConnector"/>): batch parsing, pings
     /// and pongs visible to the stack, handshake headers. The transport options supply its message
     /// limit and keep-alive, the builder its clock (one owner per setting: <see cref="Build"/> fails on a
-    /// conflicting value in <paramref name="configure"/>).
+    /// conflicting value in <paramref name="configure"/>). Sets <see cref="TransportOptions.Leaf"/> to
+    /// <see cref="LeafKind.Pipelines"/>; calling it again edits the same settings.
     /// </summary>
     /// <param name="configure">Edits the leaf's own settings (HttpMessageInvoker, DeflateOptions, ReceiveBufferBytes, ConfigureRequest).</param>
     /// <returns>This builder.</returns>
     public WebSocketTransportBuilder UsePipelinesLeaf(Action<PipeWebSocketConnectorOptions>? configure = null)
     {
-        _pipeLeafOptions = new PipeWebSocketConnectorOptions();
+        _pipeLeafOptions ??= new PipeWebSocketConnectorOptions();
         configure?.Invoke(_pipeLeafOptions);
+        _options.WithLeaf(LeafKind.Pipelines);
         _leaf = null;
         return this;
     }
 
-    /// <summary>Edits the default ClientWebSocket leaf's options (HttpMessageInvoker, deflate, buffer size).</summary>
+    /// <summary>
+    /// Edits the default ClientWebSocket leaf's options (HttpMessageInvoker, deflate, buffer size).
+    /// <see cref="Build"/> fails naming <see cref="TransportOptions.Leaf"/> if the Pipelines leaf is
+    /// chosen after all (its settings would otherwise be dropped silently).
+    /// </summary>
     /// <param name="configure">Applied to the leaf options.</param>
     /// <returns>This builder.</returns>
     public WebSocketTransportBuilder ConfigureClientWebSocket(Action<ClientWebSocketConnectorOptions> configure)
     {
         ArgumentNullException.ThrowIfNull(configure);
         configure(_leafOptions);
+        _clientWebSocketConfigured = true;
         return this;
     }
 
@@ -210,12 +218,34 @@ public sealed class WebSocketTransportBuilder
             ThrowOnConflicts(LeafSettingOwnership.UnreachableByReadyMadeLeaf(options));
         }
 
-        var leaf = _leaf ?? (_pipeLeafOptions is not null ? new PipeWebSocketConnector(PipeLeafOptionsFor(options)) : new ClientWebSocketConnector(LeafOptionsFor(options)));
+        var leaf = _leaf ?? BuiltInLeaf(options);
         return new ReconnectingConnector(new ConnectionServices(options, leaf, _auth, _classifier, _time, _spawner, _random, _loggers, new ConnectionTelemetryFactory(_meter))
         {
             Initializer = _initializer,
             Endpoints = _endpoints,
         });
+    }
+
+    // The options choose the built-in leaf; settings made for the other one are a conflict, never dropped.
+    private ILeafConnector BuiltInLeaf(TransportOptions options)
+    {
+        if (options.Leaf == LeafKind.Pipelines)
+        {
+            if (_clientWebSocketConfigured)
+            {
+                ThrowOnConflicts([$"{nameof(TransportOptions.Leaf)}: is {nameof(LeafKind.Pipelines)}, but ConfigureClientWebSocket(...) configured the ClientWebSocket leaf; set those settings through UsePipelinesLeaf(...) instead."]);
+            }
+
+            _pipeLeafOptions ??= new PipeWebSocketConnectorOptions();
+            return new PipeWebSocketConnector(PipeLeafOptionsFor(options));
+        }
+
+        if (_pipeLeafOptions is not null)
+        {
+            ThrowOnConflicts([$"{nameof(TransportOptions.Leaf)}: is {options.Leaf}, but UsePipelinesLeaf(...) configured the Pipelines leaf; choose one."]);
+        }
+
+        return new ClientWebSocketConnector(LeafOptionsFor(options));
     }
 
     // One owner per setting (LeafSettingOwnership): the transport options own the limits both layers
@@ -246,6 +276,7 @@ public sealed class WebSocketTransportBuilder
         copy.KeepAliveInterval = options.Liveness.KeepAliveInterval;
         copy.KeepAliveTimeout = options.Liveness.KeepAliveTimeout;
         copy.TimeProvider = _time;
+        copy.Payloads = Buffering.PayloadAllocator.For(options.Receive.LeasedPayloads);
         return copy;
     }
 

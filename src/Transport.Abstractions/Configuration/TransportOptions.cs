@@ -57,6 +57,13 @@ public sealed class TransportOptions
     /// <summary>How long shutdown waits for the close handshake before completing anyway. Default 2 s.</summary>
     public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// The built-in leaf the sockets are opened with: <see cref="LeafKind.ClientWebSocket"/> (default)
+    /// or <see cref="LeafKind.Pipelines"/>. Ignored when the builder is given a ready-made leaf
+    /// (<c>UseLeaf</c>). Configuration: <c>"Leaf": "Pipelines"</c>.
+    /// </summary>
+    public LeafKind Leaf { get; set; } = LeafKind.ClientWebSocket;
+
     /// <summary>A deep copy.</summary>
     /// <returns>The copy.</returns>
     public TransportOptions Clone() => new()
@@ -74,6 +81,7 @@ public sealed class TransportOptions
         Send = Send with { RateLimit = Send.RateLimit is null ? null : Send.RateLimit with { } },
         Liveness = Liveness with { },
         CloseTimeout = CloseTimeout,
+        Leaf = Leaf,
     };
 
     /// <summary>Names and sizes; never header values.</summary>

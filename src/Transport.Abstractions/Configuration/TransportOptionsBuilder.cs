@@ -185,6 +185,11 @@ public sealed class TransportOptionsBuilder
     /// <returns>This builder.</returns>
     public TransportOptionsBuilder WithCloseTimeout(TimeSpan timeout) => Set(o => o.CloseTimeout = timeout);
 
+    /// <summary>Chooses the built-in leaf the sockets are opened with (see <see cref="TransportOptions.Leaf"/>).</summary>
+    /// <param name="leaf">The leaf.</param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithLeaf(LeafKind leaf) => Set(o => o.Leaf = leaf);
+
     /// <summary>Applies any other change.</summary>
     /// <param name="configure">Mutates the options being built.</param>
     /// <returns>This builder.</returns>

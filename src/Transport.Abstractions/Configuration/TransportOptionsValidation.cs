@@ -55,6 +55,11 @@ public static class TransportOptionsValidation
             Fail("Session.InitializeTimeout", "must be positive.");
         }
 
+        if (!Enum.IsDefined(options.Leaf))
+        {
+            Fail(nameof(TransportOptions.Leaf), $"must be {nameof(LeafKind.ClientWebSocket)} or {nameof(LeafKind.Pipelines)}.");
+        }
+
         if (options.CloseTimeout < TimeSpan.Zero)
         {
             Fail(nameof(TransportOptions.CloseTimeout), "must not be negative.");

@@ -34,11 +34,23 @@ internal sealed class ReconnectingConnectorFactory(
     private ReconnectingConnector Build(string name)
     {
         var registration = registrations.Get(name);
-        var builder = new WebSocketTransportBuilder(options.Get(name)) // validation runs here (OptionsValidationException)
+        var transportOptions = options.Get(name); // validation runs here (OptionsValidationException)
+        var builder = new WebSocketTransportBuilder(transportOptions)
             .WithTimeProvider(services.GetService<TimeProvider>() ?? TimeProvider.System)
             .WithAuth(registration.Auth?.Invoke(services) ?? Keyed<IAuthSource>(name) ?? AuthSources.None)
-            .WithClassifier(registration.Classifier?.Invoke(services) ?? Keyed<IFailureClassifier>(name) ?? DefaultFailureClassifier.Instance)
-            .ConfigureClientWebSocket(o => o.HttpMessageInvoker = new HttpMessageHandlerFactoryInvoker(handlers, registration.HttpClientName));
+            .WithClassifier(registration.Classifier?.Invoke(services) ?? Keyed<IFailureClassifier>(name) ?? DefaultFailureClassifier.Instance);
+
+        // The named HttpClient's handlers carry the handshake of whichever leaf the options chose; the
+        // other leaf's settings are left untouched so the builder can report them as a conflict.
+        var invoker = new HttpMessageHandlerFactoryInvoker(handlers, registration.HttpClientName);
+        if (transportOptions.Leaf == LeafKind.Pipelines || registration.ConfigurePipelinesLeaf.Count > 0)
+        {
+            builder.UsePipelinesLeaf(o => o.HttpMessageInvoker = invoker);
+        }
+        else
+        {
+            builder.ConfigureClientWebSocket(o => o.HttpMessageInvoker = invoker);
+        }
         if ((registration.Initializer?.Invoke(services) ?? Keyed<ISessionInitializer>(name)) is { } initializer)
         {
             builder.WithSessionInitializer(initializer);
@@ -63,6 +75,11 @@ internal sealed class ReconnectingConnectorFactory(
         foreach (var configure in registration.ConfigureClientWebSocket)
         {
             builder.ConfigureClientWebSocket(configure);
+        }
+
+        foreach (var configure in registration.ConfigurePipelinesLeaf)
+        {
+            builder.UsePipelinesLeaf(configure);
         }
 
         foreach (var configure in registration.ConfigureTransport)

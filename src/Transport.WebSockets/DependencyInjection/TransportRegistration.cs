@@ -21,6 +21,8 @@ internal sealed class TransportRegistration
 
     public List<Action<ClientWebSocketConnectorOptions>> ConfigureClientWebSocket { get; } = [];
 
+    public List<Action<PipeWebSocketConnectorOptions>> ConfigurePipelinesLeaf { get; } = [];
+
     public List<Action<IServiceProvider, WebSocketTransportBuilder>> ConfigureTransport { get; } = [];
 
     /// <summary>The default HttpClient name of a transport: distinct from any REST client of the same name.</summary>

@@ -140,6 +140,19 @@ public static class WebSocketTransportBuilderExtensions
     }
 
     /// <summary>
+    /// Uses the System.IO.Pipelines leaf (as <c>"Leaf": "Pipelines"</c> in configuration does) and edits
+    /// its settings (deflate, buffer size, request escape hatch). This call wins over a bound
+    /// <c>Leaf</c> value; without it, configuration alone can choose that leaf with default settings.
+    /// </summary>
+    /// <param name="builder">The transport.</param>
+    /// <param name="configure">The edit; the HttpMessageInvoker is already set from the named HttpClient. Null: default settings.</param>
+    /// <returns>The builder.</returns>
+    public static IWebSocketTransportBuilder UsePipelinesLeaf(this IWebSocketTransportBuilder builder, Action<PipeWebSocketConnectorOptions>? configure = null)
+    {
+        return builder.Register(r => r.ConfigurePipelinesLeaf.Add(configure ?? (static _ => { })));
+    }
+
+    /// <summary>
     /// Escape hatch: edits the <see cref="WebSocketTransportBuilder"/> last, after everything the
     /// container supplied (for example <c>UseLeaf</c> or <c>WithSpawner</c>).
     /// </summary>

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Compression;
 using System.IO.Pipelines;
+using Transport.WebSockets.Buffering;
 using Transport.WebSockets.Pipelines;
 
 namespace Transport.Tests.Leaf;
@@ -16,11 +17,11 @@ internal sealed class PipeLeafHarness
     private readonly Pipe _input = new(new PipeOptions(pauseWriterThreshold: 0));
     private readonly Pipe _output = new(new PipeOptions(pauseWriterThreshold: 0));
 
-    public PipeLeafHarness(int maxMessageBytes = 1024 * 1024, bool deflate = false, TimeProvider? time = null)
+    public PipeLeafHarness(int maxMessageBytes = 1024 * 1024, bool deflate = false, TimeProvider? time = null, PayloadAllocator? payloads = null)
     {
         var clock = time ?? TimeProvider.System;
         Writer = new FrameWriter(_output.Writer, null, clock, () => { });
-        Reader = new FrameReader(_input.Reader, Writer, maxMessageBytes, 4096, clock, deflate ? new MessageInflater() : null, null);
+        Reader = new FrameReader(_input.Reader, Writer, maxMessageBytes, 4096, clock, deflate ? new MessageInflater() : null, null, payloads: payloads);
     }
 
     public FrameReader Reader { get; }
@@ -36,6 +37,18 @@ internal sealed class PipeLeafHarness
         {
             _input.Writer.Complete();
         }
+    }
+
+    /// <summary>One receive that must complete synchronously (the input already holds the frame).</summary>
+    public Frame ReceiveNow()
+    {
+        var pending = Reader.ReceiveAsync(CancellationToken.None);
+        if (!pending.IsCompleted)
+        {
+            throw new InvalidOperationException("The receive did not complete synchronously.");
+        }
+
+        return pending.GetAwaiter().GetResult();
     }
 
     /// <summary>Receives until the reader ends: every frame, then the error (if any).</summary>

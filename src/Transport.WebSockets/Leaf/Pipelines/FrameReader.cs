@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using System.IO.Pipelines;
 using System.Text;
 using System.Text.Unicode;
+using Transport.WebSockets.Buffering;
 
 namespace Transport.WebSockets.Pipelines;
 
@@ -14,8 +15,9 @@ namespace Transport.WebSockets.Pipelines;
 /// <remarks>
 /// <para>
 /// Invariants (tests: PipeLeafParserTests, PipeLeafFuzzTests, the leaf contract suite):
-/// PipeLeaf.R1: a data message is returned whole (fragments reassembled) in an exact-size array the
-///     frame owns; a single-frame message is copied once, straight from the read buffer.
+/// PipeLeaf.R1: a data message is returned whole (fragments reassembled), copied through the
+///     PayloadAllocator into an exact-size array the frame owns (or a pooled lease in lease mode); a
+///     single-frame message is copied once, straight from the read buffer.
 /// PipeLeaf.R2: nothing is allocated for a message beyond MaxMessageBytes: an uncompressed frame whose
 ///     declared length would pass the limit is refused at its header; a compressed message is inflated
 ///     into the reassembly buffer up to the limit and one probe byte past it. Either way the socket
@@ -49,6 +51,7 @@ internal sealed class FrameReader : ILeafReceiver
     private readonly MessageInflater? _inflater;
     private readonly Action<ReadOnlySequence<byte>>? _onPong;
     private readonly Action? _onClosed;
+    private readonly PayloadAllocator _payloads;
     private readonly ReassemblyBuffer _message;
     private readonly byte[] _probe = new byte[1];
     private int _state;
@@ -73,9 +76,10 @@ internal sealed class FrameReader : ILeafReceiver
     private TransportException? _terminal;
     private volatile TransportException? _abortedWith;
 
-    public FrameReader(PipeReader input, FrameWriter writer, int maxMessageBytes, int receiveBufferBytes, TimeProvider time, MessageInflater? inflater, Action<ReadOnlySequence<byte>>? onPong, Action? onClosed = null)
+    public FrameReader(PipeReader input, FrameWriter writer, int maxMessageBytes, int receiveBufferBytes, TimeProvider time, MessageInflater? inflater, Action<ReadOnlySequence<byte>>? onPong, Action? onClosed = null, PayloadAllocator? payloads = null)
     {
         _onClosed = onClosed;
+        _payloads = payloads ?? PayloadAllocator.Owned;
         _input = input;
         _writer = writer;
         _maxMessageBytes = maxMessageBytes;
@@ -143,7 +147,7 @@ internal sealed class FrameReader : ILeafReceiver
 
                 if (_violation is { } violation)
                 {
-                    await _writer.CloseQuietlyAsync(violation.CloseCode ?? CloseCodes.ProtocolError, null).ConfigureAwait(false);
+                    await _writer.CloseQuietlyAsync(violation.CloseCode ?? CloseCodes.ProtocolError, null, violation).ConfigureAwait(false);
                     await DrainQuietlyAsync().ConfigureAwait(false);
                     _onClosed?.Invoke();
                     throw Fail(violation);
@@ -228,13 +232,12 @@ internal sealed class FrameReader : ILeafReceiver
 
     private async ValueTask<Frame> OnPeerCloseAsync(Frame close)
     {
+        _terminal = TransportException.ClosedByPeer(close.CloseCode, close.CloseReason);
         if (!_writer.CloseSent)
         {
             // PipeLeaf.R6: complete the close handshake (1005 is never sent on the wire).
-            await _writer.CloseQuietlyAsync(close.CloseCode == CloseCodes.NoStatus ? CloseCodes.NormalClosure : close.CloseCode, null).ConfigureAwait(false);
+            await _writer.CloseQuietlyAsync(close.CloseCode == CloseCodes.NoStatus ? CloseCodes.NormalClosure : close.CloseCode, null, _terminal).ConfigureAwait(false);
         }
-
-        _terminal = TransportException.ClosedByPeer(close.CloseCode, close.CloseReason);
 
         // Both closes are out: the handshake is complete, so the TCP connection goes too (a server
         // such as the npm ws package waits for it before it considers the connection closed).
@@ -362,25 +365,24 @@ internal sealed class FrameReader : ILeafReceiver
                     return TooBig();
                 }
 
-                // PipeLeaf.R1 fast path: a whole single-frame message already in this read is copied once.
+                // PipeLeaf.R1 fast path: a whole single-frame message already in this read is validated
+                // in place, then copied once (owned or leased). Text straddling two read segments takes
+                // the reassembly path below (validated as it is appended).
                 if (fin && opcode != 0 && !_compressed && _buffer.Length - headerLength >= length)
                 {
-                    var payload = _buffer.Slice(headerLength, length).ToArray();
-                    _buffer = _buffer.Slice(headerLength + length);
-                    _messageOpcode = 0;
-                    if (opcode == 0x1)
+                    var payload = _buffer.Slice(headerLength, length);
+                    if (opcode == 0x2 || payload.IsSingleSegment)
                     {
-                        if (!Utf8.IsValid(payload))
+                        _buffer = _buffer.Slice(payload.End);
+                        _messageOpcode = 0;
+                        if (opcode == 0x1 && !Utf8.IsValid(payload.FirstSpan))
                         {
                             return Violate("a text message that is not valid UTF-8", CloseCodes.InvalidPayload);
                         }
 
-                        frame = Frame.Text(payload);
+                        frame = _payloads.Create(opcode == 0x1 ? FrameKind.Text : FrameKind.Binary, payload);
                         return Parsed.Frame;
                     }
-
-                    frame = Frame.Binary(payload);
-                    return Parsed.Frame;
                 }
 
                 _buffer = _buffer.Slice(headerLength);
@@ -440,9 +442,8 @@ internal sealed class FrameReader : ILeafReceiver
                 return Violate("a text message that is not valid UTF-8", CloseCodes.InvalidPayload);
             }
 
-            var bytes = _message.Length == 0 ? [] : _message.Written.ToArray();
+            frame = _payloads.Create(opcodeDone == 0x1 ? FrameKind.Text : FrameKind.Binary, _message.Written);
             _message.Reset();
-            frame = opcodeDone == 0x1 ? Frame.Text(bytes) : Frame.Binary(bytes);
             return Parsed.Frame;
         }
     }

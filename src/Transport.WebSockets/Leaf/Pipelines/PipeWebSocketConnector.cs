@@ -21,7 +21,8 @@ namespace Transport.WebSockets;
 /// </para>
 /// <para>
 /// Failures map into the same taxonomy as the ClientWebSocket leaf: a non-101 answer is
-/// <see cref="TransportException.HandshakeRejected"/> with the status; network failures and a
+/// <see cref="TransportException.HandshakeRejected"/> with the status (and the <c>Retry-After</c> it
+/// asked for, parsed by <see cref="RetryAfterHeader"/>); network failures and a
 /// malformed upgrade answer are Connection; the caller's cancellation is rethrown as
 /// <see cref="OperationCanceledException"/>. Messages never contain the URI or header values.
 /// </para>
@@ -77,7 +78,12 @@ public sealed class PipeWebSocketConnector : ILeafConnector
         {
             if (response.StatusCode != HttpStatusCode.SwitchingProtocols)
             {
-                throw TransportException.HandshakeRejected((int)response.StatusCode);
+                // As the ClientWebSocket leaf does: 401/403 are Auth, the rest Connection, and a
+                // Retry-After (429, 503) rides on the error for the reconnect policy (Policy.P4).
+                var retryAfter = response.Headers.TryGetValues("Retry-After", out var values)
+                    ? RetryAfterHeader.Parse(values, TimeProvider.System.GetUtcNow())
+                    : null;
+                throw TransportException.HandshakeRejected((int)response.StatusCode, retryAfter: retryAfter);
             }
 
             var facts = Validate(response, handshake, key, out var deflate);
@@ -134,7 +140,7 @@ public sealed class PipeWebSocketConnector : ILeafConnector
             return ex as OperationCanceledException ?? new OperationCanceledException("The connect attempt was cancelled.", ex, cancellationToken);
         }
 
-        return ex as TransportException ?? TransportException.Connection($"The WebSocket connect failed ({WebSocketFailures.Describe(ex)}).", ex);
+        return ex as TransportException ?? WebSocketFailures.MapProxy(ex) ?? WebSocketFailures.MapTls(ex) ?? TransportException.Connection($"The WebSocket connect failed ({WebSocketFailures.Describe(ex)}).", ex);
     }
 
     private static Uri HttpUri(Uri uri)
@@ -142,9 +148,10 @@ public sealed class PipeWebSocketConnector : ILeafConnector
         var builder = new UriBuilder(uri);
         builder.Scheme = uri.Scheme.ToLowerInvariant() switch
         {
-            "ws" => Uri.UriSchemeHttp,
-            "wss" => Uri.UriSchemeHttps,
-            "http" or "https" => uri.Scheme,
+            // ws/wss stay: SocketsHttpHandler takes them as ClientWebSocket sends them, and a proxied
+            // ws:// then goes through a CONNECT tunnel (as http:// it would go to the proxy in
+            // absolute form, which proxies do not upgrade).
+            "ws" or "wss" or "http" or "https" => uri.Scheme,
             _ => throw TransportException.Connection($"The WebSocket URI scheme '{uri.Scheme}' is not ws or wss."),
         };
         if (uri.IsDefaultPort)

@@ -53,8 +53,15 @@ public sealed class PipeWebSocketConnectorOptions
     /// </summary>
     public Action<HttpRequestMessage>? ConfigureRequest { get; set; }
 
+    /// <summary>
+    /// How received payloads are allocated (exact-size owned arrays, or pooled leases in lease mode).
+    /// Set by the transport builder from <see cref="ReceiveOptions.LeasedPayloads"/>.
+    /// </summary>
+    internal Buffering.PayloadAllocator Payloads { get; set; } = Buffering.PayloadAllocator.Owned;
+
     internal PipeWebSocketConnectorOptions Copy() => new()
     {
+        Payloads = Payloads,
         HttpMessageInvoker = HttpMessageInvoker,
         DeflateOptions = DeflateOptions is { } d
             ? new WebSocketDeflateOptions

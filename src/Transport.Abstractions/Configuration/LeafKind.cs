@@ -1,0 +1,22 @@
+namespace Transport;
+
+/// <summary>
+/// Which built-in leaf (the RFC 6455 client under the stack) a transport opens its sockets with
+/// (<see cref="TransportOptions.Leaf"/>; configuration key <c>Leaf</c>). See the README's
+/// "Choosing a leaf" and ADR 0008.
+/// </summary>
+public enum LeafKind
+{
+    /// <summary>
+    /// The platform's <c>System.Net.WebSockets.ClientWebSocket</c> (the default): one receive per
+    /// message; pings and pongs are answered by the platform and invisible to the stack.
+    /// </summary>
+    ClientWebSocket = 0,
+
+    /// <summary>
+    /// The System.IO.Pipelines leaf: parses every whole frame of a socket read as one batch, surfaces
+    /// pings, pongs and the handshake response's status and headers, and receives into pooled buffers
+    /// in lease mode.
+    /// </summary>
+    Pipelines = 1,
+}
