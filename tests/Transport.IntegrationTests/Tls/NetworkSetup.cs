@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http;
 using System.Net.Security;
+using Transport.Testing;
 using Transport.WebSockets;
 
 namespace Transport.IntegrationTests.Tls;
@@ -23,10 +24,23 @@ public enum NetworkSetup
     PipelinesHandler,
 }
 
-/// <summary>Builds a leaf, or configures the whole stack's leaf, for a <see cref="NetworkSetup"/>.</summary>
+/// <summary>
+/// Builds a leaf, or configures the whole stack's leaf, for a <see cref="NetworkSetup"/>: every leaf of
+/// the shared list (<see cref="LeafKinds"/>) through its handler, plus the ClientWebSocket leaf through its
+/// own socket options. A leaf added to <see cref="LeafKinds"/> without a setup here fails every test loudly.
+/// </summary>
 internal static class NetworkSetups
 {
-    public static readonly NetworkSetup[] Kinds = [NetworkSetup.ClientWebSocketOptions, NetworkSetup.ClientWebSocketHandler, NetworkSetup.PipelinesHandler];
+    public static readonly NetworkSetup[] Kinds = [.. LeafKinds.Values.Select(HandlerSetup), NetworkSetup.ClientWebSocketOptions];
+
+    public static NetworkSetup HandlerSetup(LeafKind leaf) => leaf switch
+    {
+        LeafKind.ClientWebSocket => NetworkSetup.ClientWebSocketHandler,
+        LeafKind.Pipelines => NetworkSetup.PipelinesHandler,
+        _ => throw new NotSupportedException($"No TLS/proxy set-up for the leaf {leaf}: add one to NetworkSetup."),
+    };
+
+    public static LeafKind LeafOf(NetworkSetup setup) => setup == NetworkSetup.PipelinesHandler ? LeafKind.Pipelines : LeafKind.ClientWebSocket;
 
     public static TheoryData<NetworkSetup> All => new(Kinds);
 
@@ -58,16 +72,10 @@ internal static class NetworkSetups
         {
             case NetworkSetup.ClientWebSocketOptions:
                 return (new ClientWebSocketConnector(new ClientWebSocketConnectorOptions { ConfigureSocket = s => ConfigureSocket(s, trust, proxy) }), null);
-            case NetworkSetup.ClientWebSocketHandler:
-            {
-                var invoker = new HttpMessageInvoker(Handler(trust, proxy));
-                return (new ClientWebSocketConnector(new ClientWebSocketConnectorOptions { HttpMessageInvoker = invoker }), invoker);
-            }
-
             default:
             {
                 var invoker = new HttpMessageInvoker(Handler(trust, proxy));
-                return (new PipeWebSocketConnector(new PipeWebSocketConnectorOptions { HttpMessageInvoker = invoker }), invoker);
+                return (LeafKinds.CreateConnector(LeafOf(setup), invoker: invoker), invoker);
             }
         }
     }
@@ -80,17 +88,10 @@ internal static class NetworkSetups
             case NetworkSetup.ClientWebSocketOptions:
                 builder.ConfigureClientWebSocket(o => o.ConfigureSocket = s => ConfigureSocket(s, trust, proxy));
                 return null;
-            case NetworkSetup.ClientWebSocketHandler:
-            {
-                var invoker = new HttpMessageInvoker(Handler(trust, proxy));
-                builder.ConfigureClientWebSocket(o => o.HttpMessageInvoker = invoker);
-                return invoker;
-            }
-
             default:
             {
                 var invoker = new HttpMessageInvoker(Handler(trust, proxy));
-                builder.UsePipelinesLeaf(o => o.HttpMessageInvoker = invoker);
+                builder.UseLeafKind(LeafOf(setup), invoker);
                 return invoker;
             }
         }

@@ -147,7 +147,7 @@ internal sealed class FrameReader : ILeafReceiver
 
                 if (_violation is { } violation)
                 {
-                    await _writer.CloseQuietlyAsync(violation.CloseCode ?? CloseCodes.ProtocolError, null).ConfigureAwait(false);
+                    await _writer.CloseQuietlyAsync(violation.CloseCode ?? CloseCodes.ProtocolError, null, violation).ConfigureAwait(false);
                     await DrainQuietlyAsync().ConfigureAwait(false);
                     _onClosed?.Invoke();
                     throw Fail(violation);
@@ -232,13 +232,12 @@ internal sealed class FrameReader : ILeafReceiver
 
     private async ValueTask<Frame> OnPeerCloseAsync(Frame close)
     {
+        _terminal = TransportException.ClosedByPeer(close.CloseCode, close.CloseReason);
         if (!_writer.CloseSent)
         {
             // PipeLeaf.R6: complete the close handshake (1005 is never sent on the wire).
-            await _writer.CloseQuietlyAsync(close.CloseCode == CloseCodes.NoStatus ? CloseCodes.NormalClosure : close.CloseCode, null).ConfigureAwait(false);
+            await _writer.CloseQuietlyAsync(close.CloseCode == CloseCodes.NoStatus ? CloseCodes.NormalClosure : close.CloseCode, null, _terminal).ConfigureAwait(false);
         }
-
-        _terminal = TransportException.ClosedByPeer(close.CloseCode, close.CloseReason);
 
         // Both closes are out: the handshake is complete, so the TCP connection goes too (a server
         // such as the npm ws package waits for it before it considers the connection closed).
