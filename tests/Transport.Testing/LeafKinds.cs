@@ -41,6 +41,25 @@ public static class LeafKinds
         }
     }
 
+    /// <summary>Theory data: every built-in leaf crossed with each of <paramref name="values"/> (leaf first).</summary>
+    /// <typeparam name="T">The second parameter's type.</typeparam>
+    /// <param name="values">The second parameter's values.</param>
+    /// <returns>One row per (leaf, value).</returns>
+    public static TheoryData<LeafKind, T> Cross<T>(params T[] values)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        var data = new TheoryData<LeafKind, T>();
+        foreach (var kind in Values)
+        {
+            foreach (var value in values)
+            {
+                data.Add(kind, value);
+            }
+        }
+
+        return data;
+    }
+
     /// <summary>Chooses <paramref name="kind"/> on the options (the configuration path: <see cref="TransportOptions.Leaf"/>).</summary>
     /// <param name="options">The options builder.</param>
     /// <param name="kind">The leaf.</param>

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Transport.IntegrationTests.Stack;
+using Transport.Testing;
 using Transport.Testing.Chaos;
 
 namespace Transport.IntegrationTests.Faults;
@@ -21,6 +22,8 @@ public sealed class ProxyFaultTests : IAsyncLifetime
         _proxy = ChaosProxy.Start(_server.EndPoint);
     }
 
+    public static TheoryData<LeafKind, CutMode> CutModesByLeaf => LeafKinds.Cross(CutMode.Fin, CutMode.Rst);
+
     public async Task DisposeAsync()
     {
         await _proxy.DisposeAsync();
@@ -30,11 +33,10 @@ public sealed class ProxyFaultTests : IAsyncLifetime
     }
 
     [Theory]
-    [InlineData(CutMode.Fin)]
-    [InlineData(CutMode.Rst)]
-    public async Task A_cut_connection_reconnects_once_and_frames_flow_again(CutMode mode)
+    [MemberData(nameof(CutModesByLeaf))]
+    public async Task A_cut_connection_reconnects_once_and_frames_flow_again(LeafKind leaf, CutMode mode)
     {
-        await using var client = await StartAsync();
+        await using var client = await StartAsync(leaf);
         await client.WaitForFramesAsync(1, 30);
 
         _proxy.CutAll(mode);
@@ -47,12 +49,13 @@ public sealed class ProxyFaultTests : IAsyncLifetime
         Assert.Equal(2, client.Current.Attempts);
     }
 
-    [Fact]
-    public async Task A_half_open_path_is_detected_by_opt_in_data_silence_goes_Stale_then_reconnects()
+    [Theory]
+    [MemberData(nameof(LeafKinds.All), MemberType = typeof(LeafKinds))]
+    public async Task A_half_open_path_is_detected_by_opt_in_data_silence_goes_Stale_then_reconnects(LeafKind leaf)
     {
         // The ClientWebSocket leaf cannot see pings or pongs, so DeadAfter does not apply to it (a quiet
         // healthy socket looks the same); a feed that streams constantly opts in to data-silence teardown.
-        await using var client = await StartAsync(o => o
+        await using var client = await StartAsync(leaf, o => o
             .WithIdleTimeouts(TimeSpan.FromMilliseconds(300), null)
             .WithReconnectOnDataSilence(TimeSpan.FromSeconds(1))
             .WithConnectTimeout(TimeSpan.FromMilliseconds(500)));
@@ -87,10 +90,11 @@ public sealed class ProxyFaultTests : IAsyncLifetime
         await FinishAsync(client, expectedEpoch: 1);
     }
 
-    [Fact]
-    public async Task The_keepalive_probe_detects_a_blackholed_peer()
+    [Theory]
+    [MemberData(nameof(LeafKinds.All), MemberType = typeof(LeafKinds))]
+    public async Task The_keepalive_probe_detects_a_blackholed_peer(LeafKind leaf)
     {
-        await using var client = await StartAsync(o => o
+        await using var client = await StartAsync(leaf, o => o
             .WithKeepAlive(TimeSpan.FromMilliseconds(200), TimeSpan.FromMilliseconds(300))
             .WithConnectTimeout(TimeSpan.FromMilliseconds(500)));
         await client.WaitForFramesAsync(1, 30);
@@ -110,10 +114,11 @@ public sealed class ProxyFaultTests : IAsyncLifetime
         await FinishAsync(client, expectedEpoch: 1);
     }
 
-    [Fact]
-    public async Task Throttling_slows_frames_but_causes_no_reconnect_and_keeps_order()
+    [Theory]
+    [MemberData(nameof(LeafKinds.All), MemberType = typeof(LeafKinds))]
+    public async Task Throttling_slows_frames_but_causes_no_reconnect_and_keeps_order(LeafKind leaf)
     {
-        await using var client = await StartAsync(o => o.WithIdleTimeouts(TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(1)));
+        await using var client = await StartAsync(leaf, o => o.WithIdleTimeouts(TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(1)));
         await client.WaitForFramesAsync(1, 30);
 
         _proxy.Throttle(16 * 1024);
@@ -127,10 +132,11 @@ public sealed class ProxyFaultTests : IAsyncLifetime
         Assert.Equal(1, client.Current.Attempts);
     }
 
-    [Fact]
-    public async Task Latency_delays_frames_but_causes_no_reconnect_and_keeps_order()
+    [Theory]
+    [MemberData(nameof(LeafKinds.All), MemberType = typeof(LeafKinds))]
+    public async Task Latency_delays_frames_but_causes_no_reconnect_and_keeps_order(LeafKind leaf)
     {
-        await using var client = await StartAsync(o => o.WithIdleTimeouts(TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(1)));
+        await using var client = await StartAsync(leaf, o => o.WithIdleTimeouts(TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(1)));
         await client.WaitForFramesAsync(1, 30);
 
         _proxy.Delay(TimeSpan.FromMilliseconds(50));
@@ -144,10 +150,11 @@ public sealed class ProxyFaultTests : IAsyncLifetime
         Assert.Equal(1, client.Current.Attempts);
     }
 
-    [Fact]
-    public async Task A_cut_inside_a_frame_reconnects_and_never_delivers_the_partial_frame()
+    [Theory]
+    [MemberData(nameof(LeafKinds.All), MemberType = typeof(LeafKinds))]
+    public async Task A_cut_inside_a_frame_reconnects_and_never_delivers_the_partial_frame(LeafKind leaf)
     {
-        await using var client = await StartAsync();
+        await using var client = await StartAsync(leaf);
         await client.WaitForFramesAsync(1, 30);
 
         // 64-byte text frames are 66 bytes on the wire: 100 bytes ends inside the second frame.
@@ -160,8 +167,9 @@ public sealed class ProxyFaultTests : IAsyncLifetime
         Assert.Equal((_server.FrameBytes, _server.FrameBytes), client.PayloadLengths);
     }
 
-    [Fact]
-    public async Task Refused_reconnects_back_off_within_the_cap_respect_the_attempt_rate_and_recover()
+    [Theory]
+    [MemberData(nameof(LeafKinds.All), MemberType = typeof(LeafKinds))]
+    public async Task Refused_reconnects_back_off_within_the_cap_respect_the_attempt_rate_and_recover(LeafKind leaf)
     {
         var min = TimeSpan.FromMilliseconds(20);
         var max = TimeSpan.FromMilliseconds(100);
@@ -169,6 +177,7 @@ public sealed class ProxyFaultTests : IAsyncLifetime
         const int perWindow = 5;
         var clock = new TimerLog();
         await using var client = await StartAsync(
+            leaf,
             o => o
                 .WithBackoff(min, max, useJitter: false)
                 .WithAttemptRateLimit(perWindow, window),
@@ -237,12 +246,13 @@ public sealed class ProxyFaultTests : IAsyncLifetime
         Assert.All(received, r => Assert.Equal(connection, r.Connection));
     }
 
-    [Fact]
-    public async Task Blackholed_reconnects_time_out_per_attempt_then_recover()
+    [Theory]
+    [MemberData(nameof(LeafKinds.All), MemberType = typeof(LeafKinds))]
+    public async Task Blackholed_reconnects_time_out_per_attempt_then_recover(LeafKind leaf)
     {
         var connectTimeout = TimeSpan.FromMilliseconds(300);
         var clock = new TimerLog();
-        await using var client = await StartAsync(o => o.WithConnectTimeout(connectTimeout), clock);
+        await using var client = await StartAsync(leaf, o => o.WithConnectTimeout(connectTimeout), clock);
         await client.WaitForFramesAsync(1, 30);
 
         _proxy.BlackholeNewConnections(true);
@@ -272,8 +282,15 @@ public sealed class ProxyFaultTests : IAsyncLifetime
         await FinishAsync(client, expectedEpoch: 1);
     }
 
-    private Task<StackClient> StartAsync(Action<TransportOptionsBuilder>? configure = null, TimeProvider? clock = null) =>
-        StackClient.StartAsync(_proxy.Uri, configure, builder: clock is null ? null : b => b.WithTimeProvider(clock));
+    private Task<StackClient> StartAsync(LeafKind leaf, Action<TransportOptionsBuilder>? configure = null, TimeProvider? clock = null) =>
+        StackClient.StartAsync(
+            _proxy.Uri,
+            o =>
+            {
+                configure?.Invoke(o);
+                o.WithLeaf(leaf);
+            },
+            builder: clock is null ? null : b => b.WithTimeProvider(clock));
 
     private async Task FinishAsync(StackClient client, long expectedEpoch)
     {

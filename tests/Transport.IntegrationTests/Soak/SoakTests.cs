@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Transport.IntegrationTests.Stack;
+using Transport.Testing;
 using Transport.Testing.Chaos;
 using Xunit.Abstractions;
 
@@ -34,12 +35,13 @@ public sealed class SoakTests(ITestOutputHelper output)
 
     private static readonly Fault[] Faults = Enum.GetValues<Fault>();
 
-    [Fact]
-    public async Task Random_faults_while_streaming_conserve_frames_and_leak_nothing()
+    [Theory]
+    [MemberData(nameof(LeafKinds.All), MemberType = typeof(LeafKinds))]
+    public async Task Random_faults_while_streaming_conserve_frames_and_leak_nothing(LeafKind leaf)
     {
         var seed = int.TryParse(Environment.GetEnvironmentVariable("SOAK_SEED"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var s) ? s : Environment.TickCount;
         var seconds = int.TryParse(Environment.GetEnvironmentVariable("SOAK_SECONDS"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var d) ? d : 20;
-        output.WriteLine($"SOAK_SEED={seed} SOAK_SECONDS={seconds}");
+        output.WriteLine($"SOAK_SEED={seed} SOAK_SECONDS={seconds} leaf={leaf}");
         var random = new Random(seed);
 
         await using var server = await FeedServer.StartAsync();
@@ -48,7 +50,8 @@ public sealed class SoakTests(ITestOutputHelper output)
             .WithIdleTimeouts(TimeSpan.FromMilliseconds(500), null)
             .WithReconnectOnDataSilence(TimeSpan.FromSeconds(3)) // loose: an overloaded CI box must not trip it spuriously; the feed never pauses
             .WithConnectTimeout(TimeSpan.FromMilliseconds(500))
-            .WithReceiveRing(1_000, 64 * 1024));
+            .WithReceiveRing(1_000, 64 * 1024)
+            .WithLeaf(leaf));
         long downCycles = 0;
         long warmMemory = 0;
         int warmThreads = 0, warmHandles = 0;

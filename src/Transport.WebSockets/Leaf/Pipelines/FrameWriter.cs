@@ -19,6 +19,9 @@ namespace Transport.WebSockets.Pipelines;
 /// Also (design rule, no dedicated test yet): a large payload is written and flushed in 64 KiB chunks, so the pipe never buffers a
 ///     whole multi-MB message a second time.
 /// </para>
+/// PipeLeaf.W2: once the connection is closed because it failed (a violation found by the reader, the
+///     peer's close), every later send fails with that same kind of error, never a generic Connection
+///     one: the stack's pong lane, still answering pings, must not misclassify the connection's end.
 /// <para>Ping and pong payloads longer than 125 bytes are refused (ArgumentException): the caller's bug, not the socket's.</para>
 /// </remarks>
 internal sealed class FrameWriter : ILeafSender, IDisposable
@@ -34,6 +37,7 @@ internal sealed class FrameWriter : ILeafSender, IDisposable
     private readonly byte[] _keys = new byte[256]; // guarded by _lock
     private int _keyOffset = 256; // guarded by _lock
     private volatile bool _closeSent;
+    private volatile TransportException? _closedFor; // why the connection is being closed, when a failure closes it (PipeLeaf.W2)
 
     /// <param name="output">Where frames go (the socket's stream, or a Pipe in tests).</param>
     /// <param name="deflater">Compresses data messages when permessage-deflate was agreed.</param>
@@ -72,6 +76,11 @@ internal sealed class FrameWriter : ILeafSender, IDisposable
         await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            if (_closedFor is not null)
+            {
+                throw AfterClose();
+            }
+
             if (_closeSent)
             {
                 throw TransportException.Connection("The send failed: our close frame was already sent.");
@@ -86,6 +95,10 @@ internal sealed class FrameWriter : ILeafSender, IDisposable
             }
 
             await WriteFrameAsync(opcode, compressed, payload, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (_closedFor is not null && !(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
+        {
+            throw AfterClose(); // PipeLeaf.W2: the socket went because of that failure
         }
         catch (Exception ex) when (ex is not TransportException and not OperationCanceledException)
         {
@@ -115,8 +128,16 @@ internal sealed class FrameWriter : ILeafSender, IDisposable
     }
 
     /// <summary>Sends a close frame if none was sent yet; never throws, never waits longer than a second.</summary>
-    public async ValueTask CloseQuietlyAsync(int code, string? reason)
+    /// <param name="code">The close code.</param>
+    /// <param name="reason">The close reason, or null.</param>
+    /// <param name="cause">The failure the connection closes for; later sends fail with its kind (PipeLeaf.W2).</param>
+    public async ValueTask CloseQuietlyAsync(int code, string? reason, TransportException? cause = null)
     {
+        if (cause is not null)
+        {
+            _closedFor ??= cause;
+        }
+
         if (_closeSent)
         {
             return;
@@ -147,6 +168,12 @@ internal sealed class FrameWriter : ILeafSender, IDisposable
     }
 
     public void Dispose() => _deflater?.Dispose();
+
+    private TransportException AfterClose()
+    {
+        var cause = _closedFor!;
+        return new TransportException(cause.Kind, $"The send failed: the connection was closed ({cause.Message})", cause.HttpStatus, cause.CloseCode, inner: cause);
+    }
 
     private async ValueTask WriteCloseAsync(int code, string? reason, CancellationToken cancellationToken)
     {

@@ -21,7 +21,8 @@ namespace Transport.WebSockets;
 /// </para>
 /// <para>
 /// Failures map into the same taxonomy as the ClientWebSocket leaf: a non-101 answer is
-/// <see cref="TransportException.HandshakeRejected"/> with the status; network failures and a
+/// <see cref="TransportException.HandshakeRejected"/> with the status (and the <c>Retry-After</c> it
+/// asked for, parsed by <see cref="RetryAfterHeader"/>); network failures and a
 /// malformed upgrade answer are Connection; the caller's cancellation is rethrown as
 /// <see cref="OperationCanceledException"/>. Messages never contain the URI or header values.
 /// </para>
@@ -77,7 +78,8 @@ public sealed class PipeWebSocketConnector : ILeafConnector
         {
             if (response.StatusCode != HttpStatusCode.SwitchingProtocols)
             {
-                // Retry-After (seconds or an HTTP date) rides on the error, as with the ClientWebSocket leaf.
+                // As the ClientWebSocket leaf does: 401/403 are Auth, the rest Connection, and a
+                // Retry-After (429, 503) rides on the error for the reconnect policy (Policy.P4).
                 var retryAfter = response.Headers.TryGetValues("Retry-After", out var values)
                     ? RetryAfterHeader.Parse(values, TimeProvider.System.GetUtcNow())
                     : null;
