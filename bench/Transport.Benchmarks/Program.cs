@@ -9,10 +9,10 @@ using Transport.Benchmarks.Scenarios;
 using Transport.Benchmarks.Server;
 
 // dotnet run -c Release --project bench/Transport.Benchmarks -- [--quick] [scenario...]
-// Scenarios: receive latency send recovery slow (default: all five), micro (BenchmarkDotNet, only when named).
+// Scenarios: receive latency send batch fanout recovery slow (default: all seven), micro (BenchmarkDotNet, only when named).
 var quick = args.Contains("--quick");
 var named = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).Select(a => a.ToLowerInvariant()).ToHashSet();
-string[] known = ["receive", "latency", "send", "recovery", "slow", "micro"];
+string[] known = ["receive", "latency", "send", "batch", "fanout", "recovery", "slow", "micro"];
 var unknown = named.Except(known).ToArray();
 if (unknown.Length > 0 || args.Contains("--help"))
 {
@@ -48,6 +48,8 @@ await using (var server = await BenchServer.StartAsync())
         ("receive", ReceiveThroughput.RunAsync),
         ("latency", Latency.RunAsync),
         ("send", SendThroughput.RunAsync),
+        ("batch", BatchSend.RunAsync),
+        ("fanout", FanOutThroughput.RunAsync),
         ("recovery", Recovery.RunAsync),
         ("slow", SlowConsumer.RunAsync),
     ];
@@ -77,6 +79,7 @@ await using (var server = await BenchServer.StartAsync())
     }
 }
 
+report.PrintTargets(quick);
 Console.WriteLine();
 Console.WriteLine($"Finished in {total.Elapsed.TotalSeconds:0.0} s; {report.Failures.Count} failure(s).");
 return report.Failures.Count == 0 ? 0 : 1;

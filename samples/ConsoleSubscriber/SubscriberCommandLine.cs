@@ -21,6 +21,7 @@ public static class SubscriberCommandLine
         var duration = new Option<double?>("--duration") { Description = "Exit after this many seconds." };
         var plain = new Option<bool>("--plain") { Description = "One line per event (automatic when output is redirected)." };
         var token = new Option<string?>("--token") { Description = "Bearer token for the handshake (never printed)." };
+        var perConnection = new Option<int?>("--per-connection") { Description = "Pool mode: at most N topics per connection, spread over as many connections as needed (each connection's phase is shown)." };
 
         venue.AcceptOnlyFromAmong("ibkr", "binance");
         url.Validators.Add(r =>
@@ -40,9 +41,18 @@ public static class SubscriberCommandLine
                 r.AddError("--duration must be positive.");
         });
 
+        perConnection.Validators.Add(r =>
+        {
+            // Read the token (as for --duration): a non-number must be a usage error, not a crash.
+            if (r.Tokens.Count == 0) return;
+            var text = r.Tokens[^1].Value;
+            if (!int.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var n) || n < 1)
+                r.AddError($"--per-connection must be a whole number of at least 1, not '{text}'.");
+        });
+
         var root = new RootCommand("Subscribes to a market-data feed through the resilient transport and shows it live.")
         {
-            url, topics, venue, chaos, duration, plain, token,
+            url, topics, venue, chaos, duration, plain, token, perConnection,
         };
         root.SetAction((parse, ct) =>
         {
@@ -54,7 +64,8 @@ public static class SubscriberCommandLine
                 parse.GetValue(chaos),
                 parse.GetValue(duration) is { } s ? TimeSpan.FromSeconds(s) : null,
                 parse.GetValue(plain),
-                parse.GetValue(token));
+                parse.GetValue(token),
+                parse.GetValue(perConnection));
             return run(settings, ct);
         });
         return root;

@@ -20,6 +20,14 @@ internal sealed class SubscriberRunner(SubscriberSettings settings, TextWriter o
         view.Event($"starting: {settings}");
         await using var venue = settings.Url is null ? await EmbeddedVenue.StartAsync(settings, view.Event).ConfigureAwait(false) : null;
         var uri = settings.Url ?? venue!.Host.WebSocketUri;
+        if (settings.PerConnection is { } perConnection)
+        {
+            // Pool mode: the topics spread over connections of one connector (one attempt gate), each
+            // resubscribing its own share through the session initializer on every new socket.
+            var connector = BuildConnector(uri, initializer: null);
+            return await new PoolRunner(settings, perConnection, connector, view, output, _time).RunAsync(cancellationToken).ConfigureAwait(false);
+        }
+
 
         // The adapter is the session initializer: it replays its subscriptions on every new socket
         // before the transport publishes the up-edge or releases anything queued.
@@ -65,7 +73,7 @@ internal sealed class SubscriberRunner(SubscriberSettings settings, TextWriter o
         return unrecoverable ? SubscriberApp.ExitUnrecoverable : monitor.EverUp ? SubscriberApp.ExitOk : SubscriberApp.ExitNeverConnected;
     }
 
-    private ReconnectingConnector BuildConnector(Uri uri, ISessionInitializer initializer)
+    private ReconnectingConnector BuildConnector(Uri uri, ISessionInitializer? initializer)
     {
         var builder = new WebSocketTransportBuilder().Configure(o =>
         {
@@ -80,7 +88,7 @@ internal sealed class SubscriberRunner(SubscriberSettings settings, TextWriter o
             // Both adapters pace sends: a replay of many topics must not trip the venue's 1008.
             VenueRateLimit.Apply(o, EmbeddedVenue.InboundMessagesPerSecond);
         });
-        builder.WithSessionInitializer(initializer);
+        if (initializer is not null) builder.WithSessionInitializer(initializer);
         if (settings.Token is { } token) builder.WithAuth(AuthSources.BearerToken(() => token));
         return builder.Build();
     }

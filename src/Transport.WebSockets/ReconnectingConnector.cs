@@ -29,4 +29,23 @@ public sealed class ReconnectingConnector : IReconnectingConnector
         actor.Start();
         return ValueTask.FromResult(connection);
     }
+
+    /// <summary>
+    /// Starts a connection of this connector under another name, with <paramref name="then"/> run on
+    /// every new socket after the connector's own initializer (the pool's per-connection replay). The
+    /// connection shares everything else with its siblings, the connect-attempt gate included (Gate.G1).
+    /// </summary>
+    internal ReconnectingConnection Connect(string name, ISessionInitializer then)
+    {
+        var options = _services.Options.Clone();
+        options.Name = name;
+        var initializer = _services.Initializer is { } own ? SessionInitializers.Sequence(own, then) : then;
+
+        // A record copy: AttemptGate (and the telemetry factory) are the same instances as the connector's.
+        var services = _services with { Options = options, Initializer = initializer };
+        var actor = new ConnectionActor(services);
+        var connection = new ReconnectingConnection(name, actor.Sink, actor.Source, actor.Lifecycle, GuardedConnectionControl.For(new ConnectionControl(actor), services.Spawner), () => actor.SessionInfo);
+        actor.Start();
+        return connection;
+    }
 }

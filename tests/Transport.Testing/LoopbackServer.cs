@@ -1,9 +1,11 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -30,6 +32,7 @@ public sealed class LoopbackServer : IAsyncDisposable
     private readonly ConcurrentDictionary<int, TaskCompletionSource<ServerSession>> _waiters = new();
     private readonly ConcurrentQueue<Exception> _handlerErrors = new();
     private readonly Lock _lock = new();
+    private readonly List<string?> _serverNames = []; // guarded by _lock
     private int _connectionCount; // guarded by _lock (with _handshakes)
 
     private LoopbackServer(WebApplication app, Func<ServerSession, Task> handler)
@@ -38,7 +41,7 @@ public sealed class LoopbackServer : IAsyncDisposable
         _handler = handler;
     }
 
-    /// <summary>ws://127.0.0.1:PORT/ws.</summary>
+    /// <summary>ws://127.0.0.1:PORT/ws (wss:// when started with <see cref="StartTlsAsync"/>).</summary>
     public Uri WebSocketUri { get; private set; } = null!;
 
     /// <summary>Every request received so far, in arrival order.</summary>
@@ -72,23 +75,71 @@ public sealed class LoopbackServer : IAsyncDisposable
     /// <param name="handler">The script for one connection. When it returns, the request ends.</param>
     /// <param name="cancellationToken">Cancels the start.</param>
     /// <returns>The started server.</returns>
-    public static async Task<LoopbackServer> StartAsync(Func<ServerSession, Task> handler, CancellationToken cancellationToken = default)
+    public static Task<LoopbackServer> StartAsync(Func<ServerSession, Task> handler, CancellationToken cancellationToken = default) =>
+        StartCoreAsync(handler, certificate: null, cancellationToken);
+
+    /// <summary>
+    /// Starts a wss:// server presenting <paramref name="certificate"/> (with its private key); the
+    /// server name each TLS client asked for (SNI) is recorded in <see cref="ServerNames"/>.
+    /// </summary>
+    /// <param name="handler">The script for one connection.</param>
+    /// <param name="certificate">The server certificate (see <see cref="TestCertificates"/>).</param>
+    /// <param name="cancellationToken">Cancels the start.</param>
+    /// <returns>The started server; <see cref="WebSocketUri"/> is wss://127.0.0.1:PORT/ws.</returns>
+    public static Task<LoopbackServer> StartTlsAsync(Func<ServerSession, Task> handler, X509Certificate2 certificate, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        return StartCoreAsync(handler, certificate, cancellationToken);
+    }
+
+    /// <summary>The SNI server names TLS clients sent, in arrival order (null: the client sent none, as for an IP address).</summary>
+    public IReadOnlyList<string?> ServerNames
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _serverNames];
+            }
+        }
+    }
+
+    private static async Task<LoopbackServer> StartCoreAsync(Func<ServerSession, Task> handler, X509Certificate2? certificate, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(handler);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        LoopbackServer? server = null;
+        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0, listen =>
+        {
+            if (certificate is not null)
+            {
+                listen.UseHttps(https => https.ServerCertificateSelector = (_, name) =>
+                {
+                    server!.RecordServerName(name);
+                    return certificate;
+                });
+            }
+        }));
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2));
         var app = builder.Build();
-        var server = new LoopbackServer(app, handler);
+        server = new LoopbackServer(app, handler);
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.Zero });
         app.Run(server.HandleAsync);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
 
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var port = new Uri(address).Port;
-        server.WebSocketUri = new Uri($"ws://127.0.0.1:{port}/ws");
+        server.WebSocketUri = new Uri($"{(certificate is null ? "ws" : "wss")}://127.0.0.1:{port}/ws");
         return server;
+    }
+
+    private void RecordServerName(string? name)
+    {
+        lock (_lock)
+        {
+            _serverNames.Add(name);
+        }
     }
 
     /// <summary>Waits for the <paramref name="n"/>th connection (1-based) to reach the handler.</summary>

@@ -33,9 +33,19 @@ internal static class Connect
     }
 
     /// <summary>The full stack: backoff 0 (no jitter), no attempt-rate gate in practice, no send rate limit.</summary>
-    public static async Task<ReconnectingConnection> StackAsync(Uri uri, Action<TransportOptionsBuilder>? configure, CancellationToken cancellationToken)
+    /// <param name="uri">The server.</param>
+    /// <param name="configure">Scenario-specific options (ring size, lease mode).</param>
+    /// <param name="cancellationToken">Bounds the connect.</param>
+    /// <param name="pipes">True: the System.IO.Pipelines leaf (UsePipelinesLeaf); false: the builder's default leaf.</param>
+    public static async Task<ReconnectingConnection> StackAsync(Uri uri, Action<TransportOptionsBuilder>? configure, CancellationToken cancellationToken, bool pipes = false)
     {
-        var connector = new WebSocketTransportBuilder()
+        var builder = new WebSocketTransportBuilder();
+        if (pipes)
+        {
+            builder.UsePipelinesLeaf();
+        }
+
+        var connector = builder
             .Configure(o =>
             {
                 o.WithUri(uri)

@@ -35,4 +35,19 @@ internal enum ReceiveClient
 
     /// <summary>The full reconnecting stack in lease mode (WithLeasedPayloads): ReadBatchAsync, each frame released after use.</summary>
     StackLease,
+
+    /// <summary>Diagnostic: the Pipelines leaf's receiver alone (ReceiveAsync, then TryReceive while it holds parsed frames, as the receive loop does), no actor, no ring, no thread hop.</summary>
+    PipeLeafOnly,
+
+    /// <summary>As StackForeach, over the System.IO.Pipelines leaf (UsePipelinesLeaf).</summary>
+    PipeForeach,
+
+    /// <summary>As StackTryRead, over the System.IO.Pipelines leaf.</summary>
+    PipeTryRead,
+
+    /// <summary>As StackBatch, over the System.IO.Pipelines leaf.</summary>
+    PipeBatch,
+
+    /// <summary>As StackLease, over the System.IO.Pipelines leaf.</summary>
+    PipeLease,
 }

@@ -23,6 +23,11 @@ internal static class Receivers
         ReceiveClient.StackTryRead => "stack, WaitToRead/TryRead",
         ReceiveClient.StackBatch => "stack, ReadBatchAsync",
         ReceiveClient.StackLease => "stack, lease mode (ReadBatchAsync + Release)",
+        ReceiveClient.PipeLeafOnly => "pipes leaf only (diagnostic)",
+        ReceiveClient.PipeForeach => "pipes leaf, await foreach",
+        ReceiveClient.PipeTryRead => "pipes leaf, WaitToRead/TryRead",
+        ReceiveClient.PipeBatch => "pipes leaf, ReadBatchAsync",
+        ReceiveClient.PipeLease => "pipes leaf, lease mode (ReadBatchAsync + Release)",
         ReceiveClient.WebsocketClient => "Websocket.Client 5.5.1",
         _ => client.ToString(),
     };
@@ -32,12 +37,13 @@ internal static class Receivers
         ReceiveClient.RawReused => RawReusedAsync(uri, count, payloadBytes, ct),
         ReceiveClient.RawOwned => RawOwnedAsync(uri, count, payloadBytes, ct),
         ReceiveClient.LeafOnly => LeafOnlyAsync(uri, count, payloadBytes, ct),
+        ReceiveClient.PipeLeafOnly => PipeLeafOnlyAsync(uri, count, payloadBytes, ct),
         ReceiveClient.LeafRing => LeafRingAsync(uri, count, payloadBytes, ct),
         ReceiveClient.LeafChannel => LeafChannelAsync(uri, count, payloadBytes, ct),
         ReceiveClient.WebsocketClient => WebsocketClientAsync(uri, count, payloadBytes, ct),
-        ReceiveClient.StackForeach => StackAsync(client, uri, count, payloadBytes, stackOptions, foreachLoop: true, ct),
-        ReceiveClient.StackBatch => StackBatchAsync(ReceiveClient.StackBatch, uri, count, payloadBytes, stackOptions, ct),
-        ReceiveClient.StackLease => StackBatchAsync(ReceiveClient.StackLease, uri, count, payloadBytes, o => { stackOptions?.Invoke(o); o.WithLeasedPayloads(); }, ct),
+        ReceiveClient.StackForeach or ReceiveClient.PipeForeach => StackAsync(client, uri, count, payloadBytes, stackOptions, foreachLoop: true, ct),
+        ReceiveClient.StackBatch or ReceiveClient.PipeBatch => StackBatchAsync(client, uri, count, payloadBytes, stackOptions, ct),
+        ReceiveClient.StackLease or ReceiveClient.PipeLease => StackBatchAsync(client, uri, count, payloadBytes, o => { stackOptions?.Invoke(o); o.WithLeasedPayloads(); }, ct),
         _ => StackAsync(client, uri, count, payloadBytes, stackOptions, foreachLoop: false, ct),
     };
 
@@ -202,16 +208,21 @@ internal static class Receivers
         return value;
     }
 
+    /// <summary>True for the clients that run the stack over the System.IO.Pipelines leaf.</summary>
+    public static bool UsesPipes(ReceiveClient client) => client is ReceiveClient.PipeForeach or ReceiveClient.PipeTryRead or ReceiveClient.PipeBatch or ReceiveClient.PipeLease;
+
     private static async Task<RunSample> StackBatchAsync(ReceiveClient client, Uri uri, long count, int payloadBytes, Action<TransportOptionsBuilder>? stackOptions, CancellationToken ct)
     {
-        await using var connection = await Connect.StackAsync(uri, stackOptions, ct).ConfigureAwait(false);
+        await using var connection = await Connect.StackAsync(uri, stackOptions, ct, UsesPipes(client)).ConfigureAwait(false);
         var source = connection.Source;
         var batch = new Frame[64];
         var m = Measurement.Start();
         await connection.Sink.SendAsync(Frame.Text(Connect.Go), ct).ConfigureAwait(false);
         long received = 0;
+        long reads = 0;
         while (received < count)
         {
+            reads++;
             int taken = await source.ReadBatchAsync(batch.AsMemory(0, (int)Math.Min(batch.Length, count - received)), ct).ConfigureAwait(false);
             if (taken == 0)
             {
@@ -227,7 +238,7 @@ internal static class Receivers
             }
         }
 
-        var sample = m.Stop(Name(client), received, received * payloadBytes);
+        var sample = m.Stop(Name(client), received, received * payloadBytes) with { FramesPerRead = (double)received / reads };
         if (received != count)
         {
             throw new InvalidOperationException($"The source ended after {received} of {count} messages.");
@@ -252,6 +263,30 @@ internal static class Receivers
         }
 
         var sample = m.Stop(Name(ReceiveClient.LeafOnly), received, received * payloadBytes);
+        await leaf.Sender.CloseAsync(CloseCodes.NormalClosure, null, ct).ConfigureAwait(false);
+        return sample;
+    }
+
+    private static async Task<RunSample> PipeLeafOnlyAsync(Uri uri, long count, int payloadBytes, CancellationToken ct)
+    {
+        var leaf = await new Transport.WebSockets.PipeWebSocketConnector().ConnectAsync(new HandshakeRequest(uri), ct).ConfigureAwait(false);
+        await using var _ = leaf.ConfigureAwait(false);
+        var m = Measurement.Start();
+        await leaf.Sender.SendAsync(Frame.Text(Connect.Go), ct).ConfigureAwait(false);
+        long received = 0;
+        while (received < count)
+        {
+            var frame = await leaf.Receiver.ReceiveAsync(ct).ConfigureAwait(false);
+            do
+            {
+                Check(Payload.ReadSeq(frame.Payload.Span), received);
+                CheckLength(frame, payloadBytes, received);
+                received++;
+            }
+            while (received < count && leaf.Receiver.TryReceive(out frame));
+        }
+
+        var sample = m.Stop(Name(ReceiveClient.PipeLeafOnly), received, received * payloadBytes);
         await leaf.Sender.CloseAsync(CloseCodes.NormalClosure, null, ct).ConfigureAwait(false);
         return sample;
     }
@@ -320,11 +355,12 @@ internal static class Receivers
 
     private static async Task<RunSample> StackAsync(ReceiveClient client, Uri uri, long count, int payloadBytes, Action<TransportOptionsBuilder>? stackOptions, bool foreachLoop, CancellationToken ct)
     {
-        await using var connection = await Connect.StackAsync(uri, stackOptions, ct).ConfigureAwait(false);
+        await using var connection = await Connect.StackAsync(uri, stackOptions, ct, UsesPipes(client)).ConfigureAwait(false);
         var source = connection.Source;
         var m = Measurement.Start();
         await connection.Sink.SendAsync(Frame.Text(Connect.Go), ct).ConfigureAwait(false);
         long received = 0;
+        long waits = 0;
         if (foreachLoop)
         {
             await foreach (var frame in source.WithCancellation(ct).ConfigureAwait(false))
@@ -341,6 +377,7 @@ internal static class Receivers
         {
             while (received < count)
             {
+                waits++;
                 if (!await source.WaitToReadAsync(ct).ConfigureAwait(false))
                 {
                     break;
@@ -355,7 +392,7 @@ internal static class Receivers
             }
         }
 
-        var sample = m.Stop(Name(client), received, received * payloadBytes);
+        var sample = m.Stop(Name(client), received, received * payloadBytes) with { FramesPerRead = waits > 0 ? (double)received / waits : double.NaN };
         if (received != count)
         {
             throw new InvalidOperationException($"The source ended after {received} of {count} messages.");

@@ -25,4 +25,11 @@ internal static class Stats
         int rank = (int)Math.Ceiling(p / 100 * sorted.Length) - 1;
         return sorted[Math.Clamp(rank, 0, sorted.Length - 1)];
     }
+
+    /// <summary>Spread of a set of values: (max - min) / median, in percent; NaN for fewer than two.</summary>
+    public static double SpreadPercent(IEnumerable<double> values)
+    {
+        var v = values.ToArray();
+        return v.Length < 2 ? double.NaN : (v.Max() - v.Min()) / Median(v) * 100;
+    }
 }

@@ -22,7 +22,7 @@ internal static class Latency
 
     private static async Task RunRateAsync(BenchServer server, Settings settings, Report report, int perSecond, long count)
     {
-        int rounds = settings.Quick ? 1 : 5;
+        int rounds = settings.Rounds;
         report.Heading($"Latency at {Report.N(perSecond)} msgs/s: {Report.N(count)} x 100 B text per run, {rounds} rounds (server write to consumer read, µs; first 10% of each run discarded)");
         server.Handler = Handlers.Paced(0x1, PayloadBytes, count, perSecond);
         var ct = settings.Deadline(TimeSpan.FromMinutes(5));
@@ -30,8 +30,10 @@ internal static class Latency
         [
             ("raw, reused buffer", RawAsync),
             ("Websocket.Client 5.5.1", WebsocketClientAsync),
-            ("stack, await foreach", (u, n, c) => StackAsync(u, n, batch: false, c)),
-            ("stack, ReadBatchAsync", (u, n, c) => StackAsync(u, n, batch: true, c)),
+            ("stack, await foreach", (u, n, c) => StackAsync(u, n, batch: false, pipes: false, c)),
+            ("stack, ReadBatchAsync", (u, n, c) => StackAsync(u, n, batch: true, pipes: false, c)),
+            ("pipes leaf, await foreach", (u, n, c) => StackAsync(u, n, batch: false, pipes: true, c)),
+            ("pipes leaf, ReadBatchAsync", (u, n, c) => StackAsync(u, n, batch: true, pipes: true, c)),
         ];
         var runs = clients.Select(_ => new List<double[]>()).ToArray();
         for (int round = 0; round < rounds; round++)
@@ -41,7 +43,14 @@ internal static class Latency
                 int k = (i + round) % clients.Length;
                 try
                 {
-                    runs[k].Add(await clients[k].Run(server.Uri, count, ct));
+                    var sorted = await clients[k].Run(server.Uri, count, ct);
+                    runs[k].Add(sorted);
+                    report.Record("latency", $"{perSecond}/s", clients[k].Name, round, new Dictionary<string, double>
+                    {
+                        ["p50_us"] = Stats.Percentile(sorted, 50),
+                        ["p99_us"] = Stats.Percentile(sorted, 99),
+                        ["p999_us"] = Stats.Percentile(sorted, 99.9),
+                    });
                 }
                 catch (Exception ex)
                 {
@@ -64,6 +73,18 @@ internal static class Latency
                 c.Name, Report.N(P(runs[k], 50), 1), Report.N(P(runs[k], 99), 1), Report.N(P(runs[k], 99.9), 1), Report.N(P(runs[k], 100), 1),
                 SameRound(runs[k], 50), SameRound(runs[k], 99), Range(runs[k], 99),
             }));
+
+        // Issue 14: p99 <= 1.1x raw at 10k/s and <= 1.5x raw at 100k/s, await foreach included: every stack client.
+        double limit = perSecond <= 10_000 ? 1.1 : 1.5;
+        var stack = Enumerable.Range(0, clients.Length).Where(k => clients[k].Name.StartsWith("stack", StringComparison.Ordinal) || clients[k].Name.StartsWith("pipes", StringComparison.Ordinal)).Where(k => runs[k].Count > 0).ToArray();
+        double P99Ratio(int k) => Stats.Median(Enumerable.Range(0, Math.Min(runs[0].Count, runs[k].Count)).Select(r => Stats.Percentile(runs[k][r], 99) / Stats.Percentile(runs[0][r], 99)));
+        if (stack.Length > 0 && runs[0].Count > 0)
+        {
+            report.Target(
+                $"p99 <= {limit:0.0}x raw at {Report.N(perSecond)} msgs/s (every consumer)",
+                string.Join(", ", stack.Select(k => $"{clients[k].Name} {Report.Ratio(P99Ratio(k))}")),
+                stack.All(k => P99Ratio(k) <= limit));
+        }
     }
 
     private static double[] Summarise(long[] ticks)
@@ -153,9 +174,9 @@ internal static class Latency
         return value;
     }
 
-    private static async Task<double[]> StackAsync(Uri uri, long count, bool batch, CancellationToken ct)
+    private static async Task<double[]> StackAsync(Uri uri, long count, bool batch, bool pipes, CancellationToken ct)
     {
-        await using var connection = await Connect.StackAsync(uri, null, ct).ConfigureAwait(false);
+        await using var connection = await Connect.StackAsync(uri, null, ct, pipes).ConfigureAwait(false);
         var ticks = new long[count];
         await connection.Sink.SendAsync(Frame.Text(Connect.Go), ct).ConfigureAwait(false);
         long received = 0;

@@ -10,7 +10,16 @@ namespace Transport.Benchmarks.Scenarios;
 /// </summary>
 internal static class ReceiveThroughput
 {
-    private static readonly ReceiveClient[] AllClients = [ReceiveClient.RawReused, ReceiveClient.RawOwned, ReceiveClient.WebsocketClient, ReceiveClient.LeafOnly, ReceiveClient.StackForeach, ReceiveClient.StackTryRead, ReceiveClient.StackBatch, ReceiveClient.StackLease];
+    private static readonly ReceiveClient[] AllClients =
+    [
+        ReceiveClient.RawReused, ReceiveClient.RawOwned, ReceiveClient.WebsocketClient,
+        ReceiveClient.StackForeach, ReceiveClient.StackTryRead, ReceiveClient.StackBatch, ReceiveClient.StackLease,
+        ReceiveClient.PipeForeach, ReceiveClient.PipeTryRead, ReceiveClient.PipeBatch, ReceiveClient.PipeLease,
+    ];
+
+    // Owned-frame clients of the stack, per leaf (the 100 B / 1 KiB targets); lease clients apart.
+    private static readonly ReceiveClient[] Owned = [ReceiveClient.StackForeach, ReceiveClient.StackTryRead, ReceiveClient.StackBatch, ReceiveClient.PipeForeach, ReceiveClient.PipeTryRead, ReceiveClient.PipeBatch];
+    private static readonly ReceiveClient[] Leased = [ReceiveClient.StackLease, ReceiveClient.PipeLease];
 
     // Diagnostics for profiling one client alone: BENCH_CLIENTS=StackForeach,LeafOnly BENCH_SIZES=100
     private static readonly ReceiveClient[] Clients = Environment.GetEnvironmentVariable("BENCH_CLIENTS") is { Length: > 0 } only
@@ -49,7 +58,8 @@ internal static class ReceiveThroughput
             }
         }
 
-        var samples = Clients.ToDictionary(c => c, _ => new List<RunSample>());
+        // Per client, one slot per round (null when that round's run failed), so ratios pair runs of the same round.
+        var samples = Clients.ToDictionary(c => c, _ => new RunSample?[settings.Rounds]);
         for (int round = 0; round < settings.Rounds; round++)
         {
             for (int i = 0; i < Clients.Length; i++)
@@ -59,7 +69,17 @@ internal static class ReceiveThroughput
                 GC.WaitForPendingFinalizers();
                 try
                 {
-                    samples[client].Add(await Receivers.RunAsync(client, server.Uri, count, payloadBytes, ring, ct));
+                    var sample = await Receivers.RunAsync(client, server.Uri, count, payloadBytes, ring, ct);
+                    samples[client][round] = sample;
+                    report.Record("receive", label, client.ToString(), round, new Dictionary<string, double>
+                    {
+                        ["msgs_per_s"] = sample.MessagesPerSecond,
+                        ["alloc_per_msg"] = sample.AllocatedPerMessage,
+                        ["gen0"] = sample.Gen0,
+                        ["gen1"] = sample.Gen1,
+                        ["cpu_ns_per_msg"] = sample.CpuNsPerMessage,
+                        ["frames_per_read"] = sample.FramesPerRead,
+                    });
                 }
                 catch (Exception ex)
                 {
@@ -68,25 +88,28 @@ internal static class ReceiveThroughput
             }
         }
 
-        var raw = samples.GetValueOrDefault(ReceiveClient.RawReused) ?? [];
-        var owned = samples.GetValueOrDefault(ReceiveClient.RawOwned) ?? [];
-        var peer = samples.GetValueOrDefault(ReceiveClient.WebsocketClient) ?? [];
-        IEnumerable<double> Ratios(List<RunSample> baseline, List<RunSample> mine) =>
-            Enumerable.Range(0, Math.Min(baseline.Count, mine.Count)).Select(r => mine[r].MessagesPerSecond / baseline[r].MessagesPerSecond);
-        double RatioTo(List<RunSample> baseline, List<RunSample> mine) => Stats.Median(Ratios(baseline, mine));
-        string RatioRange(List<RunSample> baseline, List<RunSample> mine) =>
-            Ratios(baseline, mine).ToArray() is { Length: > 0 } r ? $"{r.Min():0.00}-{r.Max():0.00}" : "-";
+        RunSample?[] Of(ReceiveClient c) => samples.GetValueOrDefault(c) ?? [];
+        IEnumerable<RunSample> Done(ReceiveClient c) => Of(c).OfType<RunSample>();
 
-        // Spread: (max - min) / median of a client's own msgs/s over the rounds; the target is a
-        // stack spread no wider than raw's.
-        string Spread(List<RunSample> s) =>
-            s.Count > 1 ? $"{(s.Max(x => x.MessagesPerSecond) - s.Min(x => x.MessagesPerSecond)) / Stats.Median(s.Select(x => x.MessagesPerSecond)) * 100:0}%" : "-";
+        // Same-round ratios of a client's rate to a baseline's (rounds where both ran).
+        double[] Ratios(ReceiveClient baseline, ReceiveClient mine) =>
+            [.. Enumerable.Range(0, settings.Rounds)
+                .Where(r => Of(baseline).ElementAtOrDefault(r) is not null && Of(mine).ElementAtOrDefault(r) is not null)
+                .Select(r => Of(mine)[r]!.MessagesPerSecond / Of(baseline)[r]!.MessagesPerSecond)];
+        double RatioTo(ReceiveClient baseline, ReceiveClient mine) => Stats.Median(Ratios(baseline, mine));
+        string RatioRange(ReceiveClient baseline, ReceiveClient mine) =>
+            Ratios(baseline, mine) is { Length: > 0 } r ? $"{r.Min():0.00}-{r.Max():0.00}" : "-";
+
+        // Spread: (max - min) / median over the rounds, of a client's own msgs/s ("rate spread") and of its
+        // same-round ratio to raw ("ratio spread"). The issue's target: the stack's spread no wider than raw's.
+        double RateSpread(ReceiveClient c) => Stats.SpreadPercent(Done(c).Select(x => x.MessagesPerSecond));
+        double rawSpread = RateSpread(ReceiveClient.RawReused);
 
         report.Table(
-            ["client", "msgs/s", "MB/s", "alloc B/msg", "gen0/1/2 per run", "vs raw", "vs raw (range)", "vs raw+owned", "vs Websocket.Client", "spread"],
-            Clients.Where(c => samples[c].Count > 0).Select(c =>
+            ["client", "msgs/s", "MB/s", "alloc B/msg", "gen0/1/2 per run", "CPU ns/msg", "frames/wake", "vs raw", "vs raw (range)", "ratio spread", "rate spread (raw's)", "vs raw+owned", "vs Websocket.Client"],
+            Clients.Where(c => Done(c).Any()).Select(c =>
             {
-                var s = samples[c];
+                var s = Done(c).ToArray();
                 return new[]
                 {
                     Receivers.Name(c),
@@ -94,13 +117,57 @@ internal static class ReceiveThroughput
                     Report.N(Stats.Median(s.Select(x => x.MegabytesPerSecond)), 1),
                     Report.N(Stats.Median(s.Select(x => x.AllocatedPerMessage)), 1),
                     $"{Stats.Median(s.Select(x => (double)x.Gen0))}/{Stats.Median(s.Select(x => (double)x.Gen1))}/{Stats.Median(s.Select(x => (double)x.Gen2))}",
-                    Report.Ratio(RatioTo(raw, s)),
-                    RatioRange(raw, s),
-                    Report.Ratio(RatioTo(owned, s)),
-                    Report.Ratio(RatioTo(peer, s)),
-                    Spread(s),
+                    Report.N(Stats.Median(s.Select(x => x.CpuNsPerMessage)), 0),
+                    s.All(x => double.IsNaN(x.FramesPerRead)) ? "-" : Report.N(Stats.Median(s.Select(x => x.FramesPerRead)), 1),
+                    Report.Ratio(RatioTo(ReceiveClient.RawReused, c)),
+                    RatioRange(ReceiveClient.RawReused, c),
+                    c == ReceiveClient.RawReused ? "-" : Report.Percent(Stats.SpreadPercent(Ratios(ReceiveClient.RawReused, c))),
+                    $"{Report.Percent(RateSpread(c))} ({Report.Percent(rawSpread)})",
+                    Report.Ratio(RatioTo(ReceiveClient.RawOwned, c)),
+                    Report.Ratio(RatioTo(ReceiveClient.WebsocketClient, c)),
                 };
             }));
         report.Line($"Verified: every run received all {Report.N(count)} messages in sequence (count and per-message sequence checked).");
+
+        // Issue 14's targets for this size, from this run's same-round medians.
+        string Each(IEnumerable<ReceiveClient> clients, Func<ReceiveClient, string> what) =>
+            string.Join(", ", clients.Where(c => Done(c).Any()).Select(c => $"{c} {what(c)}"));
+        var owned = Owned.Where(c => Done(c).Any()).ToArray();
+        if (payloadBytes == 100 && owned.Length > 0)
+        {
+            report.Target(
+                "100 B owned >= 1.0x raw",
+                Each(owned, c => Report.Ratio(RatioTo(ReceiveClient.RawReused, c))),
+                Done(ReceiveClient.RawReused).Any() ? owned.Max(c => RatioTo(ReceiveClient.RawReused, c)) >= 1.0 : null);
+            report.Target(
+                "100 B owned >= 1.5x Websocket.Client",
+                Each(owned, c => Report.Ratio(RatioTo(ReceiveClient.WebsocketClient, c))),
+                Done(ReceiveClient.WebsocketClient).Any() ? owned.Max(c => RatioTo(ReceiveClient.WebsocketClient, c)) >= 1.5 : null);
+            var leased = Leased.Where(c => Done(c).Any()).ToArray();
+            if (leased.Length > 0)
+            {
+                double Alloc(ReceiveClient c) => Stats.Median(Done(c).Select(x => x.AllocatedPerMessage));
+                report.Target(
+                    "lease >= 2x raw at 100 B, < 8 B/msg",
+                    Each(leased, c => $"{Report.Ratio(RatioTo(ReceiveClient.RawReused, c))} {Report.N(Alloc(c), 1)} B/msg"),
+                    Done(ReceiveClient.RawReused).Any() ? leased.Any(c => RatioTo(ReceiveClient.RawReused, c) >= 2.0 && Alloc(c) < 8) : null);
+            }
+        }
+        else if (payloadBytes == 1024 && owned.Length > 0)
+        {
+            report.Target(
+                "1 KiB owned >= 0.95x raw",
+                Each(owned, c => Report.Ratio(RatioTo(ReceiveClient.RawReused, c))),
+                Done(ReceiveClient.RawReused).Any() ? owned.Max(c => RatioTo(ReceiveClient.RawReused, c)) >= 0.95 : null);
+        }
+
+        var stack = Owned.Concat(Leased).Where(c => Done(c).Count() > 1).ToArray();
+        if (stack.Length > 0 && !double.IsNaN(rawSpread))
+        {
+            report.Target(
+                $"{label}: stack rate spread <= raw's ({Report.Percent(rawSpread)})",
+                Each(stack, c => Report.Percent(RateSpread(c))),
+                stack.All(c => RateSpread(c) <= rawSpread));
+        }
     }
 }

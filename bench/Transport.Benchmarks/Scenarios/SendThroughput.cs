@@ -124,7 +124,7 @@ internal static class SendThroughput
         return (measurement.Stop(Clients[client], count, count * payload.Length), enqueueRate);
     }
 
-    private static async Task<ServerConnection> WaitForConnectionAsync(BenchServer server, int before, CancellationToken ct)
+    internal static async Task<ServerConnection> WaitForConnectionAsync(BenchServer server, int before, CancellationToken ct)
     {
         while (server.Connections <= before || server.Current is null || server.Current.Index <= before)
         {

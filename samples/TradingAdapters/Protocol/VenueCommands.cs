@@ -10,6 +10,14 @@ public static class VenueCommands
     public static Frame Subscribe(string topic, long id) =>
         Frame.Text($$"""{"op":"subscribe","topics":[{{Quote(topic)}}],"id":{{id}}}""");
 
+    /// <summary><c>{"op":"subscribe","topics":[topics...],"id":id}</c>: several topics in one request.</summary>
+    public static Frame Subscribe(IEnumerable<string> topics, long id) =>
+        Frame.Text($$"""{"op":"subscribe","topics":[{{string.Join(',', topics.Select(Quote))}}],"id":{{id}}}""");
+
+    /// <summary><c>{"op":"unsubscribe","topics":[topics...],"id":id}</c>.</summary>
+    public static Frame Unsubscribe(IEnumerable<string> topics, long id) =>
+        Frame.Text($$"""{"op":"unsubscribe","topics":[{{string.Join(',', topics.Select(Quote))}}],"id":{{id}}}""");
+
     /// <summary><c>{"op":"snapshot","topic":topic,"id":id}</c>.</summary>
     public static Frame Snapshot(string topic, long id) =>
         Frame.Text($$"""{"op":"snapshot","topic":{{Quote(topic)}},"id":{{id}}}""");

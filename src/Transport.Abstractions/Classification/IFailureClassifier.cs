@@ -34,8 +34,9 @@ public interface IFailureClassifier
 }
 
 /// <summary>
-/// The default policy: a handshake answered 401 or 403 and a configuration error
-/// (<see cref="TransportErrorKind.Configuration"/>) are Permanent; everything else is Transient.
+/// The default policy: a handshake answered 401 or 403, a configuration error
+/// (<see cref="TransportErrorKind.Configuration"/>) and a rejected server certificate
+/// (<see cref="TransportErrorKind.Tls"/>) are Permanent; everything else is Transient.
 /// </summary>
 public sealed class DefaultFailureClassifier : IFailureClassifier
 {
@@ -46,7 +47,7 @@ public sealed class DefaultFailureClassifier : IFailureClassifier
     public FailureClass Classify(TransportException error)
     {
         ArgumentNullException.ThrowIfNull(error);
-        return error.Kind is TransportErrorKind.Auth or TransportErrorKind.Configuration || error.HttpStatus is 401 or 403
+        return error.Kind is TransportErrorKind.Auth or TransportErrorKind.Configuration or TransportErrorKind.Tls || error.HttpStatus is 401 or 403
             ? FailureClass.Permanent
             : FailureClass.Transient;
     }

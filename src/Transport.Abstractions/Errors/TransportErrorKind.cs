@@ -44,4 +44,13 @@ public enum TransportErrorKind
     /// Permanent, and it is logged once with its message.
     /// </summary>
     Configuration,
+
+    /// <summary>
+    /// The TLS handshake failed authentication: the server's certificate was rejected (untrusted
+    /// chain, a name that does not match the URI's host, expired) or a custom
+    /// <c>RemoteCertificateValidationCallback</c> refused it. Retrying cannot fix it, so the default
+    /// classifier calls it Permanent. The message names the platform's verdict (for example
+    /// <c>RemoteCertificateNameMismatch</c>, <c>UntrustedRoot</c>), never the URI.
+    /// </summary>
+    Tls,
 }

@@ -88,6 +88,12 @@ public sealed class TransportException : Exception
     public static TransportException Configuration(string message, Exception? inner = null) =>
         new(TransportErrorKind.Configuration, message, inner: inner);
 
+    /// <summary>The TLS handshake failed authentication (see <see cref="TransportErrorKind.Tls"/>).</summary>
+    /// <param name="message">What was rejected and why, free of secrets (no URI).</param>
+    /// <param name="inner">The cause (an <c>AuthenticationException</c>, possibly wrapped).</param>
+    public static TransportException Tls(string message, Exception? inner = null) =>
+        new(TransportErrorKind.Tls, message, inner: inner);
+
     /// <summary>A bounded wait ran out.</summary>
     /// <param name="message">What timed out.</param>
     /// <param name="inner">The cause.</param>

@@ -87,6 +87,11 @@ internal static class WebSocketFailures
             }
         }
 
+        if ((MapProxy(ex) ?? MapTls(ex)) is { } mapped)
+        {
+            return mapped;
+        }
+
         if (httpStatus != 0 && httpStatus != 101)
         {
             TimeSpan? retryAfter = null;
@@ -105,6 +110,120 @@ internal static class WebSocketFailures
         }
 
         return TransportException.Connection($"The WebSocket connect failed ({Describe(ex)}).", ex);
+    }
+
+    // The verdict names the platform puts in an AuthenticationException's message. Only these
+    // whitelisted names are copied into ours: the platform message itself is never echoed.
+    private static readonly string[] PolicyVerdicts =
+        [.. Enum.GetNames<System.Net.Security.SslPolicyErrors>().Where(n => n != nameof(System.Net.Security.SslPolicyErrors.None))];
+
+    private static readonly string[] ChainVerdicts =
+        [.. Enum.GetNames<System.Security.Cryptography.X509Certificates.X509ChainStatusFlags>().Where(n => n != nameof(System.Security.Cryptography.X509Certificates.X509ChainStatusFlags.NoError))];
+
+    /// <summary>
+    /// A TLS handshake that failed authentication (an <see cref="System.Security.Authentication.AuthenticationException"/>
+    /// anywhere in the chain: the certificate was untrusted, named another host, or a validation
+    /// callback refused it) as a <see cref="TransportErrorKind.Tls"/> error; null for anything else.
+    /// </summary>
+    /// <param name="ex">What the connect threw.</param>
+    public static TransportException? MapTls(Exception ex)
+    {
+        for (var e = ex; e is not null; e = e.InnerException)
+        {
+            if (e is System.Security.Authentication.AuthenticationException auth)
+            {
+                return TransportException.Tls(DescribeTls(auth), ex);
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// A CONNECT tunnel the HTTP proxy refused (SocketsHttpHandler's ProxyTunnelError). 407 (the
+    /// proxy wants credentials) and 403 (its policy forbids the destination) are
+    /// <see cref="TransportErrorKind.Configuration"/>, so Permanent: retrying cannot fix them and
+    /// hammering a corporate proxy gets the host flagged. Any other refusal (502, 503, 504: the proxy
+    /// could not reach the venue) is Connection, so Transient. <see cref="TransportException.HttpStatus"/>
+    /// stays null: it is the venue's status, and the venue never answered. Null for anything else.
+    /// </summary>
+    /// <param name="ex">What the connect threw.</param>
+    public static TransportException? MapProxy(Exception ex)
+    {
+        for (var e = ex; e is not null; e = e.InnerException)
+        {
+            if (e is HttpRequestException { HttpRequestError: HttpRequestError.ProxyTunnelError } tunnel)
+            {
+                var status = tunnel.StatusCode is { } code ? (int)code : ProxyStatusFromMessage(tunnel.Message);
+                return status switch
+                {
+                    407 => TransportException.Configuration("The HTTP proxy refused the tunnel with HTTP 407 (Proxy Authentication Required): give the proxy its credentials (WebProxy.Credentials on the handler or on ClientWebSocketOptions.Proxy).", ex),
+                    403 => TransportException.Configuration("The HTTP proxy refused the tunnel with HTTP 403: its policy does not allow this destination.", ex),
+                    { } other => TransportException.Connection($"The HTTP proxy could not open the tunnel (HTTP {other}).", ex),
+                    null => TransportException.Connection($"The HTTP proxy could not open the tunnel ({Describe(ex)}).", ex),
+                };
+            }
+        }
+
+        return null;
+    }
+
+    // SocketsHttpHandler puts the proxy's status only into its message ("... failed with status
+    // code '407'."): take the last quoted three-digit number. The message itself is never echoed
+    // (it names the proxy's URI, which may carry credentials).
+    private static int? ProxyStatusFromMessage(string message)
+    {
+        int? status = null;
+        for (var i = message.IndexOf('\'', StringComparison.Ordinal); i >= 0 && i + 4 < message.Length; i = message.IndexOf('\'', i + 1))
+        {
+            if (message[i + 4] == '\'' && char.IsAsciiDigit(message[i + 1]) && char.IsAsciiDigit(message[i + 2]) && char.IsAsciiDigit(message[i + 3]))
+            {
+                status = int.Parse(message.AsSpan(i + 1, 3), System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        return status;
+    }
+
+    private static string DescribeTls(System.Security.Authentication.AuthenticationException auth)
+    {
+        var text = auth.Message;
+        var policy = PolicyVerdicts.Where(v => ContainsWord(text, v)).ToList();
+        var chain = ChainVerdicts.Where(v => ContainsWord(text, v)).ToList();
+        if (chain.Count > 0 && !policy.Contains(nameof(System.Net.Security.SslPolicyErrors.RemoteCertificateChainErrors)))
+        {
+            policy.Add(nameof(System.Net.Security.SslPolicyErrors.RemoteCertificateChainErrors));
+        }
+
+        var verdicts = new List<string>();
+        if (text.Contains("RemoteCertificateValidationCallback", StringComparison.Ordinal))
+        {
+            verdicts.Add("refused by the RemoteCertificateValidationCallback");
+        }
+
+        verdicts.AddRange(policy);
+        var why = verdicts.Count > 0 ? string.Join(", ", verdicts) : nameof(System.Security.Authentication.AuthenticationException);
+        if (chain.Count > 0)
+        {
+            why += ": " + string.Join(", ", chain);
+        }
+
+        return $"The TLS handshake failed: the server's certificate was rejected ({why}). Check that the URI's host is a name the certificate carries, "
+            + "or trust the certificate's issuer through the HTTP handler's RemoteCertificateValidationCallback (see README \"TLS and proxies\").";
+    }
+
+    private static bool ContainsWord(string text, string word)
+    {
+        for (var i = text.IndexOf(word, StringComparison.Ordinal); i >= 0; i = text.IndexOf(word, i + 1, StringComparison.Ordinal))
+        {
+            var end = i + word.Length;
+            if ((i == 0 || !char.IsLetterOrDigit(text[i - 1])) && (end == text.Length || !char.IsLetterOrDigit(text[end])))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>

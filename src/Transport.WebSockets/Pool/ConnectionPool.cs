@@ -9,14 +9,22 @@ namespace Transport.WebSockets.Pool;
 //          every declared key is on exactly one connection or listed Unassigned.
 // Pool.P2: On demand, fill-first: a connection is opened only when every open one is at its cap; keys go to
 //          the lowest slot with room.
-// Pool.P3: Replay: on every new epoch of a connection, exactly its share is subscribed there, as one batch
-//          pinned to that epoch; no other connection sends anything because of it.
+// Pool.P3: Replay through the session initializer: on every new socket of a connection, exactly its share is
+//          subscribed there, as one batch on the context's pinned sink, after the connector's own initializer,
+//          before any queued frame and before the up-edge; no other connection sends anything because of it.
 // Pool.P4: Changes while up go to the owning connection only (subscribe or unsubscribe pinned to its
 //          epoch); changes while down are folded into its next replay; nothing is sent twice for one epoch.
 // Pool.P5: A connection that becomes Unrecoverable is replaced: its keys move to connections with room
 //          (opening new ones within MaxConnections); keys with no room are listed Unassigned, never dropped.
+//          One that never came up opens no replacement (it would fail the same way): its keys go to open
+//          connections with room or stay Unassigned until ReassignAsync.
 // Pool.P6: Merged source: every frame keeps its connection index, epoch and receive time; per-connection order holds.
 // Pool.P7: AddAsync beyond MaxConnections x PerConnectionCap throws PoolCapacityException and assigns nothing.
+// Pool.P8: One connect-attempt gate: every connection of the pool is a connection of one connector, so the
+//          attempts of all of them together stay within Reconnect.MaxAttemptsPerWindow (Gate.G1); members
+//          failing at once do not multiply the attempt rate.
+// Pool.P9: Aggregated lifecycle: the snapshot holds every connection's phase, epoch and down-since, how many
+//          are up, which are down and since when, and whether each socket carries exactly its share.
 
 /// <summary>
 /// Spreads opaque subscription keys over several reconnecting connections under a per-connection cap,
@@ -26,20 +34,21 @@ namespace Transport.WebSockets.Pool;
 /// <remarks>
 /// <para>
 /// The grammar stays in the adapter (<see cref="ISubscriptionProtocol"/>); the pool only decides which
-/// connection carries which key and when to ask for frames. The connections come from the adapter's
-/// <see cref="PoolConnectionFactory"/>, so each has the adapter's options, auth and attempt gate.
+/// connection carries which key and when to ask for frames. Every connection is started from the one
+/// <see cref="ReconnectingConnector"/> the adapter built, so each has the adapter's options, auth,
+/// classifier and session initializer, and all of them share the connector's connect-attempt gate.
 /// </para>
 /// <para>
-/// Replay: each connection's loop watches its lifecycle; on an up-edge with a new epoch it sends the
-/// share's subscribe frames as one batch pinned to that epoch, so a replay meant for a socket that died
-/// meanwhile fails (stale epoch) instead of landing on the next one, whose own up-edge replays again.
+/// Replay: each connection gets the pool's initializer after the connector's own: on every new socket
+/// it subscribes that connection's share on the context's pinned sink, before queued data and before
+/// Connected/Resumed is published. Changes while up go out from the pool's loop, pinned to the epoch.
 /// </para>
 /// </remarks>
 public sealed class ConnectionPool : IAsyncDisposable
 {
     private readonly ConnectionPoolOptions _options;
     private readonly ISubscriptionProtocol _protocol;
-    private readonly PoolConnectionFactory _factory;
+    private readonly ReconnectingConnector _connector;
     private readonly ISpawner _spawner;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
@@ -59,19 +68,22 @@ public sealed class ConnectionPool : IAsyncDisposable
     /// <summary>Creates an empty pool; connections open when keys are added.</summary>
     /// <param name="options">Bounds and name.</param>
     /// <param name="protocol">The adapter's subscription grammar.</param>
-    /// <param name="factory">Opens one connection.</param>
+    /// <param name="connector">
+    /// Starts every connection of the pool (named <c>{Name}-{slot}</c>): one connector, so one
+    /// connect-attempt gate for all of them. Its own session initializer (a login) runs first on each socket.
+    /// </param>
     /// <param name="spawner">Where the pool's per-connection loops run (the thread pool when null; a pumped spawner in tests).</param>
     /// <param name="logger">Where the pool logs.</param>
     /// <exception cref="ArgumentOutOfRangeException">An option is invalid (the message names the field).</exception>
-    public ConnectionPool(ConnectionPoolOptions options, ISubscriptionProtocol protocol, PoolConnectionFactory factory, ISpawner? spawner = null, ILogger? logger = null)
+    public ConnectionPool(ConnectionPoolOptions options, ISubscriptionProtocol protocol, ReconnectingConnector connector, ISpawner? spawner = null, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(protocol);
-        ArgumentNullException.ThrowIfNull(factory);
-        options.Validate();
+        ArgumentNullException.ThrowIfNull(connector);
+        options.Validate(connector.Options);
         _options = options;
         _protocol = protocol;
-        _factory = factory;
+        _connector = connector;
         _spawner = spawner ?? ThreadPoolSpawner.Instance;
         _logger = logger ?? NullLogger.Instance;
         Source = new PoolSource(options.MergedCapacityFrames);
@@ -104,7 +116,7 @@ public sealed class ConnectionPool : IAsyncDisposable
 
     /// <summary>Declares keys: each is assigned to the lowest connection with room, opening connections as needed.</summary>
     /// <param name="keys">The keys; ones already declared are ignored.</param>
-    /// <param name="cancellationToken">Cancels waiting for the membership lock or opening a connection.</param>
+    /// <param name="cancellationToken">Cancels waiting for the membership lock.</param>
     /// <returns>Completes when the keys are assigned (their subscribe frames go out on each connection's loop).</returns>
     /// <exception cref="PoolCapacityException">The pool would exceed its capacity; nothing was added.</exception>
     public async ValueTask AddAsync(IEnumerable<string> keys, CancellationToken cancellationToken = default)
@@ -128,7 +140,7 @@ public sealed class ConnectionPool : IAsyncDisposable
                 _unassigned.AddRange(fresh);
             }
 
-            await AssignUnassignedAsync(cancellationToken);
+            AssignUnassigned(cancellationToken);
         }
         finally
         {
@@ -162,7 +174,26 @@ public sealed class ConnectionPool : IAsyncDisposable
             }
 
             // Room may have opened for keys that had none.
-            await AssignUnassignedAsync(cancellationToken);
+            AssignUnassigned(cancellationToken);
+        }
+        finally
+        {
+            _membership.Release();
+        }
+    }
+
+    /// <summary>
+    /// Places the keys listed <see cref="PoolSnapshot.Unassigned"/> (left by a connection that became
+    /// Unrecoverable before it ever came up), opening connections within <see cref="ConnectionPoolOptions.MaxConnections"/>.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels waiting for the membership lock.</param>
+    /// <returns>Completes when the keys are placed (or no room is left).</returns>
+    public async ValueTask ReassignAsync(CancellationToken cancellationToken = default)
+    {
+        await _membership.WaitAsync(cancellationToken);
+        try
+        {
+            AssignUnassigned(cancellationToken);
         }
         finally
         {
@@ -203,7 +234,7 @@ public sealed class ConnectionPool : IAsyncDisposable
 
     // Caller holds _membership. Gives every unassigned key a connection with room, opening
     // connections within MaxConnections (P2, P5); what cannot be placed stays listed (P1).
-    private async ValueTask AssignUnassignedAsync(CancellationToken cancellationToken)
+    private void AssignUnassigned(CancellationToken cancellationToken, bool mayOpen = true)
     {
         while (true)
         {
@@ -221,7 +252,7 @@ public sealed class ConnectionPool : IAsyncDisposable
                     }
                 }
 
-                needConnection = _unassigned.Count > 0 && _members.Count(m => !m.IsLost) < _options.MaxConnections && !_disposed;
+                needConnection = mayOpen && _unassigned.Count > 0 && _members.Count(m => !m.IsLost) < _options.MaxConnections && !_disposed;
             }
 
             if (!needConnection)
@@ -229,12 +260,13 @@ public sealed class ConnectionPool : IAsyncDisposable
                 return;
             }
 
-            await OpenAsync(cancellationToken);
+            cancellationToken.ThrowIfCancellationRequested();
+            Open();
         }
     }
 
-    // Caller holds _membership.
-    private async ValueTask OpenAsync(CancellationToken cancellationToken)
+    // Caller holds _membership. Starts the slot's connection with the member as its extra initializer (P3, P8).
+    private void Open()
     {
         int index;
         lock (_lock)
@@ -247,8 +279,8 @@ public sealed class ConnectionPool : IAsyncDisposable
         }
 
         var name = $"{_options.Name}-{index}";
-        var connection = await _factory(new PoolConnectionRequest(index, name), cancellationToken);
-        var member = new PoolMember(index, name, connection, _protocol, _logger);
+        var member = new PoolMember(index, name, _protocol, _logger);
+        member.Connection = _connector.Connect(name, member);
         lock (_lock)
         {
             _members.Add(member);
@@ -287,7 +319,10 @@ public sealed class ConnectionPool : IAsyncDisposable
             PoolLog.Lost(_logger, member.Name, member.Count);
             if (!stop.IsCancellationRequested)
             {
-                await AssignUnassignedAsync(stop);
+                // A connection that never came up (its first attempts failed permanently: bad credentials,
+                // a refused endpoint) would fail the same way on a replacement: its keys go to connections
+                // with room, and the rest stay Unassigned until ReassignAsync, AddAsync or RemoveAsync.
+                AssignUnassigned(stop, mayOpen: member.EverUp);
             }
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -296,8 +331,8 @@ public sealed class ConnectionPool : IAsyncDisposable
         }
         catch (Exception ex)
         {
-            // The factory failed to open a replacement: the keys stay listed Unassigned (P5) and are
-            // retried at the next AddAsync or RemoveAsync.
+            // Starting a replacement failed: the keys stay listed Unassigned (P5) and are retried at
+            // the next AddAsync or RemoveAsync.
             PoolLog.ReplaceFailed(_logger, member.Name, ex.GetType().Name);
         }
         finally

@@ -6,9 +6,11 @@ namespace Transport.WebSockets.Pool;
 /// </summary>
 /// <remarks>
 /// Keys are opaque to the pool (a stream name, a channel+symbol pair rendered as text). The frames
-/// returned for one call go out as one batch (<see cref="IFrameSink.SendBatchAsync"/>), pinned to the
-/// connection's epoch. Called on the pool's own loop, never under a lock; an exception is logged by
-/// type and retried at that connection's next epoch.
+/// returned for one call go out as one batch (<see cref="IFrameSink.SendBatchAsync"/>). A connection's
+/// whole share is subscribed inside its session initializer on every new socket (before queued data and
+/// before the up-edge); changes while up go out from the pool's loop pinned to the epoch. Never called
+/// under a lock. An exception during the replay fails that socket's initialization (logged by type, the
+/// connection retries with backoff); one during a change while up is logged and the next epoch replays.
 /// </remarks>
 public interface ISubscriptionProtocol
 {
@@ -22,20 +24,6 @@ public interface ISubscriptionProtocol
     /// <returns>At least one frame.</returns>
     IReadOnlyList<Frame> Unsubscribe(IReadOnlyList<string> keys);
 }
-
-/// <summary>What the pool asks its connection factory for.</summary>
-/// <param name="Index">The connection's slot number, from 0 (reused after an unrecoverable connection is replaced).</param>
-/// <param name="Name">A name for the connection (pool name and index; no secrets).</param>
-public readonly record struct PoolConnectionRequest(int Index, string Name);
-
-/// <summary>
-/// Opens one reconnecting connection for the pool. Give every connection the same connect-attempt
-/// gate (the venue counts connection attempts per IP, not per connection).
-/// </summary>
-/// <param name="request">Which slot and name.</param>
-/// <param name="cancellationToken">Cancels opening.</param>
-/// <returns>The connection (it may still be connecting).</returns>
-public delegate ValueTask<ReconnectingConnection> PoolConnectionFactory(PoolConnectionRequest request, CancellationToken cancellationToken);
 
 /// <summary>The pool's bounds.</summary>
 public sealed record ConnectionPoolOptions
@@ -52,7 +40,7 @@ public sealed record ConnectionPoolOptions
     /// <summary>The merged source's frame bound (drop-oldest, counted in <see cref="PoolSource.TotalDropped"/>). Default 100,000.</summary>
     public int MergedCapacityFrames { get; init; } = 100_000;
 
-    internal void Validate()
+    internal void Validate(TransportOptions connector)
     {
         if (PerConnectionCap < 1)
         {
@@ -67,6 +55,14 @@ public sealed record ConnectionPoolOptions
         if (MergedCapacityFrames < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(MergedCapacityFrames), MergedCapacityFrames, "ConnectionPoolOptions.MergedCapacityFrames must be at least 1.");
+        }
+
+        if (connector.Reconnect.MaxAttemptsPerWindow is { } attempts && attempts < MaxConnections)
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(MaxConnections),
+                MaxConnections,
+                $"ConnectionPoolOptions.MaxConnections ({MaxConnections}) exceeds the connector's Reconnect.MaxAttemptsPerWindow ({attempts}), the connect-attempt cap its connections share: the pool could not even open its connections within one window.");
         }
 
         if (string.IsNullOrWhiteSpace(Name))
@@ -88,8 +84,9 @@ public readonly record struct PooledFrame(int Connection, Frame Frame);
 /// <param name="Epoch">Its epoch.</param>
 /// <param name="DownSince">When it went down, while down.</param>
 /// <param name="Subscriptions">How many keys it carries.</param>
-/// <param name="ReplayedEpoch">The newest epoch whose share was fully subscribed (-1 before the first).</param>
-public readonly record struct PoolConnectionState(int Index, string Name, ConnectionPhase Phase, long Epoch, DateTimeOffset? DownSince, int Subscriptions, long ReplayedEpoch);
+/// <param name="ReplayedEpoch">The newest epoch whose share was fully subscribed by its session initializer (-1 before the first).</param>
+/// <param name="InSync">True when the socket's subscriptions equal the share: replayed on the current epoch and no change waiting or in flight.</param>
+public readonly record struct PoolConnectionState(int Index, string Name, ConnectionPhase Phase, long Epoch, DateTimeOffset? DownSince, int Subscriptions, long ReplayedEpoch, bool InSync);
 
 /// <summary>
 /// The pool's aggregated lifecycle: how many connections are up, which are down and since when,
@@ -107,8 +104,11 @@ public sealed record PoolSnapshot(IReadOnlyList<PoolConnectionState> Connections
     /// <summary>Connections down now, with when each went down.</summary>
     public IEnumerable<PoolConnectionState> Down => Connections.Where(c => c.Phase is not (ConnectionPhase.Connected or ConnectionPhase.Stale or ConnectionPhase.Resumed));
 
-    /// <summary>True when every connection is up and has subscribed its share on its current epoch, and no key is unassigned.</summary>
-    public bool AllSubscribed => Unassigned.Count == 0 && Connections.All(c => c.Phase is ConnectionPhase.Connected or ConnectionPhase.Stale or ConnectionPhase.Resumed && c.ReplayedEpoch == c.Epoch);
+    /// <summary>True when every connection is up and its socket carries exactly its share, and no key is unassigned.</summary>
+    public bool AllSubscribed => Unassigned.Count == 0 && Connections.All(c => c.Phase is ConnectionPhase.Connected or ConnectionPhase.Stale or ConnectionPhase.Resumed && c.InSync);
+
+    /// <summary>The earliest moment a connection now down went down (null when none is down): how long the pool has been degraded.</summary>
+    public DateTimeOffset? DegradedSince => Down.Select(c => c.DownSince).Where(d => d is not null).Min();
 
     /// <summary>One line, safe to log.</summary>
     public override string ToString() =>

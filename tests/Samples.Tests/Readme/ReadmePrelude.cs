@@ -59,6 +59,9 @@ public static class Names
     /// <summary>What <see cref="Handle"/> received, in order.</summary>
     public static List<Frame> Handled { get; } = [];
 
+    /// <summary>Released once per frame <see cref="Handle"/> receives (the test waits on it instead of polling).</summary>
+    public static SemaphoreSlim HandledSignal { get; } = new(0);
+
     /// <summary>The app's frame handler.</summary>
     public static void Handle(Frame frame)
     {
@@ -66,6 +69,8 @@ public static class Names
         {
             Handled.Add(frame);
         }
+
+        HandledSignal.Release();
     }
 }
 }

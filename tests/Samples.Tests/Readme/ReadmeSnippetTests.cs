@@ -49,13 +49,15 @@ public sealed partial class ReadmeSnippetTests
         names.GetProperty("venueUri")!.SetValue(null, host.WebSocketUri);
         names.GetProperty("ct")!.SetValue(null, stop.Token);
         var handled = (List<Transport.Frame>)names.GetProperty("Handled")!.GetValue(null)!;
+        var handledSignal = (SemaphoreSlim)names.GetProperty("HandledSignal")!.GetValue(null)!;
 
         // The async body of the top-level statements (EntryPoint is the blocking wrapper around it).
         var main = assembly.GetType("Program", throwOnError: true)!.GetMethod("<Main>$", BindingFlags.Static | BindingFlags.NonPublic | BindingFlags.Public)!;
         var run = Task.Run(() => (Task)main.Invoke(null, [Array.Empty<string>()])!);
+        // Woken by each frame Handle receives (or the example ending); bounded by the 60 s token.
         while (!run.IsCompleted && !Ticks(handled).Any())
         {
-            await Task.WhenAny(run, Task.Delay(20));
+            await Task.WhenAny(run, handledSignal.WaitAsync(stop.Token));
             Assert.False(stop.IsCancellationRequested, "No tick within 60 s.");
         }
 

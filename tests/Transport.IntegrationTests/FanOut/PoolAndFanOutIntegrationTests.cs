@@ -17,7 +17,11 @@ public sealed class PoolAndFanOutIntegrationTests(ITestOutputHelper output)
     [Fact]
     public async Task Pool_of_5_with_100_keys_at_cap_25_survives_the_server_cutting_every_connection_and_each_resubscribes_only_its_share()
     {
-        // Per server connection: the keys its subscribe frames named.
+        // Woken by every server receipt and every lifecycle change of the pool; conditions are re-checked on each wake.
+        var changes = new Changes();
+
+        // Per server connection: the subscribe frames it received, and the keys they named.
+        var frames = new ConcurrentDictionary<int, ConcurrentQueue<string>>();
         var subscribed = new ConcurrentDictionary<int, ConcurrentQueue<string>>();
         var sessions = new ConcurrentDictionary<int, ServerSession>();
         await using var server = await LoopbackServer.StartAsync(async session =>
@@ -25,6 +29,7 @@ public sealed class PoolAndFanOutIntegrationTests(ITestOutputHelper output)
             await session.AcceptAsync();
             sessions[session.Number] = session;
             var keys = subscribed.GetOrAdd(session.Number, _ => new ConcurrentQueue<string>());
+            var texts = frames.GetOrAdd(session.Number, _ => new ConcurrentQueue<string>());
             try
             {
                 while (true)
@@ -35,6 +40,7 @@ public sealed class PoolAndFanOutIntegrationTests(ITestOutputHelper output)
                         return;
                     }
 
+                    texts.Enqueue(message.Text);
                     if (message.Text.StartsWith("sub:", StringComparison.Ordinal))
                     {
                         foreach (var key in message.Text[4..].Split(','))
@@ -42,6 +48,8 @@ public sealed class PoolAndFanOutIntegrationTests(ITestOutputHelper output)
                             keys.Enqueue(key);
                         }
                     }
+
+                    changes.Poke();
                 }
             }
             catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException)
@@ -50,43 +58,55 @@ public sealed class PoolAndFanOutIntegrationTests(ITestOutputHelper output)
             }
         });
 
-        await using var pool = new ConnectionPool(
-            new ConnectionPoolOptions { Name = "it", PerConnectionCap = 25, MaxConnections = 5 },
-            new TextProtocol(),
-            (request, ct) => new WebSocketTransportBuilder()
-                .Configure(o => o.WithUri(server.WebSocketUri).WithName(request.Name).WithBackoff(TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(500)))
-                .Build()
-                .ConnectAsync(ct));
+        // One connector, so one connect-attempt gate for the whole pool (cap 25 attempts per minute here).
+        var connector = new WebSocketTransportBuilder()
+            .Configure(o => o.WithUri(server.WebSocketUri)
+                .WithName("it")
+                .WithBackoff(TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(500))
+                .WithAttemptRateLimit(25, TimeSpan.FromMinutes(1)))
+            .Build();
+        await using var pool = new ConnectionPool(new ConnectionPoolOptions { Name = "it", PerConnectionCap = 25, MaxConnections = 5 }, new TextProtocol(), connector);
 
         var keys = Enumerable.Range(0, 100).Select(i => $"k{i:000}").ToList();
         await pool.AddAsync(keys);
-        await WaitUntilAsync(() => pool.Current.AllSubscribed && subscribed.Values.Sum(q => q.Count) == 100, "first subscriptions");
-
-        var first = subscribed.ToDictionary(p => p.Key, p => p.Value.Order().ToList());
-        Assert.Equal(4, first.Count);                                  // fill-first: 100 keys at 25 per connection
-        Assert.All(first.Values, share => Assert.Equal(25, share.Count));
-        Assert.Equal(keys, first.Values.SelectMany(k => k).Order());
-
-        foreach (var session in sessions.Values)
+        var watches = pool.Connections.Select(c => c.Lifecycle.Subscribe(changes)).ToList();
+        try
         {
-            session.Abort();                                          // the server cuts every connection
+            await changes.WaitUntilAsync(() => pool.Current.AllSubscribed && subscribed.Values.Sum(q => q.Count) == 100, "first subscriptions");
+
+            var first = subscribed.ToDictionary(p => p.Key, p => p.Value.Order().ToList());
+            Assert.Equal(4, first.Count);                                  // fill-first: 100 keys at 25 per connection, the 5th slot stays closed
+            Assert.All(first.Values, share => Assert.Equal(25, share.Count));
+            Assert.Equal(keys, first.Values.SelectMany(k => k).Order());
+            Assert.All(frames.Values, texts => Assert.Single(texts));      // one replay frame per socket, nothing else
+
+            foreach (var session in sessions.Values)
+            {
+                session.Abort();                                          // the server cuts every connection
+            }
+
+            await changes.WaitUntilAsync(
+                () => pool.Current is { AllSubscribed: true } now && now.Connections.All(c => c.Epoch == 1) && subscribed.Count == 8 && subscribed.Values.Sum(q => q.Count) == 200,
+                "resubscribed on epoch 1");
+
+            var second = subscribed.Where(p => !first.ContainsKey(p.Key)).Select(p => p.Value.Order().ToList()).ToList();
+            Assert.Equal(4, second.Count);
+            foreach (var share in second)
+            {
+                // Each new socket got exactly one old socket's share: no more, no less, no duplicates.
+                Assert.Contains(first.Values, old => old.SequenceEqual(share));
+            }
+
+            Assert.Equal(keys, second.SelectMany(k => k).Order());
+            Assert.All(frames.Values, texts => Assert.Single(texts));      // exactly one subscribe frame per socket, counts exact
+            Assert.InRange(pool.Connections.Sum(c => c.Lifecycle.Current.Attempts), 8, 25);   // within the one shared gate
+            Assert.Equal(0, pool.Current.Lost);
+            output.WriteLine(pool.Current.ToString());
         }
-
-        await WaitUntilAsync(
-            () => pool.Current is { AllSubscribed: true } now && now.Connections.All(c => c.Epoch == 1) && subscribed.Count == 8 && subscribed.Values.Sum(q => q.Count) == 200,
-            "resubscribed on epoch 1");
-
-        var second = subscribed.Where(p => !first.ContainsKey(p.Key)).Select(p => p.Value.Order().ToList()).ToList();
-        Assert.Equal(4, second.Count);
-        foreach (var share in second)
+        finally
         {
-            // Each new socket got exactly one old socket's share: no more, no less, no duplicates.
-            Assert.Contains(first.Values, old => old.SequenceEqual(share));
+            watches.ForEach(w => w.Dispose());
         }
-
-        Assert.Equal(keys, second.SelectMany(k => k).Order());
-        Assert.Equal(0, pool.Current.Lost);
-        output.WriteLine(pool.Current.ToString());
     }
 
     [Fact]
@@ -143,17 +163,39 @@ public sealed class PoolAndFanOutIntegrationTests(ITestOutputHelper output)
         }
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition, string what)
+    /// <summary>
+    /// A wake-up signal instead of a polling loop: every server receipt and lifecycle change pokes it; the
+    /// waiter re-checks its condition on each poke (a poke between check and wait is kept by the semaphore),
+    /// bounded by <see cref="Bound"/> in total so only a real hang fails.
+    /// </summary>
+    private sealed class Changes : IObserver<LifecycleSnapshot>
     {
-        var bound = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (bound.Elapsed > Bound)
-            {
-                throw new TimeoutException($"Not reached within {Bound}: {what}.");
-            }
+        private readonly SemaphoreSlim _pokes = new(0);
 
-            await Task.Delay(20);
+        public void Poke() => _pokes.Release();
+
+        public void OnNext(LifecycleSnapshot value) => Poke();
+
+        public void OnCompleted() => Poke();
+
+        public void OnError(Exception error) => Poke();
+
+        public async Task WaitUntilAsync(Func<bool> condition, string what)
+        {
+            var bound = Stopwatch.StartNew();
+            while (!condition())
+            {
+                var left = Bound - bound.Elapsed;
+                if (left <= TimeSpan.Zero || !await _pokes.WaitAsync(left).ConfigureAwait(false))
+                {
+                    if (condition())
+                    {
+                        return;
+                    }
+
+                    throw new TimeoutException($"Not reached within {Bound}: {what}.");
+                }
+            }
         }
     }
 

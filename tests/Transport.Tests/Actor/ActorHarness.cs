@@ -45,6 +45,14 @@ internal sealed class ActorHarness
         Action<WebSocketTransportBuilder>? builder = null)
     {
         var (connector, clock, spawner) = MockHarness.Create();
+
+        // The spawner's unpumped-wait watchdog is the one real-time element of these scripts: it
+        // fails a pending ShutdownAsync once nothing was pumped for UnpumpedWaitTimeout (default 5 s).
+        // A test thread stalled that long between ShutdownAsync and its next pump (a loaded 2-core CI
+        // runner; a concurrent test churning 1 GB of strings did it) made
+        // C1_shutdown_with_a_dead_socket_completes_after_the_close_bound fail with that message. A
+        // forgotten pump still fails with the message, after a bound no stall reaches.
+        spawner.UnpumpedWaitTimeout = TimeSpan.FromSeconds(60);
         script?.Invoke(connector);
         var transport = new WebSocketTransportBuilder()
             .Configure(o =>

@@ -39,6 +39,18 @@ internal sealed class PipeLeafHarness
         }
     }
 
+    /// <summary>One receive that must complete synchronously (the input already holds the frame).</summary>
+    public Frame ReceiveNow()
+    {
+        var pending = Reader.ReceiveAsync(CancellationToken.None);
+        if (!pending.IsCompleted)
+        {
+            throw new InvalidOperationException("The receive did not complete synchronously.");
+        }
+
+        return pending.GetAwaiter().GetResult();
+    }
+
     /// <summary>Receives until the reader ends: every frame, then the error (if any).</summary>
     public (List<Frame> Frames, TransportException? Error) Drain(int maxFrames = 100_000)
     {

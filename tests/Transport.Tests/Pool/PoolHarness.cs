@@ -12,37 +12,52 @@ internal sealed class TextProtocol : ISubscriptionProtocol
     public IReadOnlyList<Frame> Unsubscribe(IReadOnlyList<string> keys) => [Frame.Text("unsub:" + string.Join(',', keys))];
 }
 
-/// <summary>A pool over scripted connectors (one per slot), one manual clock and one pumped spawner.</summary>
+/// <summary>
+/// A pool over one connector (so one connect-attempt gate) on one scripted leaf, one manual clock and
+/// one pumped spawner. Attempts reach the leaf in a deterministic order; a socket is recognised by the
+/// keys its replay named.
+/// </summary>
 internal sealed class PoolHarness
 {
-    public PoolHarness(int cap, int max, Action<int, ScriptedConnector>? script = null)
+    public PoolHarness(
+        int cap,
+        int max,
+        Action<ScriptedConnector>? script = null,
+        Action<TransportOptionsBuilder>? configure = null,
+        ISessionInitializer? login = null,
+        ISubscriptionProtocol? protocol = null)
     {
         Clock = new ManualTimeProvider();
         Spawner = new ManualSpawner();
+        Leaf = new ScriptedConnector();
+        script?.Invoke(Leaf);
         var classifier = DefaultFailureClassifier.RefinedBy(e => e.CloseCode == 4003 ? FailureClass.Permanent : null);
+        var builder = new WebSocketTransportBuilder()
+            .Configure(o =>
+            {
+                o.WithUri("ws://venue.test/ws")
+                    .WithName("venue")
+                    .WithBackoff(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), useJitter: false)
+                    .WithConnectTimeout(TimeSpan.FromSeconds(5))
+                    .WithCloseTimeout(TimeSpan.FromSeconds(2))
+                    .WithPermanentRetries(0);
+                configure?.Invoke(o);
+            })
+            .UseLeaf(Leaf)
+            .WithClassifier(classifier)
+            .WithTimeProvider(Clock)
+            .WithSpawner(Spawner)
+            .WithRandom(() => 0.5);
+        if (login is not null)
+        {
+            builder.WithSessionInitializer(login);
+        }
+
+        Connector = builder.Build();
         Pool = new ConnectionPool(
             new ConnectionPoolOptions { Name = "venue", PerConnectionCap = cap, MaxConnections = max },
-            new TextProtocol(),
-            async (request, ct) =>
-            {
-                var connector = new ScriptedConnector();
-                script?.Invoke(request.Index, connector);
-                Connectors.Add(connector);
-                var stack = new WebSocketTransportBuilder()
-                    .Configure(o => o.WithUri("ws://venue.test/ws")
-                        .WithName(request.Name)
-                        .WithBackoff(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), useJitter: false)
-                        .WithConnectTimeout(TimeSpan.FromSeconds(5))
-                        .WithCloseTimeout(TimeSpan.FromSeconds(2))
-                        .WithPermanentRetries(0))
-                    .UseLeaf(connector)
-                    .WithClassifier(classifier)
-                    .WithTimeProvider(Clock)
-                    .WithSpawner(Spawner)
-                    .WithRandom(() => 0.5)
-                    .Build();
-                return await stack.ConnectAsync(ct);
-            },
+            protocol ?? new TextProtocol(),
+            Connector,
             Spawner);
     }
 
@@ -50,10 +65,12 @@ internal sealed class PoolHarness
 
     public ManualSpawner Spawner { get; }
 
-    public ConnectionPool Pool { get; }
+    /// <summary>The one scripted leaf every connection of the pool connects through.</summary>
+    public ScriptedConnector Leaf { get; }
 
-    /// <summary>Every connector the factory made, in order of opening.</summary>
-    public List<ScriptedConnector> Connectors { get; } = [];
+    public ReconnectingConnector Connector { get; }
+
+    public ConnectionPool Pool { get; }
 
     public static IEnumerable<string> Keys(int from, int count) => Enumerable.Range(from, count).Select(i => $"k{i:000}");
 
@@ -78,6 +95,12 @@ internal sealed class PoolHarness
         Clock.Advance(delta);
         Pump();
     }
+
+    /// <summary>The newest socket whose subscribe frames named <paramref name="key"/>.</summary>
+    public MockSocket SocketWith(string key) => Leaf.Sockets.Last(s => Subscribed(s).Contains(key));
+
+    /// <summary>Every socket whose subscribe frames named <paramref name="key"/>, oldest first.</summary>
+    public List<MockSocket> SocketsWith(string key) => [.. Leaf.Sockets.Where(s => Subscribed(s).Contains(key))];
 
     /// <summary>The keys each subscribe frame on <paramref name="socket"/> named, in order.</summary>
     public static List<string> Subscribed(MockSocket socket) =>

@@ -140,7 +140,7 @@ public sealed class PipeWebSocketConnector : ILeafConnector
             return ex as OperationCanceledException ?? new OperationCanceledException("The connect attempt was cancelled.", ex, cancellationToken);
         }
 
-        return ex as TransportException ?? TransportException.Connection($"The WebSocket connect failed ({WebSocketFailures.Describe(ex)}).", ex);
+        return ex as TransportException ?? WebSocketFailures.MapProxy(ex) ?? WebSocketFailures.MapTls(ex) ?? TransportException.Connection($"The WebSocket connect failed ({WebSocketFailures.Describe(ex)}).", ex);
     }
 
     private static Uri HttpUri(Uri uri)
@@ -148,9 +148,10 @@ public sealed class PipeWebSocketConnector : ILeafConnector
         var builder = new UriBuilder(uri);
         builder.Scheme = uri.Scheme.ToLowerInvariant() switch
         {
-            "ws" => Uri.UriSchemeHttp,
-            "wss" => Uri.UriSchemeHttps,
-            "http" or "https" => uri.Scheme,
+            // ws/wss stay: SocketsHttpHandler takes them as ClientWebSocket sends them, and a proxied
+            // ws:// then goes through a CONNECT tunnel (as http:// it would go to the proxy in
+            // absolute form, which proxies do not upgrade).
+            "ws" or "wss" or "http" or "https" => uri.Scheme,
             _ => throw TransportException.Connection($"The WebSocket URI scheme '{uri.Scheme}' is not ws or wss."),
         };
         if (uri.IsDefaultPort)
