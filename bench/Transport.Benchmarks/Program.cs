@@ -26,7 +26,14 @@ if (named.Contains("micro"))
     var config = ManualConfig.CreateMinimumViable()
         .AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance))
         .WithOptions(ConfigOptions.DisableLogFile);
-    BenchmarkRunner.Run([typeof(RingBenchmarks), typeof(SendQueueBenchmarks), typeof(FanOutBenchmarks)], config);
+    // BENCH_MICRO=PipeLeafBenchmarks (comma-separated class names) runs only those classes.
+    Type[] micro = [typeof(RingBenchmarks), typeof(SendQueueBenchmarks), typeof(FanOutBenchmarks), typeof(PipeLeafBenchmarks)];
+    if (Environment.GetEnvironmentVariable("BENCH_MICRO") is { Length: > 0 } onlyMicro)
+    {
+        micro = [.. micro.Where(t => onlyMicro.Split(',').Contains(t.Name))];
+    }
+
+    BenchmarkRunner.Run(micro, config);
     named.Remove("micro");
     if (named.Count == 0)
     {

@@ -213,12 +213,13 @@ internal sealed class Session
                 var frame = await receiver.ReceiveAsync(cancellationToken);
                 int count = 0;
                 long bytes = 0;
-                bool open = OnFrame(frame, batch, ref count, ref bytes);
+                long takenAt = 0; // one clock read per batch at most, for frames the leaf did not stamp
+                bool open = OnFrame(frame, batch, ref count, ref bytes, ref takenAt);
 
                 // Session.S6: whatever the leaf already parsed goes in the same batch.
                 while (open && count < MaxBatchFrames && bytes < MaxBatchBytes && receiver.TryReceive(out frame))
                 {
-                    open = OnFrame(frame, batch, ref count, ref bytes);
+                    open = OnFrame(frame, batch, ref count, ref bytes, ref takenAt);
                 }
 
                 // Liveness.L3, Liveness.L4: one timestamp per batch; only data clears Stale.
@@ -243,7 +244,7 @@ internal sealed class Session
     }
 
     /// <summary>Sorts one received frame into the batch; false when it is the peer's close (which ends the batch and the session).</summary>
-    private bool OnFrame(in Frame frame, Frame[] batch, ref int count, ref long bytes)
+    private bool OnFrame(in Frame frame, Frame[] batch, ref int count, ref long bytes, ref long takenAt)
     {
         switch (frame.Kind)
         {
@@ -253,8 +254,15 @@ internal sealed class Session
                 var stamped = frame.WithEpoch(Epoch);
                 if (stamped.ReceivedAt == 0)
                 {
-                    // A leaf that does not stamp the completion time: stamp it as the frame is taken.
-                    stamped = stamped.WithReceivedAt(_s.Time.GetTimestamp());
+                    // A leaf that does not stamp the completion time (the ClientWebSocket leaf's TryReceive):
+                    // stamp it as its batch is taken. One clock read per batch, not per frame: a clock read
+                    // costs about 0.2 µs on this project's KVM machine, more than the rest of the hand-off.
+                    if (takenAt == 0)
+                    {
+                        takenAt = _s.Time.GetTimestamp();
+                    }
+
+                    stamped = stamped.WithReceivedAt(takenAt);
                 }
 
                 batch[count++] = stamped;

@@ -193,4 +193,34 @@ public sealed class PipeLeafTests
         Assert.True(frames.Current.ReceivedAt > 0);
         Assert.Equal(20, await pongs.Task.WaitAsync(Bound));
     }
+
+    [Fact]
+    [Trait("Invariant", "PipeLeaf.R1")]
+    public async Task Lease_mode_over_the_pipe_leaf_delivers_leased_frames_in_order()
+    {
+        await using var server = await LoopbackServer.StartAsync(async s =>
+        {
+            await s.AcceptAsync();
+            await s.FloodAsync(500, 100, text: true);
+            await s.WaitForCloseAsync();
+        });
+        var connector = new WebSocketTransportBuilder()
+            .Configure(o => o.WithUri(server.WebSocketUri).WithLeasedPayloads())
+            .UsePipelinesLeaf()
+            .Build();
+        await using var connection = await connector.ConnectAsync();
+
+        var batch = new Frame[64];
+        var received = 0;
+        while (received < 500)
+        {
+            var taken = await connection.Source.ReadBatchAsync(batch, CancellationToken.None).AsTask().WaitAsync(Bound);
+            for (var i = 0; i < taken; i++)
+            {
+                Assert.True(batch[i].IsLeased);
+                Assert.Equal(received++, ServerSession.ReadSequence(batch[i].Payload.Span, text: true));
+                batch[i].Release();
+            }
+        }
+    }
 }

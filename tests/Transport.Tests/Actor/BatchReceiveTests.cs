@@ -28,6 +28,28 @@ public sealed class BatchReceiveTests
 
     [Fact]
     [Trait("Invariant", "Session.S6")]
+    public void S6_frames_the_leaf_did_not_stamp_carry_their_batchs_time_and_stamped_frames_keep_theirs()
+    {
+        var leaf = new BatchingLeaf();
+        var h = ActorHarness.Start(builder: b => b.UseLeaf(leaf));
+        h.Clock.Advance(TimeSpan.FromSeconds(2));
+        long leafStamp = h.Clock.GetTimestamp() - 1_000;
+
+        leaf.Current.Deliver(Frame.Text("a"), Frame.Text("b").WithReceivedAt(leafStamp), Frame.Text("c"));
+        h.Pump();
+        long firstBatch = h.Clock.GetTimestamp();
+        var first = h.Drain();
+        h.Clock.Advance(TimeSpan.FromMilliseconds(3));
+        leaf.Current.Deliver(Frame.Text("d"));
+        h.Pump();
+        var second = h.Drain();
+
+        Assert.Equal([firstBatch, leafStamp, firstBatch], first.Select(f => f.ReceivedAt));
+        Assert.Equal(h.Clock.GetTimestamp(), second.Single().ReceivedAt);
+    }
+
+    [Fact]
+    [Trait("Invariant", "Session.S6")]
     public void S6_batches_are_capped_so_the_first_frame_is_not_held_back_for_long()
     {
         var leaf = new BatchingLeaf();

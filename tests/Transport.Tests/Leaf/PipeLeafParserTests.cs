@@ -237,6 +237,31 @@ public sealed class PipeLeafParserTests
     }
 
     [Fact]
+    [Trait("Invariant", "PipeLeaf.R7")]
+    public async Task Frames_of_one_read_carry_that_reads_time_and_a_frame_completed_later_the_later_reads()
+    {
+        var clock = new Transport.Mock.ManualTimeProvider();
+        clock.Advance(TimeSpan.FromSeconds(3));
+        var harness = new PipeLeafHarness(time: clock);
+        var third = ServerFrame(2, true, new byte[50]);
+        harness.Feed(Concat(ServerFrame(1, true, "a"u8), ServerFrame(1, true, "b"u8), third.AsSpan(0, 10).ToArray()), complete: false);
+
+        var first = await harness.Reader.ReceiveAsync(CancellationToken.None);
+        long readAt = clock.GetTimestamp();
+        clock.Advance(TimeSpan.FromMilliseconds(5)); // parsing later does not make the bytes arrive later
+        Assert.True(harness.Reader.TryReceive(out var second));
+        Assert.False(harness.Reader.TryReceive(out _));
+        var pending = harness.Reader.ReceiveAsync(CancellationToken.None);
+        clock.Advance(TimeSpan.FromMilliseconds(7));
+        harness.Feed(third.AsSpan(10));
+        var last = await pending;
+
+        Assert.Equal(readAt, first.ReceivedAt);
+        Assert.Equal(readAt, second.ReceivedAt);
+        Assert.Equal(clock.GetTimestamp(), last.ReceivedAt);
+    }
+
+    [Fact]
     [Trait("Invariant", "PipeLeaf.W1")]
     public async Task Sent_frames_are_masked_and_unmask_to_the_payload()
     {
