@@ -1,8 +1,10 @@
 namespace Transport.IntegrationTests.Packaging;
 
 /// <summary>
-/// Packs the three packages once into a local feed (shared by the packaging tests) and writes the
-/// NuGet.config a fresh consumer outside the repository uses to restore from it.
+/// Packs the three packages once into a local feed (shared by the packaging tests), then restores
+/// and builds one fresh consumer app outside the repository from that feed: the README's packages
+/// (Transport.WebSockets, Transport.Mock) plus what the README's blocks use besides (ASP.NET Core,
+/// OpenTelemetry, xunit's asserts), so its output folder holds the packed assemblies.
 /// </summary>
 public sealed class PackedFeed : IAsyncLifetime
 {
@@ -29,6 +31,60 @@ public sealed class PackedFeed : IAsyncLifetime
             Assert.True(code == 0, $"pack {package} failed:\n{output}");
             PackOutput[package] = output;
         }
+
+        Directory.CreateDirectory(App);
+        await WriteConsumerAsync();
+        ConsumerBuild = await DotnetCli.RunAsync(App, StepBound, "build", "-c", "Release", "--disable-build-servers");
+    }
+
+    /// <summary>The consumer app's folder.</summary>
+    public string App => Path.Combine(Work, "app");
+
+    /// <summary>The consumer's build output: the packed assemblies and their dependencies.</summary>
+    public string AppOutput => Path.Combine(App, "bin", "Release", "net10.0");
+
+    /// <summary>Exit code and output of the consumer's build.</summary>
+    public (int ExitCode, string Output) ConsumerBuild { get; private set; }
+
+    private async Task WriteConsumerAsync()
+    {
+        await WriteNuGetConfigAsync(App);
+        await File.WriteAllTextAsync(Path.Combine(App, "Consumer.csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <TargetFramework>net10.0</TargetFramework>
+                <ImplicitUsings>enable</ImplicitUsings>
+                <Nullable>enable</Nullable>
+              </PropertyGroup>
+              <ItemGroup>
+                <FrameworkReference Include="Microsoft.AspNetCore.App" />
+                <PackageReference Include="Transport.WebSockets" Version="{Version}" />
+                <PackageReference Include="Transport.Mock" Version="{Version}" />
+                <PackageReference Include="OpenTelemetry.Extensions.Hosting" Version="{CentralVersion("OpenTelemetry.Extensions.Hosting")}" />
+                <PackageReference Include="xunit.assert" Version="{CentralVersion("xunit")}" />
+              </ItemGroup>
+            </Project>
+            """);
+        await File.WriteAllTextAsync(Path.Combine(App, "Program.cs"), """
+            using Transport;
+            using Transport.WebSockets;
+
+            var connector = new WebSocketTransportBuilder()
+                .Configure(o => o.WithUri(args[0]).WithBackoff(TimeSpan.Zero, TimeSpan.FromSeconds(1), useJitter: false))
+                .Build();
+            await using var connection = await connector.ConnectAsync();
+            using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await foreach (var frame in connection.Source.WithCancellation(bound.Token))
+            {
+                Console.WriteLine("FIRST: " + frame.GetText());
+                break;
+            }
+
+            await connection.Control.ShutdownAsync();
+            Console.WriteLine("PHASE: " + connection.Lifecycle.Current.Phase);
+            return 0;
+            """);
     }
 
     public Task DisposeAsync()
