@@ -62,7 +62,7 @@ internal sealed class FeedMonitor
     public async Task WatchAsync(CancellationToken cancellationToken)
     {
         long version = -1;
-        var last = (Phase: (ConnectionPhase?)null, Epoch: -1L, Attempts: 0L);
+        var last = (Phase: (ConnectionPhase?)null, Epoch: -1L, Error: (TransportException?)null);
         try
         {
             while (true)
@@ -77,9 +77,11 @@ internal sealed class FeedMonitor
                 }
                 if (s.IsUp) EverUp = true;
                 if (s.Phase != last.Phase || s.Epoch != last.Epoch) Changed?.Invoke(s);
-                // Coalesced snapshots may skip attempts; Attempts is cumulative, so one line covers them all.
-                else if (!s.IsUp && !s.IsTerminal && s.Attempts > last.Attempts && s.LastError is not null) AttemptFailed?.Invoke(s);
-                last = (s.Phase, s.Epoch, s.Attempts);
+                // A failed attempt publishes its error with Attempts still counting it (the next attempt's
+                // start advances Attempts later, keeping that error): a new error object is a new failure,
+                // and Attempts then names the attempt that failed.
+                else if (!s.IsUp && !s.IsTerminal && s.LastError is not null && !ReferenceEquals(s.LastError, last.Error)) AttemptFailed?.Invoke(s);
+                last = (s.Phase, s.Epoch, s.LastError);
                 if (s.IsTerminal) return;
             }
         }

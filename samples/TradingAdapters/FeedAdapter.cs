@@ -79,12 +79,21 @@ public abstract class FeedAdapter : ISessionInitializer
     /// Runs the pump, the lifecycle watcher and the venue timers over <paramref name="connection"/> until
     /// <paramref name="cancellationToken"/> fires or the connection reaches a terminal phase.
     /// </summary>
-    public async Task RunAsync(ReconnectingConnection connection, CancellationToken cancellationToken)
+    public Task RunAsync(ReconnectingConnection connection, CancellationToken cancellationToken) =>
+        RunAsync(connection, (connection ?? throw new ArgumentNullException(nameof(connection))).Source, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="RunAsync(ReconnectingConnection, CancellationToken)"/>, reading the frames from
+    /// <paramref name="frames"/> (for example a fan-out subscriber, so a recorder reads the same feed
+    /// beside it: see <see cref="Recording.RecordedFeed"/>) instead of the connection's own source.
+    /// </summary>
+    public async Task RunAsync(ReconnectingConnection connection, IFrameSource frames, CancellationToken cancellationToken)
     {
         _connection = connection ?? throw new ArgumentNullException(nameof(connection));
+        ArgumentNullException.ThrowIfNull(frames);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var watcher = WatchLifecycleAsync(stop.Token);
-        Task[] all = [watcher, PumpAsync(stop.Token), .. RunVenueTimersAsync(stop.Token)];
+        Task[] all = [watcher, PumpAsync(frames, stop.Token), .. RunVenueTimersAsync(stop.Token)];
         // The watcher ends on a terminal phase: then nothing else has work left either.
         await Task.WhenAny(all).ConfigureAwait(false);
         await stop.CancelAsync().ConfigureAwait(false);
@@ -198,9 +207,9 @@ public abstract class FeedAdapter : ISessionInitializer
         return epoch > seen && Interlocked.CompareExchange(ref _lastAnnouncedEpoch, epoch, seen) == seen;
     }
 
-    private async Task PumpAsync(CancellationToken cancellationToken)
+    private async Task PumpAsync(IFrameSource frames, CancellationToken cancellationToken)
     {
-        await foreach (var frame in Connection.Source.WithCancellation(cancellationToken).ConfigureAwait(false))
+        await foreach (var frame in frames.WithCancellation(cancellationToken).ConfigureAwait(false))
         {
             HandleFrame(frame);
         }

@@ -25,6 +25,7 @@ public static class VenueCommands
     /// <summary>The application ping <c>{"op":"ping","id":id}</c> (IBKR's /tickle in spirit).</summary>
     public static Frame Ping(long id) => Frame.Text($$"""{"op":"ping","id":{{id}}}""");
 
-    // Topic names come from the command line: escape them rather than trust them.
-    private static string Quote(string value) => JsonSerializer.Serialize(value);
+    // Topic names come from the command line: escape them rather than trust them. JsonEncodedText
+    // escapes as the serializer does, without its reflection (the console subscriber publishes with NativeAOT).
+    private static string Quote(string value) => "\"" + JsonEncodedText.Encode(value) + "\"";
 }

@@ -24,11 +24,19 @@ namespace Transport.Mock;
 /// <c>SendAsync</c>), and after a terminal snapshot every send is refused (<see cref="SendStatus.Closed"/>).</item>
 /// <item>Fake.F4: the source yields pushed frames in order and ends when <see cref="CompleteSource"/> is
 /// called or a terminal snapshot is published (with the snapshot's error for <c>Unrecoverable</c>).</item>
+/// <item>Fake.F5: with a session initializer, <see cref="GoUpAsync"/> opens a scripted socket (epoch 0
+/// first, then one more per socket, as the stack numbers them) and runs the initializer on it before
+/// the up-edge; its context's pinned sink records sends (<see cref="SentFrame.ByInitializer"/>) for that
+/// socket only, and its frame waits see frames pushed while that socket lives. An initializer that
+/// throws (or a socket that goes down while it runs) fails the attempt instead: no up-edge,
+/// <c>Attempts</c> + 1, <c>LastError</c> set, and that socket's epoch is not reused.</item>
 /// </list>
 /// <para>
 /// Time comes from the <see cref="TimeProvider"/> given at construction (a
-/// <c>Microsoft.Extensions.Time.Testing.FakeTimeProvider</c> in tests), used for <c>DownSince</c>.
-/// Everything is thread-safe; nothing here needs pumping.
+/// <c>Microsoft.Extensions.Time.Testing.FakeTimeProvider</c> in tests), used for <c>DownSince</c> and
+/// for the timeout of the initializer context's <see cref="ISessionContext.WaitForFrameAsync"/>.
+/// Everything is thread-safe; nothing here needs pumping. Unlike the stack, the fake does not hold
+/// data-sink sends behind a running initializer: it records them when they are made.
 /// </para>
 /// </remarks>
 public sealed class FakeReconnectingConnection : IAsyncDisposable
@@ -48,13 +56,27 @@ public sealed class FakeReconnectingConnection : IAsyncDisposable
     private readonly List<string> _reconnectRequests = [];
     private bool _shutdownRequested;
 
+    // Guarded by _gate: the scripted sockets (Fake.F5). _everUp: an up-edge was published;
+    // _lastSocket: the epoch of the newest socket opened; _live: the socket whose pinned sink and
+    // frame waits are open (null when none); _liveEnded cancels its initializer.
+    private bool _everUp;
+    private long? _lastSocket;
+    private FakeSessionContext? _live;
+    private bool _initializing;
+    private readonly List<FrameWait> _waits = [];
+
     /// <summary>Creates a fake connection in <see cref="ConnectionPhase.Connecting"/> (epoch 0, as the stack starts).</summary>
     /// <param name="name">The connection's name.</param>
-    /// <param name="timeProvider">The clock for <c>DownSince</c> (default <see cref="TimeProvider.System"/>).</param>
-    public FakeReconnectingConnection(string name = "fake", TimeProvider? timeProvider = null)
+    /// <param name="timeProvider">The clock for <c>DownSince</c> and frame-wait timeouts (default <see cref="TimeProvider.System"/>).</param>
+    /// <param name="initializer">
+    /// The session initializer <see cref="GoUpAsync"/> runs on every scripted socket before the up-edge
+    /// (typically the adapter under test), or null for none.
+    /// </param>
+    public FakeReconnectingConnection(string name = "fake", TimeProvider? timeProvider = null, ISessionInitializer? initializer = null)
     {
         ArgumentNullException.ThrowIfNull(name);
         _time = timeProvider ?? TimeProvider.System;
+        Initializer = initializer;
         _lifecycle = new FakeLifecycle(this);
         Connection = new ReconnectingConnection(
             name,
@@ -66,6 +88,18 @@ public sealed class FakeReconnectingConnection : IAsyncDisposable
 
     /// <summary>The connection to hand to the code under test.</summary>
     public ReconnectingConnection Connection { get; }
+
+    /// <summary>The session initializer run by <see cref="GoUpAsync"/> (null: none).</summary>
+    public ISessionInitializer? Initializer { get; }
+
+    /// <summary>
+    /// The handshake response the next scripted sockets report to the initializer
+    /// (<see cref="ISessionContext.Handshake"/>); default: 101 with no headers.
+    /// </summary>
+    public HandshakeResponse Handshake { get; set; } = new(101, null, [], HandshakeResponse.NoHeaders);
+
+    /// <summary>The endpoint the scripted sockets report in <see cref="SessionInfo.Endpoint"/>.</summary>
+    public string Endpoint { get; set; } = "wss://fake.invalid/";
 
     /// <summary>The snapshot published last.</summary>
     public LifecycleSnapshot Current
@@ -129,6 +163,7 @@ public sealed class FakeReconnectingConnection : IAsyncDisposable
         LifecycleSnapshot next;
         IObserver<LifecycleSnapshot>[] observers;
         TaskCompletionSource changed;
+        Action? ended = null;
         lock (_gate)
         {
             if (_current.IsTerminal)
@@ -142,8 +177,19 @@ public sealed class FakeReconnectingConnection : IAsyncDisposable
                 throw new InvalidOperationException("Epoch, TotalLagged and Attempts are cumulative: they never go backwards (Fake.F1).");
             }
 
+            var previous = _current;
             next = proposed with { Version = _current.Version + 1 };
             _current = next;
+            if (next.IsUp)
+            {
+                _everUp = true;
+                _lastSocket = Math.Max(_lastSocket ?? 0, next.Epoch);
+            }
+            else if (previous.IsUp || next.IsTerminal)
+            {
+                // The down-edge (or the end) closes the socket: its pinned sink and waits fail from now on.
+                ended = EndLiveSocket(next.LastError ?? TransportException.Shutdown());
+            }
             observers = [.. _observers];
             changed = _changed;
             _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -153,6 +199,7 @@ public sealed class FakeReconnectingConnection : IAsyncDisposable
             }
         }
 
+        ended?.Invoke();
         changed.TrySetResult();
         foreach (var observer in observers)
         {
@@ -177,32 +224,115 @@ public sealed class FakeReconnectingConnection : IAsyncDisposable
     /// <see cref="ConnectionPhase.Resumed"/> with the epoch advanced after a down-edge; counts one attempt.
     /// </summary>
     /// <returns>The published snapshot.</returns>
-    public LifecycleSnapshot GoUp() => Publish(s =>
+    /// <exception cref="InvalidOperationException">
+    /// The connection is already up, or an <see cref="Initializer"/> is set (use <see cref="GoUpAsync"/>, which runs it first).
+    /// </exception>
+    public LifecycleSnapshot GoUp()
     {
-        if (s.IsUp)
+        if (Initializer is not null)
         {
-            throw new InvalidOperationException($"The fake connection is already up ({s.Phase}).");
+            throw new InvalidOperationException("This fake has a session initializer: call GoUpAsync, which runs it on the new socket before the up-edge.");
         }
 
-        var first = s.Phase == ConnectionPhase.Connecting && s.Epoch == 0 && s.Attempts == 0;
-        return s with
+        return PublishUp(OpenSocket());
+    }
+
+    /// <summary>
+    /// Opens a scripted socket, runs <see cref="Initializer"/> on it (when set) with a context whose
+    /// pinned sink records sends and whose frame waits see <see cref="Push"/>ed frames, then publishes
+    /// the up-edge as <see cref="GoUp"/> does. If the initializer fails (it throws, or
+    /// <see cref="GoDown"/>/<see cref="Terminate"/> ends the socket while it runs), the attempt fails
+    /// instead, as in the stack: no up-edge, <c>Attempts</c> + 1 and <c>LastError</c> set (a
+    /// non-<see cref="TransportException"/> is wrapped as <see cref="TransportErrorKind.Connection"/>).
+    /// </summary>
+    /// <param name="cancellationToken">Passed to the initializer (with the socket's end).</param>
+    /// <returns>The published snapshot: the up-edge, or the failed attempt.</returns>
+    /// <exception cref="InvalidOperationException">The connection is up, ended, or another GoUpAsync is running.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (nothing is published).</exception>
+    public async Task<LifecycleSnapshot> GoUpAsync(CancellationToken cancellationToken = default)
+    {
+        var initializer = Initializer;
+        if (initializer is null)
         {
-            Phase = first ? ConnectionPhase.Connected : ConnectionPhase.Resumed,
-            Epoch = first ? 0 : s.Epoch + 1,
-            DownSince = null,
+            return GoUp();
+        }
+
+        var context = OpenSocket(initializing: true);
+        TransportException? error = null;
+        try
+        {
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.Ending, cancellationToken);
+            try
+            {
+                await initializer.InitializeAsync(context, linked.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (context.EndedWith is { } ended)
+            {
+                _ = ex; // the socket ended while the initializer ran: its end is the reason
+                error = ended;
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (TransportException ex)
+            {
+                error = ex;
+            }
+            catch (Exception ex)
+            {
+                // As the stack: type only, the message of user code may echo a credential.
+                error = TransportException.Connection($"The session initializer failed ({ex.GetType().Name}).", ex);
+            }
+
+            error ??= context.EndedWith;
+        }
+        catch (OperationCanceledException)
+        {
+            lock (_gate)
+            {
+                _initializing = false;
+            }
+
+            EndSocket(context, TransportException.Cancelled());
+            throw;
+        }
+
+        lock (_gate)
+        {
+            _initializing = false;
+        }
+
+        if (error is null)
+        {
+            return PublishUp(context.Epoch);
+        }
+
+        EndSocket(context, error);
+        return Publish(s => s.IsTerminal ? s : s with
+        {
             Attempts = s.Attempts + 1,
-        };
-    });
+            LastError = error,
+            DownSince = s.DownSince ?? _time.GetUtcNow(),
+        });
+    }
 
     /// <summary>The down-edge: <see cref="ConnectionPhase.Reconnecting"/>, <c>DownSince</c> = now, with the error that caused it.</summary>
     /// <param name="error">The error (default: the peer closed abnormally, 1006).</param>
     /// <returns>The published snapshot.</returns>
-    public LifecycleSnapshot GoDown(TransportException? error = null) => Publish(s => s with
+    /// <remarks>A socket being initialized by <see cref="GoUpAsync"/> ends too: that attempt fails with <paramref name="error"/>.</remarks>
+    public LifecycleSnapshot GoDown(TransportException? error = null)
     {
-        Phase = ConnectionPhase.Reconnecting,
-        DownSince = s.DownSince ?? _time.GetUtcNow(),
-        LastError = error ?? TransportException.ClosedByPeer(CloseCodes.Abnormal, null),
-    });
+        var reason = error ?? TransportException.ClosedByPeer(CloseCodes.Abnormal, null);
+        var down = Publish(s => s with
+        {
+            Phase = ConnectionPhase.Reconnecting,
+            DownSince = s.DownSince ?? _time.GetUtcNow(),
+            LastError = reason,
+        });
+        EndLive(reason);
+        return down;
+    }
 
     /// <summary>A failed reconnect attempt while down: <c>Attempts</c> + 1 and the attempt's error.</summary>
     /// <param name="error">The attempt's error.</param>
@@ -210,9 +340,22 @@ public sealed class FakeReconnectingConnection : IAsyncDisposable
     public LifecycleSnapshot FailAttempt(TransportException error)
     {
         ArgumentNullException.ThrowIfNull(error);
-        return Publish(s => s.IsUp
+        var failed = Publish(s => s.IsUp
             ? throw new InvalidOperationException("An attempt fails only while the connection is down: call GoDown first.")
             : s with { Attempts = s.Attempts + 1, LastError = error, DownSince = s.DownSince ?? _time.GetUtcNow() });
+        EndLive(error);
+        return failed;
+    }
+
+    private void EndLive(TransportException error)
+    {
+        Action? ended;
+        lock (_gate)
+        {
+            ended = EndLiveSocket(error);
+        }
+
+        ended?.Invoke();
     }
 
     /// <summary>The receive ring dropped <paramref name="frames"/> frames: <c>TotalLagged</c> advances.</summary>
@@ -261,6 +404,9 @@ public sealed class FakeReconnectingConnection : IAsyncDisposable
         {
             throw new InvalidOperationException("The fake source has completed.");
         }
+
+        // Fake.F5: like the stack, a frame that satisfies an initializer's wait still reaches the source.
+        Matched(frame);
     }
 
     /// <summary>Pushes a text frame into the source.</summary>
@@ -282,6 +428,186 @@ public sealed class FakeReconnectingConnection : IAsyncDisposable
     {
         RequestShutdown();
         return ValueTask.CompletedTask;
+    }
+
+    // Fake.F5: the socket numbering of the stack (Actor.A2): epoch 0 for the first socket, then one
+    // more per socket opened, a failed one included. The connection must be down and not ended.
+    private long OpenSocket()
+    {
+        lock (_gate)
+        {
+            CheckCanOpen();
+            return NextSocket();
+        }
+    }
+
+    private FakeSessionContext OpenSocket(bool initializing)
+    {
+        Action? previous;
+        FakeSessionContext context;
+        lock (_gate)
+        {
+            CheckCanOpen();
+            if (_initializing)
+            {
+                throw new InvalidOperationException("Another GoUpAsync is running its initializer.");
+            }
+
+            var epoch = NextSocket();
+            previous = EndLiveSocket(TransportException.Connection("A newer socket replaced this one."));
+            context = new FakeSessionContext(this, epoch, _time.GetUtcNow());
+            _live = context;
+            _initializing = initializing;
+        }
+
+        previous?.Invoke();
+        return context;
+    }
+
+    private void CheckCanOpen()
+    {
+        if (_current.IsTerminal)
+        {
+            throw new InvalidOperationException($"The fake lifecycle already ended ({_current.Phase}).");
+        }
+
+        if (_current.IsUp)
+        {
+            throw new InvalidOperationException($"The fake connection is already up ({_current.Phase}).");
+        }
+    }
+
+    private long NextSocket()
+    {
+        var epoch = _lastSocket is { } last ? Math.Max(last, _current.Epoch) + 1 : 0;
+        _lastSocket = epoch;
+        return epoch;
+    }
+
+    private LifecycleSnapshot PublishUp(long epoch) => Publish(s =>
+    {
+        if (s.IsUp)
+        {
+            throw new InvalidOperationException($"The fake connection is already up ({s.Phase}).");
+        }
+
+        return s with
+        {
+            Phase = _everUp ? ConnectionPhase.Resumed : ConnectionPhase.Connected,
+            Epoch = Math.Max(epoch, s.Epoch),
+            DownSince = null,
+            Attempts = s.Attempts + 1,
+        };
+    });
+
+    // Under _gate: closes the live socket; the returned action fails its waits outside the lock.
+    private Action? EndLiveSocket(TransportException error)
+    {
+        if (_live is not { } live)
+        {
+            return null;
+        }
+
+        _live = null;
+        var waits = _waits.Where(w => w.Epoch == live.Epoch).ToList();
+        _waits.RemoveAll(w => w.Epoch == live.Epoch);
+        return () =>
+        {
+            live.End(error);
+            foreach (var wait in waits)
+            {
+                wait.Fail(error);
+            }
+        };
+    }
+
+    private void EndSocket(FakeSessionContext context, TransportException error)
+    {
+        Action? ended = null;
+        lock (_gate)
+        {
+            if (ReferenceEquals(_live, context))
+            {
+                ended = EndLiveSocket(error);
+            }
+        }
+
+        ended?.Invoke();
+        context.End(error);
+    }
+
+    private SendStatus AcceptPinned(FakeSessionContext context, Frame frame, SendOptions options)
+    {
+        SentFrame record;
+        lock (_gate)
+        {
+            if (_current.IsTerminal || _shutdownRequested)
+            {
+                return SendStatus.Closed;
+            }
+
+            if (!ReferenceEquals(_live, context))
+            {
+                return SendStatus.StaleEpoch;
+            }
+
+            record = new SentFrame(frame, options with { PinnedEpoch = context.Epoch }, context.Epoch, ByInitializer: _initializing);
+            _sent.Add(record);
+        }
+
+        _sentQueue.Writer.TryWrite(record);
+        return SendStatus.Accepted;
+    }
+
+    private Task<Frame> WaitForFrame(FakeSessionContext context, Func<Frame, bool> match, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(match);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromException<Frame>(TransportException.Cancelled(new OperationCanceledException(cancellationToken)));
+        }
+
+        FrameWait wait;
+        lock (_gate)
+        {
+            if (!ReferenceEquals(_live, context))
+            {
+                return Task.FromException<Frame>(context.EndedWith ?? TransportException.StaleEpoch(context.Epoch));
+            }
+
+            wait = new FrameWait(this, context.Epoch, match);
+            _waits.Add(wait);
+        }
+
+        wait.Arm(_time, timeout, cancellationToken);
+        return wait.Task;
+    }
+
+    private void Matched(Frame frame)
+    {
+        FrameWait[] waits;
+        lock (_gate)
+        {
+            if (_waits.Count == 0)
+            {
+                return;
+            }
+
+            waits = [.. _waits];
+        }
+
+        foreach (var wait in waits)
+        {
+            wait.Offer(frame);
+        }
+    }
+
+    private void Forget(FrameWait wait)
+    {
+        lock (_gate)
+        {
+            _waits.Remove(wait);
+        }
     }
 
     private void RequestShutdown()
@@ -421,6 +747,142 @@ public sealed class FakeReconnectingConnection : IAsyncDisposable
         public ValueTask SendAsync(Frame frame, CancellationToken cancellationToken = default) => SendAsync(frame, default, cancellationToken);
 
         public SendStatus TrySend(Frame frame, SendOptions options = default) => owner.Accept(frame, options);
+    }
+
+    // The context an initializer gets for one scripted socket: its epoch, facts, pinned sink and waits.
+    private sealed class FakeSessionContext(FakeReconnectingConnection owner, long epoch, DateTimeOffset openedAt) : ISessionContext, IFrameSink
+    {
+        private readonly CancellationTokenSource _ending = new();
+        private TransportException? _ended;
+
+        public long Epoch => epoch;
+
+        public bool IsReconnect => epoch > 0;
+
+        public SessionInfo Session { get; } = new(epoch, openedAt, owner.Handshake.SubProtocol, owner.Handshake.Extensions, new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase), LeafCapabilities.None, owner.Endpoint);
+
+        public HandshakeResponse Handshake { get; } = owner.Handshake;
+
+        public IFrameSink Sink => this;
+
+        public int QueuedFrames => 0;
+
+        public long QueuedBytes => 0;
+
+        public long FailedAfterAccept => 0;
+
+        public CancellationToken Ending => _ending.Token;
+
+        public TransportException? EndedWith => Volatile.Read(ref _ended);
+
+        public void End(TransportException error)
+        {
+            if (Interlocked.CompareExchange(ref _ended, error, null) is null)
+            {
+                _ending.Cancel();
+            }
+        }
+
+        public Task<Frame> WaitForFrameAsync(Func<Frame, bool> match, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+            owner.WaitForFrame(this, match, timeout, cancellationToken);
+
+        public ValueTask SendAsync(Frame frame, SendOptions options, CancellationToken cancellationToken = default)
+        {
+            if (cancellationToken.IsCancellationRequested)
+            {
+                return ValueTask.FromCanceled(cancellationToken);
+            }
+
+            return owner.AcceptPinned(this, frame, options) switch
+            {
+                SendStatus.Accepted => ValueTask.CompletedTask,
+                SendStatus.StaleEpoch => ValueTask.FromException(TransportException.StaleEpoch(epoch)),
+                _ => ValueTask.FromException(TransportException.Shutdown()),
+            };
+        }
+
+        public ValueTask SendAsync(Frame frame, CancellationToken cancellationToken = default) => SendAsync(frame, default, cancellationToken);
+
+        public SendStatus TrySend(Frame frame, SendOptions options = default) => owner.AcceptPinned(this, frame, options);
+    }
+
+    // One WaitForFrameAsync: completes with the first matching pushed frame, the timeout (on the
+    // fake's clock), cancellation, or the socket's end, whichever comes first.
+    private sealed class FrameWait(FakeReconnectingConnection owner, long epoch, Func<Frame, bool> match)
+    {
+        private readonly TaskCompletionSource<Frame> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private ITimer? _timer;
+        private CancellationTokenRegistration _cancel;
+
+        public long Epoch => epoch;
+
+        public Task<Frame> Task => _done.Task;
+
+        public void Arm(TimeProvider time, TimeSpan timeout, CancellationToken cancellationToken)
+        {
+            _timer = time.CreateTimer(
+                static s =>
+                {
+                    var wait = (FrameWait)s!;
+                    wait.Fail(TransportException.Timeout($"No matching frame arrived within the wait's timeout (epoch {wait.Epoch})."));
+                },
+                this,
+                timeout,
+                Timeout.InfiniteTimeSpan);
+            _cancel = cancellationToken.Register(
+                static s =>
+                {
+                    var (wait, token) = ((FrameWait, CancellationToken))s!;
+                    wait.Fail(TransportException.Cancelled(new OperationCanceledException(token)));
+                },
+                (this, cancellationToken));
+            if (_done.Task.IsCompleted)
+            {
+                Release();
+            }
+        }
+
+        public void Offer(Frame frame)
+        {
+            if (_done.Task.IsCompleted)
+            {
+                return;
+            }
+
+            bool matched;
+            try
+            {
+                matched = match(frame);
+            }
+            catch (Exception ex)
+            {
+                Complete(null, ex);
+                return;
+            }
+
+            if (matched)
+            {
+                Complete(frame, null);
+            }
+        }
+
+        public void Fail(Exception error) => Complete(null, error);
+
+        private void Complete(Frame? frame, Exception? error)
+        {
+            var won = error is null ? _done.TrySetResult(frame!.Value) : _done.TrySetException(error);
+            if (won)
+            {
+                owner.Forget(this);
+                Release();
+            }
+        }
+
+        private void Release()
+        {
+            _timer?.Dispose();
+            _cancel.Dispose();
+        }
     }
 
     private sealed class FakeSource(ChannelReader<Frame> reader) : IFrameSource

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.Configuration;
 using Transport;
 using Transport.WebSockets;
@@ -39,39 +40,33 @@ public static class WebSocketTransportBuilderExtensions
     /// <typeparam name="TAuth">The auth source type.</typeparam>
     /// <param name="builder">The transport.</param>
     /// <returns>The builder.</returns>
-    public static IWebSocketTransportBuilder WithAuth<TAuth>(this IWebSocketTransportBuilder builder)
+    public static IWebSocketTransportBuilder WithAuth<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TAuth>(this IWebSocketTransportBuilder builder)
         where TAuth : class, IAuthSource =>
-        builder.WithAuth(static sp => ActivatorUtilities.GetServiceOrCreateInstance<TAuth>(sp));
+        builder.WithAuth(FromContainer<TAuth>());
 
     /// <summary>Uses the auth source <paramref name="factory"/> returns (called once, when the connector is built; the source itself is called on every attempt).</summary>
     /// <param name="builder">The transport.</param>
     /// <param name="factory">Creates the source.</param>
     /// <returns>The builder.</returns>
     /// <remarks>Without this, a keyed <see cref="IAuthSource"/> registered under the transport's name is used, else none.</remarks>
-    public static IWebSocketTransportBuilder WithAuth(this IWebSocketTransportBuilder builder, Func<IServiceProvider, IAuthSource> factory)
-    {
-        ArgumentNullException.ThrowIfNull(factory);
-        return builder.Register(r => r.Auth = factory);
-    }
+    public static IWebSocketTransportBuilder WithAuth(this IWebSocketTransportBuilder builder, Func<IServiceProvider, IAuthSource> factory) =>
+        builder.Use(factory, static (r, f) => r.Auth = f);
 
     /// <summary>Uses <typeparamref name="TClassifier"/> as the failure classifier (the registered service, or one created from the container).</summary>
     /// <typeparam name="TClassifier">The classifier type.</typeparam>
     /// <param name="builder">The transport.</param>
     /// <returns>The builder.</returns>
-    public static IWebSocketTransportBuilder WithClassifier<TClassifier>(this IWebSocketTransportBuilder builder)
+    public static IWebSocketTransportBuilder WithClassifier<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TClassifier>(this IWebSocketTransportBuilder builder)
         where TClassifier : class, IFailureClassifier =>
-        builder.WithClassifier(static sp => ActivatorUtilities.GetServiceOrCreateInstance<TClassifier>(sp));
+        builder.WithClassifier(FromContainer<TClassifier>());
 
     /// <summary>Uses the failure classifier <paramref name="factory"/> returns.</summary>
     /// <param name="builder">The transport.</param>
     /// <param name="factory">Creates the classifier.</param>
     /// <returns>The builder.</returns>
     /// <remarks>Without this, a keyed <see cref="IFailureClassifier"/> registered under the transport's name is used, else <see cref="DefaultFailureClassifier"/>.</remarks>
-    public static IWebSocketTransportBuilder WithClassifier(this IWebSocketTransportBuilder builder, Func<IServiceProvider, IFailureClassifier> factory)
-    {
-        ArgumentNullException.ThrowIfNull(factory);
-        return builder.Register(r => r.Classifier = factory);
-    }
+    public static IWebSocketTransportBuilder WithClassifier(this IWebSocketTransportBuilder builder, Func<IServiceProvider, IFailureClassifier> factory) =>
+        builder.Use(factory, static (r, f) => r.Classifier = f);
 
     /// <summary>
     /// Uses <typeparamref name="TInitializer"/> as the session initializer (the registered service, or one
@@ -80,39 +75,33 @@ public static class WebSocketTransportBuilderExtensions
     /// <typeparam name="TInitializer">The initializer type.</typeparam>
     /// <param name="builder">The transport.</param>
     /// <returns>The builder.</returns>
-    public static IWebSocketTransportBuilder WithSessionInitializer<TInitializer>(this IWebSocketTransportBuilder builder)
+    public static IWebSocketTransportBuilder WithSessionInitializer<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TInitializer>(this IWebSocketTransportBuilder builder)
         where TInitializer : class, ISessionInitializer =>
-        builder.WithSessionInitializer(static sp => ActivatorUtilities.GetServiceOrCreateInstance<TInitializer>(sp));
+        builder.WithSessionInitializer(FromContainer<TInitializer>());
 
     /// <summary>Uses the session initializer <paramref name="factory"/> returns (called once, when the connector is built).</summary>
     /// <param name="builder">The transport.</param>
     /// <param name="factory">Creates the initializer.</param>
     /// <returns>The builder.</returns>
     /// <remarks>Without this, a keyed <see cref="ISessionInitializer"/> registered under the transport's name is used, else none.</remarks>
-    public static IWebSocketTransportBuilder WithSessionInitializer(this IWebSocketTransportBuilder builder, Func<IServiceProvider, ISessionInitializer> factory)
-    {
-        ArgumentNullException.ThrowIfNull(factory);
-        return builder.Register(r => r.Initializer = factory);
-    }
+    public static IWebSocketTransportBuilder WithSessionInitializer(this IWebSocketTransportBuilder builder, Func<IServiceProvider, ISessionInitializer> factory) =>
+        builder.Use(factory, static (r, f) => r.Initializer = f);
 
     /// <summary>Uses <typeparamref name="TProvider"/> to choose each attempt's endpoint (the registered service, or one created from the container).</summary>
     /// <typeparam name="TProvider">The provider type.</typeparam>
     /// <param name="builder">The transport.</param>
     /// <returns>The builder.</returns>
-    public static IWebSocketTransportBuilder WithEndpointProvider<TProvider>(this IWebSocketTransportBuilder builder)
+    public static IWebSocketTransportBuilder WithEndpointProvider<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TProvider>(this IWebSocketTransportBuilder builder)
         where TProvider : class, IEndpointProvider =>
-        builder.WithEndpointProvider(static sp => ActivatorUtilities.GetServiceOrCreateInstance<TProvider>(sp));
+        builder.WithEndpointProvider(FromContainer<TProvider>());
 
     /// <summary>Uses the endpoint provider <paramref name="factory"/> returns.</summary>
     /// <param name="builder">The transport.</param>
     /// <param name="factory">Creates the provider.</param>
     /// <returns>The builder.</returns>
     /// <remarks>Without this, a keyed <see cref="IEndpointProvider"/> registered under the transport's name is used, else the configured URI and failover list.</remarks>
-    public static IWebSocketTransportBuilder WithEndpointProvider(this IWebSocketTransportBuilder builder, Func<IServiceProvider, IEndpointProvider> factory)
-    {
-        ArgumentNullException.ThrowIfNull(factory);
-        return builder.Register(r => r.Endpoints = factory);
-    }
+    public static IWebSocketTransportBuilder WithEndpointProvider(this IWebSocketTransportBuilder builder, Func<IServiceProvider, IEndpointProvider> factory) =>
+        builder.Use(factory, static (r, f) => r.Endpoints = f);
 
     /// <summary>
     /// Configures the named HttpClient whose handler pipeline carries the handshake (proxy, TLS,
@@ -174,6 +163,24 @@ public static class WebSocketTransportBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(configure);
         return builder.Register(r => r.ConfigureTransport.Add(configure));
+    }
+
+    // The one implementation behind the four generic overloads: the registered service, else an
+    // instance built from its public constructor (kept by the trimmer through the annotation).
+    private static Func<IServiceProvider, TService> FromContainer<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TService>()
+        where TService : class =>
+        static sp => ActivatorUtilities.GetServiceOrCreateInstance<TService>(sp);
+
+    // The one implementation behind the four factory overloads: checks both arguments and records
+    // the factory in the transport's named registration.
+    private static IWebSocketTransportBuilder Use<TService>(
+        this IWebSocketTransportBuilder builder,
+        Func<IServiceProvider, TService> factory,
+        Action<TransportRegistration, Func<IServiceProvider, TService>> assign)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(factory);
+        return builder.Register(r => assign(r, factory));
     }
 
     private static IWebSocketTransportBuilder Register(this IWebSocketTransportBuilder builder, Action<TransportRegistration> change)

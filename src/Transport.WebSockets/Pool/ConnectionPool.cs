@@ -7,8 +7,9 @@ namespace Transport.WebSockets.Pool;
 //
 // Pool.P1: Bounds: no connection carries more than PerConnectionCap keys; at most MaxConnections are open;
 //          every declared key is on exactly one connection or listed Unassigned.
-// Pool.P2: On demand, fill-first: a connection is opened only when every open one is at its cap; keys go to
-//          the lowest slot with room.
+// Pool.P2: On demand. FillFirst (default): a connection is opened only when every open one is at its cap;
+//          keys go to the lowest slot with room. Spread: connections open up to min(MaxConnections, keys) and
+//          each key goes to the least loaded one (lowest slot on a tie).
 // Pool.P3: Replay through the session initializer: on every new socket of a connection, exactly its share is
 //          subscribed there, as one batch on the context's pinned sink, after the connector's own initializer,
 //          before any queued frame and before the up-edge; no other connection sends anything because of it.
@@ -236,6 +237,41 @@ public sealed class ConnectionPool : IAsyncDisposable
     // connections within MaxConnections (P2, P5); what cannot be placed stays listed (P1).
     private void AssignUnassigned(CancellationToken cancellationToken, bool mayOpen = true)
     {
+        if (_options.Placement == PoolPlacement.Spread && mayOpen)
+        {
+            // Spread: open every connection the keys can use first, then place each key on the least loaded one.
+            while (true)
+            {
+                bool open;
+                lock (_lock)
+                {
+                    int live = _members.Count(m => !m.IsLost);
+                    open = !_disposed && _unassigned.Count > 0 && live < _options.MaxConnections && live < _owner.Count + _unassigned.Count;
+                }
+
+                if (!open)
+                {
+                    break;
+                }
+
+                cancellationToken.ThrowIfCancellationRequested();
+                Open();
+            }
+
+            lock (_lock)
+            {
+                while (_unassigned.Count > 0 && _members.Where(m => !m.IsLost && m.Count < _options.PerConnectionCap).MinBy(m => (m.Count, m.Index)) is { } least)
+                {
+                    var key = _unassigned[0];
+                    _unassigned.RemoveAt(0);
+                    _owner[key] = least;
+                    least.Add(key);
+                }
+            }
+
+            return;
+        }
+
         while (true)
         {
             bool needConnection;

@@ -25,6 +25,23 @@ public interface ISubscriptionProtocol
     IReadOnlyList<Frame> Unsubscribe(IReadOnlyList<string> keys);
 }
 
+/// <summary>How a pool places keys on its connections.</summary>
+public enum PoolPlacement
+{
+    /// <summary>
+    /// Fill each connection to its cap before opening the next: the fewest sockets, hence the fewest
+    /// connection attempts against the venue's per-IP budget.
+    /// </summary>
+    FillFirst,
+
+    /// <summary>
+    /// Open up to <see cref="ConnectionPoolOptions.MaxConnections"/> connections (never more than there are
+    /// keys) and place each key on the least loaded one: smaller shares, so a lost socket takes fewer
+    /// subscriptions down and each replay is shorter, at the cost of more sockets and attempts.
+    /// </summary>
+    Spread,
+}
+
 /// <summary>The pool's bounds.</summary>
 public sealed record ConnectionPoolOptions
 {
@@ -36,6 +53,9 @@ public sealed record ConnectionPoolOptions
 
     /// <summary>The most connections open at once (the venue's per-IP cap). Default 5, at least 1.</summary>
     public int MaxConnections { get; init; } = 5;
+
+    /// <summary>How keys are placed on connections. Default <see cref="PoolPlacement.FillFirst"/>.</summary>
+    public PoolPlacement Placement { get; init; } = PoolPlacement.FillFirst;
 
     /// <summary>The merged source's frame bound (drop-oldest, counted in <see cref="PoolSource.TotalDropped"/>). Default 100,000.</summary>
     public int MergedCapacityFrames { get; init; } = 100_000;
@@ -63,6 +83,11 @@ public sealed record ConnectionPoolOptions
                 nameof(MaxConnections),
                 MaxConnections,
                 $"ConnectionPoolOptions.MaxConnections ({MaxConnections}) exceeds the connector's Reconnect.MaxAttemptsPerWindow ({attempts}), the connect-attempt cap its connections share: the pool could not even open its connections within one window.");
+        }
+
+        if (!Enum.IsDefined(Placement))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Placement), Placement, "ConnectionPoolOptions.Placement must be FillFirst or Spread.");
         }
 
         if (string.IsNullOrWhiteSpace(Name))

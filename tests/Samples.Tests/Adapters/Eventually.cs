@@ -9,12 +9,16 @@ internal static class Eventually
 {
     public static readonly TimeSpan Bound = TimeSpan.FromSeconds(20);
 
-    public static async Task HoldsAsync(Func<bool> condition, string what, TimeSpan? bound = null)
+    public static Task HoldsAsync(Func<bool> condition, string what, TimeSpan? bound = null) =>
+        HoldsAsync(condition, () => what, bound);
+
+    /// <summary>As above; <paramref name="what"/> is composed at the timeout, so it shows the state then.</summary>
+    public static async Task HoldsAsync(Func<bool> condition, Func<string> what, TimeSpan? bound = null)
     {
         var deadline = DateTime.UtcNow + (bound ?? Bound);
         while (!condition())
         {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"Timed out waiting for: {what}");
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"Timed out waiting for: {what()}");
             await Task.Delay(5).ConfigureAwait(false);
         }
     }

@@ -198,6 +198,7 @@ public sealed class ListenKeySourceTests
                 .WithName("listen-key")
                 .WithUri("wss://stream.venue.example:9443/ws")
                 .WithBackoff(TimeSpan.FromMilliseconds(5), TimeSpan.FromMilliseconds(20), useJitter: false)
+                .WithConnectTimeout(TimeSpan.FromSeconds(30)) // bounds the REST call too: generous for a loaded machine
                 .WithPermanentRetries(2))
             .UseLeaf(leaf)
             .WithEndpointProvider(venue.Source)

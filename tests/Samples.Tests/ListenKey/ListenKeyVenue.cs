@@ -20,7 +20,7 @@ internal sealed class ListenKeyVenue : IAsyncDisposable
 {
     public const string Path = "/api/v3/userDataStream";
     public const string ApiKey = "APIKEY-very-secret-91c2";
-    public static readonly TimeSpan Bound = TimeSpan.FromSeconds(20);
+    public static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
 
     private readonly ServiceProvider _services;
     private readonly Channel<ListenKeyEvent> _events = Channel.CreateUnbounded<ListenKeyEvent>();

@@ -14,8 +14,10 @@ public sealed class PoolAndFanOutIntegrationTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
 
-    [Fact]
-    public async Task Pool_of_5_with_100_keys_at_cap_25_survives_the_server_cutting_every_connection_and_each_resubscribes_only_its_share()
+    [Theory]
+    [InlineData(PoolPlacement.Spread, 5, 20)]                  // 5 connections of 20 keys
+    [InlineData(PoolPlacement.FillFirst, 4, 25)]               // fill-first: 4 of 25, the 5th slot stays closed
+    public async Task Pool_of_5_with_100_keys_at_cap_25_survives_the_server_cutting_every_connection_and_each_resubscribes_only_its_share(PoolPlacement placement, int connections, int share)
     {
         // Woken by every server receipt and every lifecycle change of the pool; conditions are re-checked on each wake.
         var changes = new Changes();
@@ -65,7 +67,7 @@ public sealed class PoolAndFanOutIntegrationTests(ITestOutputHelper output)
                 .WithBackoff(TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(500))
                 .WithAttemptRateLimit(25, TimeSpan.FromMinutes(1)))
             .Build();
-        await using var pool = new ConnectionPool(new ConnectionPoolOptions { Name = "it", PerConnectionCap = 25, MaxConnections = 5 }, new TextProtocol(), connector);
+        await using var pool = new ConnectionPool(new ConnectionPoolOptions { Name = "it", PerConnectionCap = 25, MaxConnections = 5, Placement = placement }, new TextProtocol(), connector);
 
         var keys = Enumerable.Range(0, 100).Select(i => $"k{i:000}").ToList();
         await pool.AddAsync(keys);
@@ -75,8 +77,8 @@ public sealed class PoolAndFanOutIntegrationTests(ITestOutputHelper output)
             await changes.WaitUntilAsync(() => pool.Current.AllSubscribed && subscribed.Values.Sum(q => q.Count) == 100, "first subscriptions");
 
             var first = subscribed.ToDictionary(p => p.Key, p => p.Value.Order().ToList());
-            Assert.Equal(4, first.Count);                                  // fill-first: 100 keys at 25 per connection, the 5th slot stays closed
-            Assert.All(first.Values, share => Assert.Equal(25, share.Count));
+            Assert.Equal(connections, first.Count);
+            Assert.All(first.Values, keysOfOne => Assert.Equal(share, keysOfOne.Count));
             Assert.Equal(keys, first.Values.SelectMany(k => k).Order());
             Assert.All(frames.Values, texts => Assert.Single(texts));      // one replay frame per socket, nothing else
 
@@ -86,22 +88,22 @@ public sealed class PoolAndFanOutIntegrationTests(ITestOutputHelper output)
             }
 
             await changes.WaitUntilAsync(
-                () => pool.Current is { AllSubscribed: true } now && now.Connections.All(c => c.Epoch == 1) && subscribed.Count == 8 && subscribed.Values.Sum(q => q.Count) == 200,
+                () => pool.Current is { AllSubscribed: true } now && now.Connections.All(c => c.Epoch == 1) && subscribed.Count == 2 * connections && subscribed.Values.Sum(q => q.Count) == 200,
                 "resubscribed on epoch 1");
 
             var second = subscribed.Where(p => !first.ContainsKey(p.Key)).Select(p => p.Value.Order().ToList()).ToList();
-            Assert.Equal(4, second.Count);
-            foreach (var share in second)
+            Assert.Equal(connections, second.Count);
+            foreach (var keysOfOne in second)
             {
                 // Each new socket got exactly one old socket's share: no more, no less, no duplicates.
-                Assert.Contains(first.Values, old => old.SequenceEqual(share));
+                Assert.Contains(first.Values, old => old.SequenceEqual(keysOfOne));
             }
 
             Assert.Equal(keys, second.SelectMany(k => k).Order());
             Assert.All(frames.Values, texts => Assert.Single(texts));      // exactly one subscribe frame per socket, counts exact
-            Assert.InRange(pool.Connections.Sum(c => c.Lifecycle.Current.Attempts), 8, 25);   // within the one shared gate
+            Assert.InRange(pool.Connections.Sum(c => c.Lifecycle.Current.Attempts), 2 * connections, 25);   // within the one shared gate
             Assert.Equal(0, pool.Current.Lost);
-            output.WriteLine(pool.Current.ToString());
+            output.WriteLine($"{placement}: {pool.Current}; shares {string.Join(',', pool.Current.Connections.Select(c => c.Subscriptions))}");
         }
         finally
         {

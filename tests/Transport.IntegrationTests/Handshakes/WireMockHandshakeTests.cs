@@ -16,7 +16,7 @@ namespace Transport.IntegrationTests.Handshakes;
 /// </summary>
 public sealed class WireMockHandshakeTests : IDisposable
 {
-    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
     private const string Secret = "SUPERSECRET-wiremock-77b0";
 
     private readonly WireMockServer _server = WireMockServer.Start();
@@ -96,7 +96,7 @@ public sealed class WireMockHandshakeTests : IDisposable
     {
         Reject(429, "1"); // the stack's backoff is 10-200 ms: only Retry-After explains a 1 s wait
         var clock = new TimerLog();
-        await using var client = await StackClient.StartAsync(WebSocketUri(), builder: b => b.UseLeafKind(leaf).WithTimeProvider(clock));
+        await using var client = await StackClient.StartAsync(WebSocketUri(), o => SlowMachine(o), builder: b => b.UseLeafKind(leaf).WithTimeProvider(clock));
 
         var second = await client.WaitAsync(s => s.Attempts >= 2);
         var stamps = client.AttemptTimestamps;
@@ -116,7 +116,7 @@ public sealed class WireMockHandshakeTests : IDisposable
     public async Task Stack_rejected_with_403_ends_Unrecoverable_after_the_permanent_retries(LeafKind leaf)
     {
         Reject(403);
-        await using var client = await StackClient.StartAsync(WebSocketUri(), o => o.WithPermanentRetries(1), builder: b => b.UseLeafKind(leaf));
+        await using var client = await StackClient.StartAsync(WebSocketUri(), o => SlowMachine(o).WithPermanentRetries(1), builder: b => b.UseLeafKind(leaf));
 
         var final = await client.WaitAsync(s => s.IsTerminal);
 
@@ -125,6 +125,9 @@ public sealed class WireMockHandshakeTests : IDisposable
         Assert.Equal(2, final.Attempts);
         Assert.Equal(2, _server.LogEntries.Count());
     }
+
+    // A handshake on a loaded machine must not time out and add a Transient attempt to the count.
+    private static TransportOptionsBuilder SlowMachine(TransportOptionsBuilder o) => o.WithConnectTimeout(TimeSpan.FromSeconds(30));
 
     private void Reject(int status, string? retryAfter = null)
     {

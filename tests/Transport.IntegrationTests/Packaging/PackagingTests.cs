@@ -1,44 +1,40 @@
 using System.IO.Compression;
+using System.Text;
+using System.Text.RegularExpressions;
 using System.Xml.Linq;
 using Transport.Testing;
 
 namespace Transport.IntegrationTests.Packaging;
 
 /// <summary>
-/// Packs the three packages and consumes them from a fresh console project outside the repo (no
-/// Directory.Build.props, no central package versions), which connects to a loopback server.
+/// Packs the three packages (once, <see cref="PackedFeed"/>) and consumes them from fresh projects
+/// outside the repo (no Directory.Build.props, no central package versions): a console app that
+/// connects to a loopback server, and one app per C# block of the README (with the documented
+/// prelude, tests/Samples.Tests/Readme/ReadmePrelude.cs), built together.
 /// </summary>
 [Trait("Category", "Packaging")]
 [Collection(Stack.MemoryCollection.Name)]
-public sealed class PackagingTests : IDisposable
+public sealed partial class PackagingTests(PackedFeed packed) : IClassFixture<PackedFeed>
 {
-    private const string Version = "0.0.0-test";
-    private static readonly string[] Packages = ["Transport.Abstractions", "Transport.WebSockets", "Transport.Mock"];
-    private static readonly TimeSpan StepBound = TimeSpan.FromMinutes(4);
+    private const string Version = PackedFeed.Version;
+    private static readonly TimeSpan StepBound = PackedFeed.StepBound;
 
-    private readonly string _work = Path.Combine(Path.GetTempPath(), "transport-packaging-" + Guid.NewGuid().ToString("N"));
-
-    public PackagingTests() => Directory.CreateDirectory(_work);
+    [Fact]
+    public void Pack_is_clean_and_every_package_carries_its_metadata()
+    {
+        foreach (var package in PackedFeed.Packages)
+        {
+            // No NU5xxx (metadata, readme, icon) or other warning from pack: metadata is complete.
+            Assert.DoesNotMatch(new Regex(@"warning (NU|CS|IL|RS)\d+"), packed.PackOutput[package]);
+            AssertPackageContents(packed.Feed, package);
+        }
+    }
 
     [Fact]
     public async Task Packed_packages_restore_into_a_fresh_console_app_that_receives_a_frame()
     {
-        var repo = RepositoryRoot();
-        var feed = Directory.CreateDirectory(Path.Combine(_work, "feed")).FullName;
-        foreach (var package in Packages)
-        {
-            var project = Path.Combine(repo, "src", package, package + ".csproj");
-            var (code, output) = await DotnetCli.RunAsync(repo, StepBound, "pack", project, "-c", "Release", "-o", feed, "-p:Version=" + Version, "--disable-build-servers");
-            Assert.True(code == 0, $"pack {package} failed:\n{output}");
-        }
-
-        foreach (var package in Packages)
-        {
-            AssertPackageContents(feed, package);
-        }
-
-        var app = Directory.CreateDirectory(Path.Combine(_work, "app")).FullName;
-        await WriteConsoleAppAsync(app, feed);
+        var app = Directory.CreateDirectory(Path.Combine(packed.Work, "app")).FullName;
+        await WriteConsoleAppAsync(app);
 
         await using var server = await LoopbackServer.StartAsync(async session =>
         {
@@ -59,16 +55,38 @@ public sealed class PackagingTests : IDisposable
         Assert.Equal(1, server.ConnectionCount);
     }
 
-    public void Dispose()
+    [Fact]
+    public async Task Every_csharp_block_of_the_README_builds_as_a_fresh_app_on_the_packed_packages()
     {
-        try
+        var root = Directory.CreateDirectory(Path.Combine(packed.Work, "readme")).FullName;
+        await packed.WriteNuGetConfigAsync(root);
+        var readme = await File.ReadAllTextAsync(Path.Combine(packed.Repository, "README.md"));
+        var prelude = await File.ReadAllTextAsync(Path.Combine(packed.Repository, "tests", "Samples.Tests", "Readme", "ReadmePrelude.cs"));
+        var blocks = CsharpBlock().Matches(readme)
+            .Select(m => (Line: readme[..m.Index].Count(c => c == '\n') + 1, Code: m.Groups[1].Value))
+            .ToList();
+        Assert.True(blocks.Count >= 4, $"Found {blocks.Count} C# blocks in README.md.");
+
+        // One project per block (each block is a program of top-level statements), one build.
+        var solution = new StringBuilder("<Solution>\n");
+        for (var i = 0; i < blocks.Count; i++)
         {
-            Directory.Delete(_work, recursive: true);
+            var name = $"ReadmeBlock{i:00}_line{blocks[i].Line}";
+            var dir = Directory.CreateDirectory(Path.Combine(root, name)).FullName;
+            await File.WriteAllTextAsync(Path.Combine(dir, name + ".csproj"), ReadmeProject());
+            await File.WriteAllTextAsync(Path.Combine(dir, "ReadmePrelude.cs"), prelude);
+            await File.WriteAllTextAsync(Path.Combine(dir, "Program.cs"), blocks[i].Code);
+            solution.Append($"  <Project Path=\"{name}/{name}.csproj\" />\n");
         }
-        catch (IOException)
-        {
-            // Best effort: a leftover temp folder is harmless.
-        }
+
+        solution.Append("</Solution>\n");
+        await File.WriteAllTextAsync(Path.Combine(root, "Readme.slnx"), solution.ToString());
+
+        var build = await DotnetCli.RunAsync(root, StepBound, "build", "Readme.slnx", "-c", "Release", "--disable-build-servers");
+
+        Assert.True(build.ExitCode == 0,
+            "README blocks did not build against the packed packages (project name = block index and README line):\n"
+            + string.Join('\n', build.Output.Split('\n').Where(l => l.Contains("error", StringComparison.Ordinal)).Distinct().Take(60)));
     }
 
     private static void AssertPackageContents(string feed, string package)
@@ -87,6 +105,18 @@ public sealed class PackagingTests : IDisposable
         Assert.Equal("MIT", metadata.Element(ns + "license")?.Value);
         Assert.Equal("README.md", metadata.Element(ns + "readme")?.Value);
         Assert.False(string.IsNullOrWhiteSpace(metadata.Element(ns + "tags")?.Value), $"{package}: no tags");
+        Assert.True((metadata.Element(ns + "description")?.Value.Length ?? 0) > 40, $"{package}: no real description");
+        Assert.False(string.IsNullOrWhiteSpace(metadata.Element(ns + "authors")?.Value), $"{package}: no authors");
+        Assert.False(string.IsNullOrWhiteSpace(metadata.Element(ns + "projectUrl")?.Value), $"{package}: no project URL");
+        var repository = metadata.Element(ns + "repository");
+        Assert.Equal("git", (string?)repository?.Attribute("type"));
+        Assert.StartsWith("https://", (string?)repository?.Attribute("url"), StringComparison.Ordinal);
+        // The package's own README (not the repository's), the one its readme element points at.
+        using (var readme = new StreamReader(zip.GetEntry("README.md")!.Open()))
+        {
+            Assert.StartsWith("# " + package, readme.ReadToEnd(), StringComparison.Ordinal);
+        }
+
         var dependencies = metadata.Descendants(ns + "dependency").Select(d => (string)d.Attribute("id")!).ToList();
         // Transport.Mock ships FakeTimeProvider as its documented clock (ADR 0003): that one test
         // package is a deliberate dependency of the mock package, and of no other.
@@ -98,27 +128,9 @@ public sealed class PackagingTests : IDisposable
         Assert.DoesNotContain(dependencies, d => d.StartsWith("xunit", StringComparison.OrdinalIgnoreCase) || d.Contains("Test", StringComparison.Ordinal) || d.StartsWith("Microsoft.AspNetCore", StringComparison.Ordinal));
     }
 
-    private static async Task WriteConsoleAppAsync(string app, string feed)
+    private async Task WriteConsoleAppAsync(string app)
     {
-        var globalPackages = await GlobalPackagesFolderAsync();
-
-        // The machine's own sources stay (no <clear/>); the local feed is added. A private
-        // global-packages folder keeps 0.0.0-test out of the user's cache (a stale copy would be
-        // reused by the next run); the user's cache is a fallback for the third-party packages.
-        await File.WriteAllTextAsync(Path.Combine(app, "NuGet.config"), $"""
-            <?xml version="1.0" encoding="utf-8"?>
-            <configuration>
-              <config>
-                <add key="globalPackagesFolder" value="{Path.Combine(app, "packages")}" />
-              </config>
-              <packageSources>
-                <add key="transport-local" value="{feed}" />
-              </packageSources>
-              <fallbackPackageFolders>
-                <add key="user-cache" value="{globalPackages}" />
-              </fallbackPackageFolders>
-            </configuration>
-            """);
+        await packed.WriteNuGetConfigAsync(app);
         await File.WriteAllTextAsync(Path.Combine(app, "Consumer.csproj"), $"""
             <Project Sdk="Microsoft.NET.Sdk">
               <PropertyGroup>
@@ -153,24 +165,27 @@ public sealed class PackagingTests : IDisposable
             """);
     }
 
-    private static async Task<string> GlobalPackagesFolderAsync()
-    {
-        var (code, output) = await DotnetCli.RunAsync(Path.GetTempPath(), TimeSpan.FromMinutes(1), "nuget", "locals", "global-packages", "--list");
-        Assert.True(code == 0, output);
-        var line = output.Split('\n').Select(l => l.Trim()).First(l => l.StartsWith("global-packages:", StringComparison.Ordinal));
-        return line["global-packages:".Length..].Trim();
-    }
+    // A fresh app as a reader would make it for the README: the two packages, ASP.NET Core (the
+    // hosting blocks), OpenTelemetry (the metrics block) and xunit's asserts (the testing block).
+    private string ReadmeProject() => $"""
+        <Project Sdk="Microsoft.NET.Sdk">
+          <PropertyGroup>
+            <OutputType>Exe</OutputType>
+            <TargetFramework>net10.0</TargetFramework>
+            <Nullable>enable</Nullable>
+            <ImplicitUsings>disable</ImplicitUsings>
+            <NoWarn>$(NoWarn);CS1591</NoWarn>
+          </PropertyGroup>
+          <ItemGroup>
+            <FrameworkReference Include="Microsoft.AspNetCore.App" />
+            <PackageReference Include="Transport.WebSockets" Version="{Version}" />
+            <PackageReference Include="Transport.Mock" Version="{Version}" />
+            <PackageReference Include="OpenTelemetry.Extensions.Hosting" Version="{packed.CentralVersion("OpenTelemetry.Extensions.Hosting")}" />
+            <PackageReference Include="xunit.assert" Version="{packed.CentralVersion("xunit")}" />
+          </ItemGroup>
+        </Project>
+        """;
 
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Transport.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("Transport.sln not found above " + AppContext.BaseDirectory);
-    }
+    [GeneratedRegex(@"^```csharp\r?\n(.*?)^```", RegexOptions.Multiline | RegexOptions.Singleline)]
+    private static partial Regex CsharpBlock();
 }

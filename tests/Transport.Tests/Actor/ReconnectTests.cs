@@ -239,4 +239,25 @@ public sealed class ReconnectTests
         Assert.Equal(ConnectionPhase.Resumed, h.Now.Phase);
         Assert.Equal(1, h.Now.Epoch);
     }
+
+    [Fact]
+    public void DownSince_is_set_while_Connecting_from_the_start_and_cleared_at_the_up_edge()
+    {
+        // LifecycleSnapshot documents DownSince for every phase that is not up, Connecting included
+        // (issue 17, item 8): the first attempt fails, the snapshot says since when the feed has been down.
+        var h = ActorHarness.Start(script: c =>
+        {
+            c.Next.Fails(Refused);
+            c.Next.Succeeds();
+        });
+        var startedAt = h.Clock.GetUtcNow();
+
+        Assert.Equal(ConnectionPhase.Connecting, h.Now.Phase);
+        Assert.Equal(startedAt, h.Now.DownSince);
+
+        h.Advance(TimeSpan.FromSeconds(1));
+
+        Assert.Equal(ConnectionPhase.Connected, h.Now.Phase);
+        Assert.Null(h.Now.DownSince);
+    }
 }

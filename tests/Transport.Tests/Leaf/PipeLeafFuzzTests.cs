@@ -28,7 +28,7 @@ public sealed class PipeLeafFuzzTests
             var random = new Random(seed);
             var deflate = random.Next(3) == 0;
             var stream = Mutate(ValidStream(random, deflate), random);
-            var outcome = RunCase(seed, stream, deflate);
+            var outcome = RunCase(seed, stream, deflate, leased: seed % 2 == 1); // half in lease mode
             outcomes[outcome] = outcomes.GetValueOrDefault(outcome) + 1;
         }
 
@@ -84,9 +84,9 @@ public sealed class PipeLeafFuzzTests
         }
     }
 
-    private static string RunCase(int seed, byte[] stream, bool deflate)
+    private static string RunCase(int seed, byte[] stream, bool deflate, bool leased = false)
     {
-        var harness = new PipeLeafHarness(Limit, deflate);
+        var harness = new PipeLeafHarness(Limit, deflate, payloads: leased ? Transport.WebSockets.Buffering.PayloadAllocator.Leased : null);
         var before = GC.GetAllocatedBytesForCurrentThread();
         harness.Feed(stream);
         List<Frame> frames;
@@ -115,6 +115,9 @@ public sealed class PipeLeafFuzzTests
             {
                 Assert.True(Utf8.IsValid(frame.Payload.Span), $"seed {seed}: invalid UTF-8 was delivered");
             }
+
+            Assert.True(frame.IsLeased == (leased && frame.IsData && frame.Length > 0), $"seed {seed}: a {frame.Kind} frame's lease state");
+            frame.Release(); // lease mode: back to the pool; owned: a no-op
         }
 
         if (error is null)

@@ -115,6 +115,145 @@ public sealed class FakeReconnectingConnectionTests
         Assert.Equal(401, ended.HttpStatus);
     }
 
+    [Fact]
+    [Trait("Invariant", "Fake.F5")]
+    public async Task F5_the_initializer_runs_on_each_socket_before_the_up_edge_and_its_sends_are_recorded_pinned()
+    {
+        var seen = new List<(long Epoch, bool IsReconnect, ConnectionPhase PhaseDuringInit, int Status)>();
+        FakeReconnectingConnection? fake = null;
+        var initializer = SessionInitializers.From(async (context, ct) =>
+        {
+            seen.Add((context.Epoch, context.IsReconnect, fake!.Current.Phase, context.Handshake.StatusCode));
+            Assert.Equal(context.Epoch, context.Session.Epoch);
+            await context.Sink.SendAsync(Frame.Text("login"), ct);
+        });
+        fake = new FakeReconnectingConnection("venue", new FakeTimeProvider(Start), initializer);
+        Assert.Throws<InvalidOperationException>(() => fake.GoUp());
+
+        var up = await fake.GoUpAsync();
+        fake.GoDown();
+        var resumed = await fake.GoUpAsync();
+        await fake.Connection.Sink.SendAsync(Frame.Text("order"));
+
+        Assert.Equal((ConnectionPhase.Connected, 0L, 1L), (up.Phase, up.Epoch, up.Attempts));
+        Assert.Equal((ConnectionPhase.Resumed, 1L, 2L), (resumed.Phase, resumed.Epoch, resumed.Attempts));
+        Assert.Equal([(0L, false, ConnectionPhase.Connecting, 101), (1L, true, ConnectionPhase.Reconnecting, 101)], seen);
+        Assert.Equal(["login", "login", "order"], fake.Sent.Select(s => s.Text));
+        Assert.Equal([true, true, false], fake.Sent.Select(s => s.ByInitializer));
+        Assert.Equal([SendOptions.PinnedTo(0), SendOptions.PinnedTo(1), default], fake.Sent.Select(s => s.Options));
+        Assert.Equal([0L, 1L, 1L], fake.Sent.Select(s => s.Epoch));
+    }
+
+    [Fact]
+    [Trait("Invariant", "Fake.F5")]
+    public async Task F5_the_pinned_sink_of_an_ended_socket_refuses_with_StaleEpoch()
+    {
+        ISessionContext? first = null;
+        var fake = new FakeReconnectingConnection(initializer: SessionInitializers.From((context, _) =>
+        {
+            first ??= context;
+            return ValueTask.CompletedTask;
+        }));
+        await fake.GoUpAsync();
+        Assert.Equal(SendStatus.Accepted, first!.Sink.TrySend(Frame.Text("while up")));
+
+        fake.GoDown();
+
+        Assert.Equal(SendStatus.StaleEpoch, first.Sink.TrySend(Frame.Text("late")));
+        var stale = await Assert.ThrowsAsync<TransportException>(async () => await first.Sink.SendAsync(Frame.Text("late")));
+        Assert.Equal(TransportErrorKind.StaleEpoch, stale.Kind);
+        Assert.Equal(["while up"], fake.Sent.Select(s => s.Text));
+        Assert.Equal(SendOptions.PinnedTo(0), fake.Sent[0].Options);
+    }
+
+    [Fact]
+    [Trait("Invariant", "Fake.F5")]
+    public async Task F5_a_failing_initializer_fails_the_attempt_and_its_socket_epoch_is_not_reused()
+    {
+        var failures = new Queue<Exception>([TransportException.Auth(401), new InvalidOperationException("secret=hunter2")]);
+        var fake = new FakeReconnectingConnection(initializer: SessionInitializers.From((_, _) =>
+            failures.TryDequeue(out var failure) ? ValueTask.FromException(failure) : ValueTask.CompletedTask));
+
+        var rejected = await fake.GoUpAsync();
+        var thrown = await fake.GoUpAsync();
+        var up = await fake.GoUpAsync();
+
+        Assert.Equal((ConnectionPhase.Connecting, 1L, 401), (rejected.Phase, rejected.Attempts, rejected.LastError!.HttpStatus!.Value));
+        Assert.Equal(TransportErrorKind.Connection, thrown.LastError!.Kind);
+        Assert.Contains(nameof(InvalidOperationException), thrown.LastError.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", thrown.LastError.Message, StringComparison.Ordinal);
+        Assert.NotNull(thrown.DownSince);
+        // Never up before, so Connected; the two failed sockets used epochs 0 and 1 (Actor.A2).
+        Assert.Equal((ConnectionPhase.Connected, 2L, 3L), (up.Phase, up.Epoch, up.Attempts));
+        Assert.Null(up.DownSince);
+    }
+
+    [Fact]
+    [Trait("Invariant", "Fake.F5")]
+    public async Task F5_frame_waits_see_pushed_frames_which_still_reach_the_source_and_time_out_on_the_fake_clock()
+    {
+        var clock = new FakeTimeProvider(Start);
+        var fake = new FakeReconnectingConnection("venue", clock, SessionInitializers.From(async (context, ct) =>
+        {
+            var ack = context.WaitForFrameAsync(f => f.GetText().Contains("logged-in", StringComparison.Ordinal), TimeSpan.FromSeconds(5), ct);
+            await context.Sink.SendAsync(Frame.Text("login"), ct);
+            await ack;
+        }));
+
+        var first = fake.GoUpAsync();
+        Assert.False(first.IsCompleted);
+        fake.PushText("noise");
+        Assert.False(first.IsCompleted);
+        fake.PushText("logged-in");
+        var up = await first.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(ConnectionPhase.Connected, up.Phase);
+        var received = new List<string>();
+        while (fake.Connection.Source.TryRead(out var frame))
+        {
+            received.Add(frame.GetText());
+        }
+
+        Assert.Equal(["noise", "logged-in"], received);
+
+        fake.GoDown();
+        var second = fake.GoUpAsync();
+        clock.Advance(TimeSpan.FromSeconds(4));
+        Assert.False(second.IsCompleted);
+        clock.Advance(TimeSpan.FromSeconds(1));
+        var timedOut = await second.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(ConnectionPhase.Reconnecting, timedOut.Phase);
+        Assert.Equal(TransportErrorKind.Timeout, timedOut.LastError!.Kind);
+    }
+
+    [Fact]
+    [Trait("Invariant", "Fake.F5")]
+    public async Task F5_going_down_while_the_initializer_runs_cancels_it_and_fails_the_attempt_with_the_down_error()
+    {
+        var cancelled = false;
+        var fake = new FakeReconnectingConnection(initializer: SessionInitializers.From(async (_, ct) =>
+        {
+            try
+            {
+                await new TaskCompletionSource().Task.WaitAsync(ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                Volatile.Write(ref cancelled, true);
+                throw;
+            }
+        }));
+
+        var attempt = fake.GoUpAsync();
+        fake.GoDown(TransportException.ClosedByPeer(CloseCodes.GoingAway, null));
+        var failed = await attempt.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.True(Volatile.Read(ref cancelled));
+        Assert.False(failed.IsUp);
+        Assert.Equal(CloseCodes.GoingAway, failed.LastError!.CloseCode);
+        Assert.Empty(fake.Sent);
+    }
+
     private sealed class Observer(Action<LifecycleSnapshot> next, Action completed) : IObserver<LifecycleSnapshot>
     {
         public void OnCompleted() => completed();

@@ -36,6 +36,27 @@ public sealed class ConnectionPoolTests
     }
 
     [Fact]
+    [Trait("Invariant", "Pool.P1")]
+    [Trait("Invariant", "Pool.P2")]
+    public void P2_spread_opens_up_to_max_connections_and_places_each_key_on_the_least_loaded()
+    {
+        var h = new PoolHarness(cap: 25, max: 5, placement: PoolPlacement.Spread);
+        h.Add(PoolHarness.Keys(0, 3));
+        Assert.Equal([1, 1, 1], h.Pool.Current.Connections.Select(c => c.Subscriptions));   // never more sockets than keys
+
+        h.Add(PoolHarness.Keys(3, 97));
+        var now = h.Pool.Current;
+        Assert.Equal([20, 20, 20, 20, 20], now.Connections.Select(c => c.Subscriptions));
+        Assert.Equal(5, h.Leaf.Sockets.Count);
+        Assert.True(now.AllSubscribed, now.ToString());
+        Assert.Equal(PoolHarness.Keys(0, 100).Order(), h.Leaf.Sockets.SelectMany(PoolHarness.Subscribed).Order());
+
+        h.Add(PoolHarness.Keys(100, 25));                          // up to the cap everywhere, never beyond
+        Assert.Equal([25, 25, 25, 25, 25], h.Pool.Current.Connections.Select(c => c.Subscriptions));
+        Assert.True(h.Pool.Current.AllSubscribed, h.Pool.Current.ToString());
+    }
+
+    [Fact]
     [Trait("Invariant", "Pool.P3")]
     public void P3_every_epoch_replays_exactly_the_share_through_the_initializer_before_queued_frames_and_the_up_edge()
     {

@@ -25,7 +25,8 @@ internal sealed class PoolHarness
         Action<ScriptedConnector>? script = null,
         Action<TransportOptionsBuilder>? configure = null,
         ISessionInitializer? login = null,
-        ISubscriptionProtocol? protocol = null)
+        ISubscriptionProtocol? protocol = null,
+        PoolPlacement placement = PoolPlacement.FillFirst)
     {
         Clock = new ManualTimeProvider();
         Spawner = new ManualSpawner();
@@ -55,7 +56,7 @@ internal sealed class PoolHarness
 
         Connector = builder.Build();
         Pool = new ConnectionPool(
-            new ConnectionPoolOptions { Name = "venue", PerConnectionCap = cap, MaxConnections = max },
+            new ConnectionPoolOptions { Name = "venue", PerConnectionCap = cap, MaxConnections = max, Placement = placement },
             protocol ?? new TextProtocol(),
             Connector,
             Spawner);

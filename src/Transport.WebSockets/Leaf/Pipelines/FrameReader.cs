@@ -15,9 +15,9 @@ namespace Transport.WebSockets.Pipelines;
 /// <remarks>
 /// <para>
 /// Invariants (tests: PipeLeafParserTests, PipeLeafFuzzTests, the leaf contract suite):
-/// PipeLeaf.R1: a data message is returned whole (fragments reassembled), copied through the
-///     PayloadAllocator into an exact-size array the frame owns (or a pooled lease in lease mode); a
-///     single-frame message is copied once, straight from the read buffer.
+/// PipeLeaf.R1: a data message is returned whole (fragments reassembled), copied exactly once through
+///     the connection's PayloadAllocator: an exact-size array the frame owns, or in lease mode a pooled
+///     lease the consumer returns (ADR 0009); a single-frame message is copied straight from the read buffer.
 /// PipeLeaf.R2: nothing is allocated for a message beyond MaxMessageBytes: an uncompressed frame whose
 ///     declared length would pass the limit is refused at its header; a compressed message is inflated
 ///     into the reassembly buffer up to the limit and one probe byte past it. Either way the socket
@@ -53,8 +53,8 @@ internal sealed class FrameReader : ILeafReceiver
     private readonly MessageInflater? _inflater;
     private readonly Action<ReadOnlySequence<byte>>? _onPong;
     private readonly Action? _onClosed;
-    private readonly PayloadAllocator _payloads;
     private readonly ReassemblyBuffer _message;
+    private readonly PayloadAllocator _payloads;
     private readonly byte[] _probe = new byte[1];
     private int _state;
 
@@ -81,8 +81,8 @@ internal sealed class FrameReader : ILeafReceiver
 
     public FrameReader(PipeReader input, FrameWriter writer, int maxMessageBytes, int receiveBufferBytes, TimeProvider time, MessageInflater? inflater, Action<ReadOnlySequence<byte>>? onPong, Action? onClosed = null, PayloadAllocator? payloads = null)
     {
-        _onClosed = onClosed;
         _payloads = payloads ?? PayloadAllocator.Owned;
+        _onClosed = onClosed;
         _input = input;
         _writer = writer;
         _maxMessageBytes = maxMessageBytes;
@@ -369,24 +369,20 @@ internal sealed class FrameReader : ILeafReceiver
                     return TooBig();
                 }
 
-                // PipeLeaf.R1 fast path: a whole single-frame message already in this read is validated
-                // in place, then copied once (owned or leased). Text straddling two read segments takes
-                // the reassembly path below (validated as it is appended).
+                // PipeLeaf.R1 fast path: a whole single-frame message already in this read is copied once.
                 if (fin && opcode != 0 && !_compressed && _buffer.Length - headerLength >= length)
                 {
                     var payload = _buffer.Slice(headerLength, length);
-                    if (opcode == 0x2 || payload.IsSingleSegment)
+                    _messageOpcode = 0;
+                    if (opcode == 0x1 && !IsValidUtf8(payload))
                     {
-                        _buffer = _buffer.Slice(payload.End);
-                        _messageOpcode = 0;
-                        if (opcode == 0x1 && !Utf8.IsValid(payload.FirstSpan))
-                        {
-                            return Violate("a text message that is not valid UTF-8", CloseCodes.InvalidPayload);
-                        }
-
-                        frame = _payloads.Create(opcode == 0x1 ? FrameKind.Text : FrameKind.Binary, payload);
-                        return Parsed.Frame;
+                        return Violate("a text message that is not valid UTF-8", CloseCodes.InvalidPayload);
                     }
+
+                    // Validated first: a rejected message is never allocated (nor leased).
+                    frame = _payloads.Create(opcode == 0x1 ? FrameKind.Text : FrameKind.Binary, payload);
+                    _buffer = _buffer.Slice(headerLength + length);
+                    return Parsed.Frame;
                 }
 
                 _buffer = _buffer.Slice(headerLength);
@@ -579,6 +575,27 @@ internal sealed class FrameReader : ILeafReceiver
 
         _peerClose = Frame.Close(code, reason.IsEmpty ? null : Encoding.UTF8.GetString(reason));
         return Parsed.Stop;
+    }
+
+    // A message straddling two segments of the read is validated from a pooled copy (no garbage).
+    private static bool IsValidUtf8(in ReadOnlySequence<byte> payload)
+    {
+        if (payload.IsSingleSegment)
+        {
+            return Utf8.IsValid(payload.FirstSpan);
+        }
+
+        var length = (int)payload.Length;
+        var copy = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            payload.CopyTo(copy);
+            return Utf8.IsValid(copy.AsSpan(0, length));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(copy);
+        }
     }
 
     // RFC 6455 7.4: 1000-1003 and 1007-1014 are defined for the wire, 3000-4999 are registered/private.

@@ -54,7 +54,7 @@ public sealed class PipeWebSocketConnectorOptions
     public Action<HttpRequestMessage>? ConfigureRequest { get; set; }
 
     /// <summary>
-    /// How received payloads are allocated (exact-size owned arrays, or pooled leases in lease mode).
+    /// Where received payloads are copied: owned arrays (default) or pooled leases (lease mode).
     /// Set by the transport builder from <see cref="ReceiveOptions.LeasedPayloads"/>.
     /// </summary>
     internal Buffering.PayloadAllocator Payloads { get; set; } = Buffering.PayloadAllocator.Owned;
