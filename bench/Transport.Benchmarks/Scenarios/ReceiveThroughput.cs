@@ -13,6 +13,7 @@ internal static class ReceiveThroughput
     private static readonly ReceiveClient[] AllClients =
     [
         ReceiveClient.RawReused, ReceiveClient.RawOwned, ReceiveClient.WebsocketClient,
+        ReceiveClient.LeafOnly, ReceiveClient.PipeLeafOnly,
         ReceiveClient.StackForeach, ReceiveClient.StackTryRead, ReceiveClient.StackBatch, ReceiveClient.StackLease,
         ReceiveClient.PipeForeach, ReceiveClient.PipeTryRead, ReceiveClient.PipeBatch, ReceiveClient.PipeLease,
     ];
