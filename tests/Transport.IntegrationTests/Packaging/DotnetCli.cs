@@ -6,7 +6,7 @@ namespace Transport.IntegrationTests.Packaging;
 /// <summary>Runs the dotnet CLI as a child process with a bound; the whole process tree is killed if it runs over.</summary>
 internal static class DotnetCli
 {
-    public static async Task<(int ExitCode, string Output)> RunAsync(string workingDirectory, TimeSpan bound, params string[] arguments)
+    public static Task<(int ExitCode, string Output)> RunAsync(string workingDirectory, TimeSpan bound, params string[] arguments)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -34,6 +34,15 @@ internal static class DotnetCli
         start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         start.Environment["DOTNET_NOLOGO"] = "1";
 
+        return ChildProcess.RunAsync(start, bound, $"dotnet {string.Join(' ', arguments)}");
+    }
+}
+
+/// <summary>Runs a child process with a bound, collecting stdout and stderr; the whole process tree is killed if it runs over.</summary>
+internal static class ChildProcess
+{
+    public static async Task<(int ExitCode, string Output)> RunAsync(ProcessStartInfo start, TimeSpan bound, string description)
+    {
         using var process = new Process { StartInfo = start };
         var output = new StringBuilder();
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (output) { output.AppendLine(e.Data); } } };
@@ -49,7 +58,7 @@ internal static class DotnetCli
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"dotnet {string.Join(' ', arguments)} ran over {bound}:\n{output}");
+            throw new TimeoutException($"{description} ran over {bound}:\n{output}");
         }
 
         lock (output)

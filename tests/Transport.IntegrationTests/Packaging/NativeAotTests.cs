@@ -126,7 +126,7 @@ public sealed class NativeAotFactAttribute : FactAttribute
 /// <summary>Runs a native executable with a bound; the process tree is killed if it runs over.</summary>
 internal static class NativeProcess
 {
-    public static async Task<(int ExitCode, string Output)> RunAsync(string file, TimeSpan bound, params string[] arguments)
+    public static Task<(int ExitCode, string Output)> RunAsync(string file, TimeSpan bound, params string[] arguments)
     {
         var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var argument in arguments)
@@ -134,27 +134,6 @@ internal static class NativeProcess
             start.ArgumentList.Add(argument);
         }
 
-        using var process = new Process { StartInfo = start };
-        var output = new System.Text.StringBuilder();
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (output) { output.AppendLine(e.Data); } } };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (output) { output.AppendLine(e.Data); } } };
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        using var timeout = new CancellationTokenSource(bound);
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{file} ran over {bound}:\n{output}");
-        }
-
-        lock (output)
-        {
-            return (process.ExitCode, output.ToString());
-        }
+        return ChildProcess.RunAsync(start, bound, file);
     }
 }
