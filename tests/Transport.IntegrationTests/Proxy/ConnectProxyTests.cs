@@ -92,6 +92,10 @@ public sealed class ConnectProxyTests : IDisposable
         await using var frames = connection.Source.GetAsyncEnumerator();
 
         var first = TlsTests.SessionNumber(await TlsTests.NextTextAsync(frames));
+        // A frame can arrive before the up-edge is published (the receive loop starts before the session
+        // initializer and the up-edge, ADR 0010): cut the session only once it is up, or the next socket's
+        // up-edge is the first one (Connected, not Resumed). Seen under load.
+        await connection.Lifecycle.WaitAsync(s => s.IsUp).AsTask().WaitAsync(Bound);
         (await server.WaitForConnectionAsync(first)).Abort();
         var second = TlsTests.SessionNumber(await TlsTests.NextTextAsync(frames));
 

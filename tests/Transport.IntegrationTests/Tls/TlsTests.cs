@@ -118,6 +118,10 @@ public sealed class TlsTests : IDisposable
         // Numbered by the server's requests: on a loaded machine an attempt may time out and be retried,
         // so the test follows whichever request carried the session instead of assuming #1 and #2.
         var first = SessionNumber(await NextTextAsync(frames));
+        // A frame can arrive before the up-edge is published (the receive loop starts before the session
+        // initializer and the up-edge, ADR 0010): cut the session only once it is up, or the next socket's
+        // up-edge is the first one (Connected, not Resumed). Seen under load.
+        await connection.Lifecycle.WaitAsync(s => s.IsUp).AsTask().WaitAsync(Bound);
         (await server.WaitForConnectionAsync(first)).Abort();
         var second = SessionNumber(await NextTextAsync(frames));
         await connection.Sink.SendAsync(Frame.Text("after resume"));
