@@ -36,14 +36,11 @@ internal static class Connect
     /// <param name="uri">The server.</param>
     /// <param name="configure">Scenario-specific options (ring size, lease mode).</param>
     /// <param name="cancellationToken">Bounds the connect.</param>
-    /// <param name="pipes">True: the System.IO.Pipelines leaf (UsePipelinesLeaf); false: the builder's default leaf.</param>
+    /// <param name="pipes">True: the System.IO.Pipelines leaf (the default); false: the ClientWebSocket leaf, chosen explicitly.</param>
     public static async Task<ReconnectingConnection> StackAsync(Uri uri, Action<TransportOptionsBuilder>? configure, CancellationToken cancellationToken, bool pipes = false)
     {
         var builder = new WebSocketTransportBuilder();
-        if (pipes)
-        {
-            builder.UsePipelinesLeaf();
-        }
+        builder.Configure(o => o.WithLeaf(pipes ? LeafKind.Pipelines : LeafKind.ClientWebSocket));
 
         var connector = builder
             .Configure(o =>
