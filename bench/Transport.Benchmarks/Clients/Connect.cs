@@ -41,6 +41,11 @@ internal static class Connect
     {
         var builder = new WebSocketTransportBuilder();
         builder.Configure(o => o.WithLeaf(pipes ? LeafKind.Pipelines : LeafKind.ClientWebSocket));
+        if (pipes && int.TryParse(Environment.GetEnvironmentVariable("BENCH_PIPE_BUFFER"), out int pipeBuffer) && pipeBuffer > 0)
+        {
+            // Diagnostic: the Pipelines leaf's read size (default 16 KiB), to measure its effect.
+            builder.UsePipelinesLeaf(o => o.ReceiveBufferBytes = pipeBuffer);
+        }
 
         var connector = builder
             .Configure(o =>
