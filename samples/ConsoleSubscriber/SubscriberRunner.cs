@@ -81,8 +81,9 @@ internal sealed class SubscriberRunner(SubscriberSettings settings, TextWriter o
              .WithBackoff(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(5))
              // Ticks arrive every 100 ms per topic: 1.5 s of silence is suspicious, 3 s is a dead (stalled) socket.
              .WithIdleTimeouts(TimeSpan.FromSeconds(1.5), null)
-             // The ClientWebSocket leaf cannot see pings, so DeadAfter would not apply: a stalled feed is
-             // caught by opting in to data-silence teardown (ticks never stop on a healthy socket).
+             // A venue may ping a stalled feed forever (ping-alive, data-dead): the feed is caught by
+             // opting in to data-silence teardown (ticks never stop on a healthy socket), whichever
+             // leaf is chosen (the ClientWebSocket leaf cannot see pings at all).
              .WithReconnectOnDataSilence(TimeSpan.FromSeconds(3))
              .WithAttemptRateLimit(60, TimeSpan.FromMinutes(1));
             // Both adapters pace sends: a replay of many topics must not trip the venue's 1008.

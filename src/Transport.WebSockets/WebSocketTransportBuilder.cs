@@ -99,9 +99,12 @@ public sealed class WebSocketTransportBuilder
     }
 
     /// <summary>
-    /// Edits the default ClientWebSocket leaf's options (HttpMessageInvoker, deflate, buffer size).
-    /// <see cref="Build"/> fails naming <see cref="TransportOptions.Leaf"/> if the Pipelines leaf is
-    /// chosen after all (its settings would otherwise be dropped silently).
+    /// Uses the platform's ClientWebSocket leaf (<see cref="ClientWebSocketConnector"/>) and edits its
+    /// options (HttpMessageInvoker, deflate, buffer size, socket escape hatch). Sets
+    /// <see cref="TransportOptions.Leaf"/> to <see cref="LeafKind.ClientWebSocket"/>, as
+    /// <see cref="UsePipelinesLeaf"/> sets <see cref="LeafKind.Pipelines"/>. <see cref="Build"/> fails
+    /// naming <see cref="TransportOptions.Leaf"/> if the Pipelines leaf is chosen afterwards (these
+    /// settings would otherwise be dropped silently).
     /// </summary>
     /// <param name="configure">Applied to the leaf options.</param>
     /// <returns>This builder.</returns>
@@ -110,6 +113,8 @@ public sealed class WebSocketTransportBuilder
         ArgumentNullException.ThrowIfNull(configure);
         configure(_leafOptions);
         _clientWebSocketConfigured = true;
+        _options.WithLeaf(LeafKind.ClientWebSocket);
+        _leaf = null;
         return this;
     }
 

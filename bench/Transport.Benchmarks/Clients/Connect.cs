@@ -36,13 +36,15 @@ internal static class Connect
     /// <param name="uri">The server.</param>
     /// <param name="configure">Scenario-specific options (ring size, lease mode).</param>
     /// <param name="cancellationToken">Bounds the connect.</param>
-    /// <param name="pipes">True: the System.IO.Pipelines leaf (UsePipelinesLeaf); false: the builder's default leaf.</param>
+    /// <param name="pipes">True: the System.IO.Pipelines leaf (the default); false: the ClientWebSocket leaf, chosen explicitly.</param>
     public static async Task<ReconnectingConnection> StackAsync(Uri uri, Action<TransportOptionsBuilder>? configure, CancellationToken cancellationToken, bool pipes = false)
     {
         var builder = new WebSocketTransportBuilder();
-        if (pipes)
+        builder.Configure(o => o.WithLeaf(pipes ? LeafKind.Pipelines : LeafKind.ClientWebSocket));
+        if (pipes && int.TryParse(Environment.GetEnvironmentVariable("BENCH_PIPE_BUFFER"), out int pipeBuffer) && pipeBuffer > 0)
         {
-            builder.UsePipelinesLeaf();
+            // Diagnostic: the Pipelines leaf's read size (default 16 KiB), to measure its effect.
+            builder.UsePipelinesLeaf(o => o.ReceiveBufferBytes = pipeBuffer);
         }
 
         var connector = builder

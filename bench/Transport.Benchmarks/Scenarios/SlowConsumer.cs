@@ -28,9 +28,18 @@ internal static class SlowConsumer
             GC.Collect();
             GC.WaitForPendingFinalizers();
             GC.Collect();
-            long heapBefore = GC.GetTotalMemory(forceFullCollection: false);
+            // Two heap measures, because "memory held" and "memory allocated and not yet collected" differ:
+            // - retained: the heap that survives a forced full collection, taken once the flood has
+            //   ended with the ring full and the consumer still stalled, and the heap size after every
+            //   gen2 collection during the flood. This is what the ring's byte bound governs (evicted
+            //   frames are garbage the GC may collect whenever it likes), and it is the checked figure.
+            // - allocated peak: GC.GetTotalMemory(false) sampled every 2 ms, which counts evicted frames
+            //   still awaiting collection; reported for comparison only (round 3 checked it and failed
+            //   every run at +54-58 MB while the ring held exactly its 16 MiB).
+            long heapBefore = GC.GetTotalMemory(forceFullCollection: true);
             long workingSetBefore = Environment.WorkingSet;
             long peakHeap = heapBefore;
+            long peakAfterGen2 = heapBefore;
             long peakWorkingSet = workingSetBefore;
             int peakGen2 = 0;
 
@@ -43,6 +52,19 @@ internal static class SlowConsumer
                     peakHeap = Math.Max(peakHeap, GC.GetTotalMemory(false));
                     peakWorkingSet = Math.Max(peakWorkingSet, Environment.WorkingSet);
                     peakGen2 = GC.CollectionCount(2) - gen2Start;
+                    if (peakGen2 > 0)
+                    {
+                        // The heap as the last gen2 collection (blocking or background) left it.
+                        foreach (var kind in (ReadOnlySpan<GCKind>)[GCKind.FullBlocking, GCKind.Background])
+                        {
+                            var info = GC.GetGCMemoryInfo(kind);
+                            if (info.Index > 0 && info.Generation == 2)
+                            {
+                                peakAfterGen2 = Math.Max(peakAfterGen2, info.HeapSizeBytes);
+                            }
+                        }
+                    }
+
                     Thread.Sleep(2);
                 }
             })
@@ -61,6 +83,10 @@ internal static class SlowConsumer
             var floodTime = Stopwatch.GetElapsedTime(start);
             sampling.Cancel();
             sampler.Join();
+
+            // The flood is over, the ring is full and nothing has read it: what is held now is the
+            // ring's content plus the stack's fixed structures.
+            long heapRetained = GC.GetTotalMemory(forceFullCollection: true);
 
             long buffered = connection.Source.Count;
             long bufferedBytes = connection.Source.BufferedBytes;
@@ -84,7 +110,9 @@ internal static class SlowConsumer
                 delivered++;
             }
 
-            double heapGrowthMb = (peakHeap - heapBefore) / 1e6;
+            double heapGrowthMb = (heapRetained - heapBefore) / 1e6;
+            double afterGen2GrowthMb = (peakAfterGen2 - heapBefore) / 1e6;
+            double allocatedPeakGrowthMb = (peakHeap - heapBefore) / 1e6;
             double wsGrowthMb = (peakWorkingSet - workingSetBefore) / 1e6;
             double boundMb = (ringBytes + 32L * 1024 * 1024) / 1e6;
             report.Table(
@@ -97,16 +125,18 @@ internal static class SlowConsumer
                     ["TotalLagged", Report.N(lagged)],
                     ["sent - delivered - still buffered (evicted)", Report.N(count - delivered - connection.Source.Count)],
                     ["sequence range delivered", $"{firstSeq}..{lastSeq}"],
-                    ["managed heap before -> peak (MB)", $"{Report.N(heapBefore / 1e6, 1)} -> {Report.N(peakHeap / 1e6, 1)} (+{Report.N(heapGrowthMb, 1)})"],
+                    ["managed heap retained: before -> after the flood, full GC (MB)", $"{Report.N(heapBefore / 1e6, 1)} -> {Report.N(heapRetained / 1e6, 1)} (+{Report.N(heapGrowthMb, 1)})"],
+                    ["managed heap after a gen2 GC during the flood, peak (MB)", peakGen2 > 0 ? $"{Report.N(peakAfterGen2 / 1e6, 1)} (+{Report.N(afterGen2GrowthMb, 1)})" : "no gen2 GC"],
+                    ["allocated, not yet collected, peak (MB; includes evicted garbage)", $"{Report.N(peakHeap / 1e6, 1)} (+{Report.N(allocatedPeakGrowthMb, 1)})"],
                     ["working set before -> peak (MB)", $"{Report.N(workingSetBefore / 1e6, 1)} -> {Report.N(peakWorkingSet / 1e6, 1)} (+{Report.N(wsGrowthMb, 1)})"],
                     ["growth bound: ring bytes + 32 MiB (MB)", Report.N(boundMb, 1)],
                     ["gen2 GCs during the flood", peakGen2.ToString(System.Globalization.CultureInfo.InvariantCulture)],
                 ]);
 
             report.Target(
-                "slow consumer: heap growth <= ring bytes + 32 MiB, every eviction counted",
-                $"+{Report.N(heapGrowthMb, 1)} MB of {Report.N(boundMb, 1)} MB; TotalLagged {Report.N(lagged)} = sent - delivered {Report.N(count - delivered)}",
-                heapGrowthMb <= boundMb && lagged == count - delivered);
+                "slow consumer: retained heap growth (full GC; and after every gen2 GC) <= ring bytes + 32 MiB, every eviction counted",
+                $"+{Report.N(heapGrowthMb, 1)} MB (after gen2 GCs: +{Report.N(afterGen2GrowthMb, 1)}) of {Report.N(boundMb, 1)} MB; TotalLagged {Report.N(lagged)} = sent - delivered {Report.N(count - delivered)}",
+                heapGrowthMb <= boundMb && afterGen2GrowthMb <= boundMb && lagged == count - delivered);
 
             if (lagged != count - delivered)
             {
@@ -123,9 +153,9 @@ internal static class SlowConsumer
                 report.Fail($"slow consumer: {bufferedBytes} B buffered, over the {ringBytes} B bound");
             }
 
-            if (!settings.Quick && heapGrowthMb > boundMb)
+            if (!settings.Quick && (heapGrowthMb > boundMb || afterGen2GrowthMb > boundMb))
             {
-                report.Fail($"slow consumer: heap grew {heapGrowthMb:0.0} MB, over the {boundMb:0.0} MB bound");
+                report.Fail($"slow consumer: retained heap grew {heapGrowthMb:0.0} MB (after gen2 GCs {afterGen2GrowthMb:0.0} MB), over the {boundMb:0.0} MB bound");
             }
         }
         catch (Exception ex)

@@ -58,11 +58,12 @@ public sealed class TransportOptions
     public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>
-    /// The built-in leaf the sockets are opened with: <see cref="LeafKind.ClientWebSocket"/> (default)
-    /// or <see cref="LeafKind.Pipelines"/>. Ignored when the builder is given a ready-made leaf
-    /// (<c>UseLeaf</c>). Configuration: <c>"Leaf": "Pipelines"</c>.
+    /// The built-in leaf the sockets are opened with: <see cref="LeafKind.Pipelines"/> (default)
+    /// or <see cref="LeafKind.ClientWebSocket"/>. Ignored when the builder is given a ready-made leaf
+    /// (<c>UseLeaf</c>). Configuration: <c>"Leaf": "ClientWebSocket"</c>. See docs/adr/0008 for why
+    /// the Pipelines leaf is the default.
     /// </summary>
-    public LeafKind Leaf { get; set; } = LeafKind.ClientWebSocket;
+    public LeafKind Leaf { get; set; } = LeafKind.Pipelines;
 
     /// <summary>A deep copy.</summary>
     /// <returns>The copy.</returns>

@@ -40,10 +40,15 @@ internal sealed class ReconnectingConnectorFactory(
             .WithAuth(registration.Auth?.Invoke(services) ?? Keyed<IAuthSource>(name) ?? AuthSources.None)
             .WithClassifier(registration.Classifier?.Invoke(services) ?? Keyed<IFailureClassifier>(name) ?? DefaultFailureClassifier.Instance);
 
-        // The named HttpClient's handlers carry the handshake of whichever leaf the options chose; the
-        // other leaf's settings are left untouched so the builder can report them as a conflict.
+        // The named HttpClient's handlers carry the handshake of whichever leaf is chosen: a
+        // UsePipelinesLeaf or ConfigureClientWebSocket registration wins over the bound "Leaf" value
+        // (each call chooses its leaf, as on the plain builder); both registered is a conflict the
+        // builder reports naming Leaf, since the later call below re-chooses its own leaf.
         var invoker = new HttpMessageHandlerFactoryInvoker(handlers, registration.HttpClientName);
-        if (transportOptions.Leaf == LeafKind.Pipelines || registration.ConfigurePipelinesLeaf.Count > 0)
+        var leaf = registration.ConfigurePipelinesLeaf.Count > 0 ? LeafKind.Pipelines
+            : registration.ConfigureClientWebSocket.Count > 0 ? LeafKind.ClientWebSocket
+            : transportOptions.Leaf;
+        if (leaf == LeafKind.Pipelines)
         {
             builder.UsePipelinesLeaf(o => o.HttpMessageInvoker = invoker);
         }

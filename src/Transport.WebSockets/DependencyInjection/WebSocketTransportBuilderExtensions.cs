@@ -129,7 +129,12 @@ public static class WebSocketTransportBuilderExtensions
         return builder.Register(r => r.HttpClientName = httpClientName);
     }
 
-    /// <summary>Edits the ClientWebSocket leaf's settings (deflate, buffer size, socket escape hatch).</summary>
+    /// <summary>
+    /// Uses the platform's ClientWebSocket leaf (as <c>"Leaf": "ClientWebSocket"</c> in configuration
+    /// does) and edits its settings (deflate, buffer size, socket escape hatch). This call wins over a
+    /// bound <c>Leaf</c> value; registering both this and <see cref="UsePipelinesLeaf"/> fails at build
+    /// naming <c>Leaf</c>.
+    /// </summary>
     /// <param name="builder">The transport.</param>
     /// <param name="configure">The edit; the HttpMessageInvoker is already set from the named HttpClient.</param>
     /// <returns>The builder.</returns>

@@ -61,7 +61,7 @@ internal static class LeafSettingOwnership
     public static List<string> UnreachableByReadyMadeLeaf(TransportOptions options)
     {
         var errors = new List<string>();
-        const string hint = "UseLeaf(...) takes a ready-made leaf the builder cannot configure: set it on that leaf's own options, or use UsePipelinesLeaf()/the default ClientWebSocket leaf.";
+        const string hint = "UseLeaf(...) takes a ready-made leaf the builder cannot configure: set it on that leaf's own options, or use the built-in leaves (the default Pipelines leaf, or ConfigureClientWebSocket(...)).";
         if (options.Receive.MaxMessageBytes != ClientWebSocketConnectorOptions.DefaultMaxMessageBytes)
         {
             errors.Add($"Receive.MaxMessageBytes: {options.Receive.MaxMessageBytes} would not reach the leaf. {hint}");

@@ -93,7 +93,7 @@ public sealed class LeafConfigurationTests
     }
 
     [Fact]
-    public void ClientWebSocket_settings_with_Pipelines_configured_fail_naming_the_field()
+    public void ConfigureClientWebSocket_in_DI_chooses_the_ClientWebSocket_leaf_over_the_bound_value()
     {
         var services = new ServiceCollection();
         services.AddWebSocketTransport("feed").BindConfiguration(Section(new()
@@ -104,9 +104,37 @@ public sealed class LeafConfigurationTests
             .ConfigureClientWebSocket(o => o.ReceiveBufferBytes = 8192);
         using var provider = services.BuildServiceProvider();
 
+        var connector = (ReconnectingConnector)provider.GetRequiredService<IReconnectingConnectorFactory>().Get("feed");
+
+        Assert.IsType<ClientWebSocketConnector>(connector.Leaf);
+        Assert.Equal(LeafKind.ClientWebSocket, connector.Options.Leaf);
+    }
+
+    [Fact]
+    public void Without_a_choice_DI_uses_the_default_Pipelines_leaf()
+    {
+        var services = new ServiceCollection();
+        services.AddWebSocketTransport("feed", o => o.Uri = new Uri("ws://127.0.0.1:1/ws"));
+        using var provider = services.BuildServiceProvider();
+
+        var connector = (ReconnectingConnector)provider.GetRequiredService<IReconnectingConnectorFactory>().Get("feed");
+
+        Assert.IsType<PipeWebSocketConnector>(connector.Leaf);
+    }
+
+    [Fact]
+    public void Both_leaves_configured_in_DI_fail_naming_the_field()
+    {
+        var services = new ServiceCollection();
+        services.AddWebSocketTransport("feed", o => o.Uri = new Uri("ws://127.0.0.1:1/ws"))
+            .ConfigureClientWebSocket(o => o.ReceiveBufferBytes = 8192)
+            .UsePipelinesLeaf(o => o.ReceiveBufferBytes = 8192);
+        using var provider = services.BuildServiceProvider();
+
         var error = Assert.Throws<TransportConfigurationException>(() => provider.GetRequiredService<IReconnectingConnectorFactory>().Get("feed"));
 
         Assert.Contains("Leaf: is Pipelines", error.Message, StringComparison.Ordinal);
+        Assert.Contains("ConfigureClientWebSocket", error.Message, StringComparison.Ordinal);
     }
 
     private static IConfiguration Section(Dictionary<string, string?> values) =>

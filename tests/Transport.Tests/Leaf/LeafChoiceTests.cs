@@ -13,10 +13,29 @@ public sealed class LeafChoiceTests
     private static WebSocketTransportBuilder Builder() => new WebSocketTransportBuilder().Configure(o => o.WithUri("ws://127.0.0.1:1/ws"));
 
     [Fact]
-    public void The_default_leaf_is_ClientWebSocket()
+    public void The_default_leaf_is_Pipelines()
     {
-        Assert.Equal(LeafKind.ClientWebSocket, new TransportOptions().Leaf);
-        Assert.IsType<ClientWebSocketConnector>(Builder().Build().Leaf);
+        Assert.Equal(LeafKind.Pipelines, new TransportOptions().Leaf);
+        Assert.IsType<PipeWebSocketConnector>(Builder().Build().Leaf);
+    }
+
+    [Fact]
+    public void ConfigureClientWebSocket_chooses_the_ClientWebSocket_leaf()
+    {
+        var connector = Builder().ConfigureClientWebSocket(o => o.ReceiveBufferBytes = 8192).Build();
+
+        Assert.Equal(LeafKind.ClientWebSocket, connector.Options.Leaf);
+        Assert.IsType<ClientWebSocketConnector>(connector.Leaf);
+    }
+
+    [Fact]
+    public void UsePipelinesLeaf_after_ConfigureClientWebSocket_fails_Build_naming_the_field()
+    {
+        var builder = Builder().ConfigureClientWebSocket(o => o.ReceiveBufferBytes = 8192).UsePipelinesLeaf();
+
+        var error = Assert.Throws<TransportConfigurationException>(() => builder.Build());
+
+        Assert.Contains("Leaf: is Pipelines", error.Message, StringComparison.Ordinal);
     }
 
     [Theory]
