@@ -81,7 +81,7 @@ public sealed class ClientWebSocketConnector : ILeafConnector
             var status = (int)socket.HttpStatusCode;
             var headers = socket.HttpResponseHeaders;
             socket.Dispose();
-            throw WebSocketFailures.MapConnect(ex, status, headers, TimeProvider.System.GetUtcNow(), cancellationToken);
+            throw WebSocketFailures.MapConnect(ex, status, headers, _options.TimeProvider.GetUtcNow(), cancellationToken);
         }
 
         var keepAliveTimeoutEnabled = _options.KeepAliveTimeout is { } t && t != Timeout.InfiniteTimeSpan;

@@ -46,7 +46,7 @@ public sealed class ClientWebSocketConnectorOptions
     /// <summary>The size of the reusable receive buffer, in bytes. Default 16 KiB.</summary>
     public int ReceiveBufferBytes { get; set; } = DefaultReceiveBufferBytes;
 
-    /// <summary>The clock that stamps <see cref="Frame.ReceivedAt"/>. Default <see cref="TimeProvider.System"/>.</summary>
+    /// <summary>The clock that stamps <see cref="Frame.ReceivedAt"/> and reads a <c>Retry-After</c> HTTP date. Default <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
     /// <summary>

@@ -75,6 +75,23 @@ public sealed class LeafRejectionTests
 
     [Theory]
     [MemberData(nameof(LeafKinds.All), MemberType = typeof(LeafKinds))]
+    public async Task An_HTTP_date_Retry_After_is_read_against_the_leafs_own_clock(LeafKind leaf)
+    {
+        // The stack's clock, not the machine's: a venue's date 90 s after the injected "now" (years away
+        // from the real one) is a 90 s wait, so a test on a fake clock and a host whose clock is stepped
+        // see the same delay.
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(new DateTimeOffset(2031, 3, 4, 5, 6, 7, TimeSpan.Zero));
+        var at = clock.GetUtcNow().AddSeconds(90);
+        await using var server = await LoopbackServer.StartAsync(s => s.RejectAsync(503, ("Retry-After", at.ToString("r", System.Globalization.CultureInfo.InvariantCulture))));
+
+        var error = await Assert.ThrowsAsync<TransportException>(() =>
+            LeafKinds.CreateConnector(leaf, time: clock).ConnectAsync(Handshake(server), CancellationToken.None).AsTask().WaitAsync(Bound));
+
+        Assert.Equal(TimeSpan.FromSeconds(90), error.RetryAfter);
+    }
+
+    [Theory]
+    [MemberData(nameof(LeafKinds.All), MemberType = typeof(LeafKinds))]
     public async Task The_stack_treats_401_as_Permanent_over_every_leaf(LeafKind leaf)
     {
         await using var server = await LoopbackServer.StartAsync(s => s.RejectAsync(401));

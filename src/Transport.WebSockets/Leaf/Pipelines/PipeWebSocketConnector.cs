@@ -81,7 +81,7 @@ public sealed class PipeWebSocketConnector : ILeafConnector
                 // As the ClientWebSocket leaf does: 401/403 are Auth, the rest Connection, and a
                 // Retry-After (429, 503) rides on the error for the reconnect policy (Policy.P4).
                 var retryAfter = response.Headers.TryGetValues("Retry-After", out var values)
-                    ? RetryAfterHeader.Parse(values, TimeProvider.System.GetUtcNow())
+                    ? RetryAfterHeader.Parse(values, _options.TimeProvider.GetUtcNow())
                     : null;
                 throw TransportException.HandshakeRejected((int)response.StatusCode, retryAfter: retryAfter);
             }

@@ -44,7 +44,7 @@ public sealed class PipeWebSocketConnectorOptions
     /// <summary>The socket read size and the reassembly buffer's starting size, in bytes. Default 16 KiB.</summary>
     public int ReceiveBufferBytes { get; set; } = ClientWebSocketConnectorOptions.DefaultReceiveBufferBytes;
 
-    /// <summary>The clock that stamps <see cref="Frame.ReceivedAt"/> and drives keep-alive. Default <see cref="TimeProvider.System"/>.</summary>
+    /// <summary>The clock that stamps <see cref="Frame.ReceivedAt"/>, drives keep-alive and reads a <c>Retry-After</c> HTTP date. Default <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
     /// <summary>
