@@ -9,7 +9,10 @@ namespace Transport.Benchmarks.Micro;
 /// releases on one thread; <see cref="TwoThreads"/> is the receive path's shape: a producer thread
 /// copies each message into a frame and hands batches of 64 to a <see cref="DropOldestRing"/>, the
 /// benchmark's thread reads batches of 64 and releases each frame, so rents and returns happen on
-/// two threads at once (the pool's lock, if any, is contended there).
+/// two threads at once (the pool's lock, if any, is contended there). <see cref="TwoThreads"/> lets
+/// the producer run ahead (as the receive scenario's unbounded ring does: leases beyond what the pool
+/// keeps idle are created and later dropped); <see cref="TwoThreadsBounded"/> holds at most 1,024
+/// frames in flight (a bounded ring's steady state), so it measures the pool alone.
 /// </summary>
 [MemoryDiagnoser]
 public class LeasePoolBenchmarks
@@ -50,9 +53,15 @@ public class LeasePoolBenchmarks
 
     /// <summary>65,536 messages: copied into frames on a producer thread, released on this one.</summary>
     [Benchmark(OperationsPerInvoke = Messages)]
-    public long TwoThreads()
+    public long TwoThreads() => Run(int.MaxValue);
+
+    /// <summary>As <see cref="TwoThreads"/>, the producer waiting while more than 1,024 frames are in flight.</summary>
+    [Benchmark(OperationsPerInvoke = Messages)]
+    public long TwoThreadsBounded() => Run(1_024);
+
+    private long Run(int inFlight)
     {
-        var producer = new Thread(Produce) { IsBackground = true };
+        var producer = new Thread(() => Produce(inFlight)) { IsBackground = true };
         producer.Start();
         long received = 0;
         long bytes = 0;
@@ -62,7 +71,7 @@ public class LeasePoolBenchmarks
             int taken = _ring.TryReadBatch(_consumed);
             if (taken == 0)
             {
-                spin.SpinOnce();
+                spin.SpinOnce(sleep1Threshold: -1);
                 continue;
             }
 
@@ -79,10 +88,16 @@ public class LeasePoolBenchmarks
         return bytes;
     }
 
-    private void Produce()
+    private void Produce(int inFlight)
     {
+        var spin = default(SpinWait);
         for (int sent = 0; sent < Messages; sent += Batch)
         {
+            while (_ring.Count > inFlight)
+            {
+                spin.SpinOnce(sleep1Threshold: -1);
+            }
+
             for (int i = 0; i < Batch; i++)
             {
                 _produced[i] = _payloads.Create(FrameKind.Binary, _message);

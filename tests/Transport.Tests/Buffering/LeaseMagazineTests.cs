@@ -210,7 +210,7 @@ public sealed class LeaseMagazineTests
                 {
                     while (ring.Count > inFlight)
                     {
-                        spin.SpinOnce();
+                        spin.SpinOnce(sleep1Threshold: -1);
                     }
 
                     for (int i = 0; i < batch.Length; i++)
@@ -242,7 +242,7 @@ public sealed class LeaseMagazineTests
                     int taken = ring.TryReadBatch(batch);
                     if (taken == 0)
                     {
-                        spin.SpinOnce();
+                        spin.SpinOnce(sleep1Threshold: -1);
                         continue;
                     }
 
