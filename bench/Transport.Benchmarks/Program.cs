@@ -10,6 +10,8 @@ using Transport.Benchmarks.Server;
 
 // dotnet run -c Release --project bench/Transport.Benchmarks -- [--quick] [scenario...]
 // Scenarios: receive latency send batch fanout recovery slow (default: all seven), micro (BenchmarkDotNet, only when named).
+// Diagnostics: BENCH_CLIENTS=RawReused,PipeLease (ReceiveClient names, comma-separated) runs only those receive clients;
+// BENCH_SIZES=100,1024 only those receive sizes; BENCH_ROUNDS=n rounds; BENCH_MICRO=LeasePoolBenchmarks only those micro classes.
 var quick = args.Contains("--quick");
 var named = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).Select(a => a.ToLowerInvariant()).ToHashSet();
 string[] known = ["receive", "latency", "send", "batch", "fanout", "recovery", "slow", "micro"];
@@ -27,7 +29,7 @@ if (named.Contains("micro"))
         .AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance))
         .WithOptions(ConfigOptions.DisableLogFile);
     // BENCH_MICRO=PipeLeafBenchmarks (comma-separated class names) runs only those classes.
-    Type[] micro = [typeof(RingBenchmarks), typeof(SendQueueBenchmarks), typeof(FanOutBenchmarks), typeof(PipeLeafBenchmarks)];
+    Type[] micro = [typeof(RingBenchmarks), typeof(SendQueueBenchmarks), typeof(FanOutBenchmarks), typeof(PipeLeafBenchmarks), typeof(LeasePoolBenchmarks)];
     if (Environment.GetEnvironmentVariable("BENCH_MICRO") is { Length: > 0 } onlyMicro)
     {
         micro = [.. micro.Where(t => onlyMicro.Split(',').Contains(t.Name))];
