@@ -1,12 +1,16 @@
+using System.Text;
+using Transport.WebSockets;
 using Transport.WebSockets.Buffering;
 using Transport.WebSockets.Pipelines;
+using static Transport.Tests.Leaf.PipeLeafHarness;
 
 namespace Transport.Tests.Leaf;
 
 /// <summary>
 /// Lease mode in the Pipelines leaf (issue 14 item 4, ADR 0009): received payloads come from the pooled
-/// allocator, so a consumer that releases each frame allocates (almost) nothing per message. The
-/// harness completes every receive synchronously on the test thread: per-thread counts are exact.
+/// allocator, so a consumer that releases each frame allocates (almost) nothing per message; every
+/// payload path (single frame, reassembled fragments, text straddling the read's segments) leases.
+/// The harness completes every receive synchronously on the test thread: per-thread counts are exact.
 /// </summary>
 public sealed class PipeLeafLeaseTests
 {
@@ -43,39 +47,46 @@ public sealed class PipeLeafLeaseTests
 
     [Fact]
     [Trait("Invariant", "PipeLeaf.R1")]
-    public void Owned_mode_stays_the_default_and_hands_over_exact_arrays()
+    public void Lease_mode_hands_out_leased_frames_for_single_frame_and_reassembled_messages()
     {
-        var harness = new PipeLeafHarness();
-        harness.Feed(PipeLeafHarness.ServerFrame(0x2, fin: true, new byte[100]));
+        var harness = new PipeLeafHarness(payloads: PayloadAllocator.Leased);
+        harness.Feed(Concat(
+            ServerFrame(1, true, "single"u8),
+            ServerFrame(2, true, [1, 2, 3]),
+            ServerFrame(1, false, "frag"u8),
+            ServerFrame(0, true, "mented ✓"u8),
+            ServerFrame(1, true, []),
+            ServerFrame(8, true, [0x03, 0xE8])));
 
-        var (frames, _) = harness.Drain();
+        var (frames, error) = harness.Drain();
 
-        Assert.False(Assert.Single(frames).IsLeased);
-        Assert.Equal(100, frames[0].Length);
+        Assert.Null(error);
+        Assert.Equal([Frame.Text("single"), Frame.Binary(new byte[] { 1, 2, 3 }), Frame.Text("fragmented ✓"), Frame.Text(string.Empty), Frame.Close(1000)], frames);
+        Assert.True(frames[0].IsLeased);
+        Assert.True(frames[1].IsLeased);
+        Assert.True(frames[2].IsLeased);
+        Assert.False(frames[3].IsLeased); // an empty payload is never leased
+        foreach (var frame in frames)
+        {
+            frame.Release();
+        }
+
+        Assert.Throws<InvalidOperationException>(() => frames[0].Release());
     }
 
     [Fact]
     [Trait("Invariant", "PipeLeaf.R1")]
-    public void Leased_frames_carry_the_bytes_and_release_once()
+    public void Owned_mode_stays_the_default_and_hands_over_exact_arrays()
     {
-        var harness = new PipeLeafHarness(payloads: PayloadAllocator.Leased);
-        harness.Feed(PipeLeafHarness.Concat(
-            PipeLeafHarness.ServerFrame(0x1, fin: true, "hello"u8),
-            PipeLeafHarness.ServerFrame(0x2, fin: false, [1, 2]),
-            PipeLeafHarness.ServerFrame(0x0, fin: true, [3])));
+        var harness = new PipeLeafHarness();
+        harness.Feed(Concat(ServerFrame(1, true, "a"u8), ServerFrame(1, false, "b"u8), ServerFrame(0, true, "c"u8)));
 
-        var (frames, error) = harness.Drain();
+        var (frames, _) = harness.Drain();
 
-        Assert.IsType<TransportException>(error); // the stream ended without a close
-        Assert.Equal(2, frames.Count);
-        Assert.All(frames, f => Assert.True(f.IsLeased));
-        Assert.Equal("hello", frames[0].GetText());
-        Assert.Equal(new byte[] { 1, 2, 3 }, frames[1].Payload.ToArray());
-        foreach (var frame in frames)
-        {
-            frame.Release();
-            Assert.Throws<InvalidOperationException>(() => frame.Release());
-        }
+        Assert.Equal([Frame.Text("a"), Frame.Text("bc")], frames);
+        Assert.All(frames, f => Assert.False(f.IsLeased));
+        Assert.True(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(frames[1].Payload, out var array));
+        Assert.Equal(2, array.Array!.Length); // exact size, not a pooled or reassembly-sized array
     }
 
     [Fact]
@@ -89,6 +100,47 @@ public sealed class PipeLeafLeaseTests
 
         Assert.Empty(frames);
         Assert.Equal(TransportErrorKind.Protocol, error?.Kind);
+        Assert.Equal(CloseCodes.InvalidPayload, harness.SentCloseCode());
+    }
+
+    [Theory]
+    [Trait("Invariant", "PipeLeaf.R3")]
+    [InlineData(4000)]
+    [InlineData(4050)]
+    [InlineData(4090)]
+    public void Text_straddling_the_read_buffers_segments_is_validated_and_delivered_whole(int fillerBytes)
+    {
+        // The pipe's segments are 4 KiB: a filler frame puts the text frame (and its 3-byte characters)
+        // across a segment boundary, which the fast path leaves to the reassembly path.
+        var harness = new PipeLeafHarness(payloads: PayloadAllocator.Leased);
+        var text = string.Concat(Enumerable.Repeat("€uro ", 40));
+        harness.Feed(ServerFrame(2, true, new byte[fillerBytes]), complete: false);
+        harness.Feed(ServerFrame(1, true, Encoding.UTF8.GetBytes(text)));
+
+        var (frames, error) = harness.Drain();
+
+        Assert.IsType<TransportException>(error); // end of stream without a close
+        Assert.Equal(2, frames.Count);
+        Assert.Equal(text, frames[1].GetText());
+        Assert.True(frames[1].IsLeased);
+    }
+
+    [Theory]
+    [Trait("Invariant", "PipeLeaf.R3")]
+    [InlineData(4000)]
+    [InlineData(4090)]
+    public void Invalid_text_straddling_segments_closes_with_1007(int fillerBytes)
+    {
+        var harness = new PipeLeafHarness(payloads: PayloadAllocator.Leased);
+        var bad = Encoding.UTF8.GetBytes(new string('a', 150)).Concat(new byte[] { 0xC3, 0x28 }).ToArray();
+        harness.Feed(ServerFrame(2, true, new byte[fillerBytes]), complete: false);
+        harness.Feed(ServerFrame(1, true, bad));
+
+        var (frames, error) = harness.Drain();
+
+        Assert.Single(frames);
+        Assert.NotNull(error);
+        Assert.Equal(TransportErrorKind.Protocol, error.Kind);
         Assert.Equal(CloseCodes.InvalidPayload, harness.SentCloseCode());
     }
 
