@@ -126,7 +126,8 @@ public sealed class TlsTests : IDisposable
         var second = SessionNumber(await NextTextAsync(frames));
         await connection.Sink.SendAsync(Frame.Text("after resume"));
         Assert.Equal("after resume", await NextTextAsync(frames));
-        var resumed = connection.Lifecycle.Current;
+        // Wait for the edge rather than read Current: a frame of the new session can precede it (above).
+        var resumed = await connection.Lifecycle.WaitAsync(s => s.IsUp && s.Epoch >= 1).AsTask().WaitAsync(Bound);
 
         Assert.True(second > first);
         Assert.Equal(ConnectionPhase.Resumed, resumed.Phase);
