@@ -103,6 +103,29 @@ internal sealed class ActorHarness
         return task;
     }
 
+    /// <summary>
+    /// Pumps, without advancing the clock, until <paramref name="condition"/> holds or
+    /// <paramref name="bound"/> of real time passed (for a continuation that reaches the scheduler
+    /// from another thread). Returns whether the condition held.
+    /// </summary>
+    public bool PumpUntil(Func<bool> condition, TimeSpan bound)
+    {
+        var deadline = Environment.TickCount64 + (long)bound.TotalMilliseconds;
+        var spin = new SpinWait();
+        while (!condition())
+        {
+            if (Environment.TickCount64 > deadline)
+            {
+                return false;
+            }
+
+            Pump();
+            spin.SpinOnce();
+        }
+
+        return true;
+    }
+
     public void Advance(TimeSpan delta)
     {
         Clock.Advance(delta);
