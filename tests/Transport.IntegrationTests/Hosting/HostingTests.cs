@@ -81,6 +81,9 @@ public sealed class HostingTests
         Assert.Equal(1, counter.Count);
         Assert.Equal("/ws", counter.LastPath);
 
+        // The first frame can precede the up-edge (ADR 0010): reconnect only once the session is up, or
+        // the forced end lands before its edge and the next socket is the first to go up (Connected).
+        await connection.Lifecycle.WaitAsync(s => s.IsUp).AsTask().WaitAsync(Bound);
         connection.Control.ReconnectTrigger.ForceReconnect("test");
         await connection.Lifecycle.WaitAsync(s => s.Epoch == 1 && s.IsUp).AsTask().WaitAsync(Bound);
         Assert.Equal("hello 2", (await FirstFrameAsync(connection)).GetText());
@@ -107,6 +110,7 @@ public sealed class HostingTests
         await using var connection = await host.Services.GetRequiredService<IReconnectingConnectorFactory>().Get("feed").ConnectAsync();
         await FirstFrameAsync(connection);
         tokens.Current = "token-2"; // rotated between connections
+        await connection.Lifecycle.WaitAsync(s => s.IsUp).AsTask().WaitAsync(Bound); // as above: up before the forced end
         connection.Control.ReconnectTrigger.ForceReconnect("rotate");
         await connection.Lifecycle.WaitAsync(s => s.Epoch == 1 && s.IsUp).AsTask().WaitAsync(Bound);
         await FirstFrameAsync(connection);
