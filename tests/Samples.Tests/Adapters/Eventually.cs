@@ -15,10 +15,11 @@ internal static class Eventually
     /// <summary>As above; <paramref name="what"/> is composed at the timeout, so it shows the state then.</summary>
     public static async Task HoldsAsync(Func<bool> condition, Func<string> what, TimeSpan? bound = null)
     {
-        var deadline = DateTime.UtcNow + (bound ?? Bound);
+        // A monotonic clock: a wall clock stepped by the host would stretch or cut the bound.
+        var deadline = Environment.TickCount64 + (long)(bound ?? Bound).TotalMilliseconds;
         while (!condition())
         {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"Timed out waiting for: {what()}");
+            if (Environment.TickCount64 > deadline) throw new TimeoutException($"Timed out waiting for: {what()}");
             await Task.Delay(5).ConfigureAwait(false);
         }
     }
