@@ -79,9 +79,11 @@ internal sealed class ClientSession
     {
         SetReason(reason);
         _options.Log?.Invoke($"#{Id} abort ({reason})");
-        _http.Abort();
         try
         {
+            // Kestrel disposes the request's features once the session has ended (the client left
+            // first, or the host is stopping): aborting it then throws, and there is nothing to abort.
+            _http.Abort();
             _cts.Cancel();
         }
         catch (ObjectDisposedException)
