@@ -52,7 +52,12 @@ public sealed class PoolSourceTests
         // source at once, so nothing but the merged source's own bound limits what a stalled pool
         // consumer holds.
         const long RingBytes = 4096;
-        var h = new PoolHarness(cap: 1, max: 2, configure: o => o.WithReceiveRing(1_000, RingBytes));
+        const long MergedBytes = 8192;
+        var h = new PoolHarness(
+            cap: 1,
+            max: 2,
+            configure: o => o.WithReceiveRing(1_000, RingBytes),
+            poolOptions: o => o with { MergedCapacityBytes = MergedBytes });
         h.Add(PoolHarness.Keys(0, 2));
 
         for (int round = 0; round < 16; round++)
@@ -72,6 +77,10 @@ public sealed class PoolSourceTests
         }
 
         Assert.All(h.Pool.Connections, c => Assert.Equal(0, c.Lifecycle.Current.TotalLagged));
+        Assert.Equal(MergedBytes, h.Pool.Source.BufferedBytes);
+        Assert.Equal(8, h.Pool.Source.Count);
+        Assert.Equal(128 - 8, h.Pool.Source.TotalDropped);                     // 128 frames of 1 KiB arrived
+        Assert.Equal(128 - 8, h.Pool.Current.MergedDropped);
 
         long held = 0;
         while (h.Pool.Source.TryRead(out PooledFrame read))
@@ -79,6 +88,6 @@ public sealed class PoolSourceTests
             held += read.Frame.Length;
         }
 
-        Assert.True(held <= 2 * RingBytes, $"the merged source held {held} B behind a stalled consumer; each connection's ring is bounded to {RingBytes} B");
+        Assert.True(held <= MergedBytes, $"the merged source held {held} B behind a stalled consumer; its bound is {MergedBytes} B");
     }
 }
