@@ -11,12 +11,12 @@ namespace Transport.Benchmarks.Micro;
 /// <item><c>*Owned</c>: the baseline, owned arrays shared by every subscriber (nothing to release).</item>
 /// <item><c>*CopyPerExtra</c>: the original lease goes to one subscriber, each other subscriber gets
 /// its own lease (rented from the pool, the payload copied); every holder releases its own.</item>
-/// <item><c>*RefCount</c>: one lease shared by all; a holder mask (one bit per subscriber, set before
-/// the frame is published) is cleared bit by bit with a compare-and-swap at each release (which also
-/// catches a holder releasing twice), and the last release returns the lease. A lower bound for a
-/// reference-counted lease: the frame-to-mask lookup is an array index here, and the frame's one spare
-/// field would have to carry the holder's bit as well as the generation.</item>
+/// <item><c>*Shared</c>: one lease, a hold per subscriber (what the fan-out does, <c>Frame.ShareLease</c>,
+/// Lease.L9): each share sets a holder bit with a compare-and-swap, each release clears its own bit
+/// with one, and the last release returns the lease.</item>
 /// </list>
+/// The first measurement (docs/adr/0013) compared copying against a prototype of the shared lease
+/// (a holder mask beside the frame); the shared lease was chosen and this benchmark now runs it.
 /// Each method does the whole journey per message: the leaf's copy into a frame, the pump's offers to
 /// N <see cref="DropOldestRing"/>s, every subscriber's read (one payload byte) and release.
 /// <c>SameThread*</c> runs it all on one thread, 64 messages per invocation; <c>TwoThreads*</c> is the
@@ -29,12 +29,10 @@ public class LeaseOwnershipBenchmarks
     private const int Batch = 64;
     private const int Messages = 16_384;
     private const int InFlight = 1_024;
-    private const int Slots = 2 * InFlight;
 
     private readonly Frame[] _consumed = new Frame[Batch];
     private byte[] _message = [];
     private DropOldestRing[] _rings = [];
-    private SharedLease[] _shared = [];
     private long[] _readPerRing = [];
     private long _consumedAll;
 
@@ -50,8 +48,7 @@ public class LeaseOwnershipBenchmarks
     public void Setup()
     {
         _message = new byte[PayloadBytes];
-        _rings = [.. Enumerable.Range(0, Subscribers).Select(_ => new DropOldestRing(4 * Slots, 1L << 40))];
-        _shared = [.. Enumerable.Range(0, Slots).Select(_ => new SharedLease())];
+        _rings = [.. Enumerable.Range(0, Subscribers).Select(_ => new DropOldestRing(8 * InFlight, 1L << 40))];
         _readPerRing = new long[Subscribers];
     }
 
@@ -63,9 +60,9 @@ public class LeaseOwnershipBenchmarks
     [Benchmark(OperationsPerInvoke = Batch)]
     public long SameThreadCopyPerExtra() => SameThread(Strategy.CopyPerExtra);
 
-    /// <summary>One lease, a holder mask cleared by compare-and-swap at each release.</summary>
+    /// <summary>One lease, a hold per subscriber (the fan-out's rule).</summary>
     [Benchmark(OperationsPerInvoke = Batch)]
-    public long SameThreadRefCount() => SameThread(Strategy.RefCount);
+    public long SameThreadShared() => SameThread(Strategy.Shared);
 
     /// <summary>Owned arrays, pump and subscribers on two threads.</summary>
     [Benchmark(OperationsPerInvoke = Messages)]
@@ -75,20 +72,20 @@ public class LeaseOwnershipBenchmarks
     [Benchmark(OperationsPerInvoke = Messages)]
     public long TwoThreadsCopyPerExtra() => TwoThreads(Strategy.CopyPerExtra);
 
-    /// <summary>Reference count, pump and subscribers on two threads.</summary>
+    /// <summary>A hold per subscriber, pump and subscribers on two threads.</summary>
     [Benchmark(OperationsPerInvoke = Messages)]
-    public long TwoThreadsRefCount() => TwoThreads(Strategy.RefCount);
+    public long TwoThreadsShared() => TwoThreads(Strategy.Shared);
 
     private long SameThread(Strategy strategy)
     {
         long sum = 0;
         for (int i = 0; i < Batch; i++)
         {
-            Route(strategy, i % Slots);
+            Route(strategy);
             for (int s = 0; s < _rings.Length; s++)
             {
                 _rings[s].TryRead(out Frame frame);
-                sum += Consume(strategy, frame, s, i % Slots);
+                sum += Consume(frame);
             }
         }
 
@@ -110,9 +107,10 @@ public class LeaseOwnershipBenchmarks
             for (int s = 0; s < _rings.Length; s++)
             {
                 int taken = _rings[s].TryReadBatch(_consumed);
+                _readPerRing[s] += taken;
                 for (int i = 0; i < taken; i++)
                 {
-                    sum += Consume(strategy, _consumed[i], s, (int)(_readPerRing[s]++ % Slots));
+                    sum += Consume(_consumed[i]);
                 }
 
                 any |= taken > 0;
@@ -140,12 +138,12 @@ public class LeaseOwnershipBenchmarks
                 spin.SpinOnce(sleep1Threshold: -1);
             }
 
-            Route(strategy, m % Slots);
+            Route(strategy);
         }
     }
 
     // The leaf's copy and the pump's offers for one message.
-    private void Route(Strategy strategy, int slot)
+    private void Route(Strategy strategy)
     {
         switch (strategy)
         {
@@ -166,32 +164,23 @@ public class LeaseOwnershipBenchmarks
 
                 _rings[0].Write(original); // last: the pump reads the original until every copy is made
                 break;
-            case Strategy.RefCount:
+            case Strategy.Shared:
                 Frame shared = PayloadAllocator.Leased.Create(FrameKind.Binary, _message);
-                _shared[slot].Hand(shared, _rings.Length);
-                foreach (DropOldestRing ring in _rings)
+                for (int s = 1; s < _rings.Length; s++)
                 {
-                    ring.Write(shared);
+                    _rings[s].Write(shared.ShareLease());
                 }
 
+                _rings[0].Write(shared); // last: the pump's own hold goes to the last subscriber
                 break;
         }
     }
 
-    // A subscriber's read of one payload byte and its release.
-    private long Consume(Strategy strategy, in Frame frame, int subscriber, int slot)
+    // A subscriber's read of one payload byte and its release (a no-op for owned frames).
+    private static long Consume(in Frame frame)
     {
         long value = frame.Payload.Span[0] + frame.Length;
-        switch (strategy)
-        {
-            case Strategy.CopyPerExtra:
-                frame.Release();
-                break;
-            case Strategy.RefCount:
-                _shared[slot].Release(subscriber);
-                break;
-        }
-
+        frame.Release();
         return value;
     }
 
@@ -199,45 +188,6 @@ public class LeaseOwnershipBenchmarks
     {
         Owned,
         CopyPerExtra,
-        RefCount,
-    }
-
-    /// <summary>The reference-count prototype: one bit per holder, the last clear returns the lease.</summary>
-    private sealed class SharedLease
-    {
-        private Frame _frame;
-        private int _holders;
-
-        public void Hand(in Frame frame, int holders)
-        {
-            _frame = frame;
-            Volatile.Write(ref _holders, (1 << holders) - 1); // published by the ring's lock after this
-        }
-
-        public void Release(int holder)
-        {
-            int bit = 1 << holder;
-            int seen = Volatile.Read(ref _holders);
-            while (true)
-            {
-                if ((seen & bit) == 0)
-                {
-                    throw new InvalidOperationException("released twice by one holder");
-                }
-
-                int prior = Interlocked.CompareExchange(ref _holders, seen & ~bit, seen);
-                if (prior == seen)
-                {
-                    if ((seen & ~bit) == 0)
-                    {
-                        _frame.Release();
-                    }
-
-                    return;
-                }
-
-                seen = prior;
-            }
-        }
+        Shared,
     }
 }

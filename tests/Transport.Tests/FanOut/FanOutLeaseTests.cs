@@ -128,6 +128,32 @@ public sealed class FanOutLeaseTests
         Assert.Throws<InvalidOperationException>(() => frame.Release());
     }
 
+    [Fact]
+    [Trait("Invariant", "FanOut.F9")]
+    [Trait("Invariant", "Lease.L9")]
+    public void Every_subscriber_holds_its_own_share_and_past_32_the_extras_get_copies()
+    {
+        var h = new FanOutHarness();
+        var subscribers = Enumerable.Range(0, 40).Select(i => h.FanOut.Subscribe(new FanOutSubscriberOptions { Name = $"s{i}" })).ToList();
+        h.Start();
+        Frame published = Leased("shared");
+
+        h.Publish(published);
+
+        var frames = subscribers.Select(s => { Assert.True(s.TryRead(out Frame f)); return f; }).ToList();
+        Assert.Equal(32, frames.Count(f => f.Payload.Equals(frames[^1].Payload)));   // one buffer, 32 holders (the last subscriber got the pump's)
+        Assert.Equal(8, frames.Count(f => !f.Payload.Equals(frames[^1].Payload)));   // the rest: copies in leases of their own
+        Assert.All(frames, f => Assert.Equal("shared", f.GetText()));
+        foreach (Frame frame in frames.Take(39))
+        {
+            frame.Release();
+        }
+
+        Assert.Equal("shared", frames[39].GetText());   // the others' releases did not free it
+        frames[39].Release();
+        Assert.All(frames, f => Assert.False(f.HoldsLease));
+    }
+
     private Frame Leased(string text)
     {
         byte[] bytes = System.Text.Encoding.UTF8.GetBytes(text);

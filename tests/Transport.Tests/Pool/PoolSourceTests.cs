@@ -1,5 +1,6 @@
 using Transport;
 using Transport.WebSockets.Buffering;
+using Transport.WebSockets;
 using Transport.WebSockets.Pool;
 
 namespace Transport.Tests.Pool;
@@ -89,5 +90,61 @@ public sealed class PoolSourceTests
         }
 
         Assert.True(held <= MergedBytes, $"the merged source held {held} B behind a stalled consumer; its bound is {MergedBytes} B");
+    }
+
+    [Fact]
+    [Trait("Invariant", "Pool.P10")]
+    public async Task Disposing_the_pool_leaves_no_frame_behind_in_a_connection_and_every_lease_is_released_once_read()
+    {
+        var leases = new PayloadLeasePool();
+        LeasingConnector? leaf = null;
+        var h = new PoolHarness(cap: 1, max: 2, wrapLeaf: inner => leaf = new LeasingConnector(inner, leases));
+        h.Add(PoolHarness.Keys(0, 2));
+        h.SocketWith("k000").DeliverText("a");
+        h.SocketWith("k001").DeliverText("b");
+        h.SocketWith("k000").DeliverText("c");
+
+        // Not pumped: the frames are still in the sockets and connections when disposal starts.
+        var disposing = h.Pool.DisposeAsync().AsTask();
+        for (int i = 0; i < 100 && !disposing.IsCompleted; i++)
+        {
+            h.Advance(TimeSpan.FromMilliseconds(100));
+            await Task.Yield();
+        }
+
+        await disposing.WaitAsync(TimeSpan.FromSeconds(10));
+        var read = new List<string>();
+        while (h.Pool.Source.TryRead(out PooledFrame pooled))
+        {
+            read.Add(pooled.Frame.GetText());
+            pooled.Frame.Release();
+        }
+
+        Assert.False(await h.Pool.Source.WaitToReadAsync());
+        Assert.Equal(leaf!.Created.Count, read.Count);
+        Assert.All(leaf.Created, f => Assert.False(f.HoldsLease));
+        Assert.Equal(["a", "c"], read.Where(t => t != "b"));
+    }
+
+    [Theory]
+    [InlineData(0, 1, "MergedCapacityFrames")]
+    [InlineData(1, 0, "MergedCapacityBytes")]
+    public void Invalid_merged_bounds_fail_at_construction_naming_the_field(int frames, long bytes, string field)
+    {
+        var connector = new WebSocketTransportBuilder().Configure(o => o.WithUri("ws://venue.test/ws")).UseLeaf(new Transport.Mock.ScriptedConnector()).Build();
+
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new ConnectionPool(
+            new ConnectionPoolOptions { PerConnectionCap = 1, MergedCapacityFrames = frames, MergedCapacityBytes = bytes },
+            new TextProtocol(),
+            connector));
+
+        Assert.Equal(field, error.ParamName);
+        Assert.Contains("ConnectionPoolOptions." + field, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_default_merged_byte_bound_is_a_connections_default_ring()
+    {
+        Assert.Equal(new ReceiveOptions().RingCapacityBytes, new ConnectionPoolOptions().MergedCapacityBytes);
     }
 }
