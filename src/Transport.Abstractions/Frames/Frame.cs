@@ -15,12 +15,18 @@ namespace Transport;
 /// </para>
 /// <para>
 /// Lease mode (opt-in, <c>TransportOptionsBuilder.WithLeasedPayloads</c>): received frames are
-/// over pooled buffers (<see cref="IsLeased"/>). The consumer owns each one until it calls
-/// <see cref="Release"/> exactly once, and must not read the payload (or any memory taken from it)
-/// afterwards: copy what it keeps. A second <see cref="Release"/> throws; in Debug builds a read after
-/// <see cref="Release"/> throws too. A forgotten <see cref="Release"/> only costs the pooling (the GC
-/// reclaims the buffer). Owned frames (the default) ignore <see cref="Release"/>.
-/// See docs/adr/0009-batch-hand-off-lease-mode-waiter.md.
+/// over pooled buffers (<see cref="IsLeased"/>). Each leased frame you read is one hold on its buffer,
+/// and it is yours: from any source (<c>TryRead</c>, <c>TryReadBatch</c>, <c>ReadBatchAsync</c>,
+/// <c>await foreach</c>), a fan-out subscriber or a pool's merged source. Call <see cref="Release"/>
+/// exactly once, after the last read of the payload (or of any memory taken from it), and copy what you
+/// keep. The stack releases every frame it drops (a queue's evictions, frames no fan-out subscriber
+/// takes), and every fan-out subscriber holds a share of its own, so your release never frees a buffer
+/// another reader still reads; the buffer goes back to the pool when its last holder released it.
+/// A filter (fan-out, initializer wait) only borrows the frame for the call: never release or keep it.
+/// A second <see cref="Release"/> throws; in Debug builds a read after <see cref="Release"/> throws too.
+/// A forgotten <see cref="Release"/> only costs the pooling (the GC reclaims the buffer). Owned frames
+/// (the default) ignore <see cref="Release"/>. See docs/adr/0009-batch-hand-off-lease-mode-waiter.md and
+/// docs/adr/0013-lease-ownership.md.
 /// </para>
 /// <para>
 /// A frame handed to the sink is read by the transport until the send completes; the caller

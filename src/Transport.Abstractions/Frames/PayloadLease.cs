@@ -147,8 +147,19 @@ internal sealed class PayloadLease : MemoryManager<byte>
     /// <exception cref="InvalidOperationException">That frame's hold was already released.</exception>
     public void Return(int token)
     {
-        ulong bit = 1UL << (token & (MaxHolders - 1));
         ulong generation = (uint)token >> HolderBits;
+        ulong idle = ((generation + 1) & GenerationMask) << GenerationShift;
+
+        // The common case first, without reading the state: the first holder of a use never shared
+        // (next holder 1, mask 1). One compare-and-swap, as before sharing existed.
+        ulong unshared = (generation << GenerationShift) | (1UL << NextShift) | 1UL;
+        if ((token & (MaxHolders - 1)) == 0 && Interlocked.CompareExchange(ref _state, idle, unshared) == unshared)
+        {
+            Returned();
+            return;
+        }
+
+        ulong bit = 1UL << (token & (MaxHolders - 1));
         ulong seen = Volatile.Read(ref _state);
         while (true)
         {
@@ -161,13 +172,11 @@ internal sealed class PayloadLease : MemoryManager<byte>
             }
 
             // The last holder: the next generation, idle (no holder, no next bit). Else: one bit less.
-            ulong next = (seen & 0xFFFF_FFFFUL) == bit
-                ? ((generation + 1) & GenerationMask) << GenerationShift
-                : seen & ~bit;
+            ulong next = (seen & 0xFFFF_FFFFUL) == bit ? idle : seen & ~bit;
             ulong prior = Interlocked.CompareExchange(ref _state, next, seen);
             if (prior == seen)
             {
-                if ((next & 0xFFFF_FFFFUL) != 0)
+                if (next != idle)
                 {
 #if DEBUG
                     _pool.Tracker?.OnRelease(last: false);
@@ -175,12 +184,17 @@ internal sealed class PayloadLease : MemoryManager<byte>
                     return;
                 }
 
-                break;
+                Returned();
+                return;
             }
 
             seen = prior;
         }
+    }
 
+    // The last hold was released: the lease is idle and goes back to its pool.
+    private void Returned()
+    {
         _idle = true;
         _length = 0;
 #if DEBUG

@@ -45,6 +45,11 @@ namespace Transport.WebSockets.FanOut;
 /// pressure only if the pump itself falls behind (its filters are too slow).
 /// </para>
 /// <para>
+/// Lease mode (docs/adr/0013): the fan-out becomes the owner of every frame it reads. Each subscriber
+/// that takes a leased frame gets a hold of its own on the one pooled buffer (no copy up to 32 holders
+/// per message), to release once after its last read; what no subscriber takes is released here.
+/// </para>
+/// <para>
 /// Create it, subscribe the consumers that must not miss the first frames, then <see cref="Start"/>.
 /// Frames the pump reads while no subscriber is attached are counted in <see cref="Unrouted"/>.
 /// The pump runs on the given <see cref="ISpawner"/> (the thread pool by default; a manually pumped

@@ -115,7 +115,7 @@ public sealed record ConnectionPoolOptions
 
 /// <summary>A frame from the pool's merged source: the frame (with its epoch and receive time) and the connection it came from.</summary>
 /// <param name="Connection">The connection's slot index.</param>
-/// <param name="Frame">The frame, unchanged.</param>
+/// <param name="Frame">The frame, unchanged. In lease mode it is the reader's, to release once after its last read (docs/adr/0013).</param>
 public readonly record struct PooledFrame(int Connection, Frame Frame);
 
 /// <summary>One connection as the pool sees it now (levels only).</summary>
