@@ -17,8 +17,9 @@ namespace Transport.WebSockets.FanOut;
 /// connection's consumer does: call <see cref="Frame.Release"/> once per frame read, after its last
 /// read. Every subscriber holds a share of its own on the one pooled buffer, so releasing yours never
 /// frees it under another subscriber, and the buffer goes back to the pool when the last share is
-/// released. Frames this queue drops (evicted, rejected, or arriving after it detached) are released
-/// by the queue; frames no subscriber takes are released by the fan-out.
+/// released. Frames this queue evicts, or that arrive after it detached, are released by the queue; a
+/// frame it rejects (<see cref="FanOutDropPolicy.DropNewest"/>) never became its own, and a frame no
+/// subscriber takes is released by the fan-out.
 /// </para>
 /// <para>
 /// Single consumer, like the connection's source. After detaching, frames already buffered stay

@@ -15,6 +15,7 @@ public sealed class FanOutLeaseTests
     private readonly PayloadLeasePool _pool = new();
 
     [Fact]
+    [Trait("Invariant", "FanOut.F9")]
     public void Stalled_subscriber_evicting_a_leased_frame_does_not_release_it_under_a_live_subscriber()
     {
         var h = new FanOutHarness();
@@ -39,6 +40,7 @@ public sealed class FanOutLeaseTests
     }
 
     [Fact]
+    [Trait("Invariant", "FanOut.F9")]
     public async Task Detaching_a_subscriber_while_routing_does_not_release_a_leased_frame_another_subscriber_holds()
     {
         var h = new FanOutHarness();
@@ -70,6 +72,7 @@ public sealed class FanOutLeaseTests
     }
 
     [Fact]
+    [Trait("Invariant", "FanOut.F9")]
     public void Unrouted_leased_frames_are_released()
     {
         var h = new FanOutHarness();
@@ -83,6 +86,7 @@ public sealed class FanOutLeaseTests
     }
 
     [Fact]
+    [Trait("Invariant", "FanOut.F9")]
     public void Leased_frames_every_filter_declines_are_released()
     {
         var h = new FanOutHarness();
@@ -97,6 +101,7 @@ public sealed class FanOutLeaseTests
     }
 
     [Fact]
+    [Trait("Invariant", "FanOut.F9")]
     public void Leased_frames_every_full_drop_newest_queue_rejects_are_released()
     {
         var h = new FanOutHarness();
@@ -115,6 +120,7 @@ public sealed class FanOutLeaseTests
     }
 
     [Fact]
+    [Trait("Invariant", "FanOut.F9")]
     public void Leased_frames_offered_to_a_throwing_filter_only_are_released()
     {
         var h = new FanOutHarness();

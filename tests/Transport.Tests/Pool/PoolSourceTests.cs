@@ -11,6 +11,7 @@ namespace Transport.Tests.Pool;
 public sealed class PoolSourceTests
 {
     [Fact]
+    [Trait("Invariant", "Pool.P10")]
     public void Merged_source_drops_release_their_leases()
     {
         var leases = new PayloadLeasePool();
@@ -47,6 +48,7 @@ public sealed class PoolSourceTests
     }
 
     [Fact]
+    [Trait("Invariant", "Pool.P10")]
     public void Merged_source_is_bounded_by_bytes_not_only_by_count()
     {
         // Each connection's ring holds at most 4 KiB; the pool's pumps drain the rings into the merged
