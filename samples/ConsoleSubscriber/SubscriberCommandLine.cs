@@ -50,7 +50,11 @@ public static class SubscriberCommandLine
                 r.AddError($"--per-connection must be a whole number of at least 1, not '{text}'.");
         });
 
-        var root = new RootCommand("Subscribes to a market-data feed through the resilient transport and shows it live.")
+        var root = new RootCommand(
+            "Subscribes to a market-data feed through the resilient transport and shows it live. " +
+            "Ctrl+C or SIGTERM stops it gracefully (close handshake 1000, then a summary); a second Ctrl+C ends it at once. " +
+            "Exit codes: 0 ran and stopped cleanly, 1 the connection became unrecoverable (e.g. HTTP 401, 404), " +
+            "2 bad arguments (stderr), 3 stopped without ever connecting.")
         {
             url, topics, venue, chaos, duration, plain, token, perConnection,
         };

@@ -46,6 +46,7 @@ internal sealed class SubscriberRunner(SubscriberSettings settings, TextWriter o
 
         // The run ends on the duration, Ctrl+C, or a connection that gave up (the watcher returns on a terminal phase).
         await Task.WhenAny(watch, stop.Token.WhenCancelled()).ConfigureAwait(false);
+        if (cancellationToken.IsCancellationRequested) view.Event("stop requested: closing the connection (1000), then the summary");
         var unrecoverable = connection.Lifecycle.Current.Phase == ConnectionPhase.Unrecoverable;
         await stop.CancelAsync().ConfigureAwait(false);
         try

@@ -15,6 +15,7 @@ public sealed class SimulatorStats
     private long _handshakesRejected;
     private long _messagesSent;
     private readonly ConcurrentDictionary<string, long> _messagesByTopic = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<int, long> _clientCloses = new();
     private readonly long[] _disconnects = new long[Enum.GetValues<DisconnectReason>().Length];
 
     // Swapped and completed on each connection-level change; waiters re-check their condition.
@@ -61,10 +62,17 @@ public sealed class SimulatorStats
         }
     }
 
+    /// <summary>
+    /// Close handshakes the client started, by the close code it sent (-1: a close frame without a
+    /// status). A graceful client shutdown shows up as 1000.
+    /// </summary>
+    public long ClientCloses(int code) => _clientCloses.TryGetValue(code, out var n) ? n : 0;
+
     /// <inheritdoc />
     public override string ToString() =>
         $"accepted={ConnectionsAccepted} active={ActiveConnections} rejected={HandshakesRejected} sent={MessagesSent} " +
-        string.Join(' ', DisconnectsByReason.Where(kv => kv.Value > 0).Select(kv => $"{kv.Key}={kv.Value}"));
+        string.Join(' ', DisconnectsByReason.Where(kv => kv.Value > 0).Select(kv => $"{kv.Key}={kv.Value}")) +
+        string.Concat(_clientCloses.OrderBy(kv => kv.Key).Select(kv => $" client-close-{kv.Key}={kv.Value}"));
 
     internal void OnAccepted()
     {
@@ -84,6 +92,12 @@ public sealed class SimulatorStats
         Interlocked.Increment(ref _disconnects[(int)reason]);
         Interlocked.Decrement(ref _activeConnections);
         Pulse();
+    }
+
+    internal void OnClientClose(int? code)
+    {
+        // Counted before the disconnect that follows it, so a waiter on the disconnect sees the code.
+        _clientCloses.AddOrUpdate(code ?? -1, 1, static (_, n) => n + 1);
     }
 
     internal void OnSent(string? topic)

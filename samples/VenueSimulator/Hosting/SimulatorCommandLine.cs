@@ -24,6 +24,9 @@ internal static class SimulatorCommandLine
           --chaos               random drops and stalls
           --quiet               do not log connections
           --help                this text
+
+        Stops on Ctrl+C or SIGTERM: every client gets a close frame (1001), then the process exits.
+        Exit codes: 0 stopped (or --help), 1 cannot listen (port in use), 2 bad arguments (stderr).
         """;
 
     public static bool TryParse(IReadOnlyList<string> args, out SimulatorOptions options, out string? error)
@@ -66,7 +69,7 @@ internal static class SimulatorCommandLine
                         error = Usage;
                         return false;
                     default:
-                        error = $"unknown option {flag}\n{Usage}";
+                        error = $"unknown option {flag}";
                         return false;
                 }
             }

@@ -92,6 +92,10 @@ internal sealed class ClientSession
         }
     }
 
+    /// <summary>Starts the close handshake with 1001 "server shutting down" (the server is stopping gracefully).</summary>
+    public void CloseForShutdown() =>
+        BeginClose(WebSocketCloseStatus.EndpointUnavailable, "server shutting down", DisconnectReason.ServerShutdown);
+
     public void Stall(TimeSpan duration)
     {
         _options.Log?.Invoke($"#{Id} stall {duration.TotalMilliseconds:0} ms");
@@ -122,6 +126,9 @@ internal sealed class ClientSession
                 {
                     // The client started the close: answer it with the same status.
                     SetReason(DisconnectReason.ClientClosed);
+                    var code = (int?)_socket.CloseStatus;
+                    _stats.OnClientClose(code);
+                    _options.Log?.Invoke($"#{Id} client closed with {code?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "no status"}" + (string.IsNullOrEmpty(_socket.CloseStatusDescription) ? string.Empty : $" \"{_socket.CloseStatusDescription}\""));
                     _closing = true;
                     await _sender.CloseAsync(_socket.CloseStatus ?? WebSocketCloseStatus.NormalClosure, "bye").ConfigureAwait(false);
                 }

@@ -120,15 +120,32 @@ public sealed partial class SubscriberAppTests
     [InlineData("--duration", "abc")]
     [InlineData("--duration", "NaN")]
     [InlineData("--bogus", "1")]
-    public async Task Bad_arguments_exit_2_with_a_message(string option, string value)
+    public async Task Bad_arguments_exit_2_with_a_message_on_stderr(string option, string value)
     {
         var output = new LineCapture();
+        var error = new LineCapture();
 
-        var exit = await SubscriberApp.RunAsync([option, value], output, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+        var exit = await SubscriberApp.RunAsync([option, value], output, CancellationToken.None, error: error).WaitAsync(TimeSpan.FromSeconds(30));
 
-        Assert.Equal(2, exit);
-        Assert.Contains(option.TrimStart('-'), output.Text, StringComparison.OrdinalIgnoreCase);
-        Assert.Contains("usage:", output.Text, StringComparison.Ordinal);
+        Assert.Equal(SubscriberApp.ExitUsage, exit);
+        Assert.Contains(option.TrimStart('-'), error.Text, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("usage:", error.Text, StringComparison.Ordinal);
+        Assert.Contains("exit codes: 0 ok, 1 unrecoverable, 2 usage, 3 never connected", error.Text, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, output.Text);
+    }
+
+    [Fact]
+    public async Task Help_goes_to_stdout_and_names_the_signals_and_exit_codes()
+    {
+        var output = new LineCapture();
+        var error = new LineCapture();
+
+        var exit = await SubscriberApp.RunAsync(["--help"], output, CancellationToken.None, error: error).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(SubscriberApp.ExitOk, exit);
+        Assert.Contains("SIGTERM", output.Text, StringComparison.Ordinal);
+        Assert.Contains("Exit codes:", output.Text, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, error.Text);
     }
 
     [Fact]
