@@ -171,18 +171,21 @@ public sealed partial class SubscriberAppTests
     }
 
     [Fact]
-    public async Task A_404_shows_the_http_status_while_connecting_and_exits_3()
+    public async Task A_404_says_path_not_found_gives_up_after_the_permanent_retries_and_exits_1()
     {
         await using var host = await StartAsync();
         var output = new LineCapture();
         var wrongPath = new UriBuilder(host.WebSocketUri) { Path = "/nope" }.Uri;
 
-        var exit = await SubscriberApp.RunAsync(["--url", wrongPath.ToString(), "--duration", "6", "--plain"], output, CancellationToken.None)
-            .WaitAsync(TimeSpan.FromSeconds(30));
+        // No --duration: a mistyped path ends the run by itself (Permanent, like a rejected token).
+        var exit = await SubscriberApp.RunAsync(["--url", wrongPath.ToString(), "--plain"], output, CancellationToken.None)
+            .WaitAsync(TimeSpan.FromSeconds(60));
 
-        Assert.Equal(SubscriberApp.ExitNeverConnected, exit);
-        Assert.Contains("(HTTP 404)", output.Text, StringComparison.Ordinal);
-        Assert.Matches(@"attempt \d+ failed: \w+ \(HTTP 404\)", output.Text);
+        var text = output.Text;
+        Assert.Equal(SubscriberApp.ExitUnrecoverable, exit);
+        Assert.Matches(@"attempt \d+ failed: Connection \(HTTP 404\): The server rejected the handshake with HTTP 404: path not found on the server", text);
+        Assert.Contains("connection unrecoverable after 3 attempts: Connection (HTTP 404)", text, StringComparison.Ordinal);
+        Assert.Contains("final phase: Unrecoverable", text, StringComparison.Ordinal);
     }
 
     [Fact]
