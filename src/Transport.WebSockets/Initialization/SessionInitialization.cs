@@ -250,7 +250,6 @@ internal sealed class SessionInitialization : ISessionContext
                 try
                 {
                     await _pacer.WaitForRoomAsync(linked.Token);
-                    _pacer.OnWriteStarting(frame.Kind);
                 }
                 catch (OperationCanceledException ex)
                 {
@@ -268,6 +267,10 @@ internal sealed class SessionInitialization : ISessionContext
                 var error = ConnectPolicy.Normalize(ex);
                 _socketFailed(error);
                 throw error;
+            }
+            finally
+            {
+                _pacer?.OnWriteEnded(frame.Kind); // Pacer.P4: counted when the write ends
             }
 
             return true;
@@ -313,7 +316,6 @@ internal sealed class SessionInitialization : ISessionContext
                 if (_pacer is not null)
                 {
                     await _pacer.WaitForRoomAsync(_writes.Token);
-                    _pacer.OnWriteStarting(frames[written].Kind);
                 }
 
                 try
@@ -325,6 +327,10 @@ internal sealed class SessionInitialization : ISessionContext
                     var error = ConnectPolicy.Normalize(ex);
                     _socketFailed(error);
                     throw error;
+                }
+                finally
+                {
+                    _pacer?.OnWriteEnded(frames[written].Kind); // Pacer.P4
                 }
             }
 

@@ -114,11 +114,10 @@ public sealed class RecoveryTests
             o.TickInterval = TimeSpan.FromMilliseconds(20);
             o.InboundMessagesPerSecond = 10;
         });
-        // The venue allows 10 per sliding second; the client paces for 6 (5 per 1.25 s). It counts
-        // arrival times, and on a starved 2-core machine a stalled write or read loop can deliver two
-        // of the pacer's windows back to back: with 5 per window even two bunched windows stay within
-        // 10, where the helper's default margin for 10 (9 per 1.25 s) would earn a 1008 (seen once in
-        // 11 loaded runs). The control below shows the same replay without pacing is closed.
+        // The venue allows 10 per sliding second; the client paces for 6 (5 per 1 s plus the
+        // transport's 200 ms margin). The venue counts arrival times on its own loaded receive loop
+        // (the simulator runs in this test process): with 5 per window even two windows its read loop
+        // bunched stay within 10. The control below shows the same replay without pacing is closed.
         await using var feed = await LiveFeed.StartAsync(sim, AdapterKinds.Create(kind, topics), o => VenueRateLimit.Apply(o, 6));
         await feed.WaitAllLiveAsync(epoch: 0, seq: 1);
 

@@ -230,7 +230,9 @@ public sealed class SessionInitializerTests
         var h = ActorHarness.Start(o => o.WithSendRateLimit(2, TimeSpan.FromSeconds(1)), builder: b => b.WithSessionInitializer(initializer));
 
         Assert.Equal(["sub-0", "sub-1"], h.Socket.SentTexts);
-        h.Advance(TimeSpan.FromSeconds(1));
+        h.Advance(TimeSpan.FromSeconds(1.2) - TimeSpan.FromTicks(1)); // the window plus the default 200 ms margin
+        Assert.Equal(["sub-0", "sub-1"], h.Socket.SentTexts);
+        h.Advance(TimeSpan.FromTicks(1));
         Assert.Equal(["sub-0", "sub-1", "sub-2", "sub-3"], h.Socket.SentTexts);
         Assert.Equal(ConnectionPhase.Connected, h.Now.Phase);
     }
