@@ -117,6 +117,18 @@ public abstract class FeedAdapter : ISessionInitializer
     /// </summary>
     public void HandleFrame(Frame frame)
     {
+        try
+        {
+            Handle(frame);
+        }
+        finally
+        {
+            Counters.Changed.Pulse(); // the frame is handled: counters and book are up to date
+        }
+    }
+
+    private void Handle(Frame frame)
+    {
         Counters.Frame();
         var message = VenueMessage.Parse(frame);
         if (message is null)

@@ -204,7 +204,8 @@ internal sealed class ConnectionActor
                 // and a socket whose initializer failed counts as a failed attempt.
                 if (_policy.SessionEnded(end.Error, wentUp) is { } verdict)
                 {
-                    Log.SessionEnded(_logger, LogLevel.Information, _options.Name, epoch, end.Reason.ToString(), Describe(end.Error));
+                    Log.SessionEnded(_logger, LogLevel.Information, _options.Name, epoch, Log.SessionEndCause(end.Reason == SessionEndReason.Forced, end.Error),
+                        verdict.Verdict == ConnectVerdict.Finished ? "not reconnecting (the stream finished: Closed)" : $"not reconnecting ({verdict.Verdict})");
                     EndWith(verdict);
                     return;
                 }

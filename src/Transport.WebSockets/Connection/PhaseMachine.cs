@@ -144,7 +144,8 @@ internal sealed partial class PhaseMachine
         }
 
         // A forced reconnect is a request, not a failure.
-        Log.SessionEnded(_logger, end.Reason == SessionEndReason.Forced ? LogLevel.Information : LogLevel.Warning, _name, epoch, end.Reason.ToString(), Describe(end.Error));
+        var forced = end.Reason == SessionEndReason.Forced;
+        Log.SessionEnded(_logger, forced ? LogLevel.Information : LogLevel.Warning, _name, epoch, Log.SessionEndCause(forced, end.Error), "reconnecting");
         return true;
     }
 

@@ -48,11 +48,11 @@ public sealed class RecoveryTests
         {
             Assert.True(step < 100, "BTC was not resubscribed within 10 s of the adapter's clock");
             var ethTicks = Topic(feed, Eth).Ticks;
-            await Eventually.HoldsAsync(() => Topic(feed, Eth).Ticks > ethTicks, "ETH ticked since the last step");
+            await Eventually.HoldsAsync(feed.Adapter.Counters, () => Topic(feed, Eth).Ticks > ethTicks, "ETH ticked since the last step");
             clock.Advance(TimeSpan.FromMilliseconds(100));
         }
         var ticksAtResubscribe = Topic(feed, Btc).Ticks;
-        await Eventually.HoldsAsync(() => Topic(feed, Btc) is { Live: true, LastSeq: >= 3 } t && t.Ticks > ticksAtResubscribe, "BTC ticking again");
+        await Eventually.HoldsAsync(feed.Adapter.Counters, () => Topic(feed, Btc) is { Live: true, LastSeq: >= 3 } t && t.Ticks > ticksAtResubscribe, "BTC ticking again");
         Assert.Equal(0, feed.Lifecycle.Epoch);
         Assert.Equal(1, feed.Host.Stats.ConnectionsAccepted);
         Assert.Equal(0, Topic(feed, Eth).Resubscribes);
@@ -72,7 +72,7 @@ public sealed class RecoveryTests
 
         Assert.Equal(1, feed.Adapter.Counters.Gaps);
         Assert.Equal(1, Topic(feed, Btc).Gaps);
-        await Eventually.HoldsAsync(() => Topic(feed, Btc) is { Live: true, LastSeq: >= 3, Resubscribes: 1 }, "BTC resubscribed and ticking");
+        await Eventually.HoldsAsync(feed.Adapter.Counters, () => Topic(feed, Btc) is { Live: true, LastSeq: >= 3, Resubscribes: 1 }, "BTC resubscribed and ticking");
         Assert.Equal(0, Topic(feed, Eth).Resubscribes);
         Assert.Equal(0, feed.Lifecycle.Epoch);
     }
@@ -97,7 +97,7 @@ public sealed class RecoveryTests
         await using var feed = await LiveFeed.StartAsync(Fast(),
             () => new IbkrLikeAdapter(Topics, staleTopicAfter: TimeSpan.FromSeconds(30), keepAliveInterval: TimeSpan.FromMilliseconds(100)));
 
-        await Eventually.HoldsAsync(() => feed.Adapter.Counters.Pongs >= 3, "three pongs");
+        await Eventually.HoldsAsync(feed.Adapter.Counters, () => feed.Adapter.Counters.Pongs >= 3, "three pongs");
 
         Assert.True(feed.Adapter.Counters.PingsSent >= 3);
         Assert.Equal(0, feed.Lifecycle.Epoch);
