@@ -249,7 +249,7 @@ internal sealed class Session
         var dropped = _hold.Drop();
         if (dropped > 0)
         {
-            InitializationLog.HeldFramesDropped(_s.Logger, _s.Name, dropped, Epoch, end.Reason.ToString());
+            InitializationLog.HeldFramesDropped(_s.Logger, _s.Name, dropped, Epoch, end.Error is { } error ? $"{end.Reason}, {error.Kind}" : end.Reason.ToString());
             CountLagged(dropped, beforeAdmission: true);
         }
     }
