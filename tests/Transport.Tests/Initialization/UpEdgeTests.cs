@@ -131,7 +131,7 @@ public sealed class UpEdgeTests
         // reconnects, time passing, and a consumer that pauses (so the small ring and hold overflow).
         Gen.Select(Gen.Int[0, 3], Gen.Int[0, 11].Array[1, 80]).Sample(
             (variant, ops) => new Schedule(variant).Run(ops),
-            iter: 150,
+            iter: 400,
             print: s => $"variant {s.Item1}, ops [{string.Join(",", s.Item2)}]");
     }
 
