@@ -1,0 +1,13 @@
+using Microsoft.Extensions.Logging;
+
+namespace Transport.WebSockets.DependencyInjection;
+
+/// <summary>The log lines of the DI registration and the hosted connections (category <see cref="Category"/>).</summary>
+/// <remarks>Parameters are names, types, kinds and counts: never a URI, header or message text.</remarks>
+internal static partial class HostingLog
+{
+    public const string Category = "Transport.WebSockets.Hosting";
+
+    [LoggerMessage(EventId = 1, EventName = "HandshakeSpanKept", Level = LogLevel.Warning, Message = "HttpClient {HttpClientName}: its primary handler ({HandlerType}) is not a SocketsHttpHandler the transport can change, so the platform's System.Net.Http.HttpRequestOut span of each handshake keeps the URL path (a listen key in the path is visible to HTTP instrumentation). Use a SocketsHttpHandler (ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler()), or set ActivityHeadersPropagator = null on yours.")]
+    public static partial void HandshakeSpanKept(ILogger logger, string httpClientName, string handlerType);
+}
