@@ -67,7 +67,7 @@ public static class WebSocketTransportServiceCollectionExtensions
         return builder;
     }
 
-    private static TransportNameRegistry RegistryOf(IServiceCollection services)
+    internal static TransportNameRegistry RegistryOf(IServiceCollection services)
     {
         foreach (var descriptor in services)
         {
