@@ -70,13 +70,18 @@ public static class HostedConnectionExtensions
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionName);
         return builder.Add(new HealthCheckRegistration(
             checkName ?? "websocket:" + connectionName,
-            sp =>
-            {
-                var owner = sp.GetKeyedService<HostedConnectionOwner>(connectionName)
-                    ?? throw new InvalidOperationException($"No hosted connection named '{connectionName}': register it with services.AddWebSocketTransport(\"{connectionName}\").AddHostedConnection().");
-                return new ConnectionHealthCheck(connectionName, () => owner.Started?.Lifecycle.Current);
-            },
+            sp => sp.GetKeyedService<HostedConnectionOwner>(connectionName) is { } owner
+                ? new ConnectionHealthCheck(connectionName, () => owner.Started?.Lifecycle.Current)
+                : new MisconfiguredCheck($"No hosted connection named '{connectionName}': register it with services.AddWebSocketTransport(\"{connectionName}\").AddHostedConnection()."),
             failureStatus,
             tags));
+    }
+
+    // A registration mistake reported by the check itself (failure status, with the fix), rather than an
+    // exception out of the health check service that would fail every check of the report.
+    private sealed class MisconfiguredCheck(string problem) : IHealthCheck
+    {
+        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+            Task.FromResult(new HealthCheckResult(context.Registration.FailureStatus, problem));
     }
 }
