@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Transport.Testing;
@@ -48,6 +49,9 @@ public sealed class SecretsNeverLeakTests
 
         /// <summary>As <see cref="Host"/>, through an HttpClient the app registered itself (<c>UseHttpClient</c>) with the README's app-side settings.</summary>
         HostWithSharedHttpClient,
+
+        /// <summary>As <see cref="Host"/>, the connection owned by the host (<c>AddHostedConnection</c>) with its health check, which is scanned too.</summary>
+        HostedConnection,
     }
 
     /// <summary>What the server does.</summary>
@@ -97,7 +101,7 @@ public sealed class SecretsNeverLeakTests
         await using (var stack = await StackUnderTest.StartAsync(wiring, leaf, endpoint, secrets, capture))
         {
             capture.Scanner.Scan("connector Options.ToString()", stack.Connector is ReconnectingConnector built ? built.Options.ToString() : null);
-            var connection = await stack.Connector.ConnectAsync().AsTask().WaitAsync(Bound);
+            var connection = stack.Hosted ?? await stack.Connector.ConnectAsync().AsTask().WaitAsync(Bound);
             using var snapshots = connection.Lifecycle.Subscribe(new SnapshotScanner(capture.Scanner));
             switch (run)
             {
@@ -116,6 +120,10 @@ public sealed class SecretsNeverLeakTests
             capture.Scanner.Scan("connection.Session", connection.Session);
             capture.Scanner.Scan("Lifecycle.Current", connection.Lifecycle.Current);
             capture.RecordObservableInstruments();
+            if (stack.Health is { } health)
+            {
+                capture.Scanner.Scan("health report", await health.CheckHealthAsync().WaitAsync(Bound));
+            }
         }
 
         capture.RecordObservableInstruments();
@@ -238,6 +246,12 @@ public sealed class SecretsNeverLeakTests
 
         public IReconnectingConnector Connector { get; private set; } = null!;
 
+        /// <summary>The host's connection (<see cref="Wiring.HostedConnection"/>), else null.</summary>
+        public ReconnectingConnection? Hosted { get; private set; }
+
+        /// <summary>The health checks (<see cref="Wiring.HostedConnection"/>), else null.</summary>
+        public HealthCheckService? Health { get; private set; }
+
         public static async Task<StackUnderTest> StartAsync(Wiring wiring, LeafKind leaf, Uri endpoint, SecretSet secrets, TelemetryCapture capture)
         {
             var stack = new StackUnderTest();
@@ -296,11 +310,21 @@ public sealed class SecretsNeverLeakTests
                         .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { UseProxy = false, ActivityHeadersPropagator = null });
                     transport.UseHttpClient("venue");
                     break;
+                case Wiring.HostedConnection:
+                    transport.AddHostedConnection();
+                    builder.Services.AddHealthChecks().AddWebSocketConnection("feed");
+                    break;
             }
 
             stack._host = builder.Build();
             await stack._host.StartAsync().WaitAsync(Bound);
             stack.Connector = stack._host.Services.GetRequiredKeyedService<IReconnectingConnector>("feed");
+            if (wiring == Wiring.HostedConnection)
+            {
+                stack.Hosted = stack._host.Services.GetRequiredKeyedService<ReconnectingConnection>("feed");
+                stack.Health = stack._host.Services.GetRequiredService<HealthCheckService>();
+            }
+
             return stack;
         }
 
