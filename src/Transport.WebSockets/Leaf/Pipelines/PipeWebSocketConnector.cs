@@ -31,15 +31,6 @@ public sealed class PipeWebSocketConnector : ILeafConnector
 {
     private const string WebSocketGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
-    private static readonly Lazy<HttpMessageInvoker> SharedInvoker = new(() => new HttpMessageInvoker(
-        new SocketsHttpHandler
-        {
-            // An upgraded connection leaves the pool; nothing is reused, so nothing needs recycling.
-            PooledConnectionLifetime = TimeSpan.Zero,
-            UseCookies = false,
-        },
-        disposeHandler: true));
-
     private readonly PipeWebSocketConnectorOptions _options;
 
     /// <summary>Creates the connector.</summary>
@@ -62,7 +53,8 @@ public sealed class PipeWebSocketConnector : ILeafConnector
         HttpResponseMessage response;
         try
         {
-            var invoker = _options.HttpMessageInvoker ?? SharedInvoker.Value;
+            // Handshakes.H1: the shared handler makes no platform HTTP span (a listen key in the path, headers).
+            var invoker = _options.HttpMessageInvoker ?? HandshakeHandlers.Shared;
 
             // HttpClient would buffer the (endless) upgraded stream as content: ask for headers only.
             response = invoker is HttpClient client
