@@ -3,14 +3,72 @@
 // paths as ../python/server.py):
 //   /echo, /stream/N, /fragments, /pings/N, /close/CODE, /invalid-utf8, /reserved-opcode
 // Every connection prints "CLOSE <code>" with the client's close code when it ends.
+//
+// permessage-deflate (RFC 7692) is configured by the command line (the same options as
+// ../python/server.py); without options ws's defaults apply:
+//   --server-no-context-takeover   serverNoContextTakeover: true
+//   --client-no-context-takeover   clientNoContextTakeover: true
+//   --server-max-window-bits N     serverMaxWindowBits: N (9-15)
+//   --client-max-window-bits N     clientMaxWindowBits: N (9-15; ws then refuses an offer without
+//                                  client_max_window_bits: the handshake fails with 400)
+//   --final-block                  every message the server sends ends its deflate data with a final
+//                                  (BFINAL=1) block: a fresh raw deflater per message, ended with
+//                                  Z_FINISH (RFC 7692 section 7.2.3.3 allows it); ws's own compressor
+//                                  always sync-flushes, so this replaces its compress step
+//   --no-deflate                   perMessageDeflate: false
 'use strict';
+const zlib = require('zlib');
 const { WebSocketServer } = require('ws');
+// Not in ws's package exports: required by file path (the pinned version is in package-lock.json).
+const PerMessageDeflate = require(require('path').join(require('path').dirname(require.resolve('ws')), 'lib', 'permessage-deflate.js'));
+
+const args = process.argv.slice(2);
+const flag = (name) => args.includes(name);
+const number = (name) => {
+  const i = args.indexOf(name);
+  return i < 0 ? undefined : Number(args[i + 1]);
+};
+
+// Compress step for --final-block: one raw deflater per message; fragments before the last are
+// sync-flushed (their 00 00 FF FF kept: RFC 7692 strips only at the message's end), the last is
+// ended with Z_FINISH, so the message's data ends with a final block and nothing is stripped.
+function compressWithFinalBlock(data, fin, callback) {
+  if (!this._finalBlock) {
+    const bits = typeof this.params.server_max_window_bits === 'number' ? this.params.server_max_window_bits : zlib.constants.Z_DEFAULT_WINDOWBITS;
+    const deflate = zlib.createDeflateRaw({ windowBits: bits });
+    const chunks = [];
+    deflate.on('data', (chunk) => chunks.push(chunk));
+    this._finalBlock = { deflate, chunks };
+  }
+  const { deflate, chunks } = this._finalBlock;
+  const take = () => Buffer.concat(chunks.splice(0, chunks.length));
+  if (fin) {
+    this._finalBlock = null;
+    deflate.on('end', () => callback(null, take()));
+    deflate.end(data);
+  } else {
+    deflate.write(data);
+    deflate.flush(zlib.constants.Z_SYNC_FLUSH, () => callback(null, take()));
+  }
+}
+
+if (flag('--final-block')) {
+  PerMessageDeflate.prototype._compress = compressWithFinalBlock;
+}
+
+const perMessageDeflate = flag('--no-deflate') ? false : {
+  threshold: 0, // compress every message when the client offers deflate
+  serverNoContextTakeover: flag('--server-no-context-takeover'),
+  clientNoContextTakeover: flag('--client-no-context-takeover'),
+  serverMaxWindowBits: number('--server-max-window-bits'),
+  clientMaxWindowBits: number('--client-max-window-bits'),
+};
 
 const wss = new WebSocketServer({
   host: '127.0.0.1',
   port: 0,
   maxPayload: 0,
-  perMessageDeflate: { threshold: 0 }, // compress every message when the client offers deflate
+  perMessageDeflate,
 });
 
 wss.on('listening', () => console.log(`READY ${wss.address().port}`));
