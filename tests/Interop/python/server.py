@@ -4,6 +4,7 @@
 Listens on 127.0.0.1 and a free port, prints "READY <port>", then serves by path:
   /echo              echo every message (permessage-deflate on when the client offers it)
   /stream/N          send N text messages "000000".."N-1", then close 1000 "done"
+  /feed/N            send N text messages "000000".."N-1", then wait for the client to close
   /fragments         a 100 KB text message in 1000-character fragments, then a fragmented binary one
   /pings/N           N pings interleaved with N 1 KB messages; prints "PONGS N" once N pongs came back
   /close/CODE        close with CODE and reason "bye"
@@ -22,6 +23,8 @@ defaults apply (server_max_window_bits=12, client_max_window_bits=12 when the cl
                                   (BFINAL=1) block, flushed with Z_FINISH and a fresh compressor per
                                   message, which RFC 7692 section 7.2.3.3 allows
   --no-deflate                    decline permessage-deflate
+  --profile NAME=OPTION,...       also listen with these options on another port, announced as
+                                  "LISTEN NAME PORT" before READY (repeatable)
 """
 import argparse
 import asyncio
@@ -100,6 +103,11 @@ async def handler(ws, path=None):
             for i in range(n):
                 await ws.send("%06d" % i)
             await ws.close(1000, "done")
+        elif path.startswith("/feed/"):
+            n = int(path.split("/")[2])
+            for i in range(n):
+                await ws.send("%06d" % i)
+            await ws.wait_closed()
         elif path == "/fragments":
             text = "".join("%05d€" % i for i in range(100_000 // 8))
             await ws.send(text[i:i + 1000] for i in range(0, len(text), 1000))
@@ -136,7 +144,7 @@ async def handler(ws, path=None):
         print("CLOSE %s" % ws.close_code, flush=True)
 
 
-async def main():
+def option_parser(profile=False):
     parser = argparse.ArgumentParser()
     parser.add_argument("--server-no-context-takeover", action="store_true")
     parser.add_argument("--client-no-context-takeover", action="store_true")
@@ -144,13 +152,33 @@ async def main():
     parser.add_argument("--client-max-window-bits", type=int)
     parser.add_argument("--final-block", action="store_true")
     parser.add_argument("--no-deflate", action="store_true")
-    args = parser.parse_args()
-    extensions = deflate_extensions(args)
-    async with websockets.serve(handler, "127.0.0.1", 0, max_size=None, ping_interval=None,
-                                extensions=extensions, compression=None if args.no_deflate else "deflate") as server:
-        port = server.sockets[0].getsockname()[1]
-        print("READY %d" % port, flush=True)
-        await asyncio.Future()
+    if not profile:
+        parser.add_argument("--profile", action="append", default=[])
+    return parser
+
+
+async def listen(args):
+    """One listener with the deflate settings of args; returns the server and its port."""
+    server = await websockets.serve(handler, "127.0.0.1", 0, max_size=None, ping_interval=None,
+                                    extensions=deflate_extensions(args),
+                                    compression=None if args.no_deflate else "deflate")
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def main():
+    args = option_parser().parse_args()
+    servers = []
+    for profile in args.profile:
+        # --profile NAME=OPTION,OPTION,...: one more listener with those options, announced as
+        # "LISTEN NAME PORT" (one process serves a whole test matrix).
+        name, _, options = profile.partition("=")
+        server, port = await listen(option_parser(profile=True).parse_args([o for o in options.split(",") if o]))
+        servers.append(server)
+        print("LISTEN %s %d" % (name, port), flush=True)
+    server, port = await listen(args)
+    servers.append(server)
+    print("READY %d" % port, flush=True)
+    await asyncio.Future()
 
 
 if __name__ == "__main__":
