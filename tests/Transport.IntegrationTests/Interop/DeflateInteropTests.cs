@@ -191,6 +191,26 @@ public abstract class DeflateInteropScenarios(DeflateServers servers)
     }
 
     /// <summary>
+    /// Invalid deflate data on the Pipelines leaf: an error, never a delivered (garbled or empty)
+    /// message. Today a Protocol error closing with 1007 (FrameReader); Compression would let the
+    /// stack fall back as it does for ClientWebSocket (docs/adr/0019, "Left open").
+    /// </summary>
+    protected async Task PipelinesFailsOnInvalidDeflateData()
+    {
+        var server = await servers.GetAsync();
+        await using var connection = await ConnectAsync("Pipelines", server.Uri("defaults", "/invalid-deflate"), new WebSocketDeflateOptions());
+
+        Assert.Equal("before", (await ReceiveAsync(connection)).GetText());
+        var error = await Assert.ThrowsAsync<TransportException>(() => ReceiveAsync(connection));
+
+        Assert.True(error.Kind is TransportErrorKind.Protocol or TransportErrorKind.Compression, error.ToString());
+        if (error.Kind == TransportErrorKind.Protocol)
+        {
+            Assert.Equal(CloseCodes.InvalidPayload, error.CloseCode);
+        }
+    }
+
+    /// <summary>
     /// The whole stack on the ClientWebSocket leaf, deflate configured, against the final-block server:
     /// the first socket fails with Compression, the stack reconnects without offering deflate, and
     /// the feed flows (every message intact and in order); the error and the log say compression is off.
@@ -294,6 +314,9 @@ public sealed class PythonWebsocketsDeflateTests(PythonDeflateServers servers) :
     public Task Invalid_deflate_data_fails_the_ClientWebSocket_leaf_with_a_Compression_error() => ClientWebSocketReportsInvalidDeflateDataAsCompression();
 
     [InteropFact(InteropKind.PythonWebsockets)]
+    public Task Invalid_deflate_data_fails_the_Pipelines_leaf_with_an_error() => PipelinesFailsOnInvalidDeflateData();
+
+    [InteropFact(InteropKind.PythonWebsockets)]
     [Trait("Invariant", "Fallback.F1")]
     public Task Final_block_feed_on_the_ClientWebSocket_stack_falls_back_to_no_compression_and_flows() => ClientWebSocketStackFallsBackAndTheFeedFlows();
 
@@ -320,6 +343,9 @@ public sealed class NodeWsDeflateTests(NodeDeflateServers servers) : DeflateInte
     [InteropFact(InteropKind.NodeWs)]
     [Trait("Invariant", "Receiver.R7")]
     public Task Invalid_deflate_data_fails_the_ClientWebSocket_leaf_with_a_Compression_error() => ClientWebSocketReportsInvalidDeflateDataAsCompression();
+
+    [InteropFact(InteropKind.NodeWs)]
+    public Task Invalid_deflate_data_fails_the_Pipelines_leaf_with_an_error() => PipelinesFailsOnInvalidDeflateData();
 
     [InteropFact(InteropKind.NodeWs)]
     [Trait("Invariant", "Fallback.F1")]
