@@ -132,16 +132,28 @@ public abstract class DeflateInteropScenarios(DeflateServers servers)
             var answer = string.Join(", ", echo.Handshake.Extensions);
             Assert.All(deflateCase.AnswerContains, expected => Assert.Contains(expected, answer, StringComparison.Ordinal));
 
+            // Echoes are read while the messages are sent: a server whose writes block on an unread
+            // socket stops reading, and a sender waiting on it would never finish.
             var messages = Messages();
+            var receiving = Task.Run(async () =>
+            {
+                var received = new List<Frame>(messages.Count);
+                while (received.Count < messages.Count)
+                {
+                    received.Add(await ReceiveAsync(echo));
+                }
+
+                return received;
+            });
             foreach (var message in messages)
             {
-                await echo.Sender.SendAsync(message, CancellationToken.None);
+                await echo.Sender.SendAsync(message, CancellationToken.None).AsTask().WaitAsync(InteropServer.Bound);
             }
 
+            var echoes = await receiving;
             for (var i = 0; i < messages.Count; i++)
             {
-                var received = await ReceiveAsync(echo);
-                Assert.True(messages[i].Kind == received.Kind && messages[i].Payload.Span.SequenceEqual(received.Payload.Span), $"message {i} of {messages.Count} arrived as {received.Kind} of {received.Payload.Length} bytes; sent {messages[i].Kind} of {messages[i].Payload.Length} bytes");
+                Assert.True(messages[i].Kind == echoes[i].Kind && messages[i].Payload.Span.SequenceEqual(echoes[i].Payload.Span), $"message {i} of {messages.Count} arrived as {echoes[i].Kind} of {echoes[i].Payload.Length} bytes; sent {messages[i].Kind} of {messages[i].Payload.Length} bytes");
             }
 
             await echo.Sender.CloseAsync(CloseCodes.NormalClosure, null, CancellationToken.None);
