@@ -29,6 +29,14 @@ namespace Transport.WebSockets;
 /// ClientWebSocket answers protocol pings itself inside ReceiveAsync and never surfaces ping or
 /// pong frames, so this leaf never yields them and ignores ping/pong sends.
 /// </para>
+/// <para>
+/// With <see cref="ClientWebSocketConnectorOptions.DeflateOptions"/> set, ClientWebSocket cannot
+/// inflate a message the server ended with a final (BFINAL=1) deflate block, which RFC 7692 section
+/// 7.2.3.3 allows: it aborts the socket. The receive then fails with
+/// <see cref="TransportErrorKind.Compression"/>, and the reconnecting stack connects again without
+/// offering permessage-deflate (<see cref="HandshakeRequest.OfferCompression"/>;
+/// docs/adr/0019-deflate-fallback.md). The Pipelines leaf inflates such messages.
+/// </para>
 /// </remarks>
 public sealed class ClientWebSocketConnector : ILeafConnector
 {
@@ -162,7 +170,8 @@ public sealed class ClientWebSocketConnector : ILeafConnector
             socketOptions.KeepAliveTimeout = timeout;
         }
 
-        if (_options.DeflateOptions is { } deflate)
+        // The stack clears OfferCompression after a Compression failure (docs/adr/0019): no offer then.
+        if (_options.DeflateOptions is { } deflate && handshake.OfferCompression)
         {
             socketOptions.DangerousDeflateOptions = deflate;
         }

@@ -181,7 +181,9 @@ public sealed class PipeWebSocketConnector : ILeafConnector
         }
 
         var extensions = response.Headers.TryGetValues("Sec-WebSocket-Extensions", out var ext) ? ext.ToArray() : [];
-        if (!DeflateAgreement.TryParse(extensions, _options.DeflateOptions, out deflate, out var error))
+        // What was offered: nothing when the stack switched compression off for this connection (docs/adr/0019).
+        var offered = handshake.OfferCompression ? _options.DeflateOptions : null;
+        if (!DeflateAgreement.TryParse(extensions, offered, out deflate, out var error))
         {
             throw TransportException.Connection($"The server's extension answer was not acceptable: {error}.", httpStatus: 101);
         }
@@ -219,7 +221,7 @@ public sealed class PipeWebSocketConnector : ILeafConnector
             request.Headers.TryAddWithoutValidation("Sec-WebSocket-Protocol", string.Join(", ", handshake.SubProtocols));
         }
 
-        if (_options.DeflateOptions is { } deflate)
+        if (_options.DeflateOptions is { } deflate && handshake.OfferCompression)
         {
             request.Headers.TryAddWithoutValidation("Sec-WebSocket-Extensions", DeflateAgreement.Offer(deflate));
         }
