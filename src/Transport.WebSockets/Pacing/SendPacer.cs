@@ -16,15 +16,16 @@ namespace Transport.WebSockets.Pacing;
 ///    reaches the venue no earlier than its write started and no later than the margin after its
 ///    write ended, no venue-side window of length Window holds more than N frames, however long the
 ///    writes take (property test: P4_the_venue_never_counts_more_than_N_in_a_window_when_arrival_jitter_is_within_the_margin).
-///    Writes never overlap (the writer is sequential; the initializer's direct writer is closed
-///    before the write loop starts, Init.I5), so a write in flight is always the newest one.
+///    Writes never overlap (the write loop is sequential; the initializer's direct writer writes
+///    under its socket lock and is closed before the write loop starts), so a write in flight is
+///    always the newest one.
 /// </para>
 /// Which frames count: every frame of the control and data lanes; protocol pongs answering the
 /// peer's pings when <see cref="SendRateLimit.CountPongs"/> is true (the default: Binance counts
 /// PING and PONG frames toward its 5 messages per second). An uncounted pong never waits for the
 /// window. Not counted (never written through the writer): the close frame of the close
 /// handshake, and keep-alive pings the leaf sends by itself (<c>Liveness.KeepAliveInterval</c>).
-/// Used by the writer only, one caller at a time.
+/// Used by one writer at a time: the session initializer's direct writer (under its socket lock), then the write loop.
 /// </remarks>
 internal sealed class SendPacer
 {
@@ -43,6 +44,9 @@ internal sealed class SendPacer
 
     /// <summary>Whether a frame of this kind counts toward the limit.</summary>
     public bool Counts(FrameKind kind) => CountPongs || kind != FrameKind.Pong;
+
+    /// <summary>How long until the window allows one more counted send (zero: now); does not record it.</summary>
+    public TimeSpan UntilAllowed() => _log.UntilAllowed();
 
     /// <summary>Waits until the window allows one more counted send (Pacer.P1); does not record it.</summary>
     public async ValueTask WaitForRoomAsync(CancellationToken cancellationToken)
