@@ -33,7 +33,9 @@ internal sealed class SubscriberRunner(SubscriberSettings settings, TextWriter o
         // before the transport publishes the up-edge or releases anything queued.
         var adapter = CreateAdapter(venue is not null);
         adapter.Notice += text => view.Event($"{adapter.Name}: {text}");
-        var connection = await BuildConnector(uri, adapter).ConnectAsync(cancellationToken).ConfigureAwait(false);
+        // Start, not ConnectAsync: the view shows every attempt while connecting, and Ctrl+C/SIGTERM
+        // during the connect still ends with the summary ("never connected").
+        var connection = BuildConnector(uri, adapter).Start();
         var monitor = new FeedMonitor(connection, () => adapter.Counters.Frames, _time);
         monitor.Changed += s => view.Event($"lifecycle: {s.Phase} epoch={s.Epoch} attempts={s.Attempts}" + (s.LastError is { } e && !s.IsUp ? $" last error: {ErrorText.Describe(e)}" : string.Empty));
         monitor.AttemptFailed += s => view.Event($"attempt {s.Attempts} failed: {ErrorText.Describe(s.LastError)}");

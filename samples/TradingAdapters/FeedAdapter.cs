@@ -16,7 +16,7 @@ namespace TradingAdapters;
 /// <code>
 /// var adapter = new BinanceLikeAdapter(topics);
 /// var connector = new WebSocketTransportBuilder().Configure(...).WithSessionInitializer(adapter).Build();
-/// await adapter.RunAsync(await connector.ConnectAsync(), cancellationToken);
+/// await adapter.RunAsync(connector.Start(), cancellationToken); // Start: the adapter watches the lifecycle from the first attempt
 /// </code>
 /// Invariants:
 /// <list type="bullet">

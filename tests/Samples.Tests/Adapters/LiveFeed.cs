@@ -44,7 +44,7 @@ internal sealed class LiveFeed : IAsyncDisposable
             })
             .WithSessionInitializer(feedAdapter) // replay on every new socket, before queued frames and the up-edge
             .Build();
-        var connection = await connector.ConnectAsync();
+        var connection = connector.Start();
         var feed = new LiveFeed(host, connection, feedAdapter);
         feed._run = feed.Adapter.RunAsync(connection, feed._stop.Token);
         return feed;

@@ -105,7 +105,7 @@ public sealed class RecorderTests
                 .Configure(o => o.WithUri(host.WebSocketUri).WithBackoff(TimeSpan.Zero, TimeSpan.FromMilliseconds(200), useJitter: false))
                 .WithSessionInitializer(adapter)
                 .Build();
-            var connection = await connector.ConnectAsync();
+            var connection = connector.Start();
             var feed = new Feed(host, connection, adapter, RecordedFeed.Start(connection, adapter, sink, recorderCapacity));
             feed._run = feed.Recorded.RunAsync(feed._stop.Token);
             return feed;

@@ -81,7 +81,7 @@ public sealed class VenueRateTests(ITestOutputHelper output)
                 .WithSendRateLimit(Rule, Window)                        // the venue's rule, exactly as written
                 .WithReceiveRing(1_000, 1024 * 1024))                   // the flood overflows it: drops are counted, never block
             .Build();
-        await using var connection = await connector.ConnectAsync();
+        await using var connection = connector.Start();
         await connection.Lifecycle.WaitAsync(s => s.IsUp).AsTask().WaitAsync(Bound);
         var reading = DrainAsync(connection);
 

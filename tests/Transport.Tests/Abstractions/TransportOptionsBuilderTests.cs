@@ -75,10 +75,10 @@ public sealed class TransportOptionsBuilderTests
 
         // The bounds are Polly's: a pipeline built with them connects instead of throwing its ValidationException.
         var (connector, clock, spawner) = Transport.Mock.MockHarness.Create();
-        var connection = await new Transport.WebSockets.WebSocketTransportBuilder()
+        var connection = new Transport.WebSockets.WebSocketTransportBuilder()
             .Configure(o => o.WithUri("ws://venue.test/ws").WithConnectTimeout(options.Reconnect.ConnectTimeout))
             .UseLeaf(connector).WithTimeProvider(clock).WithSpawner(spawner)
-            .Build().ConnectAsync();
+            .Build().Start();
         spawner.RunUntilIdle();
 
         Assert.Equal(ConnectionPhase.Connected, connection.Lifecycle.Current.Phase);
