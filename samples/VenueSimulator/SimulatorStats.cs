@@ -6,7 +6,8 @@ namespace VenueSimulator;
 /// Live counters of a running simulator. All members are thread-safe reads of counters the
 /// sessions update as they go. <see cref="WaitUntilAsync"/> lets tests wait on a condition
 /// instead of sleeping: it re-evaluates on every connection-level change (accept, reject,
-/// disconnect). Per-message counters do not wake waiters, to keep the tick path cheap.
+/// disconnect) and on every login and order. Per-message counters do not wake waiters, to keep
+/// the tick path cheap.
 /// </summary>
 public sealed class SimulatorStats
 {
@@ -14,6 +15,9 @@ public sealed class SimulatorStats
     private long _activeConnections;
     private long _handshakesRejected;
     private long _messagesSent;
+    private long _logins;
+    private long _ordersAccepted;
+    private long _ordersRefused;
     private readonly ConcurrentDictionary<string, long> _messagesByTopic = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<int, long> _clientCloses = new();
     private readonly long[] _disconnects = new long[Enum.GetValues<DisconnectReason>().Length];
@@ -29,6 +33,15 @@ public sealed class SimulatorStats
 
     /// <summary>Handshakes answered with 401 (or another non-101 status).</summary>
     public long HandshakesRejected => Interlocked.Read(ref _handshakesRejected);
+
+    /// <summary>Logins answered "ok" (<c>{"op":"login"}</c>).</summary>
+    public long Logins => Interlocked.Read(ref _logins);
+
+    /// <summary>Orders accepted (sent after the connection's login).</summary>
+    public long OrdersAccepted => Interlocked.Read(ref _ordersAccepted);
+
+    /// <summary>Orders refused with <c>login_required</c> (sent before the connection's login).</summary>
+    public long OrdersRefused => Interlocked.Read(ref _ordersRefused);
 
     /// <summary>All messages sent, control messages included.</summary>
     public long MessagesSent => Interlocked.Read(ref _messagesSent);
@@ -91,6 +104,19 @@ public sealed class SimulatorStats
     {
         Interlocked.Increment(ref _disconnects[(int)reason]);
         Interlocked.Decrement(ref _activeConnections);
+        Pulse();
+    }
+
+    internal void OnLogin()
+    {
+        Interlocked.Increment(ref _logins);
+        Pulse();
+    }
+
+    internal void OnOrder(bool accepted)
+    {
+        if (accepted) Interlocked.Increment(ref _ordersAccepted);
+        else Interlocked.Increment(ref _ordersRefused);
         Pulse();
     }
 

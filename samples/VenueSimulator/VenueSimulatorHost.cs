@@ -153,7 +153,8 @@ public sealed class VenueSimulatorHost : IAsyncDisposable
 
     private async Task HandleAsync(HttpContext context)
     {
-        if (context.Request.Path != "/ws")
+        // "/ws", or "/ws/<key>" (Binance-style user streams carry a listen key in the path; any key is accepted).
+        if (!IsWebSocketPath(context.Request.Path))
         {
             context.Response.StatusCode = StatusCodes.Status404NotFound;
             return;
@@ -200,6 +201,9 @@ public sealed class VenueSimulatorHost : IAsyncDisposable
             _options.Log?.Invoke($"#{id} disconnected ({reason})");
         }
     }
+
+    private static bool IsWebSocketPath(PathString path) =>
+        path == "/ws" || (path.StartsWithSegments("/ws", out var rest) && rest.Value is { Length: > 1 } key && key.IndexOf('/', 1) < 0);
 
     private WebSocketAcceptContext AcceptContext()
     {

@@ -16,6 +16,7 @@ internal static class SimulatorCommandLine
           --token T             require this token (?token= or Authorization: Bearer)
           --cookie C            accept this session cookie (session=C)
           --rate-limit N        inbound messages per second before close 1008 (default 5, 0 = off)
+          --require-login       subscribe/unsubscribe/snapshot need {"op":"login"} first
           --lifetime-s N        maximum connection lifetime in seconds (close 1001)
           --snapshot-bytes N    send an N-byte level2 snapshot after each subscribe
           --heartbeat-ms N      application heartbeat interval
@@ -64,6 +65,7 @@ internal static class SimulatorCommandLine
                         break;
                     case "--seed": options.Seed = Int(); break;
                     case "--chaos": options.Chaos.Enabled = true; break;
+                    case "--require-login": options.RequireLogin = true; break;
                     case "--quiet": options.Log = null; break;
                     case "--help" or "-h":
                         error = Usage;

@@ -34,6 +34,7 @@ internal sealed class ClientSession
     private readonly HashSet<string> _knownTopics;
     private int _reason = -1; // first DisconnectReason recorded, -1 while none (I3)
     private volatile bool _closing;
+    private bool _loggedIn; // receive loop only
 
     public ClientSession(long id, HttpContext http, WebSocket socket, SimulatorOptions options, SimulatorStats stats, CancellationToken shutdown)
     {
@@ -160,14 +161,36 @@ internal sealed class ClientSession
         if (!ClientCommandParser.TryParse(utf8, out var command, out var error))
             return ReplyAsync(() => ServerMessages.Error("bad_request", error!, null));
 
+        if (!_loggedIn && (command!.Op == ClientOp.Order || (_options.RequireLogin && command.Op is ClientOp.Subscribe or ClientOp.Unsubscribe or ClientOp.Snapshot)))
+        {
+            if (command.Op == ClientOp.Order) _stats.OnOrder(accepted: false);
+            return ReplyAsync(() => ServerMessages.Error("login_required", "log in first (op login)", command.Id));
+        }
+
         return command!.Op switch
         {
+            ClientOp.Login => LoginAsync(command),
+            ClientOp.Order => OrderAsync(command),
             ClientOp.Subscribe => SubscribeAsync(command),
             ClientOp.Unsubscribe => UnsubscribeAsync(command),
             ClientOp.Ping => ReplyAsync(() => ServerMessages.Pong(command.Id, NowMs())),
             ClientOp.Snapshot => SnapshotAsync(command),
             _ => Task.CompletedTask,
         };
+    }
+
+    private Task LoginAsync(ClientCommand command)
+    {
+        _loggedIn = true;
+        _stats.OnLogin();
+        _options.Log?.Invoke($"#{Id} logged in");
+        return ReplyAsync(() => ServerMessages.LoginOk($"s-{Id}", command.Id));
+    }
+
+    private Task OrderAsync(ClientCommand command)
+    {
+        _stats.OnOrder(accepted: true);
+        return ReplyAsync(() => ServerMessages.OrderAccepted(command.Id));
     }
 
     private async Task SubscribeAsync(ClientCommand command)
