@@ -851,13 +851,16 @@ public sealed class FakeReconnectingConnection : IAsyncDisposable
 
         public Task<Frame> Task => _done.Task;
 
+        public TimeSpan Bound { get; private set; }
+
         public void Arm(TimeProvider time, TimeSpan timeout, CancellationToken cancellationToken)
         {
+            Bound = timeout;
             _timer = time.CreateTimer(
                 static s =>
                 {
                     var wait = (FrameWait)s!;
-                    wait.Fail(TransportException.Timeout($"No matching frame arrived within the wait's timeout (epoch {wait.Epoch})."));
+                    wait.Fail(TransportException.Timeout($"The session initializer's WaitForFrameAsync got no matching frame within {wait.Bound} (epoch {wait.Epoch}): the venue did not answer as expected (a login or subscription never acknowledged?)."));
                 },
                 this,
                 timeout,
