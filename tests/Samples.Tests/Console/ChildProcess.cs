@@ -63,19 +63,7 @@ internal sealed class ChildProcess : IDisposable
     }
 
     /// <summary>Sends <paramref name="signal"/> (as <c>kill -TERM pid</c> does).</summary>
-    public void Signal(PosixSignal signal)
-    {
-        var number = signal switch
-        {
-            PosixSignal.SIGINT => 2,
-            PosixSignal.SIGTERM => 15,
-            _ => throw new ArgumentOutOfRangeException(nameof(signal), signal, "SIGINT or SIGTERM."),
-        };
-        if (Kill(_process.Id, number) != 0)
-        {
-            throw new InvalidOperationException($"kill({_process.Id}, {number}) failed: errno {Marshal.GetLastPInvokeError()}.");
-        }
-    }
+    public void Signal(PosixSignal signal) => PosixSignals.Send(_process.Id, signal);
 
     /// <summary>Waits (bounded) for the process to exit and returns its exit code, with all output read.</summary>
     public async Task<int> WaitForExitAsync()
@@ -105,6 +93,24 @@ internal sealed class ChildProcess : IDisposable
         }
 
         _process.Dispose();
+    }
+}
+
+/// <summary>Sends a real POSIX signal to a process (Linux and macOS), as <c>kill -TERM pid</c> does.</summary>
+internal static class PosixSignals
+{
+    public static void Send(int pid, PosixSignal signal)
+    {
+        var number = signal switch
+        {
+            PosixSignal.SIGINT => 2,
+            PosixSignal.SIGTERM => 15,
+            _ => throw new ArgumentOutOfRangeException(nameof(signal), signal, "SIGINT or SIGTERM."),
+        };
+        if (Kill(pid, number) != 0)
+        {
+            throw new InvalidOperationException($"kill({pid}, {number}) failed: errno {Marshal.GetLastPInvokeError()}.");
+        }
     }
 
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
