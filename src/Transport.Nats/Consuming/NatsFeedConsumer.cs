@@ -325,27 +325,33 @@ public sealed class NatsFeedConsumer : IAsyncDisposable
                 cancellationToken).ConfigureAwait(false);
         }
 
+        // A durable is owned by one consumer process. At every start it is re-created from the further of its
+        // acknowledged floor and what this instance already received: frames delivered but not acknowledged by a
+        // crashed instance come again at once (not after AckWait), and a restart of the read loop repeats none.
+        ulong start = after;
         try
         {
-            // An existing durable keeps its position (its deliver policy cannot change anyway).
-            return await _js.GetConsumerAsync(_layout.StreamName, _options.DurableName!, cancellationToken).ConfigureAwait(false);
+            var existing = await _js.GetConsumerAsync(_layout.StreamName, _options.DurableName!, cancellationToken).ConfigureAwait(false);
+            start = Math.Max(start, existing.Info.AckFloor.StreamSeq);
+            await _js.DeleteConsumerAsync(_layout.StreamName, _options.DurableName!, cancellationToken).ConfigureAwait(false);
         }
         catch (NatsJSApiException ex) when (ex.Error.Code == 404 && ex.Error.ErrCode != 10059)
         {
-            var start = _options.StartAfterPosition?.StreamSequence ?? 0;
-            return await _js.CreateOrUpdateConsumerAsync(
-                _layout.StreamName,
-                new ConsumerConfig(_options.DurableName!)
-                {
-                    DurableName = _options.DurableName,
-                    AckPolicy = ConsumerConfigAckPolicy.All,
-                    AckWait = _options.AckWait,
-                    MaxAckPending = _options.RingCapacityFrames,
-                    DeliverPolicy = start == 0 ? ConsumerConfigDeliverPolicy.All : ConsumerConfigDeliverPolicy.ByStartSequence,
-                    OptStartSeq = start == 0 ? 0 : start + 1,
-                },
-                cancellationToken).ConfigureAwait(false);
+            // New durable: from StartAfter, or the stream's start.
         }
+
+        return await _js.CreateOrUpdateConsumerAsync(
+            _layout.StreamName,
+            new ConsumerConfig(_options.DurableName!)
+            {
+                DurableName = _options.DurableName,
+                AckPolicy = ConsumerConfigAckPolicy.All,
+                AckWait = _options.AckWait,
+                MaxAckPending = _options.RingCapacityFrames,
+                DeliverPolicy = start == 0 ? ConsumerConfigDeliverPolicy.All : ConsumerConfigDeliverPolicy.ByStartSequence,
+                OptStartSeq = start == 0 ? 0 : start + 1,
+            },
+            cancellationToken).ConfigureAwait(false);
     }
 
     private void Process(INatsJSMsg<byte[]> message)

@@ -49,6 +49,7 @@ public sealed class NatsRelay : IAsyncDisposable
     private readonly Lock _changeGate = new();
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private NatsConnection? _nats;
+    private RelaySession? _session;
     private Task? _running;
 
     /// <summary>Creates a relay (nothing connects until <see cref="RunAsync"/>).</summary>
@@ -89,7 +90,11 @@ public sealed class NatsRelay : IAsyncDisposable
     public NatsFeedLayout Layout => _layout;
 
     /// <summary>The relay's state now.</summary>
-    public RelaySnapshot Current => _state.Snapshot(_layout.Feed, _relayId, _nats?.ConnectionState == NatsConnectionState.Open, _time);
+    public RelaySnapshot Current => _state.Snapshot(
+        _layout.Feed,
+        _relayId,
+        _nats?.ConnectionState == NatsConnectionState.Open && (Volatile.Read(ref _session)?.BusUp ?? true),
+        _time);
 
     /// <summary>Waits until <paramref name="predicate"/> holds for <see cref="Current"/> (checked at every role change and every 100 ms).</summary>
     /// <param name="predicate">The condition.</param>
@@ -266,7 +271,9 @@ public sealed class NatsRelay : IAsyncDisposable
             SetRole(RelayRole.Active);
             NatsLog.RelayActive(_logger, _relayId, _layout.Feed, grant.Generation, continuation.LastSequence, continuation.BaseEpoch);
             var session = new RelaySession(nats, kv, _options, _layout, input, _keySelector, grant.Generation, continuation, _state, _time, _logger, _relayId, _endpoint);
+            Volatile.Write(ref _session, session);
             var end = await session.RunAsync(fence.Token, stop).ConfigureAwait(false);
+            Volatile.Write(ref _session, null);
             if (end == SessionEnd.Fenced)
             {
                 SetRole(RelayRole.Fenced);

@@ -18,7 +18,7 @@ namespace Transport.Nats.Relay;
 //     RelayTests.R2_in_flight_publishes_stay_within_the_bound
 // Relay.R3: A frame is retried, with the same message id, until JetStream acknowledges it or it is dropped
 //     by the outage bound (counted); JetStream stores a retried frame once.
-//     RelayTests.R3_a_nats_restart_mid_stream_loses_no_frame_within_the_outage_bound
+//     ConsumerTests.NATS_restart_mid_stream_loses_no_frame_within_the_outage_bound_and_the_consumer_says_it_was_blind
 // Relay.R4: A bus outage is bounded by BufferFrames and BufferBytes; every frame dropped is counted in the
 //     snapshot and in the lag header of the next frame published.
 //     RelayTests.R4_an_outage_beyond_the_buffer_drops_the_oldest_and_counts_them
@@ -28,6 +28,11 @@ namespace Transport.Nats.Relay;
 //     transport's own error messages and a redacted endpoint.
 //     RelayTests.R6_nothing_published_carries_a_secret
 // Relay.R7: Fenced means silent: once the fence token is cancelled, no frame and no lifecycle is published.
+//     ProcessTests.Killing_the_active_relay_hands_the_venue_connection_to_the_standby_within_the_bound (the stall case)
+// Relay.R8: Order survives bus failures: frames go out on a publish connection that never reconnects by itself;
+//     after a failure a fresh one resends every unacknowledged frame in order, so nothing a failed connection
+//     still buffered can be stored ahead of an earlier frame.
+//     ConsumerTests.NATS_restart_mid_stream_loses_no_frame_within_the_outage_bound_and_the_consumer_says_it_was_blind
 
 /// <summary>How an active period ended.</summary>
 internal enum SessionEnd
@@ -133,7 +138,6 @@ internal sealed class RelaySession
     private readonly PendingBuffer _buffer;
     private long _lagDrops;
     private long _tooLarge;
-    private long _retryAt;
     private bool _readerDone;
     private bool _keySelectorFaultLogged;
 
@@ -188,14 +192,6 @@ internal sealed class RelaySession
     public async Task<SessionEnd> RunAsync(CancellationToken fence, CancellationToken stop)
     {
         using var session = CancellationTokenSource.CreateLinkedTokenSource(fence);
-        var subscription = await _nats.SubscribeCoreAsync(
-            _ackPrefix + ".*",
-            serializer: Raw,
-            opts: new NatsSubOpts { ChannelOpts = new NatsSubChannelOpts { Capacity = (_options.MaxInFlight * 2) + 64, FullMode = System.Threading.Channels.BoundedChannelFullMode.Wait } },
-            cancellationToken: fence).ConfigureAwait(false);
-        await using var ackSubscription = subscription.ConfigureAwait(false);
-
-        var acks = Task.Run(() => AckLoopAsync(subscription, session.Token), CancellationToken.None);
         var lifecycle = Task.Run(() => LifecycleLoopAsync(session.Token), CancellationToken.None);
         var publisher = Task.Run(() => PublishLoopAsync(session.Token), CancellationToken.None);
         var reader = Task.Run(() => ReadLoopAsync(session.Token), CancellationToken.None);
@@ -238,7 +234,6 @@ internal sealed class RelaySession
 
         await session.CancelAsync().ConfigureAwait(false);
         await Quietly(publisher).ConfigureAwait(false);
-        await Quietly(acks).ConfigureAwait(false);
         await Quietly(lifecycle).ConfigureAwait(false);
         lock (_state.Gate)
         {
@@ -423,156 +418,186 @@ internal sealed class RelaySession
         return subject;
     }
 
+    // Publishes over a dedicated connection that never reconnects by itself (a PublishLink): when it fails,
+    // it is thrown away with whatever NATS.Net still buffered, and a fresh one resends every unacknowledged
+    // frame in order. A reconnecting client would flush its stale buffer first after a reconnect, storing
+    // later frames before the resent earlier ones: the feed's order would break (seen in the restart test).
     private async Task PublishLoopAsync(CancellationToken cancellationToken)
     {
         var batch = new PendingBuffer.Entry[Math.Min(256, _options.MaxInFlight)];
         long ackTimeoutTicks = (long)(_options.AckTimeout.TotalSeconds * _time.TimestampFrequency);
         var idleWait = TimeSpan.FromTicks(Math.Min(_options.AckTimeout.Ticks / 4, TimeSpan.FromMilliseconds(100).Ticks));
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            long now = _time.GetTimestamp();
-            long retryAt;
-            lock (_state.Gate)
-            {
-                retryAt = _retryAt;
-            }
-
-            if (retryAt > now)
-            {
-                await Task.Delay(_time.GetElapsedTime(now, retryAt), _time, cancellationToken).ConfigureAwait(false);
-                continue;
-            }
-
-            if (_nats.ConnectionState != NatsConnectionState.Open)
-            {
-                await _signal.WaitAsync(_options.RetryDelay, _time, cancellationToken).ConfigureAwait(false);
-                continue;
-            }
-
-            int n;
-            long upstreamLag = _input.Lifecycle?.Current.TotalLagged ?? 0;
-            long lag;
-            lock (_state.Gate)
-            {
-                if (_buffer.OldestInFlight is { } oldest && now - oldest.SentAt > ackTimeoutTicks)
-                {
-                    // Relay.R3: not acknowledged in time; publish again in order (the message id makes it once).
-                    int failed = _buffer.Fail();
-                    _state.PublishFailures += failed;
-                    _state.LastError = $"no acknowledgement within {_options.AckTimeout.TotalSeconds:0.#} s";
-                    _retryAt = now + (long)(_options.RetryDelay.TotalSeconds * _time.TimestampFrequency);
-                    NatsLog.AckTimeout(_logger, _layout.Feed, failed);
-                    continue;
-                }
-
-                // Relay.R2: never more than MaxInFlight unacknowledged.
-                n = _buffer.TakeToSend(batch, _options.MaxInFlight - _buffer.InFlight, now);
-                if (n == 0 && _readerDone && _buffer.Count == 0)
-                {
-                    return;
-                }
-
-                lag = _continuation.Lagged + upstreamLag + _lagDrops + _tooLarge;
-                for (int i = 0; i < n; i++)
-                {
-                    if (batch[i].Sends > 1)
-                    {
-                        _state.Retries++;
-                    }
-                }
-            }
-
-            if (n == 0)
-            {
-                await _signal.WaitAsync(idleWait, _time, cancellationToken).ConfigureAwait(false);
-                continue;
-            }
-
-            for (int i = 0; i < n; i++)
-            {
-                ref readonly var entry = ref batch[i];
-                var headers = FrameHeaderValues.ToHeaders(
-                    new FrameHeaderValues(
-                        entry.Frame.Kind,
-                        _continuation.BaseEpoch + Math.Max(0, entry.Frame.Epoch),
-                        entry.ReceivedAtUnixMicros,
-                        entry.Sequence,
-                        lag,
-                        _generation),
-                    _layout.Feed);
-                try
-                {
-                    await _nats.PublishAsync(
-                        entry.Subject,
-                        entry.Frame.Payload,
-                        headers,
-                        _ackPrefix + "." + entry.Sequence.ToString(CultureInfo.InvariantCulture),
-                        RawMemory,
-                        cancellationToken: cancellationToken).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
-                {
-                    lock (_state.Gate)
-                    {
-                        int failed = _buffer.Fail();
-                        _state.PublishFailures += Math.Max(1, failed);
-                        _state.LastError = $"publish failed ({ex.GetType().Name})";
-                        _retryAt = _time.GetTimestamp() + (long)(_options.RetryDelay.TotalSeconds * _time.TimestampFrequency);
-                    }
-
-                    NatsLog.PublishFailed(_logger, _layout.Feed, ex.GetType().Name);
-                    break;
-                }
-            }
-
-            Array.Clear(batch, 0, n);
-        }
-    }
-
-    private async Task AckLoopAsync(INatsSub<byte[]> subscription, CancellationToken cancellationToken)
-    {
+        PublishLink? link = null;
         try
         {
-            await foreach (var message in subscription.Msgs.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            while (!cancellationToken.IsCancellationRequested)
             {
-                var subject = message.Subject;
-                int dot = subject.LastIndexOf('.');
-                if (dot < 0 || !long.TryParse(subject.AsSpan(dot + 1), NumberStyles.None, CultureInfo.InvariantCulture, out long sequence))
+                if (link is { IsDead: true })
                 {
+                    await DropLinkAsync(link, "the publish connection failed").ConfigureAwait(false);
+                    link = null;
+                    await Task.Delay(_options.RetryDelay, _time, cancellationToken).ConfigureAwait(false);
+                }
+
+                if (link is null)
+                {
+                    try
+                    {
+                        link = await PublishLink.OpenAsync(_options, _relayId, this, cancellationToken).ConfigureAwait(false);
+                        Volatile.Write(ref _busUp, 1);
+                    }
+                    catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+                    {
+                        Volatile.Write(ref _busUp, 0);
+                        lock (_state.Gate)
+                        {
+                            _state.LastError = $"cannot reach NATS ({ex.GetType().Name})";
+                        }
+
+                        await Task.Delay(_options.RetryDelay, _time, cancellationToken).ConfigureAwait(false);
+                        continue;
+                    }
+                }
+
+                long now = _time.GetTimestamp();
+                int n;
+                long upstreamLag = _input.Lifecycle?.Current.TotalLagged ?? 0;
+                long lag;
+                lock (_state.Gate)
+                {
+                    if (_refused)
+                    {
+                        // JetStream refused a publish (a limit, no stream): the same link is fine, retry after the pause.
+                        _refused = false;
+                        link.MarkDead();
+                        continue;
+                    }
+
+                    if (_buffer.OldestInFlight is { } oldest && now - oldest.SentAt > ackTimeoutTicks)
+                    {
+                        // Relay.R3: not acknowledged in time: the link is presumed dead; a fresh one resends in order.
+                        _state.LastError = $"no acknowledgement within {_options.AckTimeout.TotalSeconds:0.#} s";
+                        NatsLog.AckTimeout(_logger, _layout.Feed, _buffer.InFlight);
+                        link.MarkDead();
+                        continue;
+                    }
+
+                    // Relay.R2: never more than MaxInFlight unacknowledged.
+                    n = _buffer.TakeToSend(batch, _options.MaxInFlight - _buffer.InFlight, now);
+                    if (n == 0 && _readerDone && _buffer.Count == 0)
+                    {
+                        return;
+                    }
+
+                    lag = _continuation.Lagged + upstreamLag + _lagDrops + _tooLarge;
+                    for (int i = 0; i < n; i++)
+                    {
+                        if (batch[i].Sends > 1)
+                        {
+                            _state.Retries++;
+                        }
+                    }
+                }
+
+                if (n == 0)
+                {
+                    await _signal.WaitAsync(idleWait, _time, cancellationToken).ConfigureAwait(false);
                     continue;
                 }
 
-                var ack = PubAck.Parse(message.Data ?? [], message.HasNoResponders ? 503 : message.Headers?.Code ?? 0);
-                lock (_state.Gate)
+                for (int i = 0; i < n && !link.IsDead; i++)
                 {
-                    if (ack.Success)
+                    ref readonly var entry = ref batch[i];
+                    var headers = FrameHeaderValues.ToHeaders(
+                        new FrameHeaderValues(
+                            entry.Frame.Kind,
+                            _continuation.BaseEpoch + Math.Max(0, entry.Frame.Epoch),
+                            entry.ReceivedAtUnixMicros,
+                            entry.Sequence,
+                            lag,
+                            _generation),
+                        _layout.Feed);
+                    try
                     {
-                        long before = _buffer.Acknowledged;
-                        _buffer.Acknowledge(sequence);
-                        _state.Acknowledged += _buffer.Acknowledged - before;
-                        _state.LastAcknowledgedSequence = Math.Max(_state.LastAcknowledgedSequence, _buffer.LastAcknowledgedSequence);
+                        await link.PublishAsync(entry.Subject, entry.Frame.Payload, headers, entry.Sequence, cancellationToken).ConfigureAwait(false);
                     }
-                    else
+                    catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
                     {
-                        int failed = _buffer.Fail();
-                        _state.PublishFailures += Math.Max(1, failed);
-                        _state.LastError = "JetStream refused a publish: " + ack.Error;
-                        _retryAt = _time.GetTimestamp() + (long)(_options.RetryDelay.TotalSeconds * _time.TimestampFrequency);
+                        lock (_state.Gate)
+                        {
+                            _state.LastError = $"publish failed ({ex.GetType().Name})";
+                        }
+
+                        NatsLog.PublishFailed(_logger, _layout.Feed, ex.GetType().Name);
+                        link.MarkDead();
                     }
                 }
 
-                if (!ack.Success)
-                {
-                    NatsLog.PublishRefused(_logger, _layout.Feed, ack.Error ?? "refused");
-                }
-
-                _signal.Set();
+                Array.Clear(batch, 0, n);
             }
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        finally
         {
+            if (link is not null)
+            {
+                await link.DisposeAsync().ConfigureAwait(false);
+            }
         }
     }
+
+    private async Task DropLinkAsync(PublishLink link, string reason)
+    {
+        await link.DisposeAsync().ConfigureAwait(false);
+        Volatile.Write(ref _busUp, 0);
+        lock (_state.Gate)
+        {
+            int failed = _buffer.Fail();
+            if (failed > 0)
+            {
+                _state.PublishFailures += failed;
+            }
+
+            _state.LastError ??= reason;
+        }
+    }
+
+    /// <summary>True while the publish connection is up (the snapshot's BusConnected).</summary>
+    public bool BusUp => Volatile.Read(ref _busUp) == 1;
+
+    private int _busUp;
+
+    // Guarded by _state.Gate: JetStream refused a publish; the publisher starts over on a fresh link.
+    private bool _refused;
+
+    /// <summary>An acknowledgement (or refusal) for the frame with <paramref name="sequence"/>.</summary>
+    internal void OnAck(long sequence, in PubAck ack)
+    {
+        lock (_state.Gate)
+        {
+            if (ack.Success)
+            {
+                long before = _buffer.Acknowledged;
+                _buffer.Acknowledge(sequence);
+                _state.Acknowledged += _buffer.Acknowledged - before;
+                _state.LastAcknowledgedSequence = Math.Max(_state.LastAcknowledgedSequence, _buffer.LastAcknowledgedSequence);
+            }
+            else
+            {
+                _state.LastError = "JetStream refused a publish: " + ack.Error;
+                _refused = true;
+            }
+        }
+
+        if (!ack.Success)
+        {
+            NatsLog.PublishRefused(_logger, _layout.Feed, ack.Error ?? "refused");
+        }
+
+        _signal.Set();
+    }
+
+    /// <summary>The publish connection died.</summary>
+    internal void OnLinkLost() => _signal.Set();
 
     private async Task LifecycleLoopAsync(CancellationToken cancellationToken)
     {
