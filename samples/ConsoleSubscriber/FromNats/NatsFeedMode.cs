@@ -79,6 +79,7 @@ public static class NatsFeedMode
             var source = connection.Source;
             while ((settings.Count is null || frames < settings.Count) && await source.WaitToReadAsync(stop.Token).ConfigureAwait(false))
             {
+                int sinceStored = 0;
                 while ((settings.Count is null || frames < settings.Count) && source.TryRead(out var frame))
                 {
                     frames++;
@@ -87,15 +88,17 @@ public static class NatsFeedMode
                         // The position right after a read is that frame's: stream:relay:generation.
                         log.WriteLine($"FRAME {consumer.Position} epoch={frame.Epoch} {Describe(frame)}");
                     }
+
+                    if (++sinceStored == 50)
+                    {
+                        // A backlog can keep this loop busy for long: store the position every 50 frames too.
+                        sinceStored = 0;
+                        await StoreAsync(settings.PositionFile, consumer.Position).ConfigureAwait(false);
+                    }
                 }
 
                 var position = consumer.Position;
-                if (settings.PositionFile is { } path)
-                {
-                    var temp = path + ".tmp";
-                    await File.WriteAllTextAsync(temp, position.ToString(), CancellationToken.None).ConfigureAwait(false);
-                    File.Move(temp, path, overwrite: true);
-                }
+                await StoreAsync(settings.PositionFile, position).ConfigureAwait(false);
 
                 if (Environment.TickCount64 >= nextStatus)
                 {
@@ -119,6 +122,19 @@ public static class NatsFeedMode
         log.WriteLine($"SUMMARY frames={frames} delivered={stats.Delivered} gaps={stats.GapFrames} duplicates={stats.Duplicates} evicted={stats.Evicted} lagged={stats.TotalLagged} position={final}");
         log.Flush();
         return SubscriberApp.ExitOk;
+    }
+
+    // Atomically (write, then rename): a kill mid-write leaves the previous position, never half of one.
+    private static async Task StoreAsync(string? path, FeedPosition position)
+    {
+        if (path is null)
+        {
+            return;
+        }
+
+        var temp = path + ".tmp";
+        await File.WriteAllTextAsync(temp, position.ToString(), CancellationToken.None).ConfigureAwait(false);
+        File.Move(temp, path, overwrite: true);
     }
 
     // "topic:seq" of a simulator tick, or the kind and size.

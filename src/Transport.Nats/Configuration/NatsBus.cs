@@ -98,7 +98,10 @@ internal static class NatsBus
 
     /// <summary>Creates the feed's stream when absent; an existing one must carry the feed's subjects.</summary>
     /// <exception cref="TransportException">Kind Configuration: the stream exists with other subjects.</exception>
-    public static async Task<INatsJSStream> EnsureStreamAsync(INatsJSContext js, NatsFeedLayout layout, NatsStreamSettings settings, CancellationToken cancellationToken)
+    public static Task<INatsJSStream> EnsureStreamAsync(INatsJSContext js, NatsFeedLayout layout, NatsStreamSettings settings, TimeProvider time, CancellationToken cancellationToken) =>
+        RetryAsync(() => EnsureStreamOnceAsync(js, layout, settings, cancellationToken), time, cancellationToken);
+
+    private static async Task<INatsJSStream> EnsureStreamOnceAsync(INatsJSContext js, NatsFeedLayout layout, NatsStreamSettings settings, CancellationToken cancellationToken)
     {
         try
         {
@@ -137,8 +140,30 @@ internal static class NatsBus
         }
     }
 
-    /// <summary>Opens the bucket, creating it (history 1, file storage) when absent.</summary>
-    public static async Task<INatsKVStore> EnsureBucketAsync(INatsKVContext kv, string bucket, CancellationToken cancellationToken)
+    /// <summary>Opens the bucket, creating it (history 1, file storage) when absent; a busy server's missing API reply is retried.</summary>
+    public static Task<INatsKVStore> EnsureBucketAsync(INatsKVContext kv, string bucket, TimeProvider time, CancellationToken cancellationToken) =>
+        RetryAsync(() => EnsureBucketOnceAsync(kv, bucket, cancellationToken), time, cancellationToken);
+
+    /// <summary>
+    /// Runs a JetStream API call up to three times when the server did not answer in time (NatsJSApiNoResponseException:
+    /// a busy or restarting server); any other failure is the caller's.
+    /// </summary>
+    public static async Task<T> RetryAsync<T>(Func<Task<T>> call, TimeProvider time, CancellationToken cancellationToken)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await call().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (attempt < 3 && ex is NatsJSApiNoResponseException or NatsNoRespondersException or NatsJSTimeoutException && !cancellationToken.IsCancellationRequested)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt), time, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static async Task<INatsKVStore> EnsureBucketOnceAsync(INatsKVContext kv, string bucket, CancellationToken cancellationToken)
     {
         try
         {

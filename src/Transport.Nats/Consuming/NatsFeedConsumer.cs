@@ -147,7 +147,7 @@ public sealed class NatsFeedConsumer : IAsyncDisposable
         var consumer = new NatsFeedConsumer(options, nats, timeProvider ?? TimeProvider.System, logger);
         try
         {
-            var kv = await NatsBus.EnsureBucketAsync(new NatsKVContext(consumer._js), consumer._layout.Bucket, cancellationToken).ConfigureAwait(false);
+            var kv = await NatsBus.EnsureBucketAsync(new NatsKVContext(consumer._js), consumer._layout.Bucket, consumer._time, cancellationToken).ConfigureAwait(false);
             consumer.Start(kv);
             NatsLog.ConsumerStarted(logger, options.Feed, options.Nats.RedactedUrl, options.Kind.ToString(), options.StartAfterPosition?.ToString() ?? (options.Kind == NatsConsumerKind.Durable ? "where the durable consumer is" : "at the stream's start"));
             return consumer;

@@ -185,8 +185,8 @@ public sealed class NatsRelay : IAsyncDisposable
             _nats = nats;
             NatsLog.RelayStarted(_logger, _relayId, _layout.Feed, _options.Nats.RedactedUrl, nats.ServerInfo?.Version ?? "?");
             var js = new NatsJSContext(nats);
-            var stream = await NatsBus.EnsureStreamAsync(js, _layout, _options.Stream, stop.Token).ConfigureAwait(false);
-            var kv = await NatsBus.EnsureBucketAsync(new NatsKVContext(js), _layout.Bucket, stop.Token).ConfigureAwait(false);
+            var stream = await NatsBus.EnsureStreamAsync(js, _layout, _options.Stream, _time, stop.Token).ConfigureAwait(false);
+            var kv = await NatsBus.EnsureBucketAsync(new NatsKVContext(js), _layout.Bucket, _time, stop.Token).ConfigureAwait(false);
             var keeper = new LeaseKeeper(kv, _layout.LeaseKey, _options.Lease, _relayId, _endpoint, _time, _logger);
             await ServeAsync(nats, stream, kv, keeper, stop.Token).ConfigureAwait(false);
         }

@@ -112,7 +112,7 @@ public static class Harness
     public static NatsFeedOptions FeedOptions(string url, string feed) => new()
     {
         Feed = feed,
-        Nats = new NatsConnectionOptions { Url = url, RequestTimeout = TimeSpan.FromSeconds(2), ConnectTimeout = TimeSpan.FromSeconds(2) },
+        Nats = new NatsConnectionOptions { Url = url, ConnectTimeout = TimeSpan.FromSeconds(2) },
         CheckInterval = TimeSpan.FromMilliseconds(50),
     };
 
