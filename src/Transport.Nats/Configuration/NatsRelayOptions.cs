@@ -49,10 +49,13 @@ public sealed class NatsLeaseOptions
     public TimeSpan CheckInterval { get; set; } = TimeSpan.FromMilliseconds(250);
 
     /// <summary>
-    /// The most time from the active relay's death to the standby holding the lease:
-    /// <c>RenewInterval + Ttl + CheckInterval</c> (plus one KV round trip); its venue connection then takes one connect.
+    /// The most time from the active relay's death (or stall) to the standby holding the lease:
+    /// <c>RenewInterval + Ttl + 2 x CheckInterval</c>, plus the KV round trips of the last read and the takeover
+    /// write; its venue connection then takes one connect. The last renewal came at most RenewInterval before the
+    /// death, the standby sees it at most one CheckInterval after it was written, and checks the TTL at most
+    /// one CheckInterval after it ran out.
     /// </summary>
-    public TimeSpan TakeoverBound => RenewInterval + Ttl + CheckInterval;
+    public TimeSpan TakeoverBound => RenewInterval + Ttl + CheckInterval + CheckInterval;
 
     /// <summary>The margin between the active's fence and the standby's takeover: the time the active has to close its venue connection.</summary>
     public TimeSpan CloseMargin => Ttl - FenceAfter;
