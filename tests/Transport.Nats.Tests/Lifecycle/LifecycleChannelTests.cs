@@ -43,22 +43,30 @@ public sealed class LifecycleChannelTests
     {
         var channel = NewChannel();
         channel.Publish(s => s with { Phase = ConnectionPhase.Connected });
-        var recorder = new Recorder();
+        using var blocked = new ManualResetEventSlim(false);
+        var recorder = new Recorder { Throw = s => { if (s.Version == 1) { blocked.Wait(Bound); } return false; } };
         using var _ = channel.Subscribe(recorder);
         await TestSetupWait(() => { lock (recorder.Seen) { return recorder.Seen.Count > 0; } });
-        for (int i = 0; i < 50; i++)
-        {
-            channel.Publish(s => s with { TotalLagged = s.TotalLagged + 1 });
-        }
 
-        await TestSetupWait(() => { lock (recorder.Seen) { return recorder.Seen.Count > 0 && recorder.Seen[^1].Version == 51; } });
+        // The observer is stuck in OnNext: publishing never waits for it.
+        var publishing = Task.Run(() =>
+        {
+            for (int i = 0; i < 50; i++)
+            {
+                channel.Publish(s => s with { TotalLagged = s.TotalLagged + 1 });
+            }
+        });
+        await publishing.WaitAsync(Bound);
+        Assert.Equal(51, channel.Current.Version);
+        blocked.Set();
+
+        await TestSetupWait(() => { lock (recorder.Seen) { return recorder.Seen[^1].Version == 51; } });
         lock (recorder.Seen)
         {
             Assert.Equal(1, recorder.Seen[0].Version);
             Assert.True(recorder.Seen.Zip(recorder.Seen.Skip(1)).All(p => p.First.Version < p.Second.Version));
+            Assert.True(recorder.Seen.Count < 51, "a blocked observer is coalesced: it sees fewer, newer snapshots");
         }
-
-        Assert.NotEqual(Environment.CurrentManagedThreadId, recorder.Thread);
     }
 
     [Fact]
