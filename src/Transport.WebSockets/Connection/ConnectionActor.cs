@@ -214,7 +214,7 @@ internal sealed class ConnectionActor
                 {
                     // Liveness.L6: DownSince is when the end was signalled, or the last sign of life
                     // when a liveness timeout detected it (not after close and dispose).
-                    _phases.Dropped(end, epoch, downSince);
+                    _phases.Dropped(end, epoch, downSince, scheduled: _policy.LastEndWasClean);
                 }
                 else if (end.Error is { } failed)
                 {

@@ -92,6 +92,9 @@ internal sealed class ConnectPolicy
     /// <summary>The wait the next cycle starts with (zero: at once).</summary>
     public TimeSpan PendingDelay => _pendingDelay;
 
+    /// <summary>Whether the last judged session was healthy and ended by the venue's clean close (1000, 1001): its schedule, not a failure.</summary>
+    public bool LastEndWasClean { get; private set; }
+
     /// <summary>
     /// Judges the end of the session the last <c>RunCycleAsync</c> connected (Policy.P6, Budget.B5):
     /// healthy when it stayed up for <c>StableAfter</c> (monotonic time), when it delivered data and
@@ -116,6 +119,7 @@ internal sealed class ConnectPolicy
         var uptime = _time.GetElapsedTime(since);
         var facts = new SessionEndFacts(uptime, deliveredData, cause is { Kind: TransportErrorKind.ClosedByPeer } ? cause.CloseCode : null);
         var health = wentUp ? Budget.Judge(facts) : SessionHealth.Short;
+        LastEndWasClean = health == SessionHealth.Healthy && FailureBudget.IsCleanClose(facts.PeerCloseCode);
         var verdict = !wentUp && cause is not null
             ? Budget.AttemptFailed(Classify(cause))
             : Budget.SessionEnded(health, cause is null ? null : Classify(cause));
