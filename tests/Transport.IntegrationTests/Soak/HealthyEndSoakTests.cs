@@ -63,15 +63,29 @@ public sealed class HealthyEndSoakTests(ITestOutputHelper output)
                 var fault = Faults[random.Next(Faults.Length)];
                 faults[fault] = faults.GetValueOrDefault(fault) + 1;
                 var epoch = client.Current.Epoch;
+                var before = client.LastConnection;
                 await InjectAsync(fault, proxy, server, client, random);
-                var up = await client.WaitAsync(x => (x.IsUp && x.Epoch > epoch) || x.IsTerminal);
+                LifecycleSnapshot up;
+                try
+                {
+                    up = await client.WaitAsync(x => (x.IsUp && x.Epoch > epoch) || x.IsTerminal);
+                }
+                catch (TimeoutException)
+                {
+                    throw new TimeoutException($"cycle {cycle} ({fault}): not up on epoch {epoch + 1} within {StackClient.Bound}: {client.Current}; server connections {server.ConnectionCount} (open {server.OpenConnections}), proxy active {proxy.ActiveConnections}");
+                }
+
                 Assert.False(up.IsTerminal, $"cycle {cycle} ({fault}): {up}");
                 Assert.Equal(epoch + 1, up.Epoch);
                 outages.Add(up.LastOutage ?? TimeSpan.Zero);
 
-                // Data flows again on the new connection before the next fault.
-                var connection = server.ConnectionCount;
-                await client.WaitForFramesAsync(connection, client.DeliveredOn(connection) + 20);
+                // Data flows again on the new connection before the next fault (identified by its frames,
+                // not by the server's newest connection: an attempt abandoned at the connect timeout may
+                // have reached the server later).
+                await client.Changed.WaitUntilAsync(
+                    () => client.LastConnection > before && client.DeliveredOn(client.LastConnection) >= 20,
+                    StackClient.Bound,
+                    $"cycle {cycle} ({fault}): 20 frames of a connection after {before}");
             }
 
             var sorted = outages.Order().ToList();
@@ -159,7 +173,8 @@ public sealed class HealthyEndSoakTests(ITestOutputHelper output)
                 proxy.Resume();
                 return;
             default:
-                var session = await server.WaitForConnectionAsync(server.ConnectionCount);
+                // The server side of the socket the client reads now (the newest delivered frame's connection).
+                var session = await server.WaitForConnectionAsync(client.LastConnection);
                 session.Abort();
                 return;
         }

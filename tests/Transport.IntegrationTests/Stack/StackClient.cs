@@ -28,6 +28,7 @@ internal sealed class StackClient : IAsyncDisposable
     private long _framesRead;
     private int _minLength = int.MaxValue;
     private int _maxLength;
+    private int _lastConnection;
 
     private StackClient(Meter meter)
     {
@@ -90,6 +91,18 @@ internal sealed class StackClient : IAsyncDisposable
         lock (_lock)
         {
             return _perConnection.GetValueOrDefault(connection);
+        }
+    }
+
+    /// <summary>The server connection of the newest frame delivered (0 before the first).</summary>
+    public int LastConnection
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _lastConnection;
+            }
         }
     }
 
@@ -261,6 +274,7 @@ internal sealed class StackClient : IAsyncDisposable
                     _minLength = Math.Min(_minLength, frame.Length);
                     _maxLength = Math.Max(_maxLength, frame.Length);
                     _perConnection[decoded.Connection] = _perConnection.GetValueOrDefault(decoded.Connection) + 1;
+                    _lastConnection = decoded.Connection;
                 }
 
                 Changed.Pulse();
