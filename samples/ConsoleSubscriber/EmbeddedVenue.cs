@@ -12,7 +12,7 @@ internal sealed class EmbeddedVenue : IAsyncDisposable
     /// <summary>The simulator's inbound limit; the adapters pace under it.</summary>
     public const int InboundMessagesPerSecond = 5;
 
-    /// <summary>Connection lifetime: the binance adapter rotates at three quarters of it.</summary>
+    /// <summary>Default connection lifetime (<c>--venue-lifetime</c> changes it): the binance adapter rotates at three quarters of it.</summary>
     public static readonly TimeSpan Lifetime = TimeSpan.FromSeconds(20);
 
     private static readonly TimeSpan ExpireEvery = TimeSpan.FromSeconds(7);
@@ -31,7 +31,7 @@ internal sealed class EmbeddedVenue : IAsyncDisposable
             Topics = [.. settings.Topics],
             TickInterval = TimeSpan.FromMilliseconds(100),
             InboundMessagesPerSecond = InboundMessagesPerSecond,
-            MaxConnectionLifetime = Lifetime,
+            MaxConnectionLifetime = settings.VenueLifetime ?? Lifetime,
             SnapshotBytes = 16 * 1024, // reconcile snapshots stay readable; the 2 MiB default is for transport tests
             ServerPingInterval = TimeSpan.FromSeconds(5),
             ExpectedToken = settings.Token,

@@ -22,6 +22,7 @@ public static class SubscriberCommandLine
         var plain = new Option<bool>("--plain") { Description = "One line per event (automatic when output is redirected)." };
         var token = new Option<string?>("--token") { Description = "Bearer token for the handshake (never printed)." };
         var perConnection = new Option<int?>("--per-connection") { Description = "Pool mode: at most N topics per connection, spread over as many connections as needed (each connection's phase is shown)." };
+        var venueLifetime = new Option<double?>("--venue-lifetime") { Description = "The embedded simulator's connection lifetime in seconds (default 20): it closes each connection with 1001 after it." };
 
         venue.AcceptOnlyFromAmong("ibkr", "binance");
         url.Validators.Add(r =>
@@ -41,6 +42,15 @@ public static class SubscriberCommandLine
                 r.AddError("--duration must be positive.");
         });
 
+        venueLifetime.Validators.Add(r =>
+        {
+            // Read the token (as for --duration): a non-number must be a usage error, not a crash.
+            if (r.Tokens.Count == 0) return;
+            var text = r.Tokens[^1].Value;
+            if (!double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds) || !double.IsFinite(seconds) || seconds <= 0)
+                r.AddError($"--venue-lifetime must be a positive number of seconds, not '{text}'.");
+        });
+
         perConnection.Validators.Add(r =>
         {
             // Read the token (as for --duration): a non-number must be a usage error, not a crash.
@@ -52,7 +62,7 @@ public static class SubscriberCommandLine
 
         var root = new RootCommand("Subscribes to a market-data feed through the resilient transport and shows it live.")
         {
-            url, topics, venue, chaos, duration, plain, token, perConnection,
+            url, topics, venue, chaos, duration, plain, token, perConnection, venueLifetime,
         };
         root.SetAction((parse, ct) =>
         {
@@ -65,7 +75,8 @@ public static class SubscriberCommandLine
                 parse.GetValue(duration) is { } s ? TimeSpan.FromSeconds(s) : null,
                 parse.GetValue(plain),
                 parse.GetValue(token),
-                parse.GetValue(perConnection));
+                parse.GetValue(perConnection),
+                parse.GetValue(venueLifetime) is { } lifetime ? TimeSpan.FromSeconds(lifetime) : null);
             return run(settings, ct);
         });
         return root;
