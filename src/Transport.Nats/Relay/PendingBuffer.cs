@@ -176,7 +176,7 @@ internal sealed class PendingBuffer
     {
         Debug.Assert(_count > _inFlight);
 
-        // B2: the oldest waiting frame that was never sent; only when every waiting frame was sent
+        // Buffer.B2: the oldest waiting frame that was never sent; only when every waiting frame was sent
         // before (retries after a failure) the oldest of those, which leaves a sequence gap.
         int victim = _inFlight;
         while (victim < _count && _items[Index(victim)].Sequence != 0)

@@ -70,6 +70,7 @@ public sealed class RelayTests(NatsFixture nats)
 
     [Fact]
     [Trait("Invariant", "Relay.R4")]
+    [Trait("Invariant", "Relay.R5")]
     public async Task R4_an_outage_beyond_the_buffer_drops_the_oldest_and_counts_them()
     {
         await using var server = await NatsServer.StartNewAsync();

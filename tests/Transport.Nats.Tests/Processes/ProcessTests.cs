@@ -199,6 +199,7 @@ public sealed partial class ProcessTests(NatsFixture nats, ITestOutputHelper out
     }
 
     [Fact]
+    [Trait("Invariant", "Relay.R7")]
     public async Task A_stalled_active_relay_fences_itself_before_the_standby_connects()
     {
         await using var venue = await VenueLog.StartAsync();
