@@ -178,6 +178,7 @@ public sealed class ConsumerTests(NatsFixture nats)
 
     [Fact]
     [Trait("Invariant", "Relay.R3")]
+    [Trait("Invariant", "Relay.R8")]
     public async Task NATS_restart_mid_stream_loses_no_frame_within_the_outage_bound_and_the_consumer_says_it_was_blind()
     {
         await using var server = await NatsServer.StartNewAsync();
