@@ -104,7 +104,8 @@ public sealed class LegsOverSimulatorTests(ITestOutputHelper output)
         Assert.Equal(0, duplicates);
         Assert.Equal(0, final.Aggregate.Epoch);                      // never down: no gap to report either
         Assert.Equal(0, final.Aggregate.TotalLagged);
-        Assert.All(Topics, t => Assert.True(seen[t].Count > seconds * 100, $"{t}: {seen[t].Count} ticks"));
+        // A floor that proves the feed flowed throughout, not a rate: a loaded machine fires the 5 ms timer late.
+        Assert.All(Topics, t => Assert.True(seen[t].Count > seconds * 10, $"{t}: {seen[t].Count} ticks"));
         Assert.All(final.Legs, l => Assert.True(l.Wins > 0 && l.Duplicates > 0, l.ToString()));
     }
 }
