@@ -29,7 +29,7 @@ if (named.Contains("micro"))
         .AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance))
         .WithOptions(ConfigOptions.DisableLogFile);
     // BENCH_MICRO=PipeLeafBenchmarks (comma-separated class names) runs only those classes.
-    Type[] micro = [typeof(RingBenchmarks), typeof(SendQueueBenchmarks), typeof(FanOutBenchmarks), typeof(PipeLeafBenchmarks), typeof(LeasePoolBenchmarks), typeof(DedupeBenchmarks)];
+    Type[] micro = [typeof(RingBenchmarks), typeof(SendQueueBenchmarks), typeof(FanOutBenchmarks), typeof(PipeLeafBenchmarks), typeof(LeasePoolBenchmarks), typeof(LeaseOwnershipBenchmarks), typeof(DedupeBenchmarks)];
     if (Environment.GetEnvironmentVariable("BENCH_MICRO") is { Length: > 0 } onlyMicro)
     {
         micro = [.. micro.Where(t => onlyMicro.Split(',').Contains(t.Name))];

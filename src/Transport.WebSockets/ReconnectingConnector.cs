@@ -24,10 +24,19 @@ public sealed class ReconnectingConnector : IReconnectingConnector
     public ValueTask<ReconnectingConnection> ConnectAsync(CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
+        return ValueTask.FromResult(Start());
+    }
+
+    /// <summary>
+    /// Starts a connection and returns it at once, in phase Connecting (its actor is running): what a
+    /// hosted connection owns, whatever <see cref="ConnectAsync"/> waits for.
+    /// </summary>
+    internal ReconnectingConnection Start()
+    {
         var actor = new ConnectionActor(_services);
         var connection = new ReconnectingConnection(_services.Options.Name, actor.Sink, actor.Source, actor.Lifecycle, GuardedConnectionControl.For(new ConnectionControl(actor), _services.Spawner), () => actor.SessionInfo);
         actor.Start();
-        return ValueTask.FromResult(connection);
+        return connection;
     }
 
     /// <summary>

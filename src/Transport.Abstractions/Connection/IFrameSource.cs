@@ -6,8 +6,16 @@ namespace Transport;
 /// <see cref="LifecycleSnapshot.TotalLagged"/>; nothing is dropped without that signal.
 /// </summary>
 /// <remarks>
+/// <para>
 /// Single consumer. Enumeration ends when the connection is closed (after the frames still
 /// buffered), or throws the terminal <see cref="TransportException"/> when it became unrecoverable.
+/// </para>
+/// <para>
+/// Lease mode (docs/adr/0013): every frame a read hands out (<see cref="TryRead"/>,
+/// <see cref="TryReadBatch"/>, <see cref="ReadBatchAsync"/>, enumeration) is the reader's, to
+/// <see cref="Frame.Release"/> exactly once after its last read; frames the source drops are released
+/// by the source. Frames still buffered when the source ends stay readable, and stay the reader's.
+/// </para>
 /// </remarks>
 public interface IFrameSource : IAsyncEnumerable<Frame>
 {
@@ -27,7 +35,11 @@ public interface IFrameSource : IAsyncEnumerable<Frame>
     /// first: the same frames as that many <see cref="TryRead"/> calls, in fewer synchronization
     /// steps (the stack's source takes its lock once per batch).
     /// </summary>
-    /// <param name="destination">Where the frames go.</param>
+    /// <param name="destination">
+    /// Where the frames go. In lease mode the first <c>n</c> (the return value) are the caller's, each to
+    /// release once; the elements after them are not written (they may still hold frames of an earlier
+    /// call, already released: never release those again).
+    /// </param>
     /// <returns>The number of frames taken; 0 when none was buffered.</returns>
     int TryReadBatch(Span<Frame> destination)
     {
@@ -44,8 +56,11 @@ public interface IFrameSource : IAsyncEnumerable<Frame>
     /// Waits until at least one frame is buffered, then takes as many as fit in
     /// <paramref name="destination"/> (oldest first).
     /// </summary>
-    /// <param name="destination">Where the frames go (at least one element).</param>
-    /// <param name="cancellationToken">Cancels the wait; frames already taken are never lost by it.</param>
+    /// <param name="destination">
+    /// Where the frames go (at least one element). As for <see cref="TryReadBatch"/>: in lease mode the
+    /// first <c>n</c> are the caller's to release, the rest are not written.
+    /// </param>
+    /// <param name="cancellationToken">Cancels the wait; frames already taken are never lost by it (a cancelled call takes none).</param>
     /// <returns>The number of frames taken; 0 only when the source ended normally.</returns>
     /// <exception cref="TransportException">The connection became unrecoverable (after every buffered frame was read).</exception>
     /// <exception cref="ArgumentException">The destination is empty.</exception>

@@ -49,6 +49,15 @@ public sealed class HandshakeRequest
     /// </summary>
     public ISet<int> SensitivePathSegments { get; } = new HashSet<int>();
 
+    /// <summary>
+    /// Whether the leaf may offer permessage-deflate (RFC 7692) on this attempt, when its own options
+    /// configure it (true by default). A leaf must not offer compression when this is false. The
+    /// reconnecting stack clears it for every attempt after a <see cref="TransportErrorKind.Compression"/>
+    /// failure, for the rest of the connection's life (docs/adr/0019-deflate-fallback.md); an auth
+    /// source may clear it too.
+    /// </summary>
+    public bool OfferCompression { get; set; } = true;
+
     /// <summary>The URI with <see cref="Query"/> appended, escaped. Contains secrets: never log it; log <see cref="ToString"/>.</summary>
     /// <returns>The URI to connect to.</returns>
     public Uri BuildUri()
@@ -110,6 +119,11 @@ public sealed class HandshakeRequest
         if (SubProtocols.Count > 0)
         {
             sb.Append(" subprotocols[").AppendJoin(", ", SubProtocols).Append(']');
+        }
+
+        if (!OfferCompression)
+        {
+            sb.Append(" compression[off]");
         }
 
         return sb.ToString();

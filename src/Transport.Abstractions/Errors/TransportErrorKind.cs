@@ -53,4 +53,15 @@ public enum TransportErrorKind
     /// <c>RemoteCertificateNameMismatch</c>, <c>UntrustedRoot</c>), never the URI.
     /// </summary>
     Tls,
+
+    /// <summary>
+    /// permessage-deflate (RFC 7692) failed on this connection: the leaf could not inflate a message
+    /// the server compressed (for example the ClientWebSocket leaf and a server that ends messages with
+    /// a final, BFINAL=1, deflate block, which RFC 7692 section 7.2.3.3 allows). The default classifier
+    /// calls it Transient, and the reconnecting stack stops offering permessage-deflate on that
+    /// connection for the rest of its life (<see cref="HandshakeRequest.OfferCompression"/>), so the
+    /// next attempt goes uncompressed and the feed flows; the error's message says so
+    /// (docs/adr/0019-deflate-fallback.md).
+    /// </summary>
+    Compression,
 }

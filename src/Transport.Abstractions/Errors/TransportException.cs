@@ -94,6 +94,13 @@ public sealed class TransportException : Exception
     public static TransportException Tls(string message, Exception? inner = null) =>
         new(TransportErrorKind.Tls, message, inner: inner);
 
+    /// <summary>permessage-deflate failed on this connection (see <see cref="TransportErrorKind.Compression"/>).</summary>
+    /// <param name="message">What failed, free of secrets (never a payload).</param>
+    /// <param name="closeCode">The close code, if the failure closed the connection (1006 when it was dropped without a close frame).</param>
+    /// <param name="inner">The cause (kept for debugging; <see cref="ToString"/> prints its type only).</param>
+    public static TransportException Compression(string message, int? closeCode = null, Exception? inner = null) =>
+        new(TransportErrorKind.Compression, message, closeCode: closeCode, inner: inner);
+
     /// <summary>A bounded wait ran out.</summary>
     /// <param name="message">What timed out.</param>
     /// <param name="inner">The cause.</param>

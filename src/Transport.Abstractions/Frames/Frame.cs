@@ -15,12 +15,18 @@ namespace Transport;
 /// </para>
 /// <para>
 /// Lease mode (opt-in, <c>TransportOptionsBuilder.WithLeasedPayloads</c>): received frames are
-/// over pooled buffers (<see cref="IsLeased"/>). The consumer owns each one until it calls
-/// <see cref="Release"/> exactly once, and must not read the payload (or any memory taken from it)
-/// afterwards: copy what it keeps. A second <see cref="Release"/> throws; in Debug builds a read after
-/// <see cref="Release"/> throws too. A forgotten <see cref="Release"/> only costs the pooling (the GC
-/// reclaims the buffer). Owned frames (the default) ignore <see cref="Release"/>.
-/// See docs/adr/0009-batch-hand-off-lease-mode-waiter.md.
+/// over pooled buffers (<see cref="IsLeased"/>). Each leased frame you read is one hold on its buffer,
+/// and it is yours: from any source (<c>TryRead</c>, <c>TryReadBatch</c>, <c>ReadBatchAsync</c>,
+/// <c>await foreach</c>), a fan-out subscriber or a pool's merged source. Call <see cref="Release"/>
+/// exactly once, after the last read of the payload (or of any memory taken from it), and copy what you
+/// keep. The stack releases every frame it drops (a queue's evictions, frames no fan-out subscriber
+/// takes), and every fan-out subscriber holds a share of its own, so your release never frees a buffer
+/// another reader still reads; the buffer goes back to the pool when its last holder released it.
+/// A filter (fan-out, initializer wait) only borrows the frame for the call: never release or keep it.
+/// A second <see cref="Release"/> throws; in Debug builds a read after <see cref="Release"/> throws too.
+/// A forgotten <see cref="Release"/> only costs the pooling (the GC reclaims the buffer). Owned frames
+/// (the default) ignore <see cref="Release"/>. See docs/adr/0009-batch-hand-off-lease-mode-waiter.md and
+/// docs/adr/0013-lease-ownership.md.
 /// </para>
 /// <para>
 /// A frame handed to the sink is read by the transport until the send completes; the caller
@@ -35,8 +41,9 @@ public readonly struct Frame : IEquatable<Frame>
     // The payload. For a leased frame, memory over a PayloadLease (Lease.L1 to Lease.L3).
     private readonly ReadOnlyMemory<byte> _payload;
 
-    // A close frame's status code; a leased data frame's lease generation (Lease.L1); else 0.
-    // One field for both keeps owned frames exactly as large as before lease mode existed.
+    // A close frame's status code; a leased data frame's lease token (its use's generation and this
+    // frame's holder bit, Lease.L1 and Lease.L9); else 0. One field for both keeps owned frames exactly
+    // as large as before lease mode existed.
     private readonly int _code;
 
     private Frame(FrameKind kind, ReadOnlyMemory<byte> payload, int closeCode, string? closeReason)
@@ -50,10 +57,15 @@ public readonly struct Frame : IEquatable<Frame>
     }
 
     private Frame(in Frame frame, long epoch, long receivedAt)
+        : this(frame, frame._payload, frame._code, epoch, receivedAt)
+    {
+    }
+
+    private Frame(in Frame frame, ReadOnlyMemory<byte> payload, int code, long epoch, long receivedAt)
     {
         Kind = frame.Kind;
-        _payload = frame._payload;
-        _code = frame._code;
+        _payload = payload;
+        _code = code;
         CloseReason = frame.CloseReason;
         Epoch = epoch;
         ReceivedAt = receivedAt;
@@ -117,8 +129,9 @@ public readonly struct Frame : IEquatable<Frame>
     public bool IsControl => Kind >= FrameKind.Ping;
 
     /// <summary>
-    /// Returns a leased payload to its pool (lease mode); does nothing for an owned frame. Call it
-    /// exactly once per leased frame, after the last read of its payload.
+    /// Gives up this frame's hold on a leased payload (lease mode): the pooled buffer goes back to its
+    /// pool once every holder of it has released (docs/adr/0013). Does nothing for an owned frame. Call
+    /// it exactly once per leased frame you own, after the last read of its payload.
     /// </summary>
     /// <exception cref="InvalidOperationException">This leased frame (or a copy of it) was already released.</exception>
     public void Release()
@@ -132,12 +145,43 @@ public readonly struct Frame : IEquatable<Frame>
     /// <summary>A data frame over a leased payload (lease mode; the stack's leaves create these).</summary>
     /// <param name="kind">Text or Binary.</param>
     /// <param name="lease">A lease just rented, its bytes written.</param>
-    /// <returns>The frame, carrying the lease's current generation.</returns>
+    /// <returns>The frame, the lease's first holder.</returns>
     internal static Frame Leased(FrameKind kind, PayloadLease lease)
     {
         System.Diagnostics.Debug.Assert(kind is FrameKind.Text or FrameKind.Binary);
-        return new Frame(kind, lease.Memory, lease.Generation, null);
+        return new Frame(kind, lease.Memory, lease.Token, null);
     }
+
+    /// <summary>
+    /// For a second owner (the fan-out's subscribers, ADR 0013 rule 3): the same frame with a hold of
+    /// its own on the same leased payload, released independently of this one (Lease.L9); past
+    /// <see cref="PayloadLease.MaxHolders"/> holders, a copy in a lease of its own from the same pool.
+    /// An owned frame is returned as it is. This frame keeps its own hold.
+    /// </summary>
+    /// <returns>A frame the caller owns (and must hand on or release).</returns>
+    /// <exception cref="InvalidOperationException">This leased frame was already released.</exception>
+    internal Frame ShareLease()
+    {
+        if (!TryGetLease(out PayloadLease? lease))
+        {
+            return this;
+        }
+
+        int token = lease.AddHolder(_code);
+        if (token >= 0)
+        {
+            return new Frame(this, _payload, token, Epoch, ReceivedAt);
+        }
+
+        // Every holder bit of this use is given: copy (rare: more than 32 owners of one message).
+        ReadOnlySpan<byte> bytes = _payload.Span;
+        PayloadLease copy = lease.Pool.Rent(bytes.Length);
+        bytes.CopyTo(copy.Writable);
+        return new Frame(this, copy.Memory, copy.Token, Epoch, ReceivedAt);
+    }
+
+    /// <summary>True while this frame's hold on its leased payload is not released; false for an owned frame. For tests.</summary>
+    internal bool HoldsLease => TryGetLease(out PayloadLease? lease) && lease.IsHeldBy(_code);
 
     private bool TryGetLease([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out PayloadLease? lease)
     {

@@ -72,6 +72,32 @@ public static class LifecycleChannelExtensions
         return lifecycle.WaitAsync(s => s.Phase == phase, cancellationToken);
     }
 
+    /// <summary>
+    /// The lifecycle as an async stream, with the channel's coalescing: the current snapshot first, then
+    /// the newest one each time the consumer asks (a consumer slower than the changes sees fewer, newer
+    /// snapshots, never an older one after a newer one, and loses nothing that matters: every field is a
+    /// level or a cumulative count), ending after the terminal snapshot (Unrecoverable or Closed).
+    /// </summary>
+    /// <remarks>
+    /// <code>
+    /// await foreach (var s in conn.Lifecycle.WatchAsync(ct))
+    /// {
+    ///     if (!s.IsUp) risk.MarkFeedDown(s.DownSince);
+    /// }
+    /// </code>
+    /// Each enumeration subscribes once (<see cref="IObservable{T}.Subscribe"/>) and unsubscribes when it
+    /// ends, is disposed or is cancelled. Snapshots are delivered in version order, each at most once.
+    /// It never holds up the connection: the observer only stores the newest snapshot.
+    /// </remarks>
+    /// <param name="lifecycle">The channel.</param>
+    /// <param name="cancellationToken">Ends the enumeration with <see cref="OperationCanceledException"/>.</param>
+    /// <returns>The snapshots.</returns>
+    public static IAsyncEnumerable<LifecycleSnapshot> WatchAsync(this ILifecycleChannel lifecycle, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(lifecycle);
+        return LifecycleStream.Watch(lifecycle, cancellationToken);
+    }
+
     /// <summary>The first snapshot in which the feed is up (Connected, Stale or Resumed).</summary>
     /// <param name="lifecycle">The channel.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>

@@ -20,6 +20,7 @@ public sealed class HandshakeRecord
         Query = new Dictionary<string, string>(request.Query, StringComparer.Ordinal);
         SubProtocols = [.. request.SubProtocols];
         SensitiveNames = new HashSet<string>(request.SensitiveNames, StringComparer.OrdinalIgnoreCase);
+        OfferCompression = request.OfferCompression;
         _redacted = request.ToString();
     }
 
@@ -46,6 +47,12 @@ public sealed class HandshakeRecord
 
     /// <summary>The extra names the request marked sensitive.</summary>
     public IReadOnlySet<string> SensitiveNames { get; }
+
+    /// <summary>
+    /// Whether the attempt allowed the leaf to offer permessage-deflate (<see cref="HandshakeRequest.OfferCompression"/>;
+    /// false after a Compression failure, docs/adr/0019).
+    /// </summary>
+    public bool OfferCompression { get; }
 
     /// <summary>The request's redacted description, as it was at connect time.</summary>
     public override string ToString() => $"#{Attempt} {_redacted}";

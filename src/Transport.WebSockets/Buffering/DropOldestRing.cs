@@ -50,9 +50,12 @@ namespace Transport.WebSockets.Buffering;
 //     DropOldestRingBatchTests.I11_batch_with_a_control_frame_is_rejected_whole
 // Ring.I12: Lease mode: every leased frame the ring drops (evicted, or written after Complete) is
 //      released by the ring exactly once and counted in LeasesReleased; frames read are the
-//      consumer's to release.
+//      consumer's to release (ADR 0013: a write hands the frame's hold to the ring, a read hands it on).
 //     LeaseTests.I12_the_ring_releases_the_leased_frames_it_evicts_or_drops
 //     DropOldestRingBatchTests.I11_batch_with_a_control_frame_is_rejected_whole
+// Ring.I13: A tagged ring (the pool's merged source) returns each frame with the tag it was written
+//      with, through evictions and growth; several producers may write (every write is one lock section).
+//     DropOldestRingTests.I13_a_tagged_ring_keeps_each_frames_tag_through_eviction_and_growth
 
 /// <summary>
 /// The receive ring between the actor (single producer) and the adapter reading the source
@@ -90,8 +93,10 @@ internal sealed class DropOldestRing
     private readonly SingleConsumerWaiter<bool> _waiter = new("receive ring");
 
     // Guarded by _lock: the circular buffer. Slots outside [_head, _head + _count) hold default
-    // so an evicted or read frame's payload is not kept alive by the ring.
+    // so an evicted or read frame's payload is not kept alive by the ring. A tagged ring keeps each
+    // slot's tag at the same index of _tags (Ring.I13); null otherwise.
     private Frame[] _slots;
+    private int[]? _tags;
     private int _head;
     private int _count;
     private long _bytes;
@@ -110,13 +115,15 @@ internal sealed class DropOldestRing
     /// <summary>Creates an empty ring.</summary>
     /// <param name="capacityFrames">The frame bound (at least 1).</param>
     /// <param name="capacityBytes">The payload byte bound (at least 1). The newest frame is admitted even beyond it.</param>
-    public DropOldestRing(int capacityFrames, long capacityBytes)
+    /// <param name="tagged">Keep an int tag with each frame (<see cref="Write(Frame, int)"/>, <see cref="TryRead(out Frame, out int)"/>; Ring.I13).</param>
+    public DropOldestRing(int capacityFrames, long capacityBytes, bool tagged = false)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacityFrames, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(capacityBytes, 1L);
         CapacityFrames = capacityFrames;
         CapacityBytes = capacityBytes;
         _slots = new Frame[Math.Min(capacityFrames, InitialSlots)];
+        _tags = tagged ? new int[_slots.Length] : null;
     }
 
     /// <summary>The frame bound.</summary>
@@ -180,7 +187,17 @@ internal sealed class DropOldestRing
     /// <param name="frame">A Text or Binary frame.</param>
     /// <returns>The number of frames this write evicted (0 when it fit, or when the ring is completed).</returns>
     /// <exception cref="ArgumentException">The frame is a control frame: the stack must consume those before the ring.</exception>
-    public int Write(Frame frame)
+    public int Write(Frame frame) => Write(frame, tag: 0);
+
+    /// <summary>
+    /// <see cref="Write(Frame)"/> with a tag that a tagged ring returns with the frame (Ring.I13). Every
+    /// write is one lock section, so several producers may call it (the pool's merged source).
+    /// </summary>
+    /// <param name="frame">A Text or Binary frame.</param>
+    /// <param name="tag">The tag (ignored by an untagged ring).</param>
+    /// <returns>The number of frames this write evicted (0 when it fit, or when the ring is completed).</returns>
+    /// <exception cref="ArgumentException">The frame is a control frame.</exception>
+    public int Write(Frame frame, int tag)
     {
         if (!frame.IsData)
         {
@@ -203,7 +220,7 @@ internal sealed class DropOldestRing
                 return 0;
             }
 
-            evicted = AdmitLocked(frame);
+            evicted = AdmitLocked(frame, tag);
             wake = _waiter.TryClaim();
         }
 
@@ -255,7 +272,7 @@ internal sealed class DropOldestRing
 
             foreach (ref readonly Frame frame in frames)
             {
-                evicted += AdmitLocked(frame);
+                evicted += AdmitLocked(frame, tag: 0);
             }
 
             wake = _waiter.TryClaim();
@@ -269,20 +286,50 @@ internal sealed class DropOldestRing
         return evicted;
     }
 
+    /// <summary>
+    /// Counts data frames dropped on their way to the ring (the up-edge hold's overflow, or the frames of
+    /// a socket that never went up; Hold.H2) as admitted and evicted at once: the consumer learns of them
+    /// through <see cref="TotalLagged"/> like any eviction, and conservation (Ring.I4) holds. Ignored after
+    /// <see cref="Complete"/>, as writes are. Producer only.
+    /// </summary>
+    /// <param name="frames">How many frames were dropped (at least 0).</param>
+    public void CountDroppedBeforeAdmission(int frames)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(frames);
+        lock (_lock)
+        {
+            if (_completed)
+            {
+                return;
+            }
+
+            _totalWritten += frames;
+            _totalLagged += frames;
+        }
+    }
+
     /// <summary>Takes the oldest buffered frame without waiting. Consumer only.</summary>
     /// <param name="frame">The frame, when one was buffered.</param>
     /// <returns>True when a frame was taken.</returns>
-    public bool TryRead(out Frame frame)
+    public bool TryRead(out Frame frame) => TryRead(out frame, out _);
+
+    /// <summary>Takes the oldest buffered frame and its tag (Ring.I13) without waiting. Consumer only.</summary>
+    /// <param name="frame">The frame, when one was buffered.</param>
+    /// <param name="tag">Its tag (0 for an untagged ring).</param>
+    /// <returns>True when a frame was taken.</returns>
+    public bool TryRead(out Frame frame, out int tag)
     {
         lock (_lock)
         {
             if (_count == 0)
             {
                 frame = default;
+                tag = 0;
                 return false;
             }
 
             frame = _slots[_head];
+            tag = _tags is null ? 0 : _tags[_head];
             RemoveOldest();
             _totalRead++;
             return true;
@@ -291,7 +338,7 @@ internal sealed class DropOldestRing
 
     /// <summary>
     /// Takes up to <paramref name="destination"/>.Length of the oldest buffered frames under one
-    /// lock, the same frames in the same order as that many <see cref="TryRead"/> calls (Ring.I10).
+    /// lock, the same frames in the same order as that many <see cref="TryRead(out Frame)"/> calls (Ring.I10).
     /// Consumer only.
     /// </summary>
     /// <param name="destination">Where the frames go, oldest first.</param>
@@ -302,6 +349,7 @@ internal sealed class DropOldestRing
     /// <returns>The number of frames taken (0 when the ring is empty or the destination is).</returns>
     public int TryReadBatch(Span<Frame> destination, long maxBytes = long.MaxValue)
     {
+        Debug.Assert(_tags is null, "a tagged ring is read with TryRead(out frame, out tag)");
         lock (_lock)
         {
             int taken = 0;
@@ -394,7 +442,7 @@ internal sealed class DropOldestRing
 
     // Caller holds _lock and the ring is not completed. Evicts the oldest until the frame fits,
     // admits it, and returns how many were evicted.
-    private int AdmitLocked(in Frame frame)
+    private int AdmitLocked(in Frame frame, int tag)
     {
         Debug.Assert(_lock.IsHeldByCurrentThread);
         int evicted = 0;
@@ -418,6 +466,11 @@ internal sealed class DropOldestRing
         }
 
         _slots[tail] = frame;
+        if (_tags is not null)
+        {
+            _tags[tail] = tag;
+        }
+
         _count++;
         _bytes += length;
         if (_bytes > _peakBytes)
@@ -461,6 +514,14 @@ internal sealed class DropOldestRing
         int firstPart = Math.Min(_count, _slots.Length - _head);
         Array.Copy(_slots, _head, larger, 0, firstPart);
         Array.Copy(_slots, 0, larger, firstPart, _count - firstPart);
+        if (_tags is not null)
+        {
+            var tags = new int[larger.Length];
+            Array.Copy(_tags, _head, tags, 0, firstPart);
+            Array.Copy(_tags, 0, tags, firstPart, _count - firstPart);
+            _tags = tags;
+        }
+
         _slots = larger;
         _head = 0;
     }

@@ -286,7 +286,15 @@ internal sealed class ConnectionActor
         }
 
         _lastEndpoint = request.ToRedactedUriString();
-        return await _leaf.ConnectAsync(request, cancellationToken);
+        try
+        {
+            return await _leaf.ConnectAsync(request, cancellationToken);
+        }
+        catch (TransportException error) when (error.Kind == TransportErrorKind.Compression)
+        {
+            // Fallback.F1: a leaf that reports compression failing during the handshake gets the next attempt without the offer.
+            throw _handshakes.Compression.Observe(error);
+        }
     }
 
     private void OnRetry(TransportException error, TimeSpan delay)
@@ -330,6 +338,13 @@ internal sealed class ConnectionActor
             }
         });
         Volatile.Write(ref _session, null);
+
+        // Fallback.F1/F2: a session the leaf ended with a Compression failure turns the deflate offer off
+        // for every later attempt, and the error reported from here on says so (docs/adr/0019).
+        if (end.Error is { Kind: TransportErrorKind.Compression } compression)
+        {
+            end = end with { Error = _handshakes.Compression.Observe(compression) };
+        }
 
         // Actor.A5 / Fence.E4: the epoch has ended; pinned sends still queued for it fail now.
         _fence.EndEpoch(epoch, Queue);

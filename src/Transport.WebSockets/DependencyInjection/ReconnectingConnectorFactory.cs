@@ -19,7 +19,10 @@ internal sealed class ReconnectingConnectorFactory(
 {
     private readonly ConcurrentDictionary<string, Lazy<ReconnectingConnector>> _connectors = new(StringComparer.Ordinal);
 
-    public IReconnectingConnector Get(string name)
+    public IReconnectingConnector Get(string name) => GetConnector(name);
+
+    /// <summary>The connector registered under <paramref name="name"/>, as its concrete type (hosted connections start through it).</summary>
+    internal ReconnectingConnector GetConnector(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
         if (!names.Contains(name))

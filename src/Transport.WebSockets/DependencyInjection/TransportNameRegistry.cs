@@ -7,7 +7,8 @@ namespace Transport.WebSockets.DependencyInjection;
 /// </summary>
 internal sealed class TransportNameRegistry
 {
-    private readonly HashSet<string> _names = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _names = new(StringComparer.Ordinal); // guarded by itself, as is _hosted
+    private readonly HashSet<string> _hosted = new(StringComparer.Ordinal);
 
     /// <summary>True when <paramref name="name"/> was not registered before.</summary>
     public bool Add(string name)
@@ -15,6 +16,15 @@ internal sealed class TransportNameRegistry
         lock (_names)
         {
             return _names.Add(name);
+        }
+    }
+
+    /// <summary>True when <paramref name="name"/> was not registered as a hosted connection before.</summary>
+    public bool AddHosted(string name)
+    {
+        lock (_names)
+        {
+            return _hosted.Add(name);
         }
     }
 

@@ -21,7 +21,26 @@ public static class WebSocketTransportBuilderExtensions
         return builder;
     }
 
-    /// <summary>Edits the transport's options (applied in registration order with <see cref="BindConfiguration"/>).</summary>
+    /// <summary>
+    /// Binds the transport's options to the configuration section at <paramref name="sectionPath"/> of the
+    /// app's <see cref="IConfiguration"/> (resolved from the container), as <c>OptionsBuilder.BindConfiguration</c>
+    /// does: <c>.BindConfiguration("Transports:binance")</c>.
+    /// </summary>
+    /// <param name="builder">The transport.</param>
+    /// <param name="sectionPath">The section's path (keys separated by <c>:</c>); its keys are <see cref="TransportOptions"/> property paths.</param>
+    /// <returns>The builder.</returns>
+    /// <remarks>A section that does not exist fails validation at start, naming the path (a typo otherwise shows as a missing <c>Uri</c>).</remarks>
+    public static IWebSocketTransportBuilder BindConfiguration(this IWebSocketTransportBuilder builder, string sectionPath)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(sectionPath);
+        builder.Services.AddOptions<TransportOptions>(builder.Name).BindConfiguration(sectionPath);
+        builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<TransportOptions>>(sp =>
+            new ConfigurationSectionValidator(builder.Name, sectionPath, sp.GetRequiredService<IConfiguration>()));
+        return builder;
+    }
+
+    /// <summary>Edits the transport's options (applied in registration order with <see cref="BindConfiguration(IWebSocketTransportBuilder, IConfiguration)"/>).</summary>
     /// <param name="builder">The transport.</param>
     /// <param name="configure">The edit.</param>
     /// <returns>The builder.</returns>

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Http;
 using Microsoft.Extensions.Options;
 using Transport;
 using Transport.WebSockets;
@@ -24,6 +25,10 @@ public static class WebSocketTransportServiceCollectionExtensions
     /// Services taken from the container when registered: <see cref="TimeProvider"/>,
     /// <c>ILoggerFactory</c>, <c>IMeterFactory</c> (the Meter is created through it).
     /// Calling this again with the same name adds configuration, not a second transport.
+    /// The HttpClient (<c>"Transport.WebSockets." + name</c>) has no logging handlers (the transport
+    /// logs each handshake redacted) and makes no platform HTTP span: its default primary handler is a
+    /// SocketsHttpHandler without <c>ActivityHeadersPropagator</c>, and one set with
+    /// <c>ConfigureHttpClient</c> gets none either (ADR 0018).
     /// </remarks>
     public static IWebSocketTransportBuilder AddWebSocketTransport(this IServiceCollection services, string name, Action<TransportOptions>? configure = null)
     {
@@ -34,7 +39,16 @@ public static class WebSocketTransportServiceCollectionExtensions
         if (registry.Add(name))
         {
             var httpClientName = TransportRegistration.DefaultHttpClientName(name);
-            services.AddHttpClient(httpClientName);
+
+            // ADR 0018: the factory's logging handlers would log the handshake URL (a listen key in the
+            // path) at Information and every header's raw value in their Trace state; the transport logs
+            // the handshake itself, redacted (event Attempt). The default primary handler and the
+            // post-configure step keep the platform's HTTP span (url.full, the request in the
+            // DiagnosticListener payload) from being recorded for the handshake.
+            services.AddHttpClient(httpClientName)
+                .RemoveAllLoggers()
+                .ConfigurePrimaryHttpMessageHandler(static () => HandshakeHandlers.Create());
+            services.PostConfigure<HttpClientFactoryOptions>(httpClientName, new HandshakeClientGuard(httpClientName).Apply);
             services.AddOptions<TransportOptions>(name)
                 .Configure(o => o.Name = name)
                 .ValidateOnStart();
@@ -53,7 +67,7 @@ public static class WebSocketTransportServiceCollectionExtensions
         return builder;
     }
 
-    private static TransportNameRegistry RegistryOf(IServiceCollection services)
+    internal static TransportNameRegistry RegistryOf(IServiceCollection services)
     {
         foreach (var descriptor in services)
         {

@@ -13,6 +13,7 @@ namespace Transport.WebSockets.Endpoints;
 /// a connect cycle and a new cycle starts at the primary (test: E1_failover_walks_the_list_and_a_new_cycle_starts_at_the_primary).
 /// Endpoint.E2 a sensitive path segment, header or query name configured or marked by the provider
 /// never appears in logs, spans or exception messages (test: E2_path_secret_never_appears_in_logs_spans_or_errors).
+/// Each request offers permessage-deflate only while <see cref="Compression"/> allows it (Fallback.F1, docs/adr/0019).
 /// </remarks>
 internal sealed class HandshakeFactory
 {
@@ -26,7 +27,11 @@ internal sealed class HandshakeFactory
         _logger = logger;
         Configured = [options.Uri!, .. options.FailoverUris];
         _provider = provider ?? (Configured.Count > 1 ? EndpointProviders.Failover : EndpointProviders.From(static c => c.Configured[0]));
+        Compression = new CompressionFallback(logger, options.Name);
     }
+
+    /// <summary>The connection's permessage-deflate fallback (docs/adr/0019).</summary>
+    public CompressionFallback Compression { get; }
 
     /// <summary>The configured endpoints: the URI, then the failover list.</summary>
     public IReadOnlyList<Uri> Configured { get; }
@@ -55,7 +60,7 @@ internal sealed class HandshakeFactory
             throw TransportException.Connection("The endpoint provider returned no absolute ws:// or wss:// URI.");
         }
 
-        var request = new HandshakeRequest(endpoint.Uri);
+        var request = new HandshakeRequest(endpoint.Uri) { OfferCompression = Compression.OfferCompression };
         foreach (var (name, value) in _options.Headers)
         {
             request.Headers[name] = value;

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Transport.WebSockets.Buffering;
 
 namespace Transport.WebSockets.FanOut;
@@ -12,8 +13,18 @@ namespace Transport.WebSockets.FanOut;
 /// payload memory, epoch and receive time). Treat payloads as read-only.
 /// </para>
 /// <para>
+/// Lease mode (docs/adr/0013): each subscriber owns the leased frames it reads, exactly as a
+/// connection's consumer does: call <see cref="Frame.Release"/> once per frame read, after its last
+/// read. Every subscriber holds a share of its own on the one pooled buffer, so releasing yours never
+/// frees it under another subscriber, and the buffer goes back to the pool when the last share is
+/// released. Frames this queue evicts, or that arrive after it detached, are released by the queue; a
+/// frame it rejects (<see cref="FanOutDropPolicy.DropNewest"/>) never became its own, and a frame no
+/// subscriber takes is released by the fan-out.
+/// </para>
+/// <para>
 /// Single consumer, like the connection's source. After detaching, frames already buffered stay
-/// readable and the enumeration ends after them (or throws the error that ended it).
+/// readable and the enumeration ends after them (or throws the error that ended it); in lease mode
+/// they are still yours: read and release them, or their buffers go to the GC instead of the pool.
 /// </para>
 /// </remarks>
 public sealed class FanOutSubscriber : IFrameSource, IAsyncDisposable
@@ -117,11 +128,14 @@ public sealed class FanOutSubscriber : IFrameSource, IAsyncDisposable
     }
 
     /// <summary>
-    /// Offers one frame. Pump only: never waits (FanOut.F3). Returns the filter's exception, if it
-    /// threw, for the pump to detach this subscriber.
+    /// Whether this subscriber takes <paramref name="frame"/>: its filter (which only borrows the frame),
+    /// then, under <see cref="FanOutDropPolicy.DropNewest"/>, room in its queue. Pump only: never waits
+    /// (FanOut.F3). A filter that threw is handed back in <paramref name="fault"/> for the pump to detach
+    /// this subscriber; the frame was not taken.
     /// </summary>
-    internal Exception? Offer(in Frame frame)
+    internal bool Accepts(in Frame frame, out Exception? fault)
     {
+        fault = null;
         if (_filter is not null)
         {
             bool match;
@@ -131,30 +145,49 @@ public sealed class FanOutSubscriber : IFrameSource, IAsyncDisposable
             }
             catch (Exception ex)
             {
-                return ex;
+                fault = ex;
+                return false;
             }
 
             if (!match)
             {
                 Interlocked.Increment(ref _filteredOut);
-                return null;
+                return false;
             }
         }
 
         if (_dropNewest && !Fits(frame.Length))
         {
             // The pump is the only writer, so the queue can only shrink between this check and
-            // the decision: a frame rejected here never would have been evicted-for.
+            // the write that follows: a frame rejected here never would have been evicted-for.
             if (!_ring.IsCompleted)
             {
                 Interlocked.Increment(ref _rejectedNewest);
             }
 
-            return null;
+            return false;
         }
 
-        _ring.Write(frame);
-        return null;
+        return true;
+    }
+
+    /// <summary>
+    /// Queues a frame this subscriber accepted. Pump only. The queue owns it from here (ADR 0013): it
+    /// releases a leased frame it evicts, or one that arrives after the subscriber detached.
+    /// </summary>
+    internal void Admit(Frame frame) => _ring.Write(frame);
+
+    /// <summary>Offers one frame the caller keeps (owned frames only: a benchmark's shortcut).</summary>
+    /// <returns>The filter's exception, if it threw.</returns>
+    internal Exception? Offer(in Frame frame)
+    {
+        Debug.Assert(!frame.IsLeased, "a leased frame goes through FrameFanOut.Route, which gives each subscriber its own hold");
+        if (Accepts(frame, out Exception? fault))
+        {
+            Admit(frame);
+        }
+
+        return fault;
     }
 
     /// <summary>Ends the queue (the first call wins). Returns false when already detached.</summary>

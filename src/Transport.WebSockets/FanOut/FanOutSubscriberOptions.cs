@@ -46,6 +46,8 @@ public sealed record FanOutSubscriberOptions
     /// Which frames this subscriber wants; null means every frame. Runs on the fan-out's pump for
     /// every frame, so it must be fast and must not block (a blocking filter delays every
     /// subscriber). A filter that throws detaches its subscriber (see <see cref="FanOutFilterException"/>).
+    /// In lease mode the filter only borrows the frame for the call (docs/adr/0013): it may read the
+    /// payload, but must neither release the frame nor keep it (or memory taken from it) after returning.
     /// </summary>
     public Func<Frame, bool>? Filter { get; init; }
 

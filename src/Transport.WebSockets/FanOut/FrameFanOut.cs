@@ -13,6 +13,7 @@ namespace Transport.WebSockets.FanOut;
 //            stalled subscriber drops (counted) while every other subscriber receives every frame.
 // FanOut.F4: Order and sharing: a subscriber sees the frames that matched its filter in source order,
 //            minus its own drops, as the same Frame values (payload memory, epoch, receive time): not copied.
+//            A leased frame is shared with a hold per subscriber (Lease.L9), never copied below 32 holders.
 // FanOut.F5: Attach and detach at any time: a subscriber is offered exactly the frames the pump reads
 //            after Subscribe returned and before its DisposeAsync returned; after detaching, its buffered
 //            frames stay readable and its enumeration then ends.
@@ -23,6 +24,13 @@ namespace Transport.WebSockets.FanOut;
 //            fault is logged by exception type, never by message.
 // FanOut.F8: DropNewest: a full queue rejects the arriving frame (counted in Dropped) and keeps what it
 //            buffered; an empty queue admits any frame.
+// FanOut.F9: Lease ownership (ADR 0013): the pump owns each frame it reads until every subscriber has been
+//            offered it; each subscriber that takes a leased frame gets a hold of its own (the last one the
+//            pump's), so one subscriber's eviction, detach or release never frees it under another; a frame
+//            no subscriber takes (none attached, every filter declined, every DropNewest queue full, a
+//            filter threw) is released by the pump. Every lease is released exactly once per hold.
+//            FanOutLeaseTests (one test per defect of issue 26 item 2)
+//            LeaseOwnershipPropertyTests.Every_lease_is_released_exactly_once_and_never_read_after_release
 
 /// <summary>
 /// Fans one <see cref="IFrameSource"/> (typically a connection's <see cref="ReconnectingConnection.Source"/>)
@@ -35,6 +43,11 @@ namespace Transport.WebSockets.FanOut;
 /// waits: a slow subscriber's queue fills and drops for that subscriber only, so it can slow
 /// neither the socket nor the other subscribers. The connection's own receive ring still absorbs
 /// pressure only if the pump itself falls behind (its filters are too slow).
+/// </para>
+/// <para>
+/// Lease mode (docs/adr/0013): the fan-out becomes the owner of every frame it reads. Each subscriber
+/// that takes a leased frame gets a hold of its own on the one pooled buffer (no copy up to 32 holders
+/// per message), to release once after its last read; what no subscriber takes is released here.
 /// </para>
 /// <para>
 /// Create it, subscribe the consumers that must not miss the first frames, then <see cref="Start"/>.
@@ -79,7 +92,9 @@ public sealed class FrameFanOut : IAsyncDisposable
     /// <summary>Cumulative frames the pump has read from the source.</summary>
     public long FramesRead => Interlocked.Read(ref _framesRead);
 
-    /// <summary>Cumulative frames read while no subscriber was attached (read and released, counted here).</summary>
+    /// <summary>
+    /// Cumulative frames read while no subscriber was attached (counted here; a leased one is released).
+    /// </summary>
     public long Unrouted => Interlocked.Read(ref _unrouted);
 
     /// <summary>The attached subscribers now.</summary>
@@ -223,25 +238,46 @@ public sealed class FrameFanOut : IAsyncDisposable
         End(error);
     }
 
-    private void Route(in Frame frame)
+    // FanOut.F9: the pump owns `frame` until it returns: every subscriber that takes it gets a hold of
+    // its own on a leased payload (the previous taker gets a new hold as soon as the next taker is known,
+    // the last taker the pump's own), and a frame nobody takes is released here. The pump keeps its own
+    // hold until the last offer, so a subscriber that evicts or releases its share meanwhile (or detaches,
+    // its queue then releasing what arrives) never frees the buffer under the others.
+    internal void Route(in Frame frame)
     {
         Interlocked.Increment(ref _framesRead);
         FanOutSubscriber[] subscribers = Volatile.Read(ref _subscribers);
-        if (subscribers.Length == 0)
+        FanOutSubscriber? taker = null;
+        foreach (FanOutSubscriber subscriber in subscribers)
         {
-            Interlocked.Increment(ref _unrouted);
+            if (!subscriber.Accepts(frame, out Exception? fault))
+            {
+                if (fault is not null)
+                {
+                    // FanOut.F7: the subscriber that brought the fault leaves; nobody else notices.
+                    FanOutLog.FilterFaulted(_logger, subscriber.Name, fault.GetType().Name);
+                    Detach(subscriber, new FanOutFilterException(subscriber.Name, fault));
+                }
+
+                continue;
+            }
+
+            taker?.Admit(frame.ShareLease());
+            taker = subscriber;
+        }
+
+        if (taker is not null)
+        {
+            taker.Admit(frame);
             return;
         }
 
-        foreach (FanOutSubscriber subscriber in subscribers)
+        if (subscribers.Length == 0)
         {
-            if (subscriber.Offer(frame) is { } fault)
-            {
-                // FanOut.F7: the subscriber that brought the fault leaves; nobody else notices.
-                FanOutLog.FilterFaulted(_logger, subscriber.Name, fault.GetType().Name);
-                Detach(subscriber, new FanOutFilterException(subscriber.Name, fault));
-            }
+            Interlocked.Increment(ref _unrouted);
         }
+
+        frame.Release(); // nobody took it (ADR 0013: whoever drops a frame releases it)
     }
 
     private void End(Exception? error)

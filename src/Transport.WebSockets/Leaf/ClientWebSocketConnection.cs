@@ -18,7 +18,6 @@ internal sealed class ClientWebSocketConnection : ILeafConnection
         _socket = socket;
         var gate = new SendGate(socket);
         Sender = new ClientWebSocketSender(socket, gate);
-        _receiver = new ClientWebSocketReceiver(socket, gate, maxMessageBytes, receiveBufferBytes, keepAliveTimeoutEnabled, payloads, time);
         SubProtocol = socket.SubProtocol;
 
         // CollectHttpResponseDetails is set by the connector, so the 101's headers are visible.
@@ -30,6 +29,11 @@ internal sealed class ClientWebSocketConnection : ILeafConnection
 
         IReadOnlyList<string> extensions = headers.TryGetValue("Sec-WebSocket-Extensions", out var ext) ? ext : [];
         Extensions = extensions.Count > 0 ? string.Join(", ", extensions) : null;
+
+        // ClientWebSocket accepts no extension but permessage-deflate, so any answer means it was negotiated:
+        // the receiver then maps an inflater failure to Compression (WebSocketFailures.MapReceive).
+        var deflateNegotiated = extensions.Any(e => e.Contains("permessage-deflate", StringComparison.OrdinalIgnoreCase));
+        _receiver = new ClientWebSocketReceiver(socket, gate, maxMessageBytes, receiveBufferBytes, keepAliveTimeoutEnabled, payloads, time, deflateNegotiated);
         Handshake = new HandshakeResponse((int)socket.HttpStatusCode is var status and not 0 ? status : 101, SubProtocol, extensions, headers);
 
         // ClientWebSocket answers pings inside ReceiveAsync and surfaces neither pings nor pongs; TryReceive

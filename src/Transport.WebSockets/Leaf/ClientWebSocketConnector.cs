@@ -21,8 +21,21 @@ namespace Transport.WebSockets;
 /// are kept as inner exceptions only (<see cref="TransportException.ToString"/> prints their type).
 /// </para>
 /// <para>
+/// Without an <see cref="ClientWebSocketConnectorOptions.HttpMessageInvoker"/>, the handshake goes
+/// through a handler of the transport's (the settings ConfigureSocket made, such as a proxy or a
+/// certificate callback, are carried onto it) that makes no platform HTTP span: see ADR 0018.
+/// </para>
+/// <para>
 /// ClientWebSocket answers protocol pings itself inside ReceiveAsync and never surfaces ping or
 /// pong frames, so this leaf never yields them and ignores ping/pong sends.
+/// </para>
+/// <para>
+/// With <see cref="ClientWebSocketConnectorOptions.DeflateOptions"/> set, ClientWebSocket cannot
+/// inflate a message the server ended with a final (BFINAL=1) deflate block, which RFC 7692 section
+/// 7.2.3.3 allows: it aborts the socket. The receive then fails with
+/// <see cref="TransportErrorKind.Compression"/>, and the reconnecting stack connects again without
+/// offering permessage-deflate (<see cref="HandshakeRequest.OfferCompression"/>;
+/// docs/adr/0019-deflate-fallback.md). The Pipelines leaf inflates such messages.
 /// </para>
 /// </remarks>
 public sealed class ClientWebSocketConnector : ILeafConnector
@@ -58,10 +71,16 @@ public sealed class ClientWebSocketConnector : ILeafConnector
 
         var socket = new ClientWebSocket();
         Uri uri;
+        var invoker = _options.HttpMessageInvoker;
+        var disposeInvoker = false;
         try
         {
             Configure(socket.Options, handshake);
             uri = handshake.BuildUri();
+
+            // Handshakes.H2: with no invoker of the app's, the transport's own handler (no platform span, H1)
+            // carries what the options ask for, rather than the one ClientWebSocket would build.
+            invoker ??= HandshakeHandlers.ForClientWebSocket(socket.Options, out disposeInvoker);
         }
         catch (Exception ex)
         {
@@ -73,7 +92,7 @@ public sealed class ClientWebSocketConnector : ILeafConnector
 
         try
         {
-            await socket.ConnectAsync(uri, _options.HttpMessageInvoker, cancellationToken).ConfigureAwait(false);
+            await socket.ConnectAsync(uri, invoker, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -82,6 +101,14 @@ public sealed class ClientWebSocketConnector : ILeafConnector
             var headers = socket.HttpResponseHeaders;
             socket.Dispose();
             throw WebSocketFailures.MapConnect(ex, status, headers, _options.TimeProvider.GetUtcNow(), cancellationToken);
+        }
+        finally
+        {
+            if (disposeInvoker)
+            {
+                // A per-connect handler (H2); the upgraded stream does not depend on it.
+                invoker!.Dispose();
+            }
         }
 
         var keepAliveTimeoutEnabled = _options.KeepAliveTimeout is { } t && t != Timeout.InfiniteTimeSpan;
@@ -143,7 +170,8 @@ public sealed class ClientWebSocketConnector : ILeafConnector
             socketOptions.KeepAliveTimeout = timeout;
         }
 
-        if (_options.DeflateOptions is { } deflate)
+        // The stack clears OfferCompression after a Compression failure (docs/adr/0019): no offer then.
+        if (_options.DeflateOptions is { } deflate && handshake.OfferCompression)
         {
             socketOptions.DangerousDeflateOptions = deflate;
         }

@@ -16,8 +16,11 @@ public sealed class ClientWebSocketConnectorOptions
 
     /// <summary>
     /// Connect through this invoker (for example a handler from <c>IHttpClientFactory</c>); proxy,
-    /// TLS and connection settings then come from it. Null: ClientWebSocket's own handler.
-    /// The connector does not dispose it.
+    /// TLS and connection settings then come from it. Null: a handler of the transport's, carrying what
+    /// <see cref="ConfigureSocket"/> set (proxy, credentials, certificate callback, client certificates,
+    /// cookies), with no platform HTTP span (ADR 0018). The connector does not dispose it. An invoker of
+    /// the app's records what its handler records: give its SocketsHttpHandler
+    /// <c>ActivityHeadersPropagator = null</c> to keep the handshake URL out of the platform's spans.
     /// </summary>
     public HttpMessageInvoker? HttpMessageInvoker { get; set; }
 

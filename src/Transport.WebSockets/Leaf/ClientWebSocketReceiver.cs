@@ -30,6 +30,9 @@ namespace Transport.WebSockets;
 ///     completes the read synchronously with a whole valid data message; anything else (a pending
 ///     read, a fragment, a close, a failure) is kept, unconsumed by the caller, and continued by
 ///     the next ReceiveAsync exactly as if that call had started it. It never throws.
+/// Receiver.R7: with permessage-deflate negotiated, a message ClientWebSocket cannot inflate (it aborts
+///     the socket) fails the receive with Compression, not a Transient 1006 Connection error, so the
+///     stack can reconnect without deflate (WebSocketFailures.MapReceive; docs/adr/0019).
 /// </para>
 /// <para>One receive at a time (the stack's receive loop); not thread-safe beyond that.</para>
 /// </remarks>
@@ -43,6 +46,7 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
     private readonly int _maxMessageBytes;
     private readonly int _baseBufferBytes;
     private readonly bool _keepAliveTimeoutEnabled;
+    private readonly bool _deflateNegotiated;
     private readonly PayloadAllocator _payloads;
     // _state: Idle, Receiving or Released. Release and the receive in flight hand the pooled buffer
     // over with one Interlocked exchange each, not a lock per message (docs/benchmarks.md, finding 1).
@@ -65,8 +69,9 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
 
     private readonly TimeProvider _time;
 
-    public ClientWebSocketReceiver(ClientWebSocket socket, SendGate gate, int maxMessageBytes, int receiveBufferBytes, bool keepAliveTimeoutEnabled, PayloadAllocator? payloads = null, TimeProvider? time = null)
+    public ClientWebSocketReceiver(ClientWebSocket socket, SendGate gate, int maxMessageBytes, int receiveBufferBytes, bool keepAliveTimeoutEnabled, PayloadAllocator? payloads = null, TimeProvider? time = null, bool deflateNegotiated = false)
     {
+        _deflateNegotiated = deflateNegotiated;
         _time = time ?? TimeProvider.System;
         _payloads = payloads ?? PayloadAllocator.Owned;
         _socket = socket;
@@ -256,7 +261,7 @@ internal sealed class ClientWebSocketReceiver : ILeafReceiver
         }
         catch (Exception ex) when (ex is not TransportException)
         {
-            var mapped = WebSocketFailures.MapReceive(ex, cancellationToken, _keepAliveTimeoutEnabled);
+            var mapped = WebSocketFailures.MapReceive(ex, cancellationToken, _keepAliveTimeoutEnabled, _deflateNegotiated);
             if (mapped is TransportException { Kind: TransportErrorKind.Protocol or TransportErrorKind.MessageTooBig })
             {
                 // The platform closed for a protocol violation it detected itself: same courtesy wait.

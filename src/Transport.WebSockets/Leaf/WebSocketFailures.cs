@@ -34,7 +34,12 @@ internal static class WebSocketFailures
     // message. The platform does not expose the code it sent, so this shape is the only signal.
     private static readonly string DefaultFaultedMessage = new WebSocketException(WebSocketError.Faulted).Message;
 
-    public static Exception MapReceive(Exception ex, CancellationToken cancellationToken, bool keepAliveTimeoutEnabled)
+    /// <summary>Maps a failed receive into the taxonomy (or returns the caller's cancellation as it is).</summary>
+    /// <param name="ex">What ClientWebSocket's ReceiveAsync threw.</param>
+    /// <param name="cancellationToken">The receive's token.</param>
+    /// <param name="keepAliveTimeoutEnabled">Whether a keep-alive timeout can have aborted the socket.</param>
+    /// <param name="deflateNegotiated">Whether permessage-deflate was negotiated on this socket.</param>
+    public static Exception MapReceive(Exception ex, CancellationToken cancellationToken, bool keepAliveTimeoutEnabled, bool deflateNegotiated = false)
     {
         if (cancellationToken.IsCancellationRequested && ex is OperationCanceledException)
         {
@@ -44,6 +49,11 @@ internal static class WebSocketFailures
         if (keepAliveTimeoutEnabled && !cancellationToken.IsCancellationRequested && IsKeepAliveTimeout(ex))
         {
             return TransportException.Timeout("The keep-alive ping got no pong within KeepAliveTimeout.", ex);
+        }
+
+        if (deflateNegotiated && IsInflateFailure(ex))
+        {
+            return MapInflateFailure(ex);
         }
 
         return ex switch
@@ -59,6 +69,33 @@ internal static class WebSocketFailures
             _ => new TransportException(TransportErrorKind.Connection, $"The receive failed ({Describe(ex)}).", closeCode: CloseCodes.Abnormal, inner: ex),
         };
     }
+
+    /// <summary>
+    /// ClientWebSocket's inflater (System.Net.WebSockets.Compression.WebSocketInflater) reports every
+    /// failure with the message-only <see cref="WebSocketException(string)"/> constructor, so with
+    /// <see cref="WebSocketError.Success"/> as its code and no inner exception, and aborts the socket.
+    /// Every other receive failure carries a specific code (Faulted, HeaderError,
+    /// ConnectionClosedPrematurely, ...) or wraps its cause. Checked on .NET 10: a message ended with a
+    /// final deflate block throws "Data received after the DEFLATE stream was terminated with BFINAL."
+    /// (net_WebSockets_DataAfterBFinal), invalid deflate data "The message was compressed using
+    /// an unsupported compression method." (ZLibUnsupportedCompression); the socket is then Aborted.
+    /// </summary>
+    private static bool IsInflateFailure(Exception ex) =>
+        ex is WebSocketException { WebSocketErrorCode: WebSocketError.Success, InnerException: null };
+
+    // The platform's text is English in every .NET build (System.Net.WebSockets ships no localized
+    // resources); it only picks the wording, never the kind. It is not echoed: ours is composed.
+    private static TransportException MapInflateFailure(Exception ex) =>
+        ex.Message.Contains("BFINAL", StringComparison.Ordinal)
+            ? TransportException.Compression(
+                "permessage-deflate failed: the server ended a compressed message with a final (BFINAL=1) deflate block, which RFC 7692 section 7.2.3.3 allows and "
+                + "ClientWebSocket cannot inflate; it dropped the connection (the Pipelines leaf inflates such messages).",
+                CloseCodes.Abnormal,
+                ex)
+            : TransportException.Compression(
+                "permessage-deflate failed: ClientWebSocket could not inflate a compressed message from the server and dropped the connection.",
+                CloseCodes.Abnormal,
+                ex);
 
     /// <summary>
     /// Maps a failed <see cref="ClientWebSocket.ConnectAsync(Uri, HttpMessageInvoker?, CancellationToken)"/>.

@@ -26,6 +26,12 @@ namespace Transport.WebSockets.Pool;
 //          failing at once do not multiply the attempt rate.
 // Pool.P9: Aggregated lifecycle: the snapshot holds every connection's phase, epoch and down-since, how many
 //          are up, which are down and since when, and whether each socket carries exactly its share.
+// Pool.P10: The merged source is bounded by frames and by payload bytes (its own bounds: the connections'
+//          rings are drained into it as frames arrive); it drops the oldest, counts every drop
+//          (PoolSource.TotalDropped, PoolSnapshot.MergedDropped) and releases a leased frame it drops. A
+//          frame read from it is the reader's to release; at disposal the frames the connections still
+//          held are moved into it, not left behind (ADR 0013).
+//          PoolSourceTests (each suspected case of issue 26, and the disposal drain)
 
 /// <summary>
 /// Spreads opaque subscription keys over several reconnecting connections under a per-connection cap,
@@ -87,7 +93,7 @@ public sealed class ConnectionPool : IAsyncDisposable
         _connector = connector;
         _spawner = spawner ?? ThreadPoolSpawner.Instance;
         _logger = logger ?? NullLogger.Instance;
-        Source = new PoolSource(options.MergedCapacityFrames);
+        Source = new PoolSource(options.MergedCapacityFrames, options.MergedCapacityBytes);
     }
 
     /// <summary>The merged data frames of every connection.</summary>
@@ -104,7 +110,7 @@ public sealed class ConnectionPool : IAsyncDisposable
             lock (_lock)
             {
                 var states = _members.Select(m => m.State()).ToArray();
-                return new PoolSnapshot(states, _owner.Count + _unassigned.Count, [.. _unassigned], _lost);
+                return new PoolSnapshot(states, _owner.Count + _unassigned.Count, [.. _unassigned], _lost) { MergedDropped = Source.TotalDropped };
             }
         }
     }
@@ -220,12 +226,15 @@ public sealed class ConnectionPool : IAsyncDisposable
             loops = [.. _loops];
         }
 
-        _stop.Cancel();
+        _stop.Cancel(); // the members' change loops
         foreach (var member in members)
         {
             await member.Connection.Control.ShutdownAsync().ConfigureAwait(false);
         }
 
+        // Each member's pump ends when its connection's source has ended, after moving the frames the
+        // connection still held into the merged source: nothing is left behind unreleased (ADR 0013),
+        // and the merged source's bounds and drop count apply to them as to any other frame.
         await Task.WhenAll(loops).ConfigureAwait(false);
         Source.Complete();
     }
@@ -323,7 +332,7 @@ public sealed class ConnectionPool : IAsyncDisposable
             _members.Sort((a, b) => a.Index.CompareTo(b.Index));
             CancellationToken stop = _stop.Token;
             _loops.Add(_spawner.Spawn(() => RunMemberAsync(member, stop)));
-            _loops.Add(_spawner.Spawn(() => member.PumpAsync(Source, stop)));
+            _loops.Add(_spawner.Spawn(() => member.PumpAsync(Source)));
         }
 
         PoolLog.Opened(_logger, name, index);

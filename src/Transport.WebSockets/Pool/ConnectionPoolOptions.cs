@@ -57,8 +57,19 @@ public sealed record ConnectionPoolOptions
     /// <summary>How keys are placed on connections. Default <see cref="PoolPlacement.FillFirst"/>.</summary>
     public PoolPlacement Placement { get; init; } = PoolPlacement.FillFirst;
 
-    /// <summary>The merged source's frame bound (drop-oldest, counted in <see cref="PoolSource.TotalDropped"/>). Default 100,000.</summary>
+    /// <summary>The default <see cref="MergedCapacityBytes"/>: 64 MiB, a connection's default receive ring.</summary>
+    public const long DefaultMergedCapacityBytes = 64L * 1024 * 1024;
+
+    /// <summary>The merged source's frame bound (drop-oldest, counted in <see cref="PoolSource.TotalDropped"/>). Default 100,000, at least 1.</summary>
     public int MergedCapacityFrames { get; init; } = 100_000;
+
+    /// <summary>
+    /// The merged source's payload byte bound (drop-oldest, counted in <see cref="PoolSource.TotalDropped"/>;
+    /// one frame larger than the budget is admitted alone). The pool moves each connection's frames into the
+    /// merged source as they arrive, so this bound, not the connections' own receive rings, limits the memory
+    /// a slow pool consumer holds. Default 64 MiB (<see cref="DefaultMergedCapacityBytes"/>), at least 1.
+    /// </summary>
+    public long MergedCapacityBytes { get; init; } = DefaultMergedCapacityBytes;
 
     internal void Validate(TransportOptions connector)
     {
@@ -75,6 +86,11 @@ public sealed record ConnectionPoolOptions
         if (MergedCapacityFrames < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(MergedCapacityFrames), MergedCapacityFrames, "ConnectionPoolOptions.MergedCapacityFrames must be at least 1.");
+        }
+
+        if (MergedCapacityBytes < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MergedCapacityBytes), MergedCapacityBytes, "ConnectionPoolOptions.MergedCapacityBytes must be at least 1.");
         }
 
         if (connector.Reconnect.MaxAttemptsPerWindow is { } attempts && attempts < MaxConnections)
@@ -99,7 +115,7 @@ public sealed record ConnectionPoolOptions
 
 /// <summary>A frame from the pool's merged source: the frame (with its epoch and receive time) and the connection it came from.</summary>
 /// <param name="Connection">The connection's slot index.</param>
-/// <param name="Frame">The frame, unchanged.</param>
+/// <param name="Frame">The frame, unchanged. In lease mode it is the reader's, to release once after its last read (docs/adr/0013).</param>
 public readonly record struct PooledFrame(int Connection, Frame Frame);
 
 /// <summary>One connection as the pool sees it now (levels only).</summary>
@@ -123,6 +139,14 @@ public readonly record struct PoolConnectionState(int Index, string Name, Connec
 /// <param name="Lost">Cumulative connections that became Unrecoverable and were replaced.</param>
 public sealed record PoolSnapshot(IReadOnlyList<PoolConnectionState> Connections, int Subscriptions, IReadOnlyList<string> Unassigned, long Lost)
 {
+    /// <summary>
+    /// Cumulative frames the merged source dropped (oldest first) because the pool's consumer was behind
+    /// by more than <see cref="ConnectionPoolOptions.MergedCapacityFrames"/> or
+    /// <see cref="ConnectionPoolOptions.MergedCapacityBytes"/>; the same count as <see cref="PoolSource.TotalDropped"/>.
+    /// Each connection's own drops are in its lifecycle's <see cref="LifecycleSnapshot.TotalLagged"/>.
+    /// </summary>
+    public long MergedDropped { get; init; }
+
     /// <summary>Connections up now (Connected, Stale or Resumed).</summary>
     public int Up => Connections.Count(c => c.Phase is ConnectionPhase.Connected or ConnectionPhase.Stale or ConnectionPhase.Resumed);
 
@@ -137,7 +161,7 @@ public sealed record PoolSnapshot(IReadOnlyList<PoolConnectionState> Connections
 
     /// <summary>One line, safe to log.</summary>
     public override string ToString() =>
-        $"pool: {Up}/{Connections.Count} up, {Subscriptions} subscriptions, {Unassigned.Count} unassigned, lost={Lost}";
+        $"pool: {Up}/{Connections.Count} up, {Subscriptions} subscriptions, {Unassigned.Count} unassigned, lost={Lost}, merged dropped={MergedDropped}";
 }
 
 /// <summary>The pool could not take the keys: they exceed <c>MaxConnections x PerConnectionCap</c>. Nothing was assigned.</summary>

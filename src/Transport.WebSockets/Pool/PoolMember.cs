@@ -192,13 +192,17 @@ internal sealed class PoolMember : ISessionInitializer
         }
     }
 
-    /// <summary>Copies the connection's frames into the merged source, tagged with this slot (Pool.P6).</summary>
-    public async Task PumpAsync(PoolSource merged, CancellationToken stop)
+    /// <summary>
+    /// Moves the connection's frames into the merged source, tagged with this slot (Pool.P6), until the
+    /// connection's source ends (shut down by the pool's disposal, or unrecoverable), after its last
+    /// buffered frame. Each frame's hold passes to the merged source (ADR 0013, Pool.P10).
+    /// </summary>
+    public async Task PumpAsync(PoolSource merged)
     {
         try
         {
             var source = Connection.Source;
-            while (await source.WaitToReadAsync(stop))
+            while (await source.WaitToReadAsync())
             {
                 while (source.TryRead(out var frame))
                 {
@@ -206,13 +210,9 @@ internal sealed class PoolMember : ISessionInitializer
                 }
             }
         }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
-        {
-            // The pool is disposed.
-        }
         catch (TransportException)
         {
-            // The connection became unrecoverable: the lifecycle loop handles it.
+            // The connection became unrecoverable (after its buffered frames): the lifecycle loop handles it.
         }
     }
 

@@ -84,4 +84,8 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 46, EventName = "LateAttemptFailed", Level = LogLevel.Debug, Message = "Connection {Name}: an abandoned connect attempt later failed ({ExceptionType}).")]
     public static partial void LateAttemptFailed(ILogger logger, string name, string exceptionType);
+
+    // 60-69: the permessage-deflate fallback (docs/adr/0019).
+    [LoggerMessage(EventId = 60, EventName = "CompressionOff", Level = LogLevel.Warning, Message = "Connection {Name}: permessage-deflate failed; compression is off for this connection from now on, every later attempt connects without offering it: {Error}")]
+    public static partial void CompressionOff(ILogger logger, string name, string error);
 }

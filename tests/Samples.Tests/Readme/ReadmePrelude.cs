@@ -5,7 +5,8 @@
 //   2. the few names the snippets use without defining them, each one a stand-in for the reader's own
 //      code: venueUri (the venue's endpoint), ct (the app's stopping token), tokens (where the current
 //      credential lives), risk (the risk loop), Handle(frame) (the app's frame handler), builder (the
-//      host builder of the hosting snippets), ListenKeyStore / ListenKeyAuth / HandshakeAuditHandler.
+//      host builder of the hosting snippets), ListenKeyStore / ListenKeyAuth / HandshakeAuditHandler,
+//      Tick and TickJson (a message type and its JSON metadata).
 // When the test runs the first example against the simulator it sets venueUri and ct, and reads
 // what Handle received.
 global using System;
@@ -44,6 +45,10 @@ public static class Names
 
     /// <summary>An open connection, as the first example makes it (snippets after it use it; compiled, not run).</summary>
     public static ReconnectingConnection conn { get; set; } = null!;
+
+    /// <summary>A venue message's source-generated metadata (in an app: <c>MyJsonContext.Default.Tick</c>).</summary>
+    public static System.Text.Json.Serialization.Metadata.JsonTypeInfo<Tick> TickJson { get; } =
+        (System.Text.Json.Serialization.Metadata.JsonTypeInfo<Tick>)System.Text.Json.JsonSerializerOptions.Default.GetTypeInfo(typeof(Tick));
 
     /// <summary>The application's stopping token.</summary>
     public static CancellationToken ct { get; set; }
@@ -94,6 +99,11 @@ public sealed class RiskMonitor
     /// <summary>Marks the feed down.</summary>
     public void MarkFeedDown(DateTimeOffset? since) => DownSince = since;
 }
+
+/// <summary>A venue message (the hosting snippet reads it as typed JSON).</summary>
+/// <param name="Symbol">The instrument.</param>
+/// <param name="Price">The price.</param>
+public sealed record Tick(string Symbol, decimal Price);
 
 /// <summary>A listen-key holder (the Binance shape).</summary>
 public sealed class ListenKeyStore

@@ -25,8 +25,18 @@ internal sealed class CapturingLoggerProvider : ILoggerProvider
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
-            var values = state is IReadOnlyList<KeyValuePair<string, object?>> kv ? string.Join(" ", kv.Select(p => $"{p.Key}={p.Value}")) : string.Empty;
+            // Collections are written element by element: a string[] header value printed as
+            // "System.String[]" hid raw header values from a secrets assertion (issue 25).
+            var values = state is IReadOnlyList<KeyValuePair<string, object?>> kv ? string.Join(" ", kv.Select(p => $"{p.Key}={Format(p.Value)}")) : string.Empty;
             lines.Enqueue((category, $"{logLevel} {eventId.Name}: {formatter(state, exception)} | {values} | {exception}"));
         }
+
+        private static string? Format(object? value) => value switch
+        {
+            null => null,
+            string s => s,
+            System.Collections.IEnumerable items => "[" + string.Join(", ", items.Cast<object?>().Select(Format)) + "]",
+            _ => value.ToString(),
+        };
     }
 }

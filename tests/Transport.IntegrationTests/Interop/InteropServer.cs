@@ -22,7 +22,26 @@ internal sealed class InteropServer : IAsyncDisposable
 
     public Uri Uri(string path) => new($"ws://127.0.0.1:{Port}{path}");
 
-    public static async Task<InteropServer> StartAsync(InteropKind kind)
+    /// <summary>
+    /// A URI on the listener of a profile the server was started with (<c>--profile NAME=OPTION,...</c>:
+    /// one more listener with those options, announced as "LISTEN NAME PORT" before "READY").
+    /// </summary>
+    public Uri Uri(string profile, string path)
+    {
+        string? line;
+        lock (_lock)
+        {
+            line = _lines.FirstOrDefault(l => l.StartsWith($"LISTEN {profile} ", StringComparison.Ordinal));
+        }
+
+        var port = line is null
+            ? throw new InvalidOperationException($"The interop server announced no listener for profile '{profile}'.")
+            : int.Parse(line[$"LISTEN {profile} ".Length..], System.Globalization.CultureInfo.InvariantCulture);
+        return new($"ws://127.0.0.1:{port}{path}");
+    }
+
+    /// <summary>Starts the server; <paramref name="arguments"/> are its command-line options (deflate settings, see the scripts).</summary>
+    public static async Task<InteropServer> StartAsync(InteropKind kind, params string[] arguments)
     {
         var missing = InteropAvailability.Missing(kind);
         if (missing is not null)
@@ -33,8 +52,8 @@ internal sealed class InteropServer : IAsyncDisposable
 
         var root = InteropAvailability.RepoRoot;
         var start = kind == InteropKind.PythonWebsockets
-            ? new ProcessStartInfo(InteropAvailability.Python, ["-u", Path.Combine(root, "tests", "Interop", "python", "server.py")])
-            : new ProcessStartInfo("node", [Path.Combine(root, "tests", "Interop", "node", "server.js")]) { WorkingDirectory = Path.Combine(root, "tests", "Interop", "node") };
+            ? new ProcessStartInfo(InteropAvailability.Python, ["-u", Path.Combine(root, "tests", "Interop", "python", "server.py"), .. arguments])
+            : new ProcessStartInfo("node", [Path.Combine(root, "tests", "Interop", "node", "server.js"), .. arguments]) { WorkingDirectory = Path.Combine(root, "tests", "Interop", "node") };
         start.RedirectStandardOutput = true;
         start.RedirectStandardError = true;
         start.UseShellExecute = false;
@@ -202,6 +221,19 @@ internal static class InteropAvailability
 public sealed class InteropTheoryAttribute : TheoryAttribute
 {
     public InteropTheoryAttribute(InteropKind kind)
+    {
+        if (!InteropAvailability.IsCi && InteropAvailability.Missing(kind) is { } missing)
+        {
+            Skip = missing;
+        }
+    }
+}
+
+/// <summary>A fact over an interop server, skipped or failed as <see cref="InteropTheoryAttribute"/> says.</summary>
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class InteropFactAttribute : FactAttribute
+{
+    public InteropFactAttribute(InteropKind kind)
     {
         if (!InteropAvailability.IsCi && InteropAvailability.Missing(kind) is { } missing)
         {

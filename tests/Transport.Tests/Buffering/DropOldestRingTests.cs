@@ -214,4 +214,37 @@ public sealed class DropOldestRingTests
     [InlineData(-1, 10L)]
     public void Constructor_rejects_empty_bounds(int frames, long bytes) =>
         Assert.Throws<ArgumentOutOfRangeException>(() => new DropOldestRing(frames, bytes));
+
+    [Fact]
+    [Trait("Invariant", "Ring.I13")]
+    public void I13_a_tagged_ring_keeps_each_frames_tag_through_eviction_and_growth()
+    {
+        var ring = new DropOldestRing(capacityFrames: 100, capacityBytes: 1_000_000, tagged: true);
+
+        Write(0, 60);
+        ReadExpecting(0, 30);
+        Write(60, 40);     // 70 buffered: the 64 slots grow while the buffer wraps around
+        Write(100, 60);    // 130 > 100: the 30 oldest (30..59) are evicted
+        Assert.Equal(30, ring.TotalLagged);
+        ReadExpecting(60, 100);
+        Assert.False(ring.TryRead(out _, out _));
+        ring.AssertConserved();
+
+        void Write(int from, int count)
+        {
+            for (int id = from; id < from + count; id++)
+            {
+                ring.Write(RingFrames.Numbered(id), tag: id % 7);
+            }
+        }
+
+        void ReadExpecting(int from, int count)
+        {
+            for (int id = from; id < from + count; id++)
+            {
+                Assert.True(ring.TryRead(out Frame frame, out int tag));
+                Assert.Equal((id, id % 7), (RingFrames.IdOf(frame), tag));
+            }
+        }
+    }
 }

@@ -102,6 +102,118 @@ public sealed class LeaseTests
 #endif
 
     [Fact]
+    [Trait("Invariant", "Lease.L1")]
+    [Trait("Invariant", "Lease.L9")]
+    public void L1_a_shared_lease_returns_once_its_last_holder_released_and_no_holder_releases_twice()
+    {
+        var pool = new PayloadLeasePool();
+        Frame first = Frame.Leased(FrameKind.Binary, Rent(pool, [1, 2, 3]));
+        PayloadLease lease = Lease(first);
+        Frame second = first.ShareLease();
+        Frame third = second.ShareLease();       // a holder shares too (a nested fan-out)
+
+        first.Release();
+        Assert.Throws<InvalidOperationException>(() => first.Release());   // its own hold is gone
+        Assert.Equal(new byte[] { 1, 2, 3 }, second.Payload.ToArray());    // the others still read it
+        Frame other = Frame.Leased(FrameKind.Binary, Rent(pool, [9, 9, 9]));
+        Assert.NotSame(lease, Lease(other));                               // not back in the pool yet
+
+        third.Release();
+        Assert.Throws<InvalidOperationException>(() => first.ShareLease()); // a released hold cannot share
+        second.Release();                                                   // the last hold: back to the pool
+        Assert.Throws<InvalidOperationException>(() => second.Release());
+        Assert.Throws<InvalidOperationException>(() => third.Release());
+        Frame reused = Frame.Leased(FrameKind.Binary, Rent(pool, [7, 7, 7]));
+        Assert.Same(lease, Lease(reused));                                 // returned exactly once, then reused
+        Assert.Throws<InvalidOperationException>(() => second.Release());   // a holder of the old use stays refused
+        reused.Release();
+        other.Release();
+    }
+
+    [Fact]
+    [Trait("Invariant", "Lease.L9")]
+    public void L9_past_max_holders_a_share_is_a_copy_in_a_lease_of_its_own()
+    {
+        var pool = new PayloadLeasePool();
+        Frame original = Frame.Leased(FrameKind.Text, Rent(pool, "abc"u8.ToArray())).WithEpoch(4).WithReceivedAt(99);
+        var holders = new List<Frame> { original };
+        for (int i = 1; i < PayloadLease.MaxHolders; i++)
+        {
+            holders.Add(original.ShareLease());
+        }
+
+        Assert.All(holders, h => Assert.Same(Lease(original), Lease(h)));
+        Frame copy = original.ShareLease();                                 // the 33rd owner
+        Assert.NotSame(Lease(original), Lease(copy));
+        Assert.Equal(("abc", 4L, 99L, FrameKind.Text), (copy.GetText(), copy.Epoch, copy.ReceivedAt, copy.Kind));
+
+        foreach (Frame holder in holders)
+        {
+            holder.Release();
+        }
+
+        Assert.Equal("abc", copy.GetText());                                // its own lease: still live
+        copy.Release();
+        Assert.All(holders, h => Assert.False(h.HoldsLease));
+    }
+
+    [Fact]
+    public void Sharing_an_owned_frame_returns_it_unchanged()
+    {
+        Frame owned = Frame.Binary(new byte[] { 1 });
+
+        Assert.Equal(owned, owned.ShareLease());
+        Assert.False(owned.ShareLease().IsLeased);
+    }
+
+#if DEBUG
+    [Fact]
+    [Trait("Invariant", "Lease.L2")]
+    public void L2_a_holder_reading_after_its_own_release_is_detected_while_others_hold()
+    {
+        var pool = new PayloadLeasePool();
+        Frame mine = Frame.Leased(FrameKind.Binary, Rent(pool, [5, 6]));
+        Frame theirs = mine.ShareLease();
+
+        mine.Release();
+
+        Assert.Throws<ObjectDisposedException>(() => mine.Payload);
+        Assert.Equal(new byte[] { 5, 6 }, theirs.Payload.ToArray());
+        theirs.Release();
+    }
+
+    [Fact]
+    public void The_debug_tracker_counts_every_hold_and_records_misuse_even_when_the_exception_is_caught()
+    {
+        var tracker = new LeaseTracker { Quarantine = true };
+        var pool = new PayloadLeasePool { Tracker = tracker };
+        Frame frame = Frame.Leased(FrameKind.Binary, Rent(pool, [1, 2]));
+        PayloadLease lease = Lease(frame);
+        Frame share = frame.ShareLease();
+        ReadOnlyMemory<byte> kept = share.Payload;
+        Assert.Equal((1L, 1L, 2L), (tracker.Rented, tracker.Shared, tracker.Outstanding));
+
+        frame.Release();
+        share.Release();
+        try
+        {
+            share.Release();
+        }
+        catch (InvalidOperationException)
+        {
+            // swallowed: the tracker still saw it
+        }
+
+        Assert.Throws<ObjectDisposedException>(() => kept.Span.Length);      // quarantined: never reused, so caught
+        Frame next = Frame.Leased(FrameKind.Binary, Rent(pool, [3, 4]));
+        Assert.NotSame(lease, Lease(next));
+        next.Release();
+        Assert.Equal((2L, 1L, 3L, 2L, 1L, 1L), (tracker.Rented, tracker.Shared, tracker.Released, tracker.Returned, tracker.DoubleReleases, tracker.UsesAfterRelease));
+        Assert.Equal(0, tracker.Outstanding);
+    }
+#endif
+
+    [Fact]
     [Trait("Invariant", "Lease.L3")]
     public void L3_rent_copy_release_allocates_nothing_in_steady_state()
     {
@@ -150,6 +262,12 @@ public sealed class LeaseTests
         Assert.True(ring.TryRead(out Frame nine));
         Assert.False(nine.IsLeased);
         Assert.Equal(5, ring.LeasesReleased);
+    }
+
+    private static PayloadLease Lease(in Frame frame)
+    {
+        Assert.True(System.Runtime.InteropServices.MemoryMarshal.TryGetMemoryManager(frame.Payload, out PayloadLease? lease));
+        return lease!;
     }
 
     private static PayloadLease Rent(PayloadLeasePool pool, byte[] bytes)

@@ -43,7 +43,7 @@ internal sealed class LegsHarness
         int legs = 2,
         Action<TransportOptionsBuilder>? configure = null,
         Func<RedundantConnectionOptions, RedundantConnectionOptions>? options = null,
-        ILeafConnector? leaf = null,
+        Func<ScriptedConnector, ILeafConnector>? wrapLeaf = null,
         ISessionInitializer? login = null,
         Meter? meter = null,
         Action<ScriptedConnector>? script = null,
@@ -62,7 +62,7 @@ internal sealed class LegsHarness
                     .WithCloseTimeout(TimeSpan.FromSeconds(2));
                 configure?.Invoke(o);
             })
-            .UseLeaf(leaf ?? Leaf)
+            .UseLeaf(wrapLeaf?.Invoke(Leaf) ?? Leaf)
             .WithTimeProvider(Clock)
             .WithSpawner(Spawner)
             .WithRandom(() => 0.5);

@@ -26,7 +26,9 @@ internal sealed class PoolHarness
         Action<TransportOptionsBuilder>? configure = null,
         ISessionInitializer? login = null,
         ISubscriptionProtocol? protocol = null,
-        PoolPlacement placement = PoolPlacement.FillFirst)
+        PoolPlacement placement = PoolPlacement.FillFirst,
+        Func<ILeafConnector, ILeafConnector>? wrapLeaf = null,
+        Func<ConnectionPoolOptions, ConnectionPoolOptions>? poolOptions = null)
     {
         Clock = new ManualTimeProvider();
         Spawner = new ManualSpawner();
@@ -44,7 +46,7 @@ internal sealed class PoolHarness
                     .WithPermanentRetries(0);
                 configure?.Invoke(o);
             })
-            .UseLeaf(Leaf)
+            .UseLeaf(wrapLeaf is null ? Leaf : wrapLeaf(Leaf))
             .WithClassifier(classifier)
             .WithTimeProvider(Clock)
             .WithSpawner(Spawner)
@@ -55,8 +57,9 @@ internal sealed class PoolHarness
         }
 
         Connector = builder.Build();
+        var options = new ConnectionPoolOptions { Name = "venue", PerConnectionCap = cap, MaxConnections = max, Placement = placement };
         Pool = new ConnectionPool(
-            new ConnectionPoolOptions { Name = "venue", PerConnectionCap = cap, MaxConnections = max, Placement = placement },
+            poolOptions is null ? options : poolOptions(options),
             protocol ?? new TextProtocol(),
             Connector,
             Spawner);

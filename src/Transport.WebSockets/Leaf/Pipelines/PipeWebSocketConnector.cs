@@ -31,15 +31,6 @@ public sealed class PipeWebSocketConnector : ILeafConnector
 {
     private const string WebSocketGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
-    private static readonly Lazy<HttpMessageInvoker> SharedInvoker = new(() => new HttpMessageInvoker(
-        new SocketsHttpHandler
-        {
-            // An upgraded connection leaves the pool; nothing is reused, so nothing needs recycling.
-            PooledConnectionLifetime = TimeSpan.Zero,
-            UseCookies = false,
-        },
-        disposeHandler: true));
-
     private readonly PipeWebSocketConnectorOptions _options;
 
     /// <summary>Creates the connector.</summary>
@@ -62,7 +53,8 @@ public sealed class PipeWebSocketConnector : ILeafConnector
         HttpResponseMessage response;
         try
         {
-            var invoker = _options.HttpMessageInvoker ?? SharedInvoker.Value;
+            // Handshakes.H1: the shared handler makes no platform HTTP span (a listen key in the path, headers).
+            var invoker = _options.HttpMessageInvoker ?? HandshakeHandlers.Shared;
 
             // HttpClient would buffer the (endless) upgraded stream as content: ask for headers only.
             response = invoker is HttpClient client
@@ -189,7 +181,9 @@ public sealed class PipeWebSocketConnector : ILeafConnector
         }
 
         var extensions = response.Headers.TryGetValues("Sec-WebSocket-Extensions", out var ext) ? ext.ToArray() : [];
-        if (!DeflateAgreement.TryParse(extensions, _options.DeflateOptions, out deflate, out var error))
+        // What was offered: nothing when the stack switched compression off for this connection (docs/adr/0019).
+        var offered = handshake.OfferCompression ? _options.DeflateOptions : null;
+        if (!DeflateAgreement.TryParse(extensions, offered, out deflate, out var error))
         {
             throw TransportException.Connection($"The server's extension answer was not acceptable: {error}.", httpStatus: 101);
         }
@@ -227,7 +221,7 @@ public sealed class PipeWebSocketConnector : ILeafConnector
             request.Headers.TryAddWithoutValidation("Sec-WebSocket-Protocol", string.Join(", ", handshake.SubProtocols));
         }
 
-        if (_options.DeflateOptions is { } deflate)
+        if (_options.DeflateOptions is { } deflate && handshake.OfferCompression)
         {
             request.Headers.TryAddWithoutValidation("Sec-WebSocket-Extensions", DeflateAgreement.Offer(deflate));
         }

@@ -12,7 +12,9 @@ public sealed class PipeWebSocketConnectorOptions
     /// Send the upgrade through this invoker (for example a handler from <c>IHttpClientFactory</c>);
     /// proxy, TLS and connection settings then come from it. It must return the connection's stream
     /// as the content of a 101 response, as SocketsHttpHandler does. Null: a shared SocketsHttpHandler
-    /// (system proxy, no cookie container). The connector does not dispose it.
+    /// (system proxy, no cookie container, no platform HTTP span: ADR 0018). The connector does not
+    /// dispose it. An invoker of the app's records what its handler records: give its SocketsHttpHandler
+    /// <c>ActivityHeadersPropagator = null</c> to keep the handshake URL out of the platform's spans.
     /// </summary>
     public HttpMessageInvoker? HttpMessageInvoker { get; set; }
 

@@ -1,43 +1,42 @@
-using Transport.Mock;
+using Transport;
+using Transport.WebSockets.Buffering;
 
-namespace Transport.Tests.Legs;
+namespace Transport.Tests.Pool;
 
 /// <summary>
-/// A scripted leaf whose received data frames are leased (lease mode), each over its own fresh
-/// <see cref="PayloadLease"/> (never reused), so a test can read every lease's generation afterwards: 0 while
-/// held, 1 once released, and a second release would have thrown.
+/// A leaf decorator for tests: every non-empty data frame the inner leaf receives is copied into a
+/// lease of <paramref name="pool"/> (what lease mode's leaves do through the payload allocator), and
+/// every leased frame handed out is remembered in <see cref="Created"/>, oldest first.
 /// </summary>
-internal sealed class LeasingConnector : ILeafConnector
+internal sealed class LeasingConnector(ILeafConnector inner, PayloadLeasePool pool) : ILeafConnector
 {
-    private readonly PayloadLeasePool _pool = new();
-    private readonly List<PayloadLease> _leases = [];
+    private readonly List<Frame> _created = [];
 
-    public ScriptedConnector Inner { get; } = new();
-
-    public IReadOnlyList<PayloadLease> Leases
+    /// <summary>Every leased frame this leaf handed to the stack, oldest first.</summary>
+    public IReadOnlyList<Frame> Created
     {
-        get { lock (_leases) { return [.. _leases]; } }
+        get { lock (_created) { return [.. _created]; } }
     }
 
     public async ValueTask<ILeafConnection> ConnectAsync(HandshakeRequest handshake, CancellationToken cancellationToken) =>
-        new Connection(await Inner.ConnectAsync(handshake, cancellationToken), this);
+        new Connection(await inner.ConnectAsync(handshake, cancellationToken), this);
 
     private Frame Lease(Frame frame)
     {
-        if (!frame.IsData)
+        if (!frame.IsData || frame.Length == 0)
         {
             return frame;
         }
 
-        var lease = new PayloadLease(_pool);
-        lease.Reset(frame.Length);
+        PayloadLease lease = pool.Rent(frame.Length);
         frame.Payload.Span.CopyTo(lease.Writable);
-        lock (_leases)
+        Frame leased = Frame.Leased(frame.Kind, lease).WithReceivedAt(frame.ReceivedAt);
+        lock (_created)
         {
-            _leases.Add(lease);
+            _created.Add(leased);
         }
 
-        return Frame.Leased(frame.Kind, lease);
+        return leased;
     }
 
     private sealed class Connection(ILeafConnection inner, LeasingConnector owner) : ILeafConnection, ILeafReceiver
@@ -54,6 +53,7 @@ internal sealed class LeasingConnector : ILeafConnector
 
         public ValueTask DisposeAsync() => inner.DisposeAsync();
 
+        // No ConfigureAwait(false): the stack's receive loop runs on the pumped scheduler (ADR 0003).
         public async ValueTask<Frame> ReceiveAsync(CancellationToken cancellationToken) =>
             owner.Lease(await inner.Receiver.ReceiveAsync(cancellationToken));
 
