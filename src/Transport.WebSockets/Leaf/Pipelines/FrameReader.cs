@@ -537,6 +537,11 @@ internal sealed class FrameReader : ILeafReceiver
             return Violate("reserved bits set on a control frame");
         }
 
+        if (opcode == 0x8 && length == 1)
+        {
+            return Violate("a close frame with a 1-byte payload"); // known from the header: no need to wait for the byte
+        }
+
         if (_buffer.Length - headerLength < length)
         {
             return Parsed.NeedMore;

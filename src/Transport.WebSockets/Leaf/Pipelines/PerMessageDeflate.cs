@@ -138,7 +138,7 @@ internal sealed class MessageInflater : IDisposable
     private static readonly byte[] Trailer = [0x00, 0x00, 0xFF, 0xFF];
     private readonly FeedStream _feed = new();
     private readonly bool _contextTakeover;
-    private readonly byte[] _history = new byte[WindowBytes]; // a ring of the last output (Deflate.I2)
+    private byte[]? _history; // a ring of the last output (Deflate.I2), pooled, rented with the first output
     private int _historyEnd; // where the next output byte goes
     private int _historyLength; // valid bytes, at most WindowBytes
     private DeflateStream _inflate;
@@ -206,7 +206,14 @@ internal sealed class MessageInflater : IDisposable
         }
     }
 
-    public void Dispose() => _inflate.Dispose();
+    public void Dispose()
+    {
+        _inflate.Dispose();
+        if (Interlocked.Exchange(ref _history, null) is { } history)
+        {
+            ArrayPool<byte>.Shared.Return(history);
+        }
+    }
 
     private static DeflateStream NewStream(Stream input) => new(input, CompressionMode.Decompress, leaveOpen: true);
 
@@ -249,7 +256,7 @@ internal sealed class MessageInflater : IDisposable
             BinaryPrimitives.WriteUInt16LittleEndian(block.AsSpan(3), (ushort)~_historyLength);
             var start = (_historyEnd - _historyLength + WindowBytes) % WindowBytes;
             var firstPart = Math.Min(_historyLength, WindowBytes - start);
-            _history.AsSpan(start, firstPart).CopyTo(block.AsSpan(5));
+            _history!.AsSpan(start, firstPart).CopyTo(block.AsSpan(5));
             _history.AsSpan(0, _historyLength - firstPart).CopyTo(block.AsSpan(5 + firstPart));
             _feed.Prefix = block.AsMemory(0, 5 + _historyLength);
 
@@ -277,6 +284,7 @@ internal sealed class MessageInflater : IDisposable
 
     private void Remember(ReadOnlySpan<byte> output)
     {
+        _history ??= ArrayPool<byte>.Shared.Rent(WindowBytes);
         if (output.Length >= WindowBytes)
         {
             output[^WindowBytes..].CopyTo(_history);
