@@ -23,10 +23,11 @@ public sealed class PerMessageDeflateTests
         // Issue 26, item 1: the inflater finished at the final block and every later message inflated to nothing.
         var harness = new PipeLeafHarness(deflate: true, serverContextTakeover: contextTakeover);
         var sender = new SyncFlushCompressor();
+        var third = contextTakeover ? sender : new SyncFlushCompressor(); // server_no_context_takeover: no back-references between messages
         harness.Feed(Concat(
             ServerFrame(1, true, FinalBlock(First, withEmptyStoredBlock), rsv: 4),
             ServerFrame(1, true, sender.Compress(Second), rsv: 4),
-            ServerFrame(1, true, sender.Compress(Third), rsv: 4)));
+            ServerFrame(1, true, third.Compress(Third), rsv: 4)));
 
         var (frames, error) = harness.Drain();
 
@@ -121,6 +122,26 @@ public sealed class PerMessageDeflateTests
         harness.Feed(Concat(ServerFrame(1, true, sender.Compress(First), rsv: 4), ServerFrame(1, true, [], rsv: 4), ServerFrame(1, true, sender.Compress(Second), rsv: 4)));
 
         Assert.Equal([First, [], Second], harness.Drain().Frames.Select(f => f.Payload.ToArray()));
+    }
+
+    [Theory]
+    [Trait("Invariant", "Deflate.I4")]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    public void Without_context_takeover_a_message_that_leaves_a_block_unfinished_cannot_turn_the_next_into_garbage(bool contextTakeover, bool nextIntact)
+    {
+        // Found by the differential run (seed 186647791474889781, case 39745): one flipped bit makes this
+        // message end with the header of a final stored block whose length runs into the 4-byte tail, so
+        // the stream is left inside that block. A shared inflater then read the next message as the
+        // block's raw bytes; with server_no_context_takeover each message is its own stream.
+        var corrupt = Convert.FromHexString("6260E7139551D632B4B077F30D894ECA2C28AF6BED993C6BE18AF5DBF61E397DE9E683E7B855004457150001");
+        var harness = new PipeLeafHarness(deflate: true, serverContextTakeover: contextTakeover);
+        harness.Feed(Concat(ServerFrame(2, true, corrupt, rsv: 4), ServerFrame(1, true, [0xF2, 0x48, 0xCD, 0xC9, 0xC9, 0x07, 0x00], rsv: 4)));
+
+        var (frames, _) = harness.Drain();
+
+        Assert.Equal(169, frames[0].Length);
+        Assert.Equal(nextIntact, frames.Count == 2 && frames[1].Kind == FrameKind.Text && frames[1].GetText() == "Hello");
     }
 
     /// <summary>A message compressed as one finished deflate stream (its last block has BFINAL=1), as RFC 7692 7.2.1 describes it.</summary>

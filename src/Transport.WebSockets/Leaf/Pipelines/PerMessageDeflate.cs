@@ -128,6 +128,10 @@ internal sealed record DeflateAgreement(bool ClientNoContextTakeover, bool Serve
 ///     of the same chunk (a deflate stream that continues inside one frame) cannot be located through
 ///     System.IO.Compression: the message fails with <see cref="DeflateLayoutException"/> (the reader
 ///     closes 1003), never with data dropped.
+/// Deflate.I4: with server_no_context_takeover every message starts on a fresh inflater with an empty
+///     window, as RFC 7692 7.2.3.2 describes it: corrupt data that refers past the message's start, or
+///     that leaves a block unfinished at its end, fails that message (1007) instead of reading on into the
+///     next one. With context takeover the deflate stream (and its window) is the connection's.
 /// </para>
 /// </remarks>
 internal sealed class MessageInflater : IDisposable
@@ -171,13 +175,19 @@ internal sealed class MessageInflater : IDisposable
         _feed.Set(_endedWithFinalBlock ? default : new ReadOnlySequence<byte>(Trailer), trailer: true);
     }
 
-    /// <summary>The message's last output has been read: with server_no_context_takeover, history ends with it.</summary>
+    /// <summary>
+    /// The message's last output has been read. With server_no_context_takeover each message is a deflate
+    /// stream of its own (Deflate.I4): the next one starts on a fresh inflater with no history, so a
+    /// message that left the stream inside a block (corrupt data) cannot turn the next one into garbage.
+    /// </summary>
     public void EndMessage()
     {
         _endedWithFinalBlock = false;
         if (!_contextTakeover)
         {
             _historyLength = 0;
+            _inflate.Dispose();
+            _inflate = NewStream();
         }
     }
 

@@ -59,9 +59,10 @@ public sealed class DifferentialTests(ITestOutputHelper output)
             Assert.Fail(report.ToString());
         }
 
-        if (replay is null && count >= DefaultCases)
+        if (replay is null && count >= DefaultCases && seed == DefaultSeed)
         {
-            // The rules are only worth something if the generator produces what they describe.
+            // The rules are only worth something if the generator produces what they describe (checked on
+            // the default seed: the rarest rules meet a handful of cases per 100,000).
             foreach (var rule in KnownDifferences.Runtime.Append(KnownDifferences.OursUnsupportedLayout))
             {
                 Assert.True(run.Explained.GetValueOrDefault(rule.Id) > 0, $"no case needed '{rule.Id}' in {count:N0} cases: the generator no longer reaches it");

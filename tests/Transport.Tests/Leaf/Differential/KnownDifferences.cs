@@ -48,10 +48,6 @@ internal static class KnownDifferences
             "Compressed data that refers further back than 2^server_max_window_bits (only corrupt data here; a conforming server never does): the runtime's inflater has exactly that window and fails without a close frame; the Pipelines leaf inflates with a 32 KiB window whatever the agreement (System.IO.Compression offers no smaller one for decompression) and reads on.",
             (c, reference, runtime) => c.Oracle is null && c.Deflate is { ServerMaxWindowBits: < 15 } && runtime is { End: EndKind.Failed, SentCloseCode: null } && runtime.Detail.Contains("compression method", StringComparison.Ordinal)
                 && IsPrefix(runtime.Messages, reference.Messages) && reference.Messages.Count > runtime.Messages.Count),
-        new("D12 back-reference past the message start without context takeover",
-            "With server_no_context_takeover a conforming server never refers back past the start of a message (only corrupt data here does): the runtime starts each message with an empty window and fails without a close frame; the Pipelines leaf keeps one inflater for the connection (a new one per message costs a native inflater per message) and inflates the reference from the previous messages.",
-            (c, reference, runtime) => c.Oracle is null && c.Deflate is { ServerNoContextTakeover: true } && runtime is { End: EndKind.Failed, SentCloseCode: null } && runtime.Detail.Contains("compression method", StringComparison.Ordinal)
-                && IsPrefix(runtime.Messages, reference.Messages) && reference.Messages.Count > runtime.Messages.Count),
         new("D11 two faults, found in a different order",
             "A mutated stream with more than one fault after the same messages: both clients deliver the same data and fail the connection, each at the fault its reading order meets first (a header check, an inflate error, a UTF-8 check), so the close codes differ.",
             (c, reference, runtime) => c.Oracle is null && SameMessages(reference, runtime) && reference.End == EndKind.Failed && runtime.End == EndKind.Failed),
