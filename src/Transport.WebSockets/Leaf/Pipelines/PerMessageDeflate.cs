@@ -69,11 +69,19 @@ internal sealed record DeflateAgreement(bool ClientNoContextTakeover, bool Serve
 
                 bool clientNoContext = false, serverNoContext = false;
                 var serverBits = 15;
+                var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
                 foreach (var parameter in parts.Skip(1))
                 {
                     var eq = parameter.IndexOf('=', StringComparison.Ordinal);
                     var name = (eq < 0 ? parameter : parameter[..eq]).Trim();
                     var value = eq < 0 ? null : parameter[(eq + 1)..].Trim().Trim('"');
+                    if (!seen.Add(name))
+                    {
+                        // RFC 7692 7: a response with two parameters of the same name fails the connection.
+                        error = $"the server's permessage-deflate parameter '{name}' appears twice";
+                        return false;
+                    }
+
                     switch (name.ToLowerInvariant())
                     {
                         case "client_no_context_takeover" when value is null:

@@ -72,6 +72,24 @@ public sealed class DifferentialTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    [Trait("Invariant", "Differential.D1")]
+    public void Every_documented_difference_is_listed_in_docs_conformance_md()
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "Transport.sln")))
+        {
+            root = root.Parent;
+        }
+
+        Assert.NotNull(root);
+        var document = File.ReadAllText(Path.Combine(root.FullName, "docs", "conformance.md"));
+        foreach (var rule in KnownDifferences.Runtime.Append(KnownDifferences.OursUnsupportedLayout))
+        {
+            Assert.Contains($"| {rule.Id} |", document, StringComparison.Ordinal);
+        }
+    }
+
     private static long Seed() => Environment.GetEnvironmentVariable("TRANSPORT_DIFF_SEED") switch
     {
         null or "" => DefaultSeed,
