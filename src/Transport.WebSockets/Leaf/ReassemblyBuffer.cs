@@ -79,7 +79,7 @@ internal sealed class ReassemblyBuffer
             return [];
         }
 
-        // B1: about the size of everything so far, a power of two, within what the limit leaves.
+        // Reassembly.B1: about the size of everything so far, a power of two, within what the limit leaves.
         var left = _maxBytes - _capacity;
         AddSegment(RoundDownToPowerOf2((int)Math.Min(Math.Max(_capacity, 1), left)));
         _current = _count - 1;
@@ -183,7 +183,7 @@ internal sealed class ReassemblyBuffer
 
     private void AddSegment(int size)
     {
-        // B1: a power of two of at least 16 is exactly what the pool hands out; anything else is allocated exactly.
+        // Reassembly.B1: a power of two of at least 16 is exactly what the pool hands out; anything else is allocated exactly.
         var pooled = size >= PoolMinimum && BitOperations.IsPow2(size);
         var array = pooled ? ArrayPool<byte>.Shared.Rent(size) : GC.AllocateUninitializedArray<byte>(size);
         if (array.Length != size)

@@ -39,6 +39,7 @@ public sealed class ReassemblyBufferTests
 
     [Theory]
     [Trait("Invariant", "Reassembly.B1")]
+    [Trait("Invariant", "Reassembly.B2")]
     [InlineData(16 * 1024, 1_000_001)] // the pool would round 1,000,001 up to 1 MiB
     [InlineData(5_000, 77_777)] // a base that is not a power of two
     [InlineData(64 * 1024, 100)] // a limit below the base
