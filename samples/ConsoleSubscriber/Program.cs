@@ -6,4 +6,5 @@ using VenueSimulator.Hosting;
 // venue's host never sees them: this program owns the process's signals.
 using var signals = StopSignals.Register(s =>
     Console.Error.WriteLine($"{StopSignals.Describe(s)}: stopping (close handshake, then the summary; Ctrl+C again to end at once)"));
+if (ConsoleSubscriber.FromNats.NatsFeedMode.Wants(args)) return await ConsoleSubscriber.FromNats.NatsFeedMode.RunAsync(args, Console.Out, signals.Token); // issue 22: a feed relayed over NATS
 return await SubscriberApp.RunAsync(args, Console.Out, signals.Token, interactive: !Console.IsOutputRedirected, error: Console.Error);

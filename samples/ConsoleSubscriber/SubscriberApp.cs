@@ -25,7 +25,7 @@ public static class SubscriberApp
     public const int ExitNeverConnected = 3;
 
     /// <summary>The one-line usage printed after a usage error.</summary>
-    public const string Usage = "usage: ConsoleSubscriber [--url ws(s)://...] [--topics A,B] [--venue ibkr|binance] [--chaos] [--duration SECONDS] [--plain] [--token TOKEN] [--per-connection N]  (--help for more; exit codes: 0 ok, 1 unrecoverable, 2 usage, 3 never connected)";
+    public const string Usage = "usage: ConsoleSubscriber [--url ws(s)://...] [--topics A,B] [--venue ibkr|binance] [--chaos] [--duration SECONDS] [--plain] [--token TOKEN] [--per-connection N] [--legs N] [--venue-lifetime SECONDS]  (--help for more; exit codes: 0 ok, 1 unrecoverable, 2 usage, 3 never connected)";
 
     /// <summary>Parses <paramref name="args"/>, runs until the duration or <paramref name="cancellationToken"/>, prints a summary to <paramref name="output"/>.</summary>
     /// <param name="args">Command-line arguments.</param>

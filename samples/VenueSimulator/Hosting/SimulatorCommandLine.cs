@@ -22,6 +22,7 @@ internal static class SimulatorCommandLine
           --heartbeat-ms N      application heartbeat interval
           --ping-s N            server protocol ping interval in seconds (0 = off, default 20)
           --seed N              seed prices and chaos
+          --venue-seq           venue-wide sequences: every connection gets the same ticks (redundant legs)
           --chaos               random drops and stalls
           --quiet               do not log connections
           --help                this text
@@ -66,6 +67,7 @@ internal static class SimulatorCommandLine
                     case "--seed": options.Seed = Int(); break;
                     case "--chaos": options.Chaos.Enabled = true; break;
                     case "--require-login": options.RequireLogin = true; break;
+                    case "--venue-seq": options.VenueSequences = true; break;
                     case "--quiet": options.Log = null; break;
                     case "--help" or "-h":
                         error = Usage;

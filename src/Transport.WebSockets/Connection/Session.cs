@@ -114,6 +114,12 @@ internal sealed class Session
     public bool WentUp { get; private set; }
 
     /// <summary>
+    /// Data frames this socket handed to the ring (Budget.B6: a session that delivered data is a success
+    /// for MaxAttempts). Written by the receive loop only; read once <see cref="RunAsync"/> has returned.
+    /// </summary>
+    public long DataFramesDelivered { get; private set; }
+
+    /// <summary>
     /// When the feed went down: the last sign of life when a liveness timeout ended the session
     /// (Liveness.L6), else the moment the end was first signalled (before close and dispose). Set
     /// before <see cref="RunAsync"/> returns.
@@ -372,6 +378,7 @@ internal sealed class Session
         }
 
         _s.Telemetry.FramesReceived(count, bytes);
+        DataFramesDelivered += count;
 
         // Session.S9: before the up-edge the batch is held (bounded like the ring, Hold.H2).
         if (_hold is not null && _hold.TryHold(batch.AsSpan(0, count), out var dropped))

@@ -9,7 +9,7 @@
 //      ListenKeyStore / ListenKeyAuth / HandshakeAuditHandler, Tick and TickJson (a message type and its
 //      JSON metadata).
 // The namespaces a feature needs beyond Transport and Transport.WebSockets (Transport.WebSockets.FanOut,
-// .Pool) are NOT here: the README's blocks say them, as an app must (the README's Install table).
+// .Pool, .Legs) are NOT here: the README's blocks say them, as an app must (the README's Install table).
 // When ReadmeExampleTests runs a block it sets venueUri, conn and ct (a simulator, a live connection to
 // it, a bounded token) and reads what Handle received.
 global using System;

@@ -30,6 +30,7 @@ internal sealed class StackClient : IAsyncDisposable
     private int _maxLength;
     private int _readBeforeEdge;
     private string? _firstReadBeforeEdge;
+    private int _lastConnection;
 
     private StackClient(Meter meter)
     {
@@ -92,6 +93,18 @@ internal sealed class StackClient : IAsyncDisposable
         lock (_lock)
         {
             return _perConnection.GetValueOrDefault(connection);
+        }
+    }
+
+    /// <summary>The server connection of the newest frame delivered (0 before the first).</summary>
+    public int LastConnection
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _lastConnection;
+            }
         }
     }
 
@@ -271,6 +284,7 @@ internal sealed class StackClient : IAsyncDisposable
                     _minLength = Math.Min(_minLength, frame.Length);
                     _maxLength = Math.Max(_maxLength, frame.Length);
                     _perConnection[decoded.Connection] = _perConnection.GetValueOrDefault(decoded.Connection) + 1;
+                    _lastConnection = decoded.Connection;
                 }
 
                 Changed.Pulse();
