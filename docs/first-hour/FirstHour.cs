@@ -1,5 +1,5 @@
 #:project ../../src/Transport.WebSockets/Transport.WebSockets.csproj
-#:package Microsoft.Extensions.Hosting@10.0.14
+#:package Microsoft.Extensions.Hosting
 // What a new user's app sees, as the transcripts in docs/first-hour.md show it. Run with .NET 10:
 //   dotnet run docs/first-hour/FirstHour.cs -- connect ws://127.0.0.1:5005/wrong
 //   dotnet run docs/first-hour/FirstHour.cs -- health ws://127.0.0.1:5005/ws
@@ -36,12 +36,12 @@ if (mode == "connect")
 // The host owns a named connection and reports its health; printed here as a /health endpoint would report it.
 var builder = Host.CreateApplicationBuilder();
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
-builder.Services.AddWebSocketTransport("venue").Configure(o => o.WithUri(uri)).AddHostedConnection();
+builder.Services.AddWebSocketTransport("venue", o => o.Uri = new Uri(uri)).AddHostedConnection();
 builder.Services.AddHealthChecks().AddWebSocketConnection("venue");
 using var host = builder.Build();
 await host.StartAsync();
 var health = host.Services.GetRequiredService<HealthCheckService>();
-for (var i = 0; i < 3; i++)
+for (var i = 0; i < 4; i++)
 {
     await Task.Delay(TimeSpan.FromSeconds(2));
     var report = await health.CheckHealthAsync();
