@@ -72,6 +72,26 @@ public sealed partial class SignalTests
     }
 
     [Fact]
+    public async Task Legs_mode_stops_on_SIGTERM_and_the_venue_sees_close_1000_on_every_leg()
+    {
+        await using var host = await StartAsync(o =>
+        {
+            o.Topics = [Btc, Eth];
+            o.VenueSequences = true; // the legs' key (topic, seq) names the same venue message on both
+        });
+        using var child = ChildProcess.Start("ConsoleSubscriber", "--url", host.WebSocketUri.ToString(), "--topics", $"{Btc},{Eth}", "--legs", "2", "--plain");
+        await child.Output.WaitForAsync(text => text.Contains("legs 2/2 up", StringComparison.Ordinal), "both legs up");
+
+        child.Signal(PosixSignal.SIGTERM);
+        var exit = await child.WaitForExitAsync();
+
+        Assert.True(exit == SubscriberApp.ExitOk, $"exit {exit}\n{child.Output.Text}\nstderr:\n{child.Error.Text}");
+        await host.WaitForStatsAsync(s => s.ActiveConnections == 0);
+        Assert.Equal(2, host.Stats.ClientCloses(1000));
+        Assert.Contains("summary: legs 2,", child.Output.Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_standalone_simulator_closes_its_clients_with_1001_on_SIGTERM_and_exits_0()
     {
         using var child = ChildProcess.Start("VenueSimulator", "--port", "0", "--quiet", "--topics", Btc);
