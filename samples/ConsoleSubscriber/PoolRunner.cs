@@ -33,7 +33,7 @@ internal sealed class PoolRunner(SubscriberSettings settings, int perConnection,
             new ConnectionPoolOptions { Name = "subscriber", PerConnectionCap = perConnection, MaxConnections = connections },
             new VenueSubscriptionProtocol(),
             connector);
-        await pool.AddAsync(topics, cancellationToken).ConfigureAwait(false);
+        await pool.AddAsync(topics, CancellationToken.None).ConfigureAwait(false); // assigns at once; a stop request is handled below
         Event($"pool: {topics.Count} topics over {pool.Current.Connections.Count} connections, at most {perConnection} each");
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -45,6 +45,7 @@ internal sealed class PoolRunner(SubscriberSettings settings, int perConnection,
 
         // Ends on the duration or Ctrl+C, or when every connection gave up.
         await Task.WhenAny(Task.WhenAll(watches), stop.Token.WhenCancelled()).ConfigureAwait(false);
+        if (cancellationToken.IsCancellationRequested) Event("stop requested: closing every connection (1000), then the summary");
         var unrecoverable = pool.Connections.All(c => c.Lifecycle.Current.Phase == ConnectionPhase.Unrecoverable);
         await stop.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll([read, show, .. watches]).ConfigureAwait(false);

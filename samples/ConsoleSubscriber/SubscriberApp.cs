@@ -4,9 +4,11 @@ namespace ConsoleSubscriber;
 
 /// <summary>
 /// The public way in, for Program.cs and for tests that run the subscriber in process.
-/// Exit codes: 0 clean run (duration reached or cancelled), 1 the connection became
-/// unrecoverable, 2 bad arguments (a usage error, never a crash), 3 the run ended without ever
-/// connecting (refused port, 404, timeouts: the last error is printed).
+/// Exit codes: 0 clean run (the duration ran out, or Ctrl+C / SIGTERM stopped it after the feed had
+/// been up), 1 the connection became unrecoverable (a rejected token, a path the server does not
+/// have), 2 bad arguments (a usage error on stderr, never a crash), 3 the run ended without ever
+/// connecting (refused port, timeouts: the last error is printed). A stop by Ctrl+C or SIGTERM always
+/// closes the connection (1000) and prints the summary first.
 /// </summary>
 public static class SubscriberApp
 {
@@ -19,25 +21,30 @@ public static class SubscriberApp
     /// <summary>Bad arguments: a usage error was printed.</summary>
     public const int ExitUsage = 2;
 
-    /// <summary>The run ended (duration or Ctrl+C) without the feed ever coming up.</summary>
+    /// <summary>The run ended (duration, Ctrl+C or SIGTERM) without the feed ever coming up.</summary>
     public const int ExitNeverConnected = 3;
+
+    /// <summary>The one-line usage printed after a usage error.</summary>
+    public const string Usage = "usage: ConsoleSubscriber [--url ws(s)://...] [--topics A,B] [--venue ibkr|binance] [--chaos] [--duration SECONDS] [--plain] [--token TOKEN] [--per-connection N] [--legs N] [--venue-lifetime SECONDS]  (--help for more; exit codes: 0 ok, 1 unrecoverable, 2 usage, 3 never connected)";
 
     /// <summary>Parses <paramref name="args"/>, runs until the duration or <paramref name="cancellationToken"/>, prints a summary to <paramref name="output"/>.</summary>
     /// <param name="args">Command-line arguments.</param>
-    /// <param name="output">Where the view, events and summary go.</param>
-    /// <param name="cancellationToken">Ctrl+C: shut down gracefully and print the summary.</param>
+    /// <param name="output">Where the view, events, summary and <c>--help</c> go.</param>
+    /// <param name="cancellationToken">Ctrl+C or SIGTERM: shut down gracefully and print the summary.</param>
     /// <param name="interactive">True when <paramref name="output"/> is a terminal that can host the live table.</param>
-    public static async Task<int> RunAsync(string[] args, TextWriter output, CancellationToken cancellationToken, bool interactive = false)
+    /// <param name="error">Where usage errors go (stderr); null: <paramref name="output"/>.</param>
+    public static async Task<int> RunAsync(string[] args, TextWriter output, CancellationToken cancellationToken, bool interactive = false, TextWriter? error = null)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(output);
         var synced = TextWriter.Synchronized(output);
+        var errors = error is null ? synced : TextWriter.Synchronized(error);
         var root = SubscriberCommandLine.Create((settings, ct) =>
             new SubscriberRunner(settings with { Plain = settings.Plain || !interactive }, synced).RunAsync(ct));
         var invocation = new InvocationConfiguration
         {
             Output = synced,
-            Error = synced,
+            Error = errors,
             // Ctrl+C is Program.cs's business (it cancels our token); a library must not hook process signals.
             ProcessTerminationTimeout = null,
         };
@@ -45,8 +52,8 @@ public static class SubscriberApp
         if (parsed.Errors.Count > 0)
         {
             // System.CommandLine answers parse errors with 1; ours is 2 so "unrecoverable" stays distinguishable.
-            foreach (var error in parsed.Errors) synced.WriteLine($"error: {error.Message}");
-            synced.WriteLine("usage: ConsoleSubscriber [--url ws(s)://...] [--topics A,B] [--venue ibkr|binance] [--chaos] [--duration SECONDS] [--plain] [--token TOKEN] [--per-connection N] [--legs N] [--venue-lifetime SECONDS]  (--help for more)");
+            foreach (var parseError in parsed.Errors) errors.WriteLine($"error: {parseError.Message}");
+            errors.WriteLine(Usage);
             return ExitUsage;
         }
 

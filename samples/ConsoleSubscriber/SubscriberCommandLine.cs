@@ -70,7 +70,11 @@ public static class SubscriberCommandLine
                 r.AddError($"--legs must be a whole number from 2 to 16, not '{text}'.");
         });
 
-        var root = new RootCommand("Subscribes to a market-data feed through the resilient transport and shows it live.")
+        var root = new RootCommand(
+            "Subscribes to a market-data feed through the resilient transport and shows it live. " +
+            "Ctrl+C or SIGTERM stops it gracefully (close handshake 1000, then a summary); a second Ctrl+C ends it at once. " +
+            "Exit codes: 0 ran and stopped cleanly, 1 the connection became unrecoverable (e.g. HTTP 401, 404), " +
+            "2 bad arguments (stderr), 3 stopped without ever connecting.")
         {
             url, topics, venue, chaos, duration, plain, token, perConnection, venueLifetime, legs,
         };

@@ -39,7 +39,9 @@ internal sealed class SubscriberRunner(SubscriberSettings settings, TextWriter o
         // before the transport publishes the up-edge or releases anything queued.
         var adapter = CreateAdapter(venue is not null);
         adapter.Notice += text => view.Event($"{adapter.Name}: {text}");
-        var connection = await BuildConnector(uri, adapter).ConnectAsync(cancellationToken).ConfigureAwait(false);
+        // Start, not ConnectAsync: the view shows every attempt while connecting, and Ctrl+C/SIGTERM
+        // during the connect still ends with the summary ("never connected").
+        var connection = BuildConnector(uri, adapter).Start();
         var monitor = new FeedMonitor(connection, () => adapter.Counters.Frames, _time);
         monitor.Changed += s => view.Event($"lifecycle: {s.Phase} epoch={s.Epoch} attempts={s.Attempts}"
             + (s.Phase == ConnectionPhase.Resumed && s.LastOutage is { } outage ? $" outage={outage.TotalSeconds.ToString("0.000", System.Globalization.CultureInfo.InvariantCulture)}s" : string.Empty)
@@ -54,6 +56,7 @@ internal sealed class SubscriberRunner(SubscriberSettings settings, TextWriter o
 
         // The run ends on the duration, Ctrl+C, or a connection that gave up (the watcher returns on a terminal phase).
         await Task.WhenAny(watch, stop.Token.WhenCancelled()).ConfigureAwait(false);
+        if (cancellationToken.IsCancellationRequested) view.Event("stop requested: closing the connection (1000), then the summary");
         var unrecoverable = connection.Lifecycle.Current.Phase == ConnectionPhase.Unrecoverable;
         await stop.CancelAsync().ConfigureAwait(false);
         try

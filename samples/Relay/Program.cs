@@ -72,7 +72,7 @@ var connector = new WebSocketTransportBuilder()
 
 await using var relay = new NatsRelay(
     options,
-    async token => RelayInput.FromConnection(await connector.ConnectAsync(token)),
+    _ => ValueTask.FromResult(RelayInput.FromConnection(connector.Start())), // at once: the relay publishes the lifecycle from the first attempt
     FrameKeys.Topic,
     loggers);
 

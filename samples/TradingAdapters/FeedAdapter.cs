@@ -16,7 +16,7 @@ namespace TradingAdapters;
 /// <code>
 /// var adapter = new BinanceLikeAdapter(topics);
 /// var connector = new WebSocketTransportBuilder().Configure(...).WithSessionInitializer(adapter).Build();
-/// await adapter.RunAsync(await connector.ConnectAsync(), cancellationToken);
+/// await adapter.RunAsync(connector.Start(), cancellationToken); // Start: the adapter watches the lifecycle from the first attempt
 /// </code>
 /// Invariants:
 /// <list type="bullet">
@@ -116,6 +116,18 @@ public abstract class FeedAdapter : ISessionInitializer
     /// without a venue that misbehaves on cue.
     /// </summary>
     public void HandleFrame(Frame frame)
+    {
+        try
+        {
+            Handle(frame);
+        }
+        finally
+        {
+            Counters.Changed.Pulse(); // the frame is handled: counters and book are up to date
+        }
+    }
+
+    private void Handle(Frame frame)
     {
         Counters.Frame();
         var message = VenueMessage.Parse(frame);

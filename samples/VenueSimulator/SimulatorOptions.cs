@@ -40,6 +40,13 @@ public sealed class SimulatorOptions
     /// </summary>
     public TimeSpan? ServerPingTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// Subscribe, unsubscribe and snapshot need a <c>{"op":"login"}</c> first on each connection
+    /// (answered <c>{"type":"login","login":"ok",...}</c>); before it they get an error
+    /// <c>login_required</c>. Orders always need it. Default false.
+    /// </summary>
+    public bool RequireLogin { get; set; }
+
     /// <summary>Inbound messages allowed per sliding 1 s window; more closes with 1008. 0 disables.</summary>
     public int InboundMessagesPerSecond { get; set; } = 5;
 

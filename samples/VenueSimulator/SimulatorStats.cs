@@ -6,7 +6,8 @@ namespace VenueSimulator;
 /// Live counters of a running simulator. All members are thread-safe reads of counters the
 /// sessions update as they go. <see cref="WaitUntilAsync"/> lets tests wait on a condition
 /// instead of sleeping: it re-evaluates on every connection-level change (accept, reject,
-/// disconnect). Per-message counters do not wake waiters, to keep the tick path cheap.
+/// disconnect) and on every login and order. Per-message counters do not wake waiters, to keep
+/// the tick path cheap.
 /// </summary>
 public sealed class SimulatorStats
 {
@@ -14,7 +15,11 @@ public sealed class SimulatorStats
     private long _activeConnections;
     private long _handshakesRejected;
     private long _messagesSent;
+    private long _logins;
+    private long _ordersAccepted;
+    private long _ordersRefused;
     private readonly ConcurrentDictionary<string, long> _messagesByTopic = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<int, long> _clientCloses = new();
     private readonly long[] _disconnects = new long[Enum.GetValues<DisconnectReason>().Length];
 
     // Swapped and completed on each connection-level change; waiters re-check their condition.
@@ -28,6 +33,15 @@ public sealed class SimulatorStats
 
     /// <summary>Handshakes answered with 401 (or another non-101 status).</summary>
     public long HandshakesRejected => Interlocked.Read(ref _handshakesRejected);
+
+    /// <summary>Logins answered "ok" (<c>{"op":"login"}</c>).</summary>
+    public long Logins => Interlocked.Read(ref _logins);
+
+    /// <summary>Orders accepted (sent after the connection's login).</summary>
+    public long OrdersAccepted => Interlocked.Read(ref _ordersAccepted);
+
+    /// <summary>Orders refused with <c>login_required</c> (sent before the connection's login).</summary>
+    public long OrdersRefused => Interlocked.Read(ref _ordersRefused);
 
     /// <summary>All messages sent, control messages included.</summary>
     public long MessagesSent => Interlocked.Read(ref _messagesSent);
@@ -61,10 +75,17 @@ public sealed class SimulatorStats
         }
     }
 
+    /// <summary>
+    /// Close handshakes the client started, by the close code it sent (-1: a close frame without a
+    /// status). A graceful client shutdown shows up as 1000.
+    /// </summary>
+    public long ClientCloses(int code) => _clientCloses.TryGetValue(code, out var n) ? n : 0;
+
     /// <inheritdoc />
     public override string ToString() =>
         $"accepted={ConnectionsAccepted} active={ActiveConnections} rejected={HandshakesRejected} sent={MessagesSent} " +
-        string.Join(' ', DisconnectsByReason.Where(kv => kv.Value > 0).Select(kv => $"{kv.Key}={kv.Value}"));
+        string.Join(' ', DisconnectsByReason.Where(kv => kv.Value > 0).Select(kv => $"{kv.Key}={kv.Value}")) +
+        string.Concat(_clientCloses.OrderBy(kv => kv.Key).Select(kv => $" client-close-{kv.Key}={kv.Value}"));
 
     internal void OnAccepted()
     {
@@ -84,6 +105,25 @@ public sealed class SimulatorStats
         Interlocked.Increment(ref _disconnects[(int)reason]);
         Interlocked.Decrement(ref _activeConnections);
         Pulse();
+    }
+
+    internal void OnLogin()
+    {
+        Interlocked.Increment(ref _logins);
+        Pulse();
+    }
+
+    internal void OnOrder(bool accepted)
+    {
+        if (accepted) Interlocked.Increment(ref _ordersAccepted);
+        else Interlocked.Increment(ref _ordersRefused);
+        Pulse();
+    }
+
+    internal void OnClientClose(int? code)
+    {
+        // Counted before the disconnect that follows it, so a waiter on the disconnect sees the code.
+        _clientCloses.AddOrUpdate(code ?? -1, 1, static (_, n) => n + 1);
     }
 
     internal void OnSent(string? topic)

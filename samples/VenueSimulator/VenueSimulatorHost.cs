@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using VenueSimulator.Hosting;
 using VenueSimulator.Sessions;
 
@@ -25,6 +26,7 @@ public sealed class VenueSimulatorHost : IAsyncDisposable
     private VenueTape? _tape;
     private long _nextSessionId;
     private int _disposed;
+    private volatile bool _stopping;
 
     private VenueSimulatorHost(WebApplication app, SimulatorOptions options)
     {
@@ -52,6 +54,8 @@ public sealed class VenueSimulatorHost : IAsyncDisposable
         // tests; the simulator's behaviour comes from SimulatorOptions only.
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.Services.AddLogging();
+        // The embedding program owns SIGINT/SIGTERM (HostWithoutSignals explains why).
+        builder.Services.AddSingleton<IHostLifetime, HostWithoutSignals>();
         builder.WebHost.UseKestrelCore().ConfigureKestrel(k => k.Listen(IPAddress.Loopback, options.Port));
         var app = builder.Build();
         var host = new VenueSimulatorHost(app, options);
@@ -125,6 +129,35 @@ public sealed class VenueSimulatorHost : IAsyncDisposable
         _auth.Rotate(newToken);
     }
 
+    /// <summary>
+    /// Stops like a venue going down for maintenance: new handshakes are answered 503, every open
+    /// connection gets a close frame (1001 "server shutting down", counted as
+    /// <see cref="DisconnectReason.ServerShutdown"/>), and the server waits for the clients' close
+    /// replies until every connection ended or <paramref name="bound"/> passed; then it stops as
+    /// <see cref="DisposeAsync"/> does (aborting what is left). The standalone program runs this on
+    /// Ctrl+C and SIGTERM.
+    /// </summary>
+    /// <param name="bound">How long to wait for the close handshakes.</param>
+    /// <returns>The number of connections still open when the bound ran out (0: every close handshake completed).</returns>
+    public async Task<long> StopAsync(TimeSpan bound)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(bound, TimeSpan.Zero);
+        _stopping = true;
+        foreach (var session in _sessions.Values) session.CloseForShutdown();
+        try
+        {
+            await Stats.WaitUntilAsync(s => s.ActiveConnections == 0).WaitAsync(bound).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // Reported by the return value; DisposeAsync aborts them.
+        }
+
+        var left = Stats.ActiveConnections;
+        await DisposeAsync().ConfigureAwait(false);
+        return left;
+    }
+
     /// <summary>Aborts all connections and stops the server.</summary>
     public async ValueTask DisposeAsync()
     {
@@ -143,7 +176,8 @@ public sealed class VenueSimulatorHost : IAsyncDisposable
 
     private async Task HandleAsync(HttpContext context)
     {
-        if (context.Request.Path != "/ws")
+        // "/ws", or "/ws/<key>" (Binance-style user streams carry a listen key in the path; any key is accepted).
+        if (!IsWebSocketPath(context.Request.Path))
         {
             context.Response.StatusCode = StatusCodes.Status404NotFound;
             return;
@@ -152,6 +186,12 @@ public sealed class VenueSimulatorHost : IAsyncDisposable
         {
             context.Response.StatusCode = StatusCodes.Status400BadRequest;
             await context.Response.WriteAsync("WebSocket upgrade expected").ConfigureAwait(false);
+            return;
+        }
+        if (_stopping)
+        {
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            await context.Response.WriteAsync("shutting down").ConfigureAwait(false);
             return;
         }
         if (!_auth.IsAuthorized(context.Request))
@@ -167,8 +207,9 @@ public sealed class VenueSimulatorHost : IAsyncDisposable
         var id = Interlocked.Increment(ref _nextSessionId);
         var session = new ClientSession(id, context, socket, _options, Stats, _shutdown.Token, _tape);
         _sessions[id] = session;
-        // A session accepted while disposing would miss the abort loop: abort it here.
+        // A session accepted while stopping would miss the close (or abort) loop: end it here.
         if (_shutdown.IsCancellationRequested) session.Abort(DisconnectReason.ServerShutdown);
+        else if (_stopping) session.CloseForShutdown();
         Stats.OnAccepted();
         _options.Log?.Invoke($"#{id} connected");
         var reason = DisconnectReason.ClientAborted;
@@ -183,6 +224,9 @@ public sealed class VenueSimulatorHost : IAsyncDisposable
             _options.Log?.Invoke($"#{id} disconnected ({reason})");
         }
     }
+
+    private static bool IsWebSocketPath(PathString path) =>
+        path == "/ws" || (path.StartsWithSegments("/ws", out var rest) && rest.Value is { Length: > 1 } key && key.IndexOf('/', 1) < 0);
 
     private WebSocketAcceptContext AcceptContext()
     {

@@ -4,10 +4,14 @@ using Transport.WebSockets.Spawning;
 namespace Transport.WebSockets;
 
 /// <summary>
-/// The assembled stack: each <see cref="ConnectAsync"/> starts one connection actor over the leaf
-/// connector. Build it with <see cref="WebSocketTransportBuilder"/> or through DI
+/// The assembled stack: each <see cref="ConnectAsync(CancellationToken)"/> or <see cref="Start"/> starts one connection
+/// actor over the leaf connector. Build it with <see cref="WebSocketTransportBuilder"/> or through DI
 /// (<c>AddWebSocketTransport</c>).
 /// </summary>
+/// <remarks>
+/// <see cref="ConnectAsync(CancellationToken)"/> completes when the connection is up; <see cref="Start"/> returns at once
+/// (see <see cref="IReconnectingConnector"/>).
+/// </remarks>
 public sealed class ReconnectingConnector : IReconnectingConnector
 {
     private readonly ConnectionServices _services;
@@ -24,14 +28,28 @@ public sealed class ReconnectingConnector : IReconnectingConnector
     public ValueTask<ReconnectingConnection> ConnectAsync(CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        return ValueTask.FromResult(Start());
+        return ConnectionStart.CompleteAsync(Start(), timeout: null, cancellationToken, _services.Time);
     }
 
     /// <summary>
-    /// Starts a connection and returns it at once, in phase Connecting (its actor is running): what a
-    /// hosted connection owns, whatever <see cref="ConnectAsync"/> waits for.
+    /// <see cref="ConnectAsync(CancellationToken)"/> with a bound on the connector's own clock: completes
+    /// when the first session is up, or fails when the connection ends first or <paramref name="timeout"/>
+    /// runs out (a <see cref="TransportException"/> of kind <see cref="TransportErrorKind.Timeout"/> naming
+    /// the phase, the attempts and the last error); the connection is then shut down.
     /// </summary>
-    internal ReconnectingConnection Start()
+    /// <param name="timeout">How long to wait for the first up-edge.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <returns>The connected connection.</returns>
+    public ValueTask<ReconnectingConnection> ConnectAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(timeout, TimeSpan.Zero);
+        cancellationToken.ThrowIfCancellationRequested();
+        return ConnectionStart.CompleteAsync(Start(), timeout, cancellationToken, _services.Time);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>What a hosted connection owns and what tests on a manual clock and a pumped spawner use: nothing runs until pumped.</remarks>
+    public ReconnectingConnection Start()
     {
         var actor = new ConnectionActor(_services);
         var connection = new ReconnectingConnection(_services.Options.Name, actor.Sink, actor.Source, actor.Lifecycle, GuardedConnectionControl.For(new ConnectionControl(actor), _services.Spawner), () => actor.SessionInfo);

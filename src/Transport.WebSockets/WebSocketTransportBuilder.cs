@@ -8,7 +8,7 @@ namespace Transport.WebSockets;
 
 /// <summary>
 /// Assembles the reconnecting stack: options (validated at <see cref="Build"/>), the leaf
-/// connector (<see cref="TransportOptions.Leaf"/>: ClientWebSocket by default), auth, classification, time, spawn and logging.
+/// connector (<see cref="TransportOptions.Leaf"/>: the Pipelines leaf by default), auth, classification, time, spawn and logging.
 /// </summary>
 /// <example>
 /// <code>
@@ -16,7 +16,7 @@ namespace Transport.WebSockets;
 ///     .Configure(o => o.WithUri("wss://stream.example.com/ws").WithSendRateLimit(5, TimeSpan.FromSeconds(1)))
 ///     .WithAuth(AuthSources.BearerToken(() => tokens.Current))
 ///     .Build();
-/// await using var connection = await connector.ConnectAsync();
+/// await using var connection = await connector.ConnectAsync(cancellationToken); // completes when connected
 /// </code>
 /// </example>
 public sealed class WebSocketTransportBuilder

@@ -79,6 +79,19 @@ public sealed class LoopbackServer : IAsyncDisposable
         StartCoreAsync(handler, certificate: null, cancellationToken);
 
     /// <summary>
+    /// Starts a server whose socket I/O and handler continuations run inline on the socket engine's
+    /// own thread (Kestrel's <c>UnsafePreferInlineScheduling</c>) instead of hopping to the thread pool:
+    /// a handler that timestamps what it reads then sees each frame close to when the kernel received
+    /// it, even when the pool is busy (a venue that counts arrivals: the pacing tests). The handler
+    /// must not block.
+    /// </summary>
+    /// <param name="handler">The script for one connection (never blocking).</param>
+    /// <param name="cancellationToken">Cancels the start.</param>
+    /// <returns>The started server.</returns>
+    public static Task<LoopbackServer> StartInlineAsync(Func<ServerSession, Task> handler, CancellationToken cancellationToken = default) =>
+        StartCoreAsync(handler, certificate: null, cancellationToken, inlineScheduling: true);
+
+    /// <summary>
     /// Starts a wss:// server presenting <paramref name="certificate"/> (with its private key); the
     /// server name each TLS client asked for (SNI) is recorded in <see cref="ServerNames"/>.
     /// </summary>
@@ -104,7 +117,7 @@ public sealed class LoopbackServer : IAsyncDisposable
         }
     }
 
-    private static async Task<LoopbackServer> StartCoreAsync(Func<ServerSession, Task> handler, X509Certificate2? certificate, CancellationToken cancellationToken)
+    private static async Task<LoopbackServer> StartCoreAsync(Func<ServerSession, Task> handler, X509Certificate2? certificate, CancellationToken cancellationToken, bool inlineScheduling = false)
     {
         ArgumentNullException.ThrowIfNull(handler);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
@@ -121,6 +134,11 @@ public sealed class LoopbackServer : IAsyncDisposable
                 });
             }
         }));
+        if (inlineScheduling)
+        {
+            builder.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = true);
+        }
+
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2));
         var app = builder.Build();
         server = new LoopbackServer(app, handler);

@@ -56,8 +56,6 @@ internal static class Connect
                 configure?.Invoke(o);
             })
             .Build();
-        var connection = await connector.ConnectAsync(cancellationToken).ConfigureAwait(false);
-        await connection.Lifecycle.WaitUntilUpAsync(cancellationToken).ConfigureAwait(false);
-        return connection;
+        return await connector.ConnectAsync(cancellationToken).ConfigureAwait(false); // completes when connected
     }
 }

@@ -19,13 +19,18 @@ public sealed class FeedRecorder
 {
     private readonly FanOutSubscriber _frames;
     private readonly TextWriter _sink;
+    private readonly ChangeSignal? _changed;
     private long _recorded;
 
     /// <summary>Creates a recorder over <paramref name="frames"/> writing to <paramref name="sink"/>.</summary>
-    public FeedRecorder(FanOutSubscriber frames, TextWriter sink)
+    /// <param name="frames">The recorder's own fan-out subscriber.</param>
+    /// <param name="sink">Where the lines go.</param>
+    /// <param name="changed">Pulsed after every line written (for example the adapter's <see cref="AdapterCounters.Changed"/>), so waiters need not poll <see cref="Recorded"/>.</param>
+    public FeedRecorder(FanOutSubscriber frames, TextWriter sink, ChangeSignal? changed = null)
     {
         _frames = frames ?? throw new ArgumentNullException(nameof(frames));
         _sink = sink ?? throw new ArgumentNullException(nameof(sink));
+        _changed = changed;
     }
 
     /// <summary>Lines written so far.</summary>
@@ -48,6 +53,7 @@ public sealed class FeedRecorder
                 {
                     await _sink.WriteLineAsync(Line(frame).AsMemory(), cancellationToken).ConfigureAwait(false);
                     Interlocked.Increment(ref _recorded);
+                    _changed?.Pulse();
                 }
 
                 await _sink.FlushAsync(cancellationToken).ConfigureAwait(false);

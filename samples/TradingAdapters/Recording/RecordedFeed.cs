@@ -53,7 +53,7 @@ public sealed class RecordedFeed : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(adapter);
         var fanOut = connection.Source.FanOut();
         var live = fanOut.Subscribe(new FanOutSubscriberOptions { Name = adapter.Name, CapacityFrames = LiveCapacityFrames });
-        var recorder = new FeedRecorder(fanOut.Subscribe(new FanOutSubscriberOptions { Name = "recorder", CapacityFrames = recorderCapacityFrames }), sink);
+        var recorder = new FeedRecorder(fanOut.Subscribe(new FanOutSubscriberOptions { Name = "recorder", CapacityFrames = recorderCapacityFrames }), sink, adapter.Counters.Changed);
         fanOut.Start();
         return new RecordedFeed(connection, adapter, fanOut, live, recorder);
     }

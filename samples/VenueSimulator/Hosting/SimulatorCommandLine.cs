@@ -16,6 +16,7 @@ internal static class SimulatorCommandLine
           --token T             require this token (?token= or Authorization: Bearer)
           --cookie C            accept this session cookie (session=C)
           --rate-limit N        inbound messages per second before close 1008 (default 5, 0 = off)
+          --require-login       subscribe/unsubscribe/snapshot need {"op":"login"} first
           --lifetime-s N        maximum connection lifetime in seconds (close 1001)
           --snapshot-bytes N    send an N-byte level2 snapshot after each subscribe
           --heartbeat-ms N      application heartbeat interval
@@ -25,6 +26,9 @@ internal static class SimulatorCommandLine
           --chaos               random drops and stalls
           --quiet               do not log connections
           --help                this text
+
+        Stops on Ctrl+C or SIGTERM: every client gets a close frame (1001), then the process exits.
+        Exit codes: 0 stopped (or --help), 1 cannot listen (port in use), 2 bad arguments (stderr).
         """;
 
     public static bool TryParse(IReadOnlyList<string> args, out SimulatorOptions options, out string? error)
@@ -62,13 +66,14 @@ internal static class SimulatorCommandLine
                         break;
                     case "--seed": options.Seed = Int(); break;
                     case "--chaos": options.Chaos.Enabled = true; break;
+                    case "--require-login": options.RequireLogin = true; break;
                     case "--venue-seq": options.VenueSequences = true; break;
                     case "--quiet": options.Log = null; break;
                     case "--help" or "-h":
                         error = Usage;
                         return false;
                     default:
-                        error = $"unknown option {flag}\n{Usage}";
+                        error = $"unknown option {flag}";
                         return false;
                 }
             }

@@ -7,7 +7,9 @@ internal enum ClientOp
     Unsubscribe,
     Ping,
     Snapshot,
+    Login,
+    Order,
 }
 
-/// <summary>One parsed client request. <see cref="Topics"/> is empty for ping.</summary>
+/// <summary>One parsed client request. <see cref="Topics"/> is empty for ping, login and order.</summary>
 internal sealed record ClientCommand(ClientOp Op, IReadOnlyList<string> Topics, long? Id);

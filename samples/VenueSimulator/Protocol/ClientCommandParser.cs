@@ -50,6 +50,12 @@ internal static class ClientCommandParser
                 case "ping":
                     command = new ClientCommand(ClientOp.Ping, Array.Empty<string>(), id);
                     return true;
+                case "login":
+                    command = new ClientCommand(ClientOp.Login, Array.Empty<string>(), id);
+                    return true;
+                case "order":
+                    command = new ClientCommand(ClientOp.Order, Array.Empty<string>(), id);
+                    return true;
                 case "snapshot":
                     if (!root.TryGetProperty("topic", out var topicElement) || topicElement.ValueKind != JsonValueKind.String
                         || string.IsNullOrEmpty(topicElement.GetString()))

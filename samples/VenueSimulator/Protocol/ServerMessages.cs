@@ -43,6 +43,23 @@ internal static class ServerMessages
             w.WriteNumber("ts", unixMs);
         });
 
+    public static ReadOnlyMemory<byte> LoginOk(string session, long? id) =>
+        Write(w =>
+        {
+            w.WriteString("type", "login");
+            w.WriteString("login", "ok");
+            w.WriteString("session", session);
+            WriteId(w, id);
+        });
+
+    public static ReadOnlyMemory<byte> OrderAccepted(long? id) =>
+        Write(w =>
+        {
+            w.WriteString("type", "order");
+            w.WriteString("status", "accepted");
+            WriteId(w, id);
+        });
+
     public static ReadOnlyMemory<byte> Heartbeat(long unixMs) =>
         Write(w =>
         {

@@ -36,6 +36,7 @@ internal sealed class ClientSession
     private readonly VenueTape? _tape; // venue-wide sequences (SimulatorOptions.VenueSequences); null: per connection
     private int _reason = -1; // first DisconnectReason recorded, -1 while none (I3)
     private volatile bool _closing;
+    private bool _loggedIn; // receive loop only
 
     public ClientSession(long id, HttpContext http, WebSocket socket, SimulatorOptions options, SimulatorStats stats, CancellationToken shutdown, VenueTape? tape = null)
     {
@@ -99,6 +100,10 @@ internal sealed class ClientSession
         }
     }
 
+    /// <summary>Starts the close handshake with 1001 "server shutting down" (the server is stopping gracefully).</summary>
+    public void CloseForShutdown() =>
+        BeginClose(WebSocketCloseStatus.EndpointUnavailable, "server shutting down", DisconnectReason.ServerShutdown);
+
     public void Stall(TimeSpan duration)
     {
         _options.Log?.Invoke($"#{Id} stall {duration.TotalMilliseconds:0} ms");
@@ -129,6 +134,9 @@ internal sealed class ClientSession
                 {
                     // The client started the close: answer it with the same status.
                     SetReason(DisconnectReason.ClientClosed);
+                    var code = (int?)_socket.CloseStatus;
+                    _stats.OnClientClose(code);
+                    _options.Log?.Invoke($"#{Id} client closed with {code?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "no status"}" + (string.IsNullOrEmpty(_socket.CloseStatusDescription) ? string.Empty : $" \"{_socket.CloseStatusDescription}\""));
                     _closing = true;
                     await _sender.CloseAsync(_socket.CloseStatus ?? WebSocketCloseStatus.NormalClosure, "bye").ConfigureAwait(false);
                 }
@@ -160,14 +168,36 @@ internal sealed class ClientSession
         if (!ClientCommandParser.TryParse(utf8, out var command, out var error))
             return ReplyAsync(() => ServerMessages.Error("bad_request", error!, null));
 
+        if (!_loggedIn && (command!.Op == ClientOp.Order || (_options.RequireLogin && command.Op is ClientOp.Subscribe or ClientOp.Unsubscribe or ClientOp.Snapshot)))
+        {
+            if (command.Op == ClientOp.Order) _stats.OnOrder(accepted: false);
+            return ReplyAsync(() => ServerMessages.Error("login_required", "log in first (op login)", command.Id));
+        }
+
         return command!.Op switch
         {
+            ClientOp.Login => LoginAsync(command),
+            ClientOp.Order => OrderAsync(command),
             ClientOp.Subscribe => SubscribeAsync(command),
             ClientOp.Unsubscribe => UnsubscribeAsync(command),
             ClientOp.Ping => ReplyAsync(() => ServerMessages.Pong(command.Id, NowMs())),
             ClientOp.Snapshot => SnapshotAsync(command),
             _ => Task.CompletedTask,
         };
+    }
+
+    private Task LoginAsync(ClientCommand command)
+    {
+        _loggedIn = true;
+        _stats.OnLogin();
+        _options.Log?.Invoke($"#{Id} logged in");
+        return ReplyAsync(() => ServerMessages.LoginOk($"s-{Id}", command.Id));
+    }
+
+    private Task OrderAsync(ClientCommand command)
+    {
+        _stats.OnOrder(accepted: true);
+        return ReplyAsync(() => ServerMessages.OrderAccepted(command.Id));
     }
 
     private async Task SubscribeAsync(ClientCommand command)

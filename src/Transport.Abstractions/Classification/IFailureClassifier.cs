@@ -3,10 +3,13 @@ namespace Transport;
 /// <summary>Whether a failure is worth retrying forever.</summary>
 public enum FailureClass
 {
-    /// <summary>Network loss, timeouts, 5xx handshakes, abnormal closes: retry forever with backoff.</summary>
+    /// <summary>Network loss, timeouts, handshakes answered 408, 429 or 5xx, abnormal closes: retry forever with backoff.</summary>
     Transient,
 
-    /// <summary>Revoked keys, policy rejections: a few retries, then the terminal Unrecoverable phase.</summary>
+    /// <summary>
+    /// Revoked keys, policy rejections, a handshake the server will never accept as sent (401/403,
+    /// 400/404/410): a few retries, then the terminal Unrecoverable phase.
+    /// </summary>
     Permanent,
 
     /// <summary>
@@ -34,10 +37,18 @@ public interface IFailureClassifier
 }
 
 /// <summary>
-/// The default policy: a handshake answered 401 or 403, a configuration error
-/// (<see cref="TransportErrorKind.Configuration"/>) and a rejected server certificate
-/// (<see cref="TransportErrorKind.Tls"/>) are Permanent; everything else is Transient.
+/// The default policy. Permanent: a handshake refused for who is asking (401, 403) or for what was
+/// asked (400 bad request, 404 path not found, 410 gone: retrying the same request cannot succeed),
+/// a configuration error (<see cref="TransportErrorKind.Configuration"/>) and a rejected server
+/// certificate (<see cref="TransportErrorKind.Tls"/>). Everything else is Transient: network loss,
+/// timeouts, abnormal closes, and handshakes answered 408 (request timeout), 429 (too many requests)
+/// or 5xx (the server's trouble), as well as any other status.
 /// </summary>
+/// <remarks>
+/// Permanent is not immediate: <c>Reconnect.PermanentRetries</c> more attempts are made (a venue
+/// mid-deployment can answer 404 for a moment), then the connection ends <c>Unrecoverable</c> with
+/// the error in <c>LastError</c>.
+/// </remarks>
 public sealed class DefaultFailureClassifier : IFailureClassifier
 {
     /// <summary>The shared instance.</summary>
@@ -47,10 +58,18 @@ public sealed class DefaultFailureClassifier : IFailureClassifier
     public FailureClass Classify(TransportException error)
     {
         ArgumentNullException.ThrowIfNull(error);
-        return error.Kind is TransportErrorKind.Auth or TransportErrorKind.Configuration or TransportErrorKind.Tls || error.HttpStatus is 401 or 403
+        return error.Kind is TransportErrorKind.Auth or TransportErrorKind.Configuration or TransportErrorKind.Tls || IsPermanentRefusal(error.HttpStatus)
             ? FailureClass.Permanent
             : FailureClass.Transient;
     }
+
+    /// <summary>
+    /// Whether a handshake answered with <paramref name="httpStatus"/> is refused for good by the
+    /// default rules: 400, 401, 403, 404, 410. False for 408, 429, 5xx, any other status, and null.
+    /// </summary>
+    /// <param name="httpStatus">The handshake's HTTP status (<see cref="TransportException.HttpStatus"/>).</param>
+    /// <returns>True when the default classifier calls it Permanent.</returns>
+    public static bool IsPermanentRefusal(int? httpStatus) => httpStatus is 400 or 401 or 403 or 404 or 410;
 
     /// <summary>
     /// A classifier that asks <paramref name="refine"/> first and falls back to the default when it

@@ -160,15 +160,18 @@ public sealed class TransportOptionsBuilder
     public TransportOptionsBuilder WithWriteTimeout(TimeSpan? timeout) => Set(o => o.Send = o.Send with { WriteTimeout = timeout });
 
     /// <summary>
-    /// Paces sends with the venue's rule: at most <paramref name="maxFrames"/> frames in any window
-    /// of length <paramref name="window"/> (see <see cref="SendRateLimit"/> for which frames count).
+    /// Paces sends with the venue's rule, as the venue states it: at most <paramref name="maxFrames"/>
+    /// frames in any window of length <paramref name="window"/> at the venue (Binance: 5 per 1 s). A
+    /// safety margin for the jitter between a write and the venue's read is built in (see
+    /// <see cref="SendRateLimit"/> for the guarantee and which frames count).
     /// </summary>
     /// <param name="maxFrames">N, the most frames in any window.</param>
     /// <param name="window">T, the window's length.</param>
     /// <param name="countPongs">Whether protocol pongs count (default true, as on Binance).</param>
+    /// <param name="safetyMargin">The margin added to the window (null: the default, 200 ms or a fifth of the window if shorter; see <see cref="SendRateLimit.SafetyMargin"/>).</param>
     /// <returns>This builder.</returns>
-    public TransportOptionsBuilder WithSendRateLimit(int maxFrames, TimeSpan window, bool countPongs = true) =>
-        Set(o => o.Send = o.Send with { RateLimit = new SendRateLimit { MaxFrames = maxFrames, Window = window, CountPongs = countPongs } });
+    public TransportOptionsBuilder WithSendRateLimit(int maxFrames, TimeSpan window, bool countPongs = true, TimeSpan? safetyMargin = null) =>
+        Set(o => o.Send = o.Send with { RateLimit = new SendRateLimit { MaxFrames = maxFrames, Window = window, CountPongs = countPongs, SafetyMargin = safetyMargin } });
 
     /// <summary>Sets the idle thresholds.</summary>
     /// <param name="staleAfter">No data frame for this long: Stale. Null: off.</param>

@@ -207,6 +207,11 @@ public static class TransportOptionsValidation
                 {
                     Fail("Send.RateLimit.Window", "must be positive.");
                 }
+
+                if (rate.SafetyMargin is { } margin && (margin < TimeSpan.Zero || (rate.Window > TimeSpan.Zero && margin > rate.Window)))
+                {
+                    Fail("Send.RateLimit.SafetyMargin", $"must be between 0 and Send.RateLimit.Window ({rate.Window}).");
+                }
             }
         }
 

@@ -3,7 +3,11 @@ namespace Transport;
 /// <summary>What went wrong, in the transport's own taxonomy.</summary>
 public enum TransportErrorKind
 {
-    /// <summary>The network or the handshake failed (refused, reset, DNS, a non-101 handshake answer other than 401/403).</summary>
+    /// <summary>
+    /// The network or the handshake failed (refused, reset, DNS, a non-101 handshake answer other than
+    /// 401/403). <see cref="TransportException.HttpStatus"/> tells refusals apart: 400, 404 and 410 are
+    /// Permanent by default, 408, 429 and 5xx Transient (<see cref="DefaultFailureClassifier"/>).
+    /// </summary>
     Connection,
 
     /// <summary>A bounded wait ran out (connect timeout, dead-after idle timeout, keep-alive probe).</summary>

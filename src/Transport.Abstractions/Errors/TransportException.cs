@@ -74,12 +74,25 @@ public sealed class TransportException : Exception
     /// <param name="httpStatus">The status the server answered with.</param>
     /// <param name="inner">The cause.</param>
     /// <param name="retryAfter">The wait the response's <c>Retry-After</c> header asked for, if any.</param>
+    /// <remarks>
+    /// The message says what the status means for the caller, never the URI:
+    /// 404 "path not found on the server", 400 "bad request", 410 "gone" (all three Permanent by
+    /// default, see <see cref="DefaultFailureClassifier"/>); 401/403 are Auth.
+    /// </remarks>
     public static TransportException HandshakeRejected(int httpStatus, Exception? inner = null, TimeSpan? retryAfter = null)
     {
         var after = retryAfter is { } r ? $" (Retry-After {r.TotalSeconds:0.###} s)" : string.Empty;
+        var meaning = httpStatus switch
+        {
+            400 => ": bad request (the server refused the upgrade request as sent; check the URI's query, the headers and the subprotocols)",
+            404 => ": path not found on the server (check the URI's path)",
+            410 => ": gone (the endpoint no longer exists on the server; check the URI)",
+            _ => string.Empty,
+        };
+        var message = $"The server rejected the handshake with HTTP {httpStatus}{after}{meaning}.";
         return httpStatus is 401 or 403
-            ? new(TransportErrorKind.Auth, $"The server rejected the handshake with HTTP {httpStatus}{after}.", httpStatus: httpStatus, inner: inner, retryAfter: retryAfter)
-            : new(TransportErrorKind.Connection, $"The server rejected the handshake with HTTP {httpStatus}{after}.", httpStatus: httpStatus, inner: inner, retryAfter: retryAfter);
+            ? new(TransportErrorKind.Auth, message, httpStatus: httpStatus, inner: inner, retryAfter: retryAfter)
+            : new(TransportErrorKind.Connection, message, httpStatus: httpStatus, inner: inner, retryAfter: retryAfter);
     }
 
     /// <summary>The connection is misconfigured (see <see cref="TransportErrorKind.Configuration"/>).</summary>

@@ -24,6 +24,10 @@ namespace Transport.Mock;
 /// <c>SendAsync</c>), and after a terminal snapshot every send is refused (<see cref="SendStatus.Closed"/>).</item>
 /// <item>Fake.F4: the source yields pushed frames in order and ends when <see cref="CompleteSource"/> is
 /// called or a terminal snapshot is published (with the snapshot's error for <c>Unrecoverable</c>).</item>
+/// <item>Fake.F6: <see cref="Connector"/> hands this connection to code that takes an
+/// <see cref="IReconnectingConnector"/>: <see cref="IReconnectingConnector.Start"/> returns
+/// <see cref="Connection"/> at once, <see cref="IReconnectingConnector.ConnectAsync"/> completes when the
+/// script publishes an up-edge and fails as the stack's does when it publishes a terminal phase first.</item>
 /// <item>Fake.F5: with a session initializer, <see cref="GoUpAsync"/> opens a scripted socket (epoch 0
 /// first, then one more per socket, as the stack numbers them) and runs the initializer on it before
 /// the up-edge; its context's pinned sink records sends (<see cref="SentFrame.ByInitializer"/>) for that
@@ -84,10 +88,24 @@ public sealed class FakeReconnectingConnection : IAsyncDisposable
             new FakeSource(_frames.Reader),
             _lifecycle,
             new FakeControl(this));
+        Connector = new FakeConnector(this);
     }
 
     /// <summary>The connection to hand to the code under test.</summary>
     public ReconnectingConnection Connection { get; }
+
+    /// <summary>
+    /// A connector over this one connection, for code under test that takes an <see cref="IReconnectingConnector"/>
+    /// (Fake.F6): <c>Start()</c> returns <see cref="Connection"/> at once; <c>ConnectAsync</c> completes when the
+    /// script brings it up (<see cref="GoUp"/>, <see cref="GoUpAsync"/>) and throws, as the stack's does, when
+    /// the script ends it first (<see cref="Terminate"/>). Both count in <see cref="StartCount"/>.
+    /// </summary>
+    public IReconnectingConnector Connector { get; }
+
+    /// <summary>How many times the code under test started the connection through <see cref="Connector"/>.</summary>
+    public int StartCount => Volatile.Read(ref _starts);
+
+    private int _starts;
 
     /// <summary>The session initializer run by <see cref="GoUpAsync"/> (null: none).</summary>
     public ISessionInitializer? Initializer { get; }
@@ -670,6 +688,21 @@ public sealed class FakeReconnectingConnection : IAsyncDisposable
         return SendStatus.Accepted;
     }
 
+    private sealed class FakeConnector(FakeReconnectingConnection owner) : IReconnectingConnector
+    {
+        public ReconnectingConnection Start()
+        {
+            Interlocked.Increment(ref owner._starts);
+            return owner.Connection;
+        }
+
+        public ValueTask<ReconnectingConnection> ConnectAsync(CancellationToken cancellationToken = default)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            return ConnectionStart.CompleteAsync(Start(), timeout: null, cancellationToken, owner._time);
+        }
+    }
+
     private sealed class FakeLifecycle(FakeReconnectingConnection owner) : ILifecycleChannel
     {
         public LifecycleSnapshot Current => owner.Current;
@@ -835,13 +868,16 @@ public sealed class FakeReconnectingConnection : IAsyncDisposable
 
         public Task<Frame> Task => _done.Task;
 
+        public TimeSpan Bound { get; private set; }
+
         public void Arm(TimeProvider time, TimeSpan timeout, CancellationToken cancellationToken)
         {
+            Bound = timeout;
             _timer = time.CreateTimer(
                 static s =>
                 {
                     var wait = (FrameWait)s!;
-                    wait.Fail(TransportException.Timeout($"No matching frame arrived within the wait's timeout (epoch {wait.Epoch})."));
+                    wait.Fail(TransportException.Timeout($"The session initializer's WaitForFrameAsync got no matching frame within {wait.Bound} (epoch {wait.Epoch}): the venue did not answer as expected (a login or subscription never acknowledged?)."));
                 },
                 this,
                 timeout,

@@ -55,7 +55,8 @@ public sealed class NatsRelay : IAsyncDisposable
     /// <summary>Creates a relay (nothing connects until <see cref="RunAsync"/>).</summary>
     /// <param name="options">The relay's settings (validated here).</param>
     /// <param name="openInput">Opens the venue connection when this relay becomes active (for example
-    /// <c>async ct =&gt; RelayInput.FromConnection(await connector.ConnectAsync(ct))</c>).</param>
+    /// <c>_ =&gt; ValueTask.FromResult(RelayInput.FromConnection(connector.Start()))</c>: <c>Start()</c> returns at once, so the
+    /// relay publishes the lifecycle from the first attempt; <c>ConnectAsync</c> would hold the relay until the venue is up).</param>
     /// <param name="keySelector">
     /// Names the key of a frame (a topic, a symbol) for its subject <c>{prefix}.{feed}.frames.{key}</c>; null: no keys.
     /// User code: it runs on the relay's read path and must be fast; if it throws, the frame goes out under the feed's subject.

@@ -34,7 +34,7 @@ public sealed class RelayInput : IAsyncDisposable
     public ILifecycleChannel? Lifecycle { get; }
 
     /// <summary>A reconnecting connection: its source and lifecycle; disposing the input shuts the connection down.</summary>
-    /// <param name="connection">The connection (for example from <c>connector.ConnectAsync()</c>).</param>
+    /// <param name="connection">The connection (for example from <c>connector.Start()</c>, which returns it at once).</param>
     /// <returns>The input.</returns>
     public static RelayInput FromConnection(ReconnectingConnection connection)
     {

@@ -205,7 +205,8 @@ internal sealed class ConnectionActor
                 // clean close after data, a reached lifetime) reconnects at once (Budget.B5, B6).
                 if (_policy.SessionEnded(end.Error, wentUp, deliveredData) is { } verdict)
                 {
-                    Log.SessionEnded(_logger, LogLevel.Information, _options.Name, epoch, end.Reason.ToString(), Describe(end.Error));
+                    Log.SessionEnded(_logger, LogLevel.Information, _options.Name, epoch, Log.SessionEndCause(end.Reason == SessionEndReason.Forced, end.Error),
+                        verdict.Verdict == ConnectVerdict.Finished ? "not reconnecting (the stream finished: Closed)" : $"not reconnecting ({verdict.Verdict})");
                     EndWith(verdict);
                     return;
                 }

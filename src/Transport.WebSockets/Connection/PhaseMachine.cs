@@ -148,7 +148,8 @@ internal sealed partial class PhaseMachine
         }
 
         // A forced reconnect is a request, and a venue's clean close of a healthy session its schedule: neither is a failure.
-        Log.SessionEnded(_logger, end.Reason == SessionEndReason.Forced || scheduled ? LogLevel.Information : LogLevel.Warning, _name, epoch, end.Reason.ToString(), Describe(end.Error));
+        var forced = end.Reason == SessionEndReason.Forced;
+        Log.SessionEnded(_logger, forced || scheduled ? LogLevel.Information : LogLevel.Warning, _name, epoch, Log.SessionEndCause(forced, end.Error), "reconnecting");
         return true;
     }
 

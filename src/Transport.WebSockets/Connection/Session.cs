@@ -434,13 +434,20 @@ internal sealed class Session
                     continue;
                 }
 
-                // Pacer.P1: counted when its write starts (a requeued frame counts again when resent).
-                pacer?.OnWriteStarting(current.Frame.Kind);
-
                 // Write.W1: stamped around this one await (kept inline: a helper async method
                 // would allocate per frame).
                 watchdog?.Started();
-                await sender.SendAsync(current.Frame, cancellationToken);
+                try
+                {
+                    await sender.SendAsync(current.Frame, cancellationToken);
+                }
+                finally
+                {
+                    // Pacer.P4: counted when its write ends, completed or not (a requeued frame
+                    // counts again when resent).
+                    pacer?.OnWriteEnded(current.Frame.Kind);
+                }
+
                 watchdog?.Completed();
                 _s.Telemetry.FrameSent(current.Frame.Length);
                 current.Succeed();
@@ -464,7 +471,7 @@ internal sealed class Session
 
     // Batch.B1-B4 (stated in Sending/FrameSink.cs): writes a batch's frames back to back. The window
     // already allowed the first; under pacing each later frame waits for the window inside the batch,
-    // with nothing else dequeued meanwhile, and every frame is recorded when its write starts (Pacer.P1).
+    // with nothing else dequeued meanwhile, and every frame is recorded when its write ends (Pacer.P4).
     // If the socket fails before the first write completes, the batch goes back whole to the head of its
     // lane (B2); after that, it fails with the exact count written (B3). The error is rethrown either
     // way: the session is over.
@@ -482,9 +489,16 @@ internal sealed class Session
                     await pacer.WaitForRoomAsync(cancellationToken);
                 }
 
-                pacer?.OnWriteStarting(frames[written].Kind);
                 _watchdog?.Started(); // Write.W1 applies to every frame of a batch
-                await sender.SendAsync(frames[written], cancellationToken);
+                try
+                {
+                    await sender.SendAsync(frames[written], cancellationToken);
+                }
+                finally
+                {
+                    pacer?.OnWriteEnded(frames[written].Kind); // Pacer.P4
+                }
+
                 _watchdog?.Completed();
                 _s.Telemetry.FrameSent(frames[written].Length);
             }

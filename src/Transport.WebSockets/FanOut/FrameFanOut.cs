@@ -216,7 +216,9 @@ public sealed class FrameFanOut : IAsyncDisposable
         Exception? error = null;
         try
         {
-            while (await _source.WaitToReadAsync(token))
+            // The token is checked before each wait too: a source with frames buffered answers its wait
+            // at once without looking at the token, so a disposed pump would otherwise spin on it forever.
+            while (!token.IsCancellationRequested && await _source.WaitToReadAsync(token))
             {
                 // Checked per frame: a source that never runs dry must not keep a disposed pump alive.
                 while (!token.IsCancellationRequested && _source.TryRead(out Frame frame))

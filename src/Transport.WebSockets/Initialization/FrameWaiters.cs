@@ -18,6 +18,13 @@ namespace Transport.WebSockets.Initialization;
 /// </remarks>
 internal sealed class FrameWaiters
 {
+    /// <summary>
+    /// The message of a frame wait that timed out: it names the session initializer's wait and its bound,
+    /// so an initializer failing on it (a login never acknowledged) says so.
+    /// </summary>
+    public static string SessionWaitTimedOut(TimeSpan timeout, long epoch) =>
+        $"The session initializer's WaitForFrameAsync got no matching frame within {timeout} (epoch {epoch}): the venue did not answer as expected (a login or subscription never acknowledged?).";
+
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly string _name;
@@ -161,6 +168,7 @@ internal sealed class FrameWaiters
     {
         private readonly TaskCompletionSource<Frame> _tcs = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private CancellationTokenSource? _timer;
+        private TimeSpan _timeout;
         private CancellationTokenRegistration _timeoutRegistration;
         private CancellationTokenRegistration _cancelRegistration;
 
@@ -170,6 +178,7 @@ internal sealed class FrameWaiters
 
         public void Arm(TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
         {
+            _timeout = timeout;
             _timer = new CancellationTokenSource(timeout, time);
             _timeoutRegistration = _timer.Token.Register(static s =>
             {
@@ -197,7 +206,7 @@ internal sealed class FrameWaiters
         public void Fail(Exception error) => Complete(null, error);
 
         private void Expire() =>
-            Complete(null, TransportException.Timeout($"No matching frame arrived within the wait's timeout (epoch {owner._epoch})."));
+            Complete(null, TransportException.Timeout(SessionWaitTimedOut(_timeout, owner._epoch)));
 
         private void Complete(Frame? frame, Exception? error)
         {

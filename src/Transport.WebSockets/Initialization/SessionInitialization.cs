@@ -208,7 +208,6 @@ internal sealed class SessionInitialization : ISessionContext
             }
 
             _pongs.TryDequeue(out _);
-            _pacer?.OnWriteStarting(FrameKind.Pong);
             await WriteOnSocketLockedAsync(pong);
         }
 
@@ -425,7 +424,7 @@ internal sealed class SessionInitialization : ISessionContext
     }
 
     // Caller holds _order. Init.I7: takes the socket only to write (pongs waiting first); waits for the
-    // window without holding it. The frame is counted when its write starts (Pacer.P1).
+    // window without holding it. The frame is counted when its write ends (Pacer.P4, WriteOnSocketLockedAsync).
     private async ValueTask WriteInOrderAsync(Frame frame, CancellationToken cancellationToken)
     {
         while (true)
@@ -443,7 +442,6 @@ internal sealed class SessionInitialization : ISessionContext
 
                 if (wait == TimeSpan.Zero)
                 {
-                    _pacer?.OnWriteStarting(frame.Kind);
                     await WriteOnSocketLockedAsync(frame);
                     return;
                 }
@@ -465,7 +463,8 @@ internal sealed class SessionInitialization : ISessionContext
         }
     }
 
-    // Caller holds _socket. One socket write, watched by Send.WriteTimeout (Init.I8, Write.W1).
+    // Caller holds _socket. One socket write, watched by Send.WriteTimeout (Init.I8, Write.W1), and
+    // counted by the pacer when it ends, completed or failed (Pacer.P4): writes never overlap (_socket).
     private async ValueTask WriteOnSocketLockedAsync(Frame frame)
     {
         Volatile.Write(ref _writing, 1);
@@ -484,6 +483,7 @@ internal sealed class SessionInitialization : ISessionContext
         }
         finally
         {
+            _pacer?.OnWriteEnded(frame.Kind);
             Volatile.Write(ref _writing, 0);
         }
     }

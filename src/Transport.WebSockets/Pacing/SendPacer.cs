@@ -4,11 +4,22 @@ namespace Transport.WebSockets.Pacing;
 
 /// <summary>
 /// Paces what the writer sends with the venue's own rule, "at most <see cref="SendRateLimit.MaxFrames"/>
-/// frames in any window of <see cref="SendRateLimit.Window"/>" (a <see cref="SlidingWindowLog"/>
-/// on the injected <see cref="TimeProvider"/>'s monotonic timestamps), so tests advance a manual
-/// clock and watch frames leave exactly when the rule allows.
+/// frames in any window of <see cref="SendRateLimit.Window"/>" as the venue counts them, on arrival
+/// (a <see cref="SlidingWindowLog"/> of write-end times spaced by the window plus
+/// <see cref="SendRateLimit.EffectiveSafetyMargin"/>, on the injected <see cref="TimeProvider"/>'s
+/// monotonic timestamps), so tests advance a manual clock and watch frames leave exactly when the rule allows.
 /// </summary>
 /// <remarks>
+/// <para>
+/// Pacer.P4 a counted frame's time is taken when its write ends (completed or failed), never when
+///    it starts, and the next frame but N waits for Window + margin after it: if every frame
+///    reaches the venue no earlier than its write started and no later than the margin after its
+///    write ended, no venue-side window of length Window holds more than N frames, however long the
+///    writes take (property test: P4_the_venue_never_counts_more_than_N_in_a_window_when_arrival_jitter_is_within_the_margin).
+///    Writes never overlap (the write loop is sequential; the initializer's direct writer writes
+///    under its socket lock and is closed before the write loop starts), so a write in flight is
+///    always the newest one.
+/// </para>
 /// Which frames count: every frame of the control and data lanes; protocol pongs answering the
 /// peer's pings when <see cref="SendRateLimit.CountPongs"/> is true (the default: Binance counts
 /// PING and PONG frames toward its 5 messages per second). An uncounted pong never waits for the
@@ -24,7 +35,7 @@ internal sealed class SendPacer
     public SendPacer(SendRateLimit limit, TimeProvider time)
     {
         _time = time;
-        _log = new SlidingWindowLog(limit.MaxFrames, limit.Window, time);
+        _log = new SlidingWindowLog(limit.MaxFrames, limit.Window + limit.EffectiveSafetyMargin, time);
         CountPongs = limit.CountPongs;
     }
 
@@ -88,9 +99,12 @@ internal sealed class SendPacer
         }
     }
 
-    /// <summary>Records the send of a frame whose write is starting, if its kind counts.</summary>
+    /// <summary>
+    /// Records a frame whose write just ended, completed or failed (the venue may have it either way),
+    /// if its kind counts (Pacer.P4: the time is the end of the write, never its start).
+    /// </summary>
     /// <param name="kind">The frame's kind.</param>
-    public void OnWriteStarting(FrameKind kind)
+    public void OnWriteEnded(FrameKind kind)
     {
         if (Counts(kind))
         {

@@ -2,7 +2,8 @@ namespace Transport.WebSockets.Pacing;
 
 /// <summary>
 /// Pure sliding-log arithmetic for "at most N frames in any window of length T": the times of the
-/// last N counted sends, in a ring, on monotonic timestamps.
+/// last N counted sends, in a ring, on monotonic timestamps. The pacer records write-end times and
+/// gives it T = the venue's window plus the safety margin (<see cref="SendPacer"/>, Pacer.P4).
 /// </summary>
 /// <remarks>
 /// <para>

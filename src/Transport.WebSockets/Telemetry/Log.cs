@@ -27,8 +27,14 @@ internal static partial class Log
     [LoggerMessage(EventId = 4, EventName = "Up", Level = LogLevel.Information, Message = "Connection {Name}: {Phase} (epoch {Epoch}, attempts {Attempts}).")]
     public static partial void Up(ILogger logger, string name, ConnectionPhase phase, long epoch, long attempts);
 
-    [LoggerMessage(EventId = 5, EventName = "SessionEnded", Message = "Connection {Name}: epoch {Epoch} ended ({Reason}), reconnecting: {Error}")]
-    public static partial void SessionEnded(ILogger logger, LogLevel level, string name, long epoch, string reason, string error);
+    // Reads as a sentence: "Connection feed: epoch 0 ended (reconnect requested); reconnecting." or
+    // "... ended (TransportException[ClosedByPeer close=4001]: The peer closed the connection with code 4001); reconnecting."
+    [LoggerMessage(EventId = 5, EventName = "SessionEnded", Message = "Connection {Name}: epoch {Epoch} ended ({Cause}); {Next}.")]
+    public static partial void SessionEnded(ILogger logger, LogLevel level, string name, long epoch, string cause, string next);
+
+    /// <summary>Why a session ended, for <see cref="SessionEnded"/>: a request, or the error (secret-free) without its final period.</summary>
+    public static string SessionEndCause(bool forced, TransportException? error) =>
+        forced ? "reconnect requested" : error is null ? "failed" : error.ToString().TrimEnd('.');
 
     [LoggerMessage(EventId = 6, EventName = "Stale", Level = LogLevel.Warning, Message = "Connection {Name}: stale, no frame for {Idle} (epoch {Epoch}).")]
     public static partial void Stale(ILogger logger, string name, TimeSpan idle, long epoch);

@@ -44,7 +44,7 @@ internal sealed class LiveFeed : IAsyncDisposable
             })
             .WithSessionInitializer(feedAdapter) // replay on every new socket, before queued frames and the up-edge
             .Build();
-        var connection = await connector.ConnectAsync();
+        var connection = connector.Start();
         var feed = new LiveFeed(host, connection, feedAdapter);
         feed._run = feed.Adapter.RunAsync(connection, feed._stop.Token);
         return feed;
@@ -55,7 +55,7 @@ internal sealed class LiveFeed : IAsyncDisposable
         Adapter.Book.Snapshot().All(t => t.Live && t.Epoch == epoch && t.LastSeq >= seq);
 
     public Task WaitAllLiveAsync(long epoch, long seq = 3) =>
-        Eventually.HoldsAsync(() => AllLive(epoch, seq), () => $"all topics live on epoch {epoch} with seq >= {seq}; connection {Lifecycle}; venue closes for rate {Host.Stats.Disconnects(DisconnectReason.RateLimited)}; adapter run {_run.Status} {_run.Exception?.GetBaseException()}; now {string.Join(", ", Adapter.Book.Snapshot())}");
+        Eventually.HoldsAsync(Adapter.Counters, () => AllLive(epoch, seq), () => $"all topics live on epoch {epoch} with seq >= {seq}; connection {Lifecycle}; venue closes for rate {Host.Stats.Disconnects(DisconnectReason.RateLimited)}; adapter run {_run.Status} {_run.Exception?.GetBaseException()}; now {string.Join(", ", Adapter.Book.Snapshot())}");
 
     public async ValueTask DisposeAsync()
     {

@@ -35,7 +35,7 @@ public sealed class ReconcileTests
             Assert.Equal("subscribe", json.GetProperty("op").GetString());
             fake.PushText($$"""{"type":"subscribed","topics":[{{json.GetProperty("topics")[0].GetRawText()}}],"id":{{json.GetProperty("id").GetInt64()}}}""");
         }
-        await Eventually.HoldsAsync(() => Topics.All(adapter.Book.IsLive), "both topics live");
+        await Eventually.HoldsAsync(adapter.Counters, () => Topics.All(adapter.Book.IsLive), "both topics live");
 
         fake.Publish(s => s with { TotalLagged = 7 });
 
@@ -52,7 +52,7 @@ public sealed class ReconcileTests
         // A snapshot re-bases the sequence: the next tick must be its seq + 1, not a gap.
         fake.PushText("""{"type":"snapshot","topic":"BTC-USD","seq":41,"levels":[]}""");
         fake.PushText("""{"type":"tick","topic":"BTC-USD","seq":42,"price":100.5}""");
-        await Eventually.HoldsAsync(() => adapter.Book.Snapshot()[0].LastSeq == 42, "BTC at seq 42");
+        await Eventually.HoldsAsync(adapter.Counters, () => adapter.Book.Snapshot()[0].LastSeq == 42, "BTC at seq 42");
         Assert.Equal(0, adapter.Counters.Gaps);
 
         await stop.CancelAsync();

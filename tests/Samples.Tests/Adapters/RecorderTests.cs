@@ -17,7 +17,7 @@ public sealed class RecorderTests
         var sink = new StringWriter();
         await using var feed = await Feed.StartAsync(kind, TextWriter.Synchronized(sink), recorderCapacity: 100_000);
 
-        await Eventually.HoldsAsync(() => feed.Adapter.Book.Snapshot().All(t => t.Live && t.LastSeq >= 20) && feed.Recorded.Recorder.Recorded >= 50, "ticks live and recorded");
+        await Eventually.HoldsAsync(feed.Adapter.Counters, () => feed.Adapter.Book.Snapshot().All(t => t.Live && t.LastSeq >= 20) && feed.Recorded.Recorder.Recorded >= 50, "ticks live and recorded");
         await feed.StopAsync();
 
         var recorder = feed.Recorded.Recorder.Stats;
@@ -45,7 +45,7 @@ public sealed class RecorderTests
         await using var feed = await Feed.StartAsync(AdapterKinds.Binance, stalled, recorderCapacity: 50);
 
         // The recorder's sink never returns; the adapter must keep ticking in sequence meanwhile.
-        await Eventually.HoldsAsync(() => feed.Recorded.Recorder.Dropped >= 100 && feed.Adapter.Book.Snapshot().All(t => t.Live && t.LastSeq >= 200), "recorder dropping while ticks flow");
+        await Eventually.HoldsAsync(feed.Adapter.Counters, () => feed.Recorded.Recorder.Dropped >= 100 && feed.Adapter.Book.Snapshot().All(t => t.Live && t.LastSeq >= 200), "recorder dropping while ticks flow");
         var recorder = feed.Recorded.Recorder.Stats;
         Assert.Equal(0, feed.Recorded.Recorder.Recorded);
         Assert.True(recorder.Buffered <= 50, recorder.ToString());
@@ -105,7 +105,7 @@ public sealed class RecorderTests
                 .Configure(o => o.WithUri(host.WebSocketUri).WithBackoff(TimeSpan.Zero, TimeSpan.FromMilliseconds(200), useJitter: false))
                 .WithSessionInitializer(adapter)
                 .Build();
-            var connection = await connector.ConnectAsync();
+            var connection = connector.Start();
             var feed = new Feed(host, connection, adapter, RecordedFeed.Start(connection, adapter, sink, recorderCapacity));
             feed._run = feed.Recorded.RunAsync(feed._stop.Token);
             return feed;

@@ -16,13 +16,13 @@ public sealed partial class PoolModeTests
     [InlineData("1.5")]
     public async Task A_bad_per_connection_value_is_a_usage_error_exit_2(string value)
     {
-        var output = new LineCapture();
+        var error = new LineCapture();
 
-        var exit = await SubscriberApp.RunAsync(["--per-connection", value, "--plain"], output, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+        var exit = await SubscriberApp.RunAsync(["--per-connection", value, "--plain"], new LineCapture(), CancellationToken.None, error: error).WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.Equal(SubscriberApp.ExitUsage, exit);
-        Assert.Contains($"error: --per-connection must be a whole number of at least 1, not '{value}'.", output.Text, StringComparison.Ordinal);
-        Assert.Contains("[--per-connection N]", output.Text, StringComparison.Ordinal);
+        Assert.Contains($"error: --per-connection must be a whole number of at least 1, not '{value}'.", error.Text, StringComparison.Ordinal);
+        Assert.Contains("[--per-connection N]", error.Text, StringComparison.Ordinal);
     }
 
     [Fact]

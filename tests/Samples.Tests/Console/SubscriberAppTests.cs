@@ -120,15 +120,32 @@ public sealed partial class SubscriberAppTests
     [InlineData("--duration", "abc")]
     [InlineData("--duration", "NaN")]
     [InlineData("--bogus", "1")]
-    public async Task Bad_arguments_exit_2_with_a_message(string option, string value)
+    public async Task Bad_arguments_exit_2_with_a_message_on_stderr(string option, string value)
     {
         var output = new LineCapture();
+        var error = new LineCapture();
 
-        var exit = await SubscriberApp.RunAsync([option, value], output, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+        var exit = await SubscriberApp.RunAsync([option, value], output, CancellationToken.None, error: error).WaitAsync(TimeSpan.FromSeconds(30));
 
-        Assert.Equal(2, exit);
-        Assert.Contains(option.TrimStart('-'), output.Text, StringComparison.OrdinalIgnoreCase);
-        Assert.Contains("usage:", output.Text, StringComparison.Ordinal);
+        Assert.Equal(SubscriberApp.ExitUsage, exit);
+        Assert.Contains(option.TrimStart('-'), error.Text, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("usage:", error.Text, StringComparison.Ordinal);
+        Assert.Contains("exit codes: 0 ok, 1 unrecoverable, 2 usage, 3 never connected", error.Text, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, output.Text);
+    }
+
+    [Fact]
+    public async Task Help_goes_to_stdout_and_names_the_signals_and_exit_codes()
+    {
+        var output = new LineCapture();
+        var error = new LineCapture();
+
+        var exit = await SubscriberApp.RunAsync(["--help"], output, CancellationToken.None, error: error).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(SubscriberApp.ExitOk, exit);
+        Assert.Contains("SIGTERM", output.Text, StringComparison.Ordinal);
+        Assert.Contains("Exit codes:", output.Text, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, error.Text);
     }
 
     [Fact]
@@ -154,18 +171,21 @@ public sealed partial class SubscriberAppTests
     }
 
     [Fact]
-    public async Task A_404_shows_the_http_status_while_connecting_and_exits_3()
+    public async Task A_404_says_path_not_found_gives_up_after_the_permanent_retries_and_exits_1()
     {
         await using var host = await StartAsync();
         var output = new LineCapture();
         var wrongPath = new UriBuilder(host.WebSocketUri) { Path = "/nope" }.Uri;
 
-        var exit = await SubscriberApp.RunAsync(["--url", wrongPath.ToString(), "--duration", "6", "--plain"], output, CancellationToken.None)
-            .WaitAsync(TimeSpan.FromSeconds(30));
+        // No --duration: a mistyped path ends the run by itself (Permanent, like a rejected token).
+        var exit = await SubscriberApp.RunAsync(["--url", wrongPath.ToString(), "--plain"], output, CancellationToken.None)
+            .WaitAsync(TimeSpan.FromSeconds(60));
 
-        Assert.Equal(SubscriberApp.ExitNeverConnected, exit);
-        Assert.Contains("(HTTP 404)", output.Text, StringComparison.Ordinal);
-        Assert.Matches(@"attempt \d+ failed: \w+ \(HTTP 404\)", output.Text);
+        var text = output.Text;
+        Assert.Equal(SubscriberApp.ExitUnrecoverable, exit);
+        Assert.Matches(@"attempt \d+ failed: Connection \(HTTP 404\): The server rejected the handshake with HTTP 404: path not found on the server", text);
+        Assert.Contains("connection unrecoverable after 3 attempts: Connection (HTTP 404)", text, StringComparison.Ordinal);
+        Assert.Contains("final phase: Unrecoverable", text, StringComparison.Ordinal);
     }
 
     [Fact]

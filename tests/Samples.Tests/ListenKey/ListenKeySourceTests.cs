@@ -205,7 +205,7 @@ public sealed class ListenKeySourceTests
             .WithLoggerFactory(venue.Loggers)
             .Build();
 
-        await using var connection = await connector.ConnectAsync();
+        await using var connection = connector.Start();
         await connection.Lifecycle.WaitAsync(s => s.IsUp).AsTask().WaitAsync(ListenKeyVenue.Bound);
         first.Disconnect();
         var resumed = await connection.Lifecycle.WaitAsync(s => s.Phase == ConnectionPhase.Resumed).AsTask().WaitAsync(ListenKeyVenue.Bound);

@@ -5,10 +5,13 @@
 //   2. the few names the snippets use without defining them, each one a stand-in for the reader's own
 //      code: venueUri (the venue's endpoint), ct (the app's stopping token), tokens (where the current
 //      credential lives), risk (the risk loop), Handle(frame) (the app's frame handler), builder (the
-//      host builder of the hosting snippets), ListenKeyStore / ListenKeyAuth / HandshakeAuditHandler,
-//      Tick and TickJson (a message type and its JSON metadata).
-// When the test runs the first example against the simulator it sets venueUri and ct, and reads
-// what Handle received.
+//      host builder of the hosting snippets), conn (a connection the examples after the first use),
+//      ListenKeyStore / ListenKeyAuth / HandshakeAuditHandler, Tick and TickJson (a message type and its
+//      JSON metadata).
+// The namespaces a feature needs beyond Transport and Transport.WebSockets (Transport.WebSockets.FanOut,
+// .Pool, .Legs) are NOT here: the README's blocks say them, as an app must (the README's Install table).
+// When ReadmeExampleTests runs a block it sets venueUri, conn and ct (a simulator, a live connection to
+// it, a bounded token) and reads what Handle received.
 global using System;
 global using System.Collections.Generic;
 global using System.IO;
@@ -23,9 +26,6 @@ global using Microsoft.Extensions.Hosting;
 global using Transport;
 global using Transport.Mock;
 global using Transport.WebSockets;
-global using Transport.WebSockets.FanOut;
-global using Transport.WebSockets.Legs;
-global using Transport.WebSockets.Pool;
 global using Xunit;
 global using static ReadmePrelude.Names;
 
@@ -43,14 +43,14 @@ public static class Names
     /// <summary>The adapter's last processed sequence number (a resume cursor).</summary>
     public static long lastSeq { get; set; }
 
-    /// <summary>An open connection, as the first example makes it (snippets after it use it; compiled, not run).</summary>
+    /// <summary>An open connection, as the first example makes it (the test sets one on the simulator for the blocks that use it).</summary>
     public static ReconnectingConnection conn { get; set; } = null!;
 
     /// <summary>A venue message's source-generated metadata (in an app: <c>MyJsonContext.Default.Tick</c>).</summary>
     public static System.Text.Json.Serialization.Metadata.JsonTypeInfo<Tick> TickJson { get; } =
         (System.Text.Json.Serialization.Metadata.JsonTypeInfo<Tick>)System.Text.Json.JsonSerializerOptions.Default.GetTypeInfo(typeof(Tick));
 
-    /// <summary>The application's stopping token.</summary>
+    /// <summary>The application's stopping token (the first example makes its own from Ctrl+C and SIGTERM).</summary>
     public static CancellationToken ct { get; set; }
 
     /// <summary>Where the current credential lives (rotated by the app; read on every connect).</summary>

@@ -135,10 +135,10 @@ public sealed class PoolAndFanOutIntegrationTests(ITestOutputHelper output)
             await session.WaitForCloseAsync();
         });
 
-        var connection = await new WebSocketTransportBuilder()
+        var connection = new WebSocketTransportBuilder()
             .Configure(o => o.WithUri(server.WebSocketUri).WithReceiveRing(frames, 1L << 30))
             .Build()
-            .ConnectAsync();
+            .Start();
         await using var _ = connection;
         await using var fanOut = connection.Source.FanOut();
         var live = fanOut.Subscribe(new FanOutSubscriberOptions { Name = "live", CapacityFrames = frames });

@@ -11,8 +11,8 @@ namespace Transport.IntegrationTests.Handshakes;
 /// Every leaf's handshake classification against rejections served by WireMock.Net (the mock .NET
 /// users already use for a venue's HTTP side; it serves no WebSockets, so these are rejection-only):
 /// 401 and 403 are Auth and Permanent; 429 and 503 are Transient and carry Retry-After (seconds or an
-/// HTTP date) on <see cref="TransportException.RetryAfter"/>, which the stack honours; 404 is Transient
-/// (the default rules: only 401/403 and configuration errors are Permanent). No message carries the URI.
+/// HTTP date) on <see cref="TransportException.RetryAfter"/>, which the stack honours; 400, 404 and 410
+/// (the request itself is wrong) are Permanent, 408 and 5xx Transient. No message carries the URI.
 /// </summary>
 public sealed class WireMockHandshakeTests : IDisposable
 {
@@ -34,7 +34,10 @@ public sealed class WireMockHandshakeTests : IDisposable
         {
             data.Add(leaf, 401, FailureClass.Permanent);
             data.Add(leaf, 403, FailureClass.Permanent);
-            data.Add(leaf, 404, FailureClass.Transient);
+            data.Add(leaf, 400, FailureClass.Permanent);
+            data.Add(leaf, 404, FailureClass.Permanent);
+            data.Add(leaf, 410, FailureClass.Permanent);
+            data.Add(leaf, 408, FailureClass.Transient);
             data.Add(leaf, 429, FailureClass.Transient);
             data.Add(leaf, 503, FailureClass.Transient);
         }

@@ -36,7 +36,7 @@ public sealed class ConfigurationErrorTests
         using var host = builder.Build();
         await host.StartAsync().WaitAsync(Bound);
 
-        await using var connection = await host.Services.GetRequiredService<IReconnectingConnectorFactory>().Get("feed").ConnectAsync();
+        await using var connection = host.Services.GetRequiredService<IReconnectingConnectorFactory>().Get("feed").Start();
         var final = await connection.Lifecycle.WaitAsync(s => s.IsTerminal).AsTask().WaitAsync(Bound);
 
         Assert.Equal(ConnectionPhase.Unrecoverable, final.Phase);

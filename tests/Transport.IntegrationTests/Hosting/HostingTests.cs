@@ -35,7 +35,7 @@ public sealed class HostingTests
         Assert.Equal(TimeSpan.FromMilliseconds(50), options.Reconnect.MinBackoff);
 
         using var measured = new FrameMeasurements(host.Services.GetRequiredService<IMeterFactory>());
-        await using var connection = await connector.ConnectAsync();
+        await using var connection = connector.Start();
         var frame = await FirstFrameAsync(connection);
 
         Assert.Equal("hello 1", frame.GetText());
@@ -76,7 +76,7 @@ public sealed class HostingTests
             .AddHttpMessageHandler(() => new CountingHandler(counter))));
         await host.StartAsync().WaitAsync(Bound);
 
-        await using var connection = await host.Services.GetRequiredService<IReconnectingConnectorFactory>().Get("feed").ConnectAsync();
+        await using var connection = host.Services.GetRequiredService<IReconnectingConnectorFactory>().Get("feed").Start();
         Assert.Equal("hello 1", (await FirstFrameAsync(connection)).GetText());
         Assert.Equal(1, counter.Count);
         Assert.Equal("/ws", counter.LastPath);
@@ -107,7 +107,7 @@ public sealed class HostingTests
         var tokens = host.Services.GetRequiredService<TokenStore>();
         var auth = host.Services.GetRequiredService<RotatingTokenAuth>();
 
-        await using var connection = await host.Services.GetRequiredService<IReconnectingConnectorFactory>().Get("feed").ConnectAsync();
+        await using var connection = host.Services.GetRequiredService<IReconnectingConnectorFactory>().Get("feed").Start();
         await FirstFrameAsync(connection);
         tokens.Current = "token-2"; // rotated between connections
         AssertUpOn(connection, 0); // as above: the frame came after the edge

@@ -39,7 +39,7 @@ public sealed class LeafConfigurationTests
         Assert.Equal(leaf, connector.Options.Leaf);
         Assert.Equal(leaf == LeafKind.Pipelines ? typeof(PipeWebSocketConnector) : typeof(ClientWebSocketConnector), connector.Leaf.GetType());
 
-        await using var connection = await connector.ConnectAsync();
+        await using var connection = connector.Start();
         await connection.Lifecycle.WaitAsync(s => s.IsUp).AsTask().WaitAsync(Bound);
         Assert.Equal(1, counter.Count);
         Assert.Equal("/ws", counter.LastPath);

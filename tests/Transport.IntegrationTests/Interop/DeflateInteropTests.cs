@@ -228,12 +228,12 @@ public abstract class DeflateInteropScenarios(DeflateServers servers)
         var server = await servers.GetAsync();
         using var logs = new CapturingLoggerProvider();
         using var loggerFactory = LoggerFactory.Create(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Trace));
-        await using var connection = await new WebSocketTransportBuilder()
+        await using var connection = new WebSocketTransportBuilder()
             .Configure(o => o.WithName("deflate-fallback").WithUri(server.Uri("final-block", $"/feed/{count}")).WithBackoff(TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(200)))
             .ConfigureClientWebSocket(o => o.DeflateOptions = new WebSocketDeflateOptions())
             .WithLoggerFactory(loggerFactory)
             .Build()
-            .ConnectAsync();
+            .Start();
 
         var frames = await ReadAsync(connection, count);
 
@@ -258,11 +258,11 @@ public abstract class DeflateInteropScenarios(DeflateServers servers)
     {
         const int count = 200;
         var server = await servers.GetAsync();
-        await using var connection = await new WebSocketTransportBuilder()
+        await using var connection = new WebSocketTransportBuilder()
             .Configure(o => o.WithUri(server.Uri("final-block", $"/feed/{count}")).WithBackoff(TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(200)))
             .UsePipelinesLeaf(o => o.DeflateOptions = new WebSocketDeflateOptions())
             .Build()
-            .ConnectAsync();
+            .Start();
 
         var frames = await ReadAsync(connection, count);
 

@@ -95,7 +95,7 @@ public abstract class InteropScenarios
             builder.UseLeaf(new PipeWebSocketConnector());
         }
 
-        await using var connection = await builder.Build().ConnectAsync();
+        await using var connection = builder.Build().Start();
 
         // Nobody reads connection.Source: the ring overflows (drop-oldest) while the stack keeps
         // draining the socket, and every ping is answered (by ClientWebSocket, or through the pong lane).

@@ -165,10 +165,21 @@ internal static class InteropAvailability
     private static readonly Lazy<string?> PythonMissing = new(() =>
         Run(Python, "-c \"import websockets\"") ? null : "python3-websockets is not installed (apt-get install -y python3-websockets)");
 
+    // On a fresh clone node_modules is missing: with node and npm present, the fixture installs the
+    // pinned ws package itself (npm ci, bounded), so the README's one test command runs these tests too.
     private static readonly Lazy<string?> NodeMissing = new(() =>
         !Run("node", "--version") ? "node is not installed"
-        : !Directory.Exists(Path.Combine(RepoRoot, "tests", "Interop", "node", "node_modules", "ws")) ? "the ws package is not installed (npm ci in tests/Interop/node)"
+        : WsInstalled ? null
+        : !Run("npm", "--version") ? "the ws package is not installed and npm is missing (npm ci in tests/Interop/node)"
+        : NpmCi() is { } failure ? $"the ws package is not installed: npm ci in tests/Interop/node failed ({failure})"
         : null);
+
+    /// <summary>How long the fixture's own <c>npm ci</c> may take (a cold cache on a slow mirror).</summary>
+    public static readonly TimeSpan NpmCiBound = TimeSpan.FromMinutes(3);
+
+    private static string NodeFolder => Path.Combine(RepoRoot, "tests", "Interop", "node");
+
+    private static bool WsInstalled => Directory.Exists(Path.Combine(NodeFolder, "node_modules", "ws"));
 
     // Debian's python3-websockets lives beside /usr/bin/python3, which may not be the python3 on PATH.
     public static string Python => File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
@@ -192,6 +203,72 @@ internal static class InteropAvailability
     public static bool IsCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
 
     public static string? Missing(InteropKind kind) => kind == InteropKind.PythonWebsockets ? PythonMissing.Value : NodeMissing.Value;
+
+    // npm ci of the pinned lock file, once per machine: a named mutex keeps two test processes from
+    // installing over each other. Returns null on success, else what went wrong.
+    private static string? NpmCi()
+    {
+        using var gate = new Mutex(initiallyOwned: false, "Transport.IntegrationTests.NpmCi");
+        var owned = false;
+        try
+        {
+            try
+            {
+                owned = gate.WaitOne(NpmCiBound);
+            }
+            catch (AbandonedMutexException)
+            {
+                owned = true; // the other installer died; ours starts over
+            }
+
+            if (WsInstalled)
+            {
+                return null; // another process installed it meanwhile
+            }
+
+            return RunNpmCi();
+        }
+        finally
+        {
+            if (owned)
+            {
+                gate.ReleaseMutex();
+            }
+        }
+    }
+
+    private static string? RunNpmCi()
+    {
+        try
+        {
+            using var process = Process.Start(new ProcessStartInfo("npm", ["ci", "--no-audit", "--no-fund", "--silent", "--fetch-retries=2"])
+            {
+                WorkingDirectory = NodeFolder,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            });
+            if (process is null)
+            {
+                return "npm did not start";
+            }
+
+            var errors = process.StandardError.ReadToEndAsync();
+            _ = process.StandardOutput.ReadToEndAsync();
+            if (!process.WaitForExit(NpmCiBound))
+            {
+                process.Kill(entireProcessTree: true);
+                return $"it ran over {NpmCiBound.TotalMinutes} minutes";
+            }
+
+            var last = errors.Result.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault();
+            return process.ExitCode == 0 && WsInstalled ? null : $"exit {process.ExitCode}: {last ?? "no output"}";
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            return ex.Message;
+        }
+    }
 
     private static bool Run(string file, string arguments)
     {

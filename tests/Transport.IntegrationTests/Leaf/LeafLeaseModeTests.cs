@@ -26,7 +26,7 @@ public sealed class LeafLeaseModeTests
         var connector = new WebSocketTransportBuilder()
             .Configure(o => o.WithUri(server.WebSocketUri).WithLeasedPayloads().WithReceiveRing(count * 2, 1024 * 1024).WithLeaf(leaf))
             .Build();
-        await using var connection = await connector.ConnectAsync();
+        await using var connection = connector.Start();
 
         using var cts = new CancellationTokenSource(Bound);
         var next = 0;

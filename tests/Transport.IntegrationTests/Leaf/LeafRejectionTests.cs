@@ -101,7 +101,7 @@ public sealed class LeafRejectionTests
                 .WithBackoff(TimeSpan.FromMilliseconds(5), TimeSpan.FromMilliseconds(20), useJitter: false)
                 .WithLeaf(leaf))
             .Build();
-        await using var connection = await connector.ConnectAsync();
+        await using var connection = connector.Start();
 
         var final = await connection.Lifecycle.WaitAsync(s => s.IsTerminal).AsTask().WaitAsync(TimeSpan.FromSeconds(20));
 

@@ -184,7 +184,7 @@ public sealed class PipeLeafTests
             .Configure(o => o.WithUri(server.WebSocketUri))
             .UseLeaf(new PipeWebSocketConnector())
             .Build();
-        await using var connection = await connector.ConnectAsync();
+        await using var connection = connector.Start();
 
         await using var frames = connection.Source.GetAsyncEnumerator();
         Assert.True(await frames.MoveNextAsync().AsTask().WaitAsync(Bound));
@@ -208,7 +208,7 @@ public sealed class PipeLeafTests
             .Configure(o => o.WithUri(server.WebSocketUri).WithLeasedPayloads())
             .UsePipelinesLeaf()
             .Build();
-        await using var connection = await connector.ConnectAsync();
+        await using var connection = connector.Start();
 
         var batch = new Frame[64];
         var received = 0;

@@ -145,6 +145,13 @@ public sealed partial class PackagingTests(PackedFeed packed) : IClassFixture<Pa
         Assert.Equal("README.md", metadata.Element(ns + "readme")?.Value);
         Assert.False(string.IsNullOrWhiteSpace(metadata.Element(ns + "tags")?.Value), $"{package}: no tags");
         Assert.True((metadata.Element(ns + "description")?.Value.Length ?? 0) > 40, $"{package}: no real description");
+        if (package == "Transport.WebSockets")
+        {
+            // The default leaf is the Pipelines one (ADR 0008): the description must not say otherwise.
+            Assert.Equal(LeafKind.Pipelines, new TransportOptions().Leaf);
+            Assert.Matches("Pipelines[^()]*the default", metadata.Element(ns + "description")!.Value);
+        }
+
         Assert.False(string.IsNullOrWhiteSpace(metadata.Element(ns + "authors")?.Value), $"{package}: no authors");
         Assert.False(string.IsNullOrWhiteSpace(metadata.Element(ns + "projectUrl")?.Value), $"{package}: no project URL");
         var repository = metadata.Element(ns + "repository");

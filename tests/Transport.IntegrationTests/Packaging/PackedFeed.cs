@@ -73,7 +73,7 @@ public sealed class PackedFeed : IAsyncLifetime
             var connector = new WebSocketTransportBuilder()
                 .Configure(o => o.WithUri(args[0]).WithBackoff(TimeSpan.Zero, TimeSpan.FromSeconds(1), useJitter: false))
                 .Build();
-            await using var connection = await connector.ConnectAsync();
+            await using var connection = connector.Start();
             using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(30));
             await foreach (var frame in connection.Source.WithCancellation(bound.Token))
             {

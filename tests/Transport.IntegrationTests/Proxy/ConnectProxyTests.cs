@@ -88,7 +88,7 @@ public sealed class ConnectProxyTests : IDisposable
         await using var proxy = ConnectProxy.Start();
         var builder = TlsTests.StackBuilder(new Uri($"wss://localhost:{server.WebSocketUri.Port}/ws"));
         using var invoker = NetworkSetups.Configure(builder, setup, _ca.TrustOnlyThisAuthority(), proxy.Uri);
-        await using var connection = await builder.Build().ConnectAsync();
+        await using var connection = builder.Build().Start();
         await using var frames = connection.Source.GetAsyncEnumerator();
 
         var first = TlsTests.SessionNumber(await TlsTests.NextTextAsync(frames));
@@ -139,7 +139,7 @@ public sealed class ConnectProxyTests : IDisposable
         await using var proxy = ConnectProxy.StartRefusing(407);
         var builder = TlsTests.StackBuilder(new Uri("wss://venue.example:9443/ws"), permanentRetries: 1);
         using var invoker = NetworkSetups.Configure(builder, setup, _ca.TrustOnlyThisAuthority(), proxy.Uri);
-        await using var connection = await builder.Build().ConnectAsync();
+        await using var connection = builder.Build().Start();
 
         var final = await connection.Lifecycle.WaitAsync(s => s.IsTerminal).AsTask().WaitAsync(Bound);
 

@@ -35,7 +35,7 @@ public sealed class PlatformSpanTests
 
         await using (var connector = await ConnectorAsync(wiring, leaf, server.WebSocketUri, logs))
         {
-            await using var connection = await connector.Connector.ConnectAsync();
+            await using var connection = connector.Connector.Start();
             await connection.Lifecycle.WaitUntilUpAsync().AsTask().WaitAsync(Bound);
             await connection.Control.ShutdownAsync().WaitAsync(Bound);
         }
@@ -57,7 +57,7 @@ public sealed class PlatformSpanTests
         });
         var logs = new CapturingLoggerProvider();
         await using var host = await ConnectorAsync("host with the app's HttpClientHandler", LeafKind.Pipelines, server.WebSocketUri, logs);
-        await using var connection = await host.Connector.ConnectAsync();
+        await using var connection = host.Connector.Start();
         await connection.Lifecycle.WaitUntilUpAsync().AsTask().WaitAsync(Bound);
         connection.Control.ReconnectTrigger.ForceReconnect("second handshake");
         await connection.Lifecycle.WaitAsync(s => s.Epoch == 1 && s.IsUp).AsTask().WaitAsync(Bound);

@@ -101,7 +101,7 @@ public sealed class SecretsNeverLeakTests
         await using (var stack = await StackUnderTest.StartAsync(wiring, leaf, endpoint, secrets, capture))
         {
             capture.Scanner.Scan("connector Options.ToString()", stack.Connector is ReconnectingConnector built ? built.Options.ToString() : null);
-            var connection = stack.Hosted ?? await stack.Connector.ConnectAsync().AsTask().WaitAsync(Bound);
+            var connection = stack.Hosted ?? stack.Connector.Start();
             using var snapshots = connection.Lifecycle.Subscribe(new SnapshotScanner(capture.Scanner));
             switch (run)
             {

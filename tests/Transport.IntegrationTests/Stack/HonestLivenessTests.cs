@@ -47,7 +47,7 @@ public sealed class HonestLivenessTests
                 // Before: DeadAfter 1 s tore this healthy connection down because the pings are invisible.
                 .WithIdleTimeouts(TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(1)))
             .Build();
-        await using var connection = await connector.ConnectAsync();
+        await using var connection = connector.Start();
 
         var up = await connection.Lifecycle.WaitAsync(s => s.IsUp).AsTask().WaitAsync(Bound);
         Assert.Equal(0, up.Epoch);

@@ -175,7 +175,7 @@ internal sealed class StackClient : IAsyncDisposable
             }))
             .WithMeter(client._meter);
         builder?.Invoke(transport);
-        client.Connection = await transport.Build().ConnectAsync().ConfigureAwait(false);
+        client.Connection = transport.Build().Start();
         client._consumer = client.ConsumeAsync();
         if (startConsumer)
         {

@@ -112,7 +112,7 @@ public sealed class TlsTests : IDisposable
         }, certificate);
         var builder = StackBuilder(Localhost(server));
         using var invoker = NetworkSetups.Configure(builder, setup, _ca.TrustOnlyThisAuthority(), proxy: null);
-        await using var connection = await builder.Build().ConnectAsync();
+        await using var connection = builder.Build().Start();
         await using var frames = connection.Source.GetAsyncEnumerator();
 
         // Numbered by the server's requests: on a loaded machine an attempt may time out and be retried,
@@ -144,7 +144,7 @@ public sealed class TlsTests : IDisposable
         await using var server = await LoopbackServer.StartTlsAsync(s => s.AcceptAsync(), certificate);
         var builder = StackBuilder(Localhost(server), permanentRetries: 2);
         using var invoker = NetworkSetups.Configure(builder, setup, trust: null, proxy: null);
-        await using var connection = await builder.Build().ConnectAsync();
+        await using var connection = builder.Build().Start();
 
         var final = await connection.Lifecycle.WaitAsync(s => s.IsTerminal).AsTask().WaitAsync(Bound);
 

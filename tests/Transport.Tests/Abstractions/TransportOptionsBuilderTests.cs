@@ -29,6 +29,8 @@ public sealed class TransportOptionsBuilderTests
         { "Send.CapacityBytes", b => b.WithSendQueue(10, 0) },
         { "Send.RateLimit.MaxFrames", b => b.WithSendRateLimit(0, TimeSpan.FromSeconds(1)) },
         { "Send.RateLimit.Window", b => b.WithSendRateLimit(5, TimeSpan.Zero) },
+        { "Send.RateLimit.SafetyMargin", b => b.WithSendRateLimit(5, TimeSpan.FromSeconds(1), safetyMargin: TimeSpan.FromSeconds(2)) },
+        { "Send.RateLimit.SafetyMargin", b => b.WithSendRateLimit(5, TimeSpan.FromSeconds(1), safetyMargin: TimeSpan.FromMilliseconds(-1)) },
         { "Liveness.StaleAfter", b => b.WithIdleTimeouts(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(5)) },
         { "Liveness.KeepAliveInterval", b => b.WithIdleTimeouts(null, TimeSpan.FromSeconds(5)).WithKeepAlive(TimeSpan.FromSeconds(5), null) },
         { "Liveness.KeepAliveTimeout", b => b.WithKeepAlive(TimeSpan.FromSeconds(1), TimeSpan.Zero) },
@@ -93,10 +95,10 @@ public sealed class TransportOptionsBuilderTests
 
         // The bounds are Polly's: a pipeline built with them connects instead of throwing its ValidationException.
         var (connector, clock, spawner) = Transport.Mock.MockHarness.Create();
-        var connection = await new Transport.WebSockets.WebSocketTransportBuilder()
+        var connection = new Transport.WebSockets.WebSocketTransportBuilder()
             .Configure(o => o.WithUri("ws://venue.test/ws").WithConnectTimeout(options.Reconnect.ConnectTimeout))
             .UseLeaf(connector).WithTimeProvider(clock).WithSpawner(spawner)
-            .Build().ConnectAsync();
+            .Build().Start();
         spawner.RunUntilIdle();
 
         Assert.Equal(ConnectionPhase.Connected, connection.Lifecycle.Current.Phase);

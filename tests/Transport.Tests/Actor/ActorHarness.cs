@@ -84,7 +84,7 @@ internal sealed class ActorHarness
         }
 
         builder?.Invoke(transport);
-        var connection = transport.Build().ConnectAsync().AsTask().GetAwaiter().GetResult();
+        var connection = transport.Build().Start();
         var harness = new ActorHarness(connector, clock, spawner, connection);
         harness.Pump();
         return harness;

@@ -71,11 +71,11 @@ public sealed class LifecycleTests
     {
         // Real threads here: a genuinely blocked observer on the thread-pool spawn.
         var (connector, _, _) = MockHarness.Create();
-        var connection = await new Transport.WebSockets.WebSocketTransportBuilder()
+        var connection = new Transport.WebSockets.WebSocketTransportBuilder()
             .Configure(o => o.WithUri("ws://venue.test/ws").WithBackoff(TimeSpan.Zero, TimeSpan.Zero, false))
             .UseLeaf(connector)
             .Build()
-            .ConnectAsync();
+            .Start();
         using var release = new ManualResetEventSlim();
         using var blocked = connection.Lifecycle.Subscribe(new Blocking(release));
         try

@@ -5,6 +5,9 @@ namespace Transport.Tests.Actor;
 /// <summary>The send axis: the stable sink, lanes, bounds, gap delivery, epoch pinning, pacing.</summary>
 public sealed class SendPathTests
 {
+    // A 1 s rule plus the default safety margin (SendRateLimit.DefaultSafetyMargin): the spacing between a frame and the N-th after it.
+    private static readonly TimeSpan Spacing = TimeSpan.FromSeconds(1) + SendRateLimit.DefaultSafetyMargin(TimeSpan.FromSeconds(1));
+
     [Fact]
     public void SendAsync_completes_when_the_frame_reaches_the_socket()
     {
@@ -183,12 +186,13 @@ public sealed class SendPathTests
         h.Advance(TimeSpan.FromSeconds(1)); // connects
         Assert.Equal(5, h.Socket.Sent.Count); // a full window at once
 
-        for (var second = 1; second <= 19; second++)
+        // Then 5 more each window plus the built-in 200 ms margin (Pacer.P4), exactly on time.
+        for (var window = 1; window <= 19; window++)
         {
-            h.Advance(TimeSpan.FromSeconds(1) - TimeSpan.FromTicks(1));
-            Assert.Equal(5 * second, h.Socket.Sent.Count);
+            h.Advance(Spacing - TimeSpan.FromTicks(1));
+            Assert.Equal(5 * window, h.Socket.Sent.Count);
             h.Advance(TimeSpan.FromTicks(1));
-            Assert.Equal(5 * (second + 1), h.Socket.Sent.Count);
+            Assert.Equal(5 * (window + 1), h.Socket.Sent.Count);
         }
 
         Assert.Equal(Enumerable.Range(0, 100).Select(i => $"sub-{i}"), h.Socket.SentTexts);
@@ -205,11 +209,11 @@ public sealed class SendPathTests
 
         h.Socket.DeliverPing([1, 2]);
         h.Pump();
-        h.Advance(TimeSpan.FromSeconds(1));
+        h.Advance(Spacing);
 
         Assert.Equal(FrameKind.Pong, h.Socket.Sent[1].Kind);
         Assert.Equal(new byte[] { 1, 2 }, h.Socket.Sent[1].Payload.ToArray());
-        h.Advance(TimeSpan.FromSeconds(1));
+        h.Advance(Spacing);
         Assert.Equal(["a", "b"], h.Socket.SentTexts);
     }
 
@@ -227,7 +231,7 @@ public sealed class SendPathTests
 
         // The window is full, yet the pong leaves at once, and does not use up "b"'s turn.
         Assert.Equal(FrameKind.Pong, h.Socket.Sent[1].Kind);
-        h.Advance(TimeSpan.FromSeconds(1) - TimeSpan.FromTicks(1));
+        h.Advance(Spacing - TimeSpan.FromTicks(1));
         Assert.Equal(["a"], h.Socket.SentTexts);
         h.Advance(TimeSpan.FromTicks(1));
         Assert.Equal(["a", "b"], h.Socket.SentTexts);
@@ -274,7 +278,7 @@ public sealed class SendPathTests
             Assert.True(inWindow <= 5, $"{inWindow} frames in the second starting at {sentAt[i]}.");
         }
 
-        // And no slower than the rule: 31 frames at 5 per second take 6 whole windows.
-        Assert.Equal(TimeSpan.FromSeconds(6), sentAt[^1]);
+        // And no slower than the rule with its margin: 31 frames at 5 per 1.2 s take 6 whole spacings.
+        Assert.Equal(6 * Spacing, sentAt[^1]);
     }
 }

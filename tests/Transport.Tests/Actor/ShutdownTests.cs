@@ -72,10 +72,10 @@ public sealed class ShutdownTests
         var (connector, clock, pumped) = MockHarness.Create();
         connector.FailNext(10, TransportException.HandshakeRejected(401));
         var spawner = new RecordingSpawner(pumped);
-        var connection = await new Transport.WebSockets.WebSocketTransportBuilder()
+        var connection = new Transport.WebSockets.WebSocketTransportBuilder()
             .Configure(o => o.WithUri("ws://venue.test/ws").WithBackoff(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1), useJitter: false).WithPermanentRetries(2))
             .UseLeaf(connector).WithTimeProvider(clock).WithSpawner(spawner)
-            .Build().ConnectAsync();
+            .Build().Start();
         for (var i = 0; i < 10 && !connection.Lifecycle.Current.IsTerminal; i++)
         {
             clock.Advance(TimeSpan.FromSeconds(1));

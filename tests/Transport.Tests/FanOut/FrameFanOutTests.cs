@@ -248,6 +248,25 @@ public sealed class FrameFanOutTests
         Assert.Throws<ObjectDisposedException>(() => h.FanOut.Start());
     }
 
+    [Fact]
+    public async Task Disposing_the_fan_out_while_the_source_still_holds_frames_stops_the_pump()
+    {
+        // Found by running the README's fan-out example against the simulator: its DisposeAsync never
+        // returned, the pump spinning on a source whose wait answers "readable" without its token.
+        var h = new FanOutHarness();
+        var sub = h.FanOut.Subscribe();
+        h.Start();
+        for (int id = 0; id < 3; id++) h.SourceRing.Write(RingFrames.Numbered(id, 4)); // not pumped yet
+
+        ValueTask disposing = h.FanOut.DisposeAsync();
+        h.Spawner.RunUntilIdle();
+        await disposing;
+
+        Assert.True(sub.IsDetached);
+        Assert.True(h.FanOut.Completion.IsCompletedSuccessfully);
+        Assert.Equal(3, h.SourceRing.Count);                    // the source keeps what the pump never read
+    }
+
     [Theory]
     [InlineData(0, 1, "CapacityFrames")]
     [InlineData(1, 0, "CapacityBytes")]

@@ -9,6 +9,9 @@ namespace Transport.Tests.Initialization;
 /// </summary>
 public sealed class InitializerWriteTests
 {
+    // The default safety margin of a 10 s window (Pacer.P4: the pacer spaces by the window plus it).
+    private static readonly TimeSpan Margin = SendRateLimit.DefaultSafetyMargin(TimeSpan.FromSeconds(10));
+
     private static readonly TimeSpan AckTimeout = TimeSpan.FromMinutes(5);
 
     // The README's login pattern: start the wait, send the login, await the venue's reply.
@@ -167,7 +170,7 @@ public sealed class InitializerWriteTests
         h.Pump();
         Assert.Equal([FrameKind.Text, FrameKind.Pong], h.Socket.Sent.Select(f => f.Kind));
 
-        h.Advance(TimeSpan.FromSeconds(9)); // the window allows the next counted frame
+        h.Advance(TimeSpan.FromSeconds(9) + Margin); // the window (and its margin, Pacer.P4) allows the next counted frame
         Assert.Equal(["login", "subscribe"], h.Socket.SentTexts);
         h.Socket.DeliverText("login-ok");
         h.Pump();
@@ -186,10 +189,10 @@ public sealed class InitializerWriteTests
         h.Pump();
         Assert.Equal(0, h.Socket.PongsSent); // counted: it waits for the window too
 
-        h.Advance(TimeSpan.FromSeconds(9));
+        h.Advance(TimeSpan.FromSeconds(9) + Margin);
         Assert.Equal([FrameKind.Text, FrameKind.Pong], h.Socket.Sent.Select(f => f.Kind)); // the pong first
 
-        h.Advance(TimeSpan.FromSeconds(10));
+        h.Advance(TimeSpan.FromSeconds(10) + Margin);
         Assert.Equal([FrameKind.Text, FrameKind.Pong, FrameKind.Text], h.Socket.Sent.Select(f => f.Kind));
         Assert.Equal(["login", "subscribe"], h.Socket.SentTexts);
     }
@@ -211,9 +214,9 @@ public sealed class InitializerWriteTests
         Assert.Equal(ConnectionPhase.Connected, h.Now.Phase);
         Assert.Equal(0, h.Socket.PongsSent);
 
-        h.Advance(TimeSpan.FromSeconds(10));
+        h.Advance(TimeSpan.FromSeconds(10) + Margin);
         Assert.Equal([FrameKind.Text, FrameKind.Pong], h.Socket.Sent.Select(f => f.Kind));
-        h.Advance(TimeSpan.FromSeconds(10));
+        h.Advance(TimeSpan.FromSeconds(10) + Margin);
         Assert.Equal(["login", "order"], h.Socket.SentTexts);
     }
 }

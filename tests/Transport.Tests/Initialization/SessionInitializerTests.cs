@@ -111,6 +111,20 @@ public sealed class SessionInitializerTests
 
     [Fact]
     [Trait("Invariant", "Init.I2")]
+    public void A_login_never_acknowledged_fails_the_attempt_with_a_message_naming_the_initializers_wait_and_its_bound()
+    {
+        var h = ActorHarness.Start(o => o.WithSession(TimeSpan.FromSeconds(10)), builder: b => b.WithSessionInitializer(Login()));
+
+        h.Advance(AckTimeout); // the venue has no login op: no "login-ok" ever comes
+
+        Assert.Equal(TransportErrorKind.Timeout, h.Now.LastError?.Kind);
+        Assert.Equal(
+            "The session initializer's WaitForFrameAsync got no matching frame within 00:00:05 (epoch 0): the venue did not answer as expected (a login or subscription never acknowledged?).",
+            h.Now.LastError?.Message);
+    }
+
+    [Fact]
+    [Trait("Invariant", "Init.I2")]
     public void I2_an_initializer_that_ignores_its_token_is_abandoned_at_the_bound()
     {
         var never = new TaskCompletionSource();
@@ -230,7 +244,9 @@ public sealed class SessionInitializerTests
         var h = ActorHarness.Start(o => o.WithSendRateLimit(2, TimeSpan.FromSeconds(1)), builder: b => b.WithSessionInitializer(initializer));
 
         Assert.Equal(["sub-0", "sub-1"], h.Socket.SentTexts);
-        h.Advance(TimeSpan.FromSeconds(1));
+        h.Advance(TimeSpan.FromSeconds(1.2) - TimeSpan.FromTicks(1)); // the window plus the default 200 ms margin
+        Assert.Equal(["sub-0", "sub-1"], h.Socket.SentTexts);
+        h.Advance(TimeSpan.FromTicks(1));
         Assert.Equal(["sub-0", "sub-1", "sub-2", "sub-3"], h.Socket.SentTexts);
         Assert.Equal(ConnectionPhase.Connected, h.Now.Phase);
     }

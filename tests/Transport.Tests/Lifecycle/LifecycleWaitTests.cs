@@ -116,11 +116,11 @@ public sealed class LifecycleWaitTests
     {
         // Real threads here: a genuinely blocked predicate on the thread-pool spawn.
         var (connector, _, _) = MockHarness.Create();
-        var connection = await new Transport.WebSockets.WebSocketTransportBuilder()
+        var connection = new Transport.WebSockets.WebSocketTransportBuilder()
             .Configure(o => o.WithUri("ws://venue.test/ws").WithBackoff(TimeSpan.Zero, TimeSpan.Zero, false))
             .UseLeaf(connector)
             .Build()
-            .ConnectAsync();
+            .Start();
         using var release = new ManualResetEventSlim();
         using var entered = new ManualResetEventSlim();
         try

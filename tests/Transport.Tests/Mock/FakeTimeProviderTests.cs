@@ -50,10 +50,10 @@ public sealed class FakeTimeProviderTests
     {
         var (connector, clock, spawner) = MockHarness.Create();
         connector.FailNext(1, TransportException.Connection("refused"));
-        var connection = await new Transport.WebSockets.WebSocketTransportBuilder()
+        var connection = new Transport.WebSockets.WebSocketTransportBuilder()
             .Configure(o => o.WithUri("ws://venue.test/ws").WithBackoff(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2), useJitter: false))
             .UseLeaf(connector).WithTimeProvider(clock).WithSpawner(spawner)
-            .Build().ConnectAsync();
+            .Build().Start();
         spawner.RunUntilIdle();
         Assert.Equal(1, connector.Attempts);
 

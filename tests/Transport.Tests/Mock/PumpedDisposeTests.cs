@@ -16,7 +16,7 @@ public sealed class PumpedDisposeTests
         var connection = new WebSocketTransportBuilder()
             .Configure(o => o.WithUri("ws://venue.test/ws"))
             .UseLeaf(connector).WithTimeProvider(clock).WithSpawner(spawner)
-            .Build().ConnectAsync().AsTask().GetAwaiter().GetResult();
+            .Build().Start();
         spawner.RunUntilIdle();
         Assert.Equal(ConnectionPhase.Connected, connection.Lifecycle.Current.Phase);
         return (connector, clock, spawner, connection);

@@ -73,6 +73,84 @@ public sealed class SlidingWindowLogTests
     }
 
     [Fact]
+    [Trait("Invariant", "Pacer.P4")]
+    public void P4_the_venue_never_counts_more_than_N_in_a_window_when_arrival_jitter_is_within_the_margin()
+    {
+        // The pacer's discipline: a frame starts when the log (window T + margin M) allows, its write
+        // takes a while, and it is recorded when the write ends. The venue reads each frame at some
+        // time between its write's start and M after its write's end (network and scheduling jitter).
+        // Whatever the durations and the jitter, the venue's own rule (N in any window T) holds.
+        var schedules = Gen.Select(
+            Gen.Int[1, 8],
+            Gen.Long[TimeSpan.TicksPerMillisecond, TimeSpan.TicksPerSecond * 2],
+            Gen.Double[0, 0.5],
+            Gen.Select(
+                Gen.Frequency((3, Gen.Const(0L)), (1, Gen.Long[0, TimeSpan.TicksPerSecond])),
+                Gen.Frequency((3, Gen.Long[0, TimeSpan.TicksPerMillisecond]), (1, Gen.Long[0, TimeSpan.TicksPerMillisecond * 200])),
+                Gen.Double[0, 1]).Array[1, 120]);
+
+        schedules.Sample((n, windowTicks, marginShare, frames) =>
+        {
+            var marginTicks = (long)(windowTicks * marginShare);
+            var clock = new ManualTimeProvider();
+            var log = new SlidingWindowLog(n, TimeSpan.FromTicks(windowTicks + marginTicks), clock);
+            var arrivals = new List<long>();
+            foreach (var (gap, writeTicks, jitter) in frames)
+            {
+                clock.Advance(TimeSpan.FromTicks(gap));
+                for (var wait = log.UntilAllowed(); wait > TimeSpan.Zero; wait = log.UntilAllowed())
+                {
+                    clock.Advance(wait);
+                }
+
+                var started = clock.GetTimestamp();
+                clock.Advance(TimeSpan.FromTicks(writeTicks)); // the write in flight
+                log.Record();                                  // Pacer.P4: recorded when it ends
+                var ended = clock.GetTimestamp();
+                arrivals.Add(started + (long)((ended + marginTicks - started) * jitter));
+            }
+
+            arrivals.Sort();
+            for (var i = 0; i < arrivals.Count; i++)
+            {
+                var inWindow = arrivals.Count(t => t >= arrivals[i] && t < arrivals[i] + windowTicks);
+                Assert.True(inWindow <= n, $"{inWindow} arrivals in the venue window starting at arrival {i} (N = {n}, T = {windowTicks}, M = {marginTicks}).");
+            }
+        }, iter: 2_000, threads: 1);
+    }
+
+    [Fact]
+    [Trait("Invariant", "Pacer.P4")]
+    public async Task P4_the_pacer_spaces_by_window_plus_the_default_margin_from_the_end_of_each_write()
+    {
+        var clock = new ManualTimeProvider();
+        var pacer = new SendPacer(new SendRateLimit { MaxFrames = 2, Window = TimeSpan.FromSeconds(1) }, clock);
+
+        pacer.OnWriteEnded(FrameKind.Text);
+        clock.Advance(TimeSpan.FromMilliseconds(30)); // the second write took 30 ms
+        pacer.OnWriteEnded(FrameKind.Text);
+        var third = pacer.WaitForRoomAsync(CancellationToken.None).AsTask();
+
+        // 1 s + the default 200 ms margin after the first write ended, not after it started.
+        clock.Advance(TimeSpan.FromMilliseconds(1_169));
+        Assert.False(third.IsCompleted);
+        clock.Advance(TimeSpan.FromMilliseconds(1));
+        await third.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Theory]
+    [InlineData(1_000, 200)]
+    [InlineData(100, 20)]
+    [InlineData(500, 100)]
+    [InlineData(60_000, 200)]
+    public void The_default_margin_is_200_ms_or_a_fifth_of_a_shorter_window(int windowMs, int marginMs)
+    {
+        Assert.Equal(TimeSpan.FromMilliseconds(marginMs), SendRateLimit.DefaultSafetyMargin(TimeSpan.FromMilliseconds(windowMs)));
+        Assert.Equal(TimeSpan.FromMilliseconds(marginMs), new SendRateLimit { Window = TimeSpan.FromMilliseconds(windowMs) }.EffectiveSafetyMargin);
+        Assert.Equal(TimeSpan.Zero, new SendRateLimit { Window = TimeSpan.FromMilliseconds(windowMs), SafetyMargin = TimeSpan.Zero }.EffectiveSafetyMargin);
+    }
+
+    [Fact]
     [Trait("Invariant", "Pacer.P1")]
     public void Item9_five_per_second_never_lets_ten_out_in_830_ms()
     {

@@ -37,14 +37,14 @@ public sealed class HealthyEndTests(ITestOutputHelper output)
     {
         var (connector, clock, spawner) = MockHarness.Create();
         spawner.UnpumpedWaitTimeout = TimeSpan.FromSeconds(60);
-        var connection = await new WebSocketTransportBuilder()
+        var connection = new WebSocketTransportBuilder()
             .Configure(o => o.WithUri("ws://venue.test/ws").WithBackoff(minBackoff, maxBackoff).WithAttemptRateLimit(perWindow, window))
             .UseLeaf(connector)
             .WithTimeProvider(clock)
             .WithSpawner(spawner)
             .WithRandom(() => 0.5)
             .Build()
-            .ConnectAsync();
+            .Start();
         spawner.RunUntilIdle();
         Assert.Equal(TimeSpan.FromSeconds(30), new ReconnectOptions().StableAfter); // the default this scenario runs with
 

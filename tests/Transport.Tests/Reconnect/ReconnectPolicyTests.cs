@@ -230,9 +230,9 @@ public sealed class ReconnectPolicyTests(ITestOutputHelper output)
             .WithSpawner(spawner)
             .WithRandom(() => 0.5)
             .Build();
-        var a = await transport.ConnectAsync();
-        var b = await transport.ConnectAsync();
-        var c = await transport.ConnectAsync();
+        var a = transport.Start();
+        var b = transport.Start();
+        var c = transport.Start();
         spawner.RunUntilIdle();
 
         for (var i = 0; i < 599; i++)
@@ -285,14 +285,14 @@ public sealed class ReconnectPolicyTests(ITestOutputHelper output)
             connector.Next.Succeeds().DeliverClose(CloseCodes.InternalError, "oops");
         }
 
-        var connection = await new WebSocketTransportBuilder()
+        var connection = new WebSocketTransportBuilder()
             .Configure(o => o.WithUri("ws://venue.test/ws"))
             .UseLeaf(connector)
             .WithTimeProvider(clock)
             .WithSpawner(spawner)
             .WithRandom(() => 0.5)
             .Build()
-            .ConnectAsync();
+            .Start();
         spawner.RunUntilIdle();
 
         var perMinute = new List<int>();

@@ -6,6 +6,9 @@ namespace Transport.Tests.Sending;
 /// <summary>SendBatchAsync over the full stack on Transport.Mock: contiguous, all or a clear failure, exact counts.</summary>
 public sealed class SendBatchTests
 {
+    // A 1 s rule plus the default safety margin (SendRateLimit.DefaultSafetyMargin, Pacer.P4).
+    private static readonly TimeSpan Spacing = TimeSpan.FromSeconds(1.2);
+
     private static Frame[] Texts(params string[] texts) => [.. texts.Select(t => Frame.Text(t))];
 
     [Fact]
@@ -22,13 +25,13 @@ public sealed class SendBatchTests
         h.Socket.DeliverPing([9]);
         h.Pump();
 
-        h.Advance(TimeSpan.FromSeconds(1));
-        h.Advance(TimeSpan.FromSeconds(1));
+        h.Advance(Spacing);
+        h.Advance(Spacing);
         Assert.True(batch.IsCompletedSuccessfully);
         Assert.Equal(["cancel", "replace", "confirm"], h.Socket.Sent.Take(3).Select(f => f.GetText()));
 
-        h.Advance(TimeSpan.FromSeconds(1));
-        h.Advance(TimeSpan.FromSeconds(1));
+        h.Advance(Spacing);
+        h.Advance(Spacing);
         Assert.Equal(FrameKind.Pong, h.Socket.Sent[3].Kind);          // then the pong, then the control lane
         Assert.Equal("urgent", h.Socket.Sent[4].GetText());
     }
@@ -129,11 +132,11 @@ public sealed class SendBatchTests
         var first = h.Socket;
         var batch = h.Connection.Sink.SendBatchAsync(Texts("m1", "m2", "m3", "m4"));
         h.Pump();
-        h.Advance(TimeSpan.FromSeconds(1));
+        h.Advance(Spacing);
         Assert.Equal(["m1", "m2"], first.SentTexts);
 
         first.SendBehavior = SendBehavior.Fail;                   // the third write fails: the socket is dead
-        h.Advance(TimeSpan.FromSeconds(1));
+        h.Advance(Spacing);
 
         var error = await Assert.ThrowsAsync<SendBatchException>(async () => await batch);
         Assert.Equal(2, error.FramesWritten);
@@ -172,11 +175,11 @@ public sealed class SendBatchTests
         h.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal(5, h.Socket.Sent.Count);
 
-        h.Advance(TimeSpan.FromSeconds(1) - TimeSpan.FromTicks(1));
+        h.Advance(Spacing - TimeSpan.FromTicks(1));
         Assert.Equal(5, h.Socket.Sent.Count);
         h.Advance(TimeSpan.FromTicks(1));
         Assert.Equal(10, h.Socket.Sent.Count);
-        h.Advance(TimeSpan.FromSeconds(1));
+        h.Advance(Spacing);
         Assert.True(batch.IsCompletedSuccessfully);
         Assert.Equal(Enumerable.Range(0, 12).Select(i => $"b{i}"), h.Socket.SentTexts);
     }

@@ -40,6 +40,8 @@ public sealed class LoggingTests
         var ended = entries.Where(e => e.EventId.Name == "SessionEnded").ToList();
         Assert.Equal([LogLevel.Warning, LogLevel.Information], ended.Select(e => e.Level));
         Assert.Contains("epoch 0", ended[0].Message);
+        // A forced reconnect reads as a request, not as an error named "none".
+        Assert.Equal($"Connection {h.Name}: epoch 1 ended (reconnect requested); reconnecting.", ended[1].Message);
         Assert.Contains("Resumed (epoch 2", entries.Last(e => e.EventId.Name == "Up").Message);
         Assert.Contains("lagged 1", entries.Last().Message);
     }
@@ -99,6 +101,6 @@ public sealed class LoggingTests
 
         var entry = h.Logs.Entries.Single(e => e.EventId.Name == "SessionEnded");
         Assert.Equal(LogLevel.Warning, entry.Level);
-        Assert.Contains("close=4001", entry.Message);
+        Assert.Equal($"Connection {h.Name}: epoch 0 ended (TransportException[ClosedByPeer close=4001]: The peer closed the connection with code 4001); reconnecting.", entry.Message);
     }
 }

@@ -166,7 +166,7 @@ public sealed class MetricsTests
             .Configure(o => o.WithName("second").WithUri("ws://venue.test/other"))
             .UseLeaf(connector).WithTimeProvider(clock).WithSpawner(spawner).WithMeter(h.Capture.Meter)
             .Build();
-        var connection = await second.ConnectAsync(); // returns at once; the actor runs when pumped
+        var connection = second.Start(); // returns at once; the actor runs when pumped
         spawner.RunUntilIdle();
         connector.Current!.DeliverText("z");
         h.Socket.DeliverText("a");
