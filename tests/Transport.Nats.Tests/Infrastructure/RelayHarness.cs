@@ -14,6 +14,7 @@ public sealed class RelayHarness : IAsyncDisposable
 {
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentQueue<FakeReconnectingConnection> _opened = new();
+    private readonly Pulse _openedPulse = new();
 
     public RelayHarness(string url, string feed, string relayId = "r1", Action<NatsRelayOptions>? configure = null, Func<Frame, string?>? keySelector = null)
     {
@@ -23,6 +24,7 @@ public sealed class RelayHarness : IAsyncDisposable
         {
             var fake = new FakeReconnectingConnection(relayId);
             _opened.Enqueue(fake);
+            _openedPulse.Set();
             return ValueTask.FromResult(RelayInput.FromConnection(fake.Connection));
         }, keySelector);
         Running = Relay.RunAsync(_stop.Token);
@@ -41,7 +43,7 @@ public sealed class RelayHarness : IAsyncDisposable
     public async Task<FakeReconnectingConnection> ActiveAsync(TimeSpan? bound = null)
     {
         await Relay.WaitAsync(s => s.Role == RelayRole.Active, CancellationToken.None).AsTask().WaitAsync(bound ?? TimeSpan.FromSeconds(30));
-        await TestSetup.EventuallyAsync(() => !_opened.IsEmpty, TimeSpan.FromSeconds(10), () => "no venue connection opened");
+        await TestSetup.WaitUntilAsync(() => !_opened.IsEmpty, _openedPulse, TimeSpan.FromSeconds(10), () => "no venue connection opened");
         var fake = _opened.Last();
         if (!fake.Current.IsUp)
         {

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using NATS.Client.Core;
 using Transport.Nats.Tests.Infrastructure;
 using Transport.Testing.Chaos;
 using Xunit.Abstractions;
@@ -108,10 +109,28 @@ public sealed partial class ProcessTests(NatsFixture nats, ITestOutputHelper out
         var positionFile = Path.Combine(Path.GetTempPath(), $"{feed}.position");
         string[] mode = durable ? ["--durable", "desk"] : ["--position-file", positionFile];
         long lastBefore;
+
+        // The durable consumer's acknowledgements, as JetStream receives them ($JS.ACK.{stream}.{durable}.…).
+        await using var watcher = new NatsConnection(new NatsOpts { Url = nats.Server.Url });
+        var layout = new NatsFeedLayout(feed);
+        await using var acks = await watcher.SubscribeCoreAsync<byte[]>($"$JS.ACK.{layout.StreamName}.desk.>");
+        await watcher.PingAsync();
         await using (var first = ChildProcess.Start("ConsoleSubscriber", ["--from-nats", nats.Server.Url, "--feed", feed, "--frames", .. mode]))
         {
-            await TestSetup.EventuallyAsync(() => Frames(first).Count >= 100 || first.HasExited, Start, () => first.Tail(20));
-            await Task.Delay(500); // a few acknowledgement intervals (durable) and position writes (ordered) go by
+            await first.WaitUntilAsync(() => Frames(first).Count >= 100, Start, "100 frames printed");
+            if (durable)
+            {
+                // At least one acknowledgement reached JetStream (the consumer acknowledges every AckInterval).
+                using var bound = new CancellationTokenSource(Start);
+                Assert.True(await acks.Msgs.WaitToReadAsync(bound.Token), "no acknowledgement reached JetStream");
+            }
+            else
+            {
+                // The sample stores the position after each batch and every 50 frames, before printing the next
+                // frame: with 100 frames printed, a position was stored.
+                Assert.True(File.Exists(positionFile), "no position stored after 100 frames");
+            }
+
             first.Kill(); // SIGKILL: no summary, no final acknowledgement, no final position write
             await first.WaitForExitAsync(Start);
             lastBefore = Frames(first)[^1].Relay;
@@ -163,7 +182,7 @@ public sealed partial class ProcessTests(NatsFixture nats, ITestOutputHelper out
 
         var activeLine = await b.WaitForLineAsync(Active, Start, "B active");
         long takeoverMs = b.TimedLines.First(l => l.Line == activeLine).At - killedAt;
-        await TestSetup.EventuallyAsync(() => venue.Sessions.Count >= 2, Start, venue.Describe);
+        await venue.WaitUntilAsync(sessions => sessions.Count >= 2, Start);
         long venueMs = venue.Sessions[1].Opened - killedAt;
         await b.WaitForLineAsync(l => Acked(l) >= ackedByA + 100, Start, "B publishing");
         var resumed = await consumer.Lifecycle.WaitAsync(s => s.IsUp && s.Epoch >= 1).AsTask().WaitAsync(Start);
@@ -217,7 +236,7 @@ public sealed partial class ProcessTests(NatsFixture nats, ITestOutputHelper out
         await a.WaitForLineAsync(l => l.StartsWith("ROLE Fenced", StringComparison.Ordinal) || l.StartsWith("ROLE Standby", StringComparison.Ordinal) && a.Lines.Any(Active), Start, "A fenced");
         var activeLine = await b.WaitForLineAsync(Active, Start, "B active");
         long takeoverMs = b.TimedLines.First(l => l.Line == activeLine).At - stalledAt;
-        await TestSetup.EventuallyAsync(() => venue.Sessions.Count >= 2 && venue.Sessions[0].Closed is not null, Start, venue.Describe);
+        await venue.WaitUntilAsync(sessions => sessions.Count >= 2 && sessions[0].Closed is not null, Start);
         var sessions = venue.Sessions;
         long aClosedMs = sessions[0].Closed!.Value - stalledAt;
         long bOpenedMs = sessions[1].Opened - stalledAt;
