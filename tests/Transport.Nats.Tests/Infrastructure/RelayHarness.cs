@@ -92,7 +92,11 @@ public static class Harness
 {
     public static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
 
-    /// <summary>Short lease timings for tests: renew 200 ms, fence 800 ms, ttl 1.6 s, check 100 ms.</summary>
+    /// <summary>
+    /// Lease timings for the in-process tests (none of them fails over): renew 200 ms as before, but fence 10 s and
+    /// ttl 20 s, so a loaded machine's slow renewals never fence the only relay mid-test (its unacknowledged frames
+    /// would be lost by design).
+    /// </summary>
     public static NatsRelayOptions RelayOptions(string url, string feed, string relayId) => new()
     {
         Feed = feed,
@@ -102,8 +106,8 @@ public static class Harness
         Lease = new NatsLeaseOptions
         {
             RenewInterval = TimeSpan.FromMilliseconds(200),
-            FenceAfter = TimeSpan.FromMilliseconds(800),
-            Ttl = TimeSpan.FromMilliseconds(1600),
+            FenceAfter = TimeSpan.FromSeconds(10),
+            Ttl = TimeSpan.FromSeconds(20),
             CheckInterval = TimeSpan.FromMilliseconds(100),
         },
         AckTimeout = TimeSpan.FromSeconds(2),

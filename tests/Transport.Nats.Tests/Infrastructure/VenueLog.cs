@@ -41,7 +41,8 @@ public sealed partial class VenueLog : IAsyncDisposable
 
     /// <summary>Every session: id, opened, closed (null while open).</summary>
     public IReadOnlyList<(long Id, long Opened, long? Closed)> Sessions =>
-        [.. _sessions.OrderBy(s => s.Key).Select(s => (s.Key, s.Value.Opened, s.Value.Closed))];
+        // ToArray is the dictionary's atomic snapshot (LINQ over it directly can race with an add: Count, then CopyTo).
+        [.. _sessions.ToArray().OrderBy(s => s.Key).Select(s => (s.Key, s.Value.Opened, s.Value.Closed))];
 
     /// <summary>The longest time two sessions were open at once, in milliseconds (0: never).</summary>
     public long MaxOverlapMs()

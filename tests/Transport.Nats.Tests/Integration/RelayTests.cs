@@ -87,6 +87,7 @@ public sealed class RelayTests(NatsFixture nats)
         await harness.WaitAsync(s => s.FramesAcknowledged == 1, "s.FramesAcknowledged == 1");
 
         await server.KillAsync();
+        await harness.WaitAsync(s => !s.BusConnected, "the bus seen down"); // so no frame below goes out before the outage is known
         for (int i = 0; i < 500; i++)
         {
             venue.PushText("during " + i);

