@@ -17,11 +17,6 @@ namespace Transport.IntegrationTests.Interop;
 /// </summary>
 public abstract class DeflateInteropScenarios(DeflateServers servers)
 {
-    /// <summary>issue 26 item 1, being fixed on the conformance branch: the Pipelines leaf's one inflater stays finished after a final block.</summary>
-    public const string PipelinesFinalBlockDefect =
-        "Pipelines leaf defect (issue 26 item 1): a message ended with a final (BFINAL=1) deflate block leaves the connection's one inflater finished, "
-        + "so every later message of the socket arrives empty (MessageInflater.Reset has no caller). Unskip when the fix is merged.";
-
     private static readonly string[] FinalBlockCases = ["final-block", "final-block-no-context", "final-block-bits-10"];
 
     /// <summary>Every case of the matrix, by name.</summary>
@@ -318,7 +313,7 @@ public sealed class PythonWebsocketsDeflateTests(PythonDeflateServers servers) :
     [MemberData(nameof(SyncFlushCases))]
     public Task Deflate_messages_arrive_intact_and_in_order(string name, string leaf) => MessagesArriveIntactAndInOrder(name, leaf);
 
-    [InteropTheory(InteropKind.PythonWebsockets, Skip = PipelinesFinalBlockDefect)]
+    [InteropTheory(InteropKind.PythonWebsockets)]
     [MemberData(nameof(FinalBlockCaseNames))]
     public Task Final_block_messages_arrive_intact_and_in_order_on_the_Pipelines_leaf(string name) => PipelinesLeafInflatesFinalBlockMessages(name);
 
@@ -338,7 +333,7 @@ public sealed class PythonWebsocketsDeflateTests(PythonDeflateServers servers) :
     [Trait("Invariant", "Fallback.F1")]
     public Task Final_block_feed_on_the_ClientWebSocket_stack_falls_back_to_no_compression_and_flows() => ClientWebSocketStackFallsBackAndTheFeedFlows();
 
-    [InteropFact(InteropKind.PythonWebsockets, Skip = PipelinesFinalBlockDefect)]
+    [InteropFact(InteropKind.PythonWebsockets)]
     public Task Final_block_feed_on_the_Pipelines_stack_keeps_compression_and_flows() => PipelinesStackKeepsCompressionAndTheFeedFlows();
 }
 
@@ -349,7 +344,7 @@ public sealed class NodeWsDeflateTests(NodeDeflateServers servers) : DeflateInte
     [MemberData(nameof(SyncFlushCases))]
     public Task Deflate_messages_arrive_intact_and_in_order(string name, string leaf) => MessagesArriveIntactAndInOrder(name, leaf);
 
-    [InteropTheory(InteropKind.NodeWs, Skip = PipelinesFinalBlockDefect)]
+    [InteropTheory(InteropKind.NodeWs)]
     [MemberData(nameof(FinalBlockCaseNames))]
     public Task Final_block_messages_arrive_intact_and_in_order_on_the_Pipelines_leaf(string name) => PipelinesLeafInflatesFinalBlockMessages(name);
 
@@ -369,7 +364,7 @@ public sealed class NodeWsDeflateTests(NodeDeflateServers servers) : DeflateInte
     [Trait("Invariant", "Fallback.F1")]
     public Task Final_block_feed_on_the_ClientWebSocket_stack_falls_back_to_no_compression_and_flows() => ClientWebSocketStackFallsBackAndTheFeedFlows();
 
-    [InteropFact(InteropKind.NodeWs, Skip = PipelinesFinalBlockDefect)]
+    [InteropFact(InteropKind.NodeWs)]
     public Task Final_block_feed_on_the_Pipelines_stack_keeps_compression_and_flows() => PipelinesStackKeepsCompressionAndTheFeedFlows();
 }
 
