@@ -11,7 +11,8 @@ namespace Transport.Benchmarks.Scenarios;
 /// ReadBatchAsync) and through the NATS relay (stack -> NatsRelay -> a local nats-server with a file-backed
 /// JetStream stream -> NatsFeedConsumer), rounds alternating. Throughput at 100 B and 1 KiB (end to end:
 /// the consumer's rate), and latency at 10k msgs/s (server write to consumer read, same process, same clock):
-/// what the relay adds to p99. Needs nats-server on PATH (skipped with a line saying so otherwise).
+/// what the relay adds to p99. First the two halves alone with their costs per frame (<see cref="RelayStages"/>).
+/// BENCH_RELAY=stages,throughput,latency selects parts. Needs nats-server on PATH (skipped with a line saying so otherwise).
 /// </summary>
 internal static class RelayScenario
 {
@@ -25,9 +26,23 @@ internal static class RelayScenario
             return;
         }
 
-        await ThroughputAsync(server, nats, settings, report, "100 B text", 0x1, 100, settings.Scale(200_000, 2_000));
-        await ThroughputAsync(server, nats, settings, report, "1 KiB binary", 0x2, 1024, settings.Scale(100_000, 1_000));
-        await LatencyAsync(server, nats, settings, report, 10_000, settings.Scale(50_000, 2_000));
+        // BENCH_RELAY=stages,throughput,latency (comma-separated) runs only those parts; default all three.
+        var parts = (Environment.GetEnvironmentVariable("BENCH_RELAY") is { Length: > 0 } only ? only : "stages,throughput,latency").Split(',');
+        if (parts.Contains("stages"))
+        {
+            await RelayStages.RunAsync(nats.Url, nats.Pid, settings, report, "100 B", 100, (int)settings.Scale(100_000, 2_000));
+        }
+
+        if (parts.Contains("throughput"))
+        {
+            await ThroughputAsync(server, nats, settings, report, "100 B text", 0x1, 100, settings.Scale(200_000, 2_000));
+            await ThroughputAsync(server, nats, settings, report, "1 KiB binary", 0x2, 1024, settings.Scale(100_000, 1_000));
+        }
+
+        if (parts.Contains("latency"))
+        {
+            await LatencyAsync(server, nats, settings, report, 10_000, settings.Scale(50_000, 2_000));
+        }
     }
 
     private static async Task ThroughputAsync(BenchServer server, LocalNats nats, Settings settings, Report report, string label, int opcode, int payloadBytes, long count)
@@ -232,6 +247,8 @@ internal static class RelayScenario
         }
 
         public string Url { get; }
+
+        public int Pid => _process.Id;
 
         public static async Task<LocalNats?> StartAsync()
         {

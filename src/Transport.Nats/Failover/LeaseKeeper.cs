@@ -1,6 +1,4 @@
 using Microsoft.Extensions.Logging;
-using NATS.Client.Core;
-using NATS.Client.KeyValueStore;
 using Transport.Nats.Feeds;
 
 namespace Transport.Nats.Failover;
@@ -25,11 +23,16 @@ internal enum LeaseLoss
 /// <summary>
 /// Acquires, renews and releases a feed's lease in the KV bucket, following <see cref="LeaseClock"/>'s rules.
 /// </summary>
+/// <remarks>
+/// Lease.L4: a standby reads the lease every CheckInterval, and when the TTL of the revision it watches runs
+/// out before the next read, it reads again right then: it holds the lease at most
+/// <see cref="NatsLeaseOptions.TakeoverBound"/> (Ttl + CheckInterval, plus KV round trips) after the active
+/// relay's last renewal was written. LeaseKeeperTests.L4_standby_holds_the_lease_within_the_bound_after_the_active_dies
+/// (manual clock).
+/// </remarks>
 internal sealed class LeaseKeeper
 {
-    private static readonly NatsRawSerializer<byte[]> Raw = NatsRawSerializer<byte[]>.Default;
-
-    private readonly INatsKVStore _kv;
+    private readonly ILeaseStore _store;
     private readonly string _key;
     private readonly NatsLeaseOptions _options;
     private readonly string _holder;
@@ -38,9 +41,9 @@ internal sealed class LeaseKeeper
     private readonly ILogger _logger;
     private readonly long _start;
 
-    public LeaseKeeper(INatsKVStore kv, string key, NatsLeaseOptions options, string holder, string? endpoint, TimeProvider time, ILogger logger)
+    public LeaseKeeper(ILeaseStore store, string key, NatsLeaseOptions options, string holder, string? endpoint, TimeProvider time, ILogger logger)
     {
-        _kv = kv;
+        _store = store;
         _key = key;
         _options = options;
         _holder = holder;
@@ -59,6 +62,7 @@ internal sealed class LeaseKeeper
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
+            var wait = _options.CheckInterval;
             try
             {
                 var (entry, record) = await ReadAsync(cancellationToken).ConfigureAwait(false);
@@ -70,26 +74,32 @@ internal sealed class LeaseKeeper
                     var sentAt = Now;
                     var value = FeedJsonContext.Serialize(Record(generation, released: false));
                     ulong revision = entry is null
-                        ? await _kv.CreateAsync(_key, value, Raw, cancellationToken).ConfigureAwait(false)
-                        : await _kv.UpdateAsync(_key, value, entry.Value.Revision, Raw, cancellationToken).ConfigureAwait(false);
+                        ? await _store.CreateAsync(value, cancellationToken).ConfigureAwait(false)
+                        : await _store.UpdateAsync(value, entry.Value.Revision, cancellationToken).ConfigureAwait(false);
                     NatsLog.LeaseAcquired(_logger, _key, generation, record?.Holder ?? "(none)");
                     return new LeaseGrant(generation, revision, sentAt, record);
                 }
+
+                // Lease.L4: read again at the next check, or when the TTL of the revision seen runs out if sooner.
+                var untilTakeOver = clock.TakeOverAt - Now;
+                if (untilTakeOver > TimeSpan.Zero && untilTakeOver < wait)
+                {
+                    wait = untilTakeOver;
+                }
             }
-            catch (NatsKVWrongLastRevisionException)
+            catch (LeaseConflictException)
             {
-                // Another relay renewed or took it between our read and our write: keep waiting.
-            }
-            catch (NatsKVCreateException)
-            {
-                // Another relay created it first.
+                // Another relay renewed, took or created it between our read and our write: keep waiting.
             }
             catch (Exception ex) when (NatsBus.IsTransient(ex) && !cancellationToken.IsCancellationRequested)
             {
                 NatsLog.LeaseReadFailed(_logger, _key, ex.GetType().Name);
             }
 
-            await Task.Delay(_options.CheckInterval, _time, cancellationToken).ConfigureAwait(false);
+            if (wait > TimeSpan.Zero)
+            {
+                await Task.Delay(wait, _time, cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 
@@ -129,9 +139,12 @@ internal sealed class LeaseKeeper
                 var delay = wakeAt - Now;
                 if (renewal is not null)
                 {
-                    if (delay > TimeSpan.Zero)
+                    if (delay > TimeSpan.Zero && !renewal.IsCompleted)
                     {
-                        await Task.WhenAny(renewal, Task.Delay(delay, _time, cancellationToken)).ConfigureAwait(false);
+                        // The deadline's timer goes as soon as the renewal answers (no timer left armed per renewal).
+                        using var wake = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                        await Task.WhenAny(renewal, Task.Delay(delay, _time, wake.Token)).ConfigureAwait(false);
+                        await wake.CancelAsync().ConfigureAwait(false);
                     }
 
                     if (!renewal.IsCompleted)
@@ -145,7 +158,7 @@ internal sealed class LeaseKeeper
                         clock.Renewed(renewalSentAt);
                         nextRenewAt = renewalSentAt + _options.RenewInterval;
                     }
-                    catch (NatsKVWrongLastRevisionException)
+                    catch (LeaseConflictException)
                     {
                         NatsLog.LeaseTakenOver(_logger, _key, grant.Generation);
                         return LeaseLoss.TakenOver;
@@ -182,34 +195,22 @@ internal sealed class LeaseKeeper
                 return;
             }
 
-            await _kv.UpdateAsync(_key, FeedJsonContext.Serialize(Record(generation, released: true)), entry.Value.Revision, Raw, cancellationToken).ConfigureAwait(false);
+            await _store.UpdateAsync(FeedJsonContext.Serialize(Record(generation, released: true)), entry.Value.Revision, cancellationToken).ConfigureAwait(false);
             NatsLog.LeaseReleased(_logger, _key, generation);
         }
-        catch (Exception ex) when (ex is NatsKVWrongLastRevisionException || NatsBus.IsTransient(ex))
+        catch (Exception ex) when (ex is LeaseConflictException || NatsBus.IsTransient(ex))
         {
             // Someone else holds it, or the bus is gone: the standby takes over after the TTL instead.
         }
     }
 
     private async Task<ulong> RenewAsync(long generation, ulong revision, CancellationToken cancellationToken) =>
-        await _kv.UpdateAsync(_key, FeedJsonContext.Serialize(Record(generation, released: false)), revision, Raw, cancellationToken).ConfigureAwait(false);
+        await _store.UpdateAsync(FeedJsonContext.Serialize(Record(generation, released: false)), revision, cancellationToken).ConfigureAwait(false);
 
-    private async Task<(NatsKVEntry<byte[]>? Entry, LeaseRecord? Record)> ReadAsync(CancellationToken cancellationToken)
+    private async Task<(LeaseEntry? Entry, LeaseRecord? Record)> ReadAsync(CancellationToken cancellationToken)
     {
-        try
-        {
-            var entry = await _kv.GetEntryAsync(_key, serializer: Raw, cancellationToken: cancellationToken).ConfigureAwait(false);
-            return (entry, FeedJsonContext.ReadLease(entry.Value));
-        }
-        catch (NatsKVKeyNotFoundException)
-        {
-            return (null, null);
-        }
-        catch (NatsKVKeyDeletedException)
-        {
-            // Deleted by an operator: a create fails on the delete marker, so treat it as released at revision 0.
-            return (null, null);
-        }
+        var entry = await _store.GetAsync(cancellationToken).ConfigureAwait(false);
+        return entry is { } e ? (e, FeedJsonContext.ReadLease(e.Value)) : (null, null);
     }
 
     private LeaseRecord Record(long generation, bool released) => new(

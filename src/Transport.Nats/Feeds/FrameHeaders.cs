@@ -28,6 +28,7 @@ internal readonly record struct FrameHeaderValues(
         return headers;
     }
 
+    /// <summary>The message id; equal to <see cref="HeaderStrings.MessageId"/>.</summary>
     public static string MessageId(string feed, long generation, long sequence) =>
         string.Create(CultureInfo.InvariantCulture, $"{feed}-{generation}-{sequence}");
 
@@ -113,4 +114,49 @@ internal readonly record struct FrameHeaderValues(
         return headers.TryGetLastValue(name, out var text)
             && long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value);
     }
+}
+
+/// <summary>
+/// Builds one session's frame headers (the same as <see cref="FrameHeaderValues.ToHeaders"/>) without
+/// re-formatting what repeats: the generation and the message id's prefix are fixed for the session, the epoch
+/// and the lag change rarely and are formatted once per change. Only the receive time, the sequence and the
+/// message id are new strings per frame. Not thread-safe: the session's publisher owns it.
+/// </summary>
+internal sealed class HeaderStrings(string feed, long generation)
+{
+    private readonly string _generation = generation.ToString(CultureInfo.InvariantCulture);
+    private readonly string _idPrefix = string.Create(CultureInfo.InvariantCulture, $"{feed}-{generation}-");
+    private long _epoch = -1;
+    private string _epochText = "";
+    private long _lagged = -1;
+    private string _laggedText = "";
+
+    public NatsHeaders ToHeaders(in FrameHeaderValues v)
+    {
+        if (v.Epoch != _epoch)
+        {
+            _epoch = v.Epoch;
+            _epochText = v.Epoch.ToString(CultureInfo.InvariantCulture);
+        }
+
+        if (v.Lagged != _lagged)
+        {
+            _lagged = v.Lagged;
+            _laggedText = v.Lagged.ToString(CultureInfo.InvariantCulture);
+        }
+
+        return new NatsHeaders(7)
+        {
+            [RelayHeaders.Kind] = v.Kind == FrameKind.Binary ? "binary" : "text",
+            [RelayHeaders.Epoch] = _epochText,
+            [RelayHeaders.ReceivedAt] = v.ReceivedAtUnixMicros.ToString(CultureInfo.InvariantCulture),
+            [RelayHeaders.Sequence] = v.Sequence.ToString(CultureInfo.InvariantCulture),
+            [RelayHeaders.Lagged] = _laggedText,
+            [RelayHeaders.Generation] = v.Generation == generation ? _generation : v.Generation.ToString(CultureInfo.InvariantCulture),
+            [RelayHeaders.MessageId] = v.Generation == generation ? MessageId(v.Sequence) : FrameHeaderValues.MessageId(feed, v.Generation, v.Sequence),
+        };
+    }
+
+    /// <summary><c>{feed}-{generation}-{sequence}</c>, one allocation.</summary>
+    public string MessageId(long sequence) => string.Create(CultureInfo.InvariantCulture, $"{_idPrefix}{sequence}");
 }

@@ -188,7 +188,7 @@ public sealed class NatsRelay : IAsyncDisposable
             var js = new NatsJSContext(nats);
             var stream = await NatsBus.EnsureStreamAsync(js, _layout, _options.Stream, _time, stop.Token).ConfigureAwait(false);
             var kv = await NatsBus.EnsureBucketAsync(new NatsKVContext(js), _layout.Bucket, _time, stop.Token).ConfigureAwait(false);
-            var keeper = new LeaseKeeper(kv, _layout.LeaseKey, _options.Lease, _relayId, _endpoint, _time, _logger);
+            var keeper = new LeaseKeeper(new KvLeaseStore(kv, _layout.LeaseKey), _layout.LeaseKey, _options.Lease, _relayId, _endpoint, _time, _logger);
             await ServeAsync(nats, stream, kv, keeper, stop.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)

@@ -17,7 +17,7 @@ internal sealed class PublishLink : IAsyncDisposable
 
     private readonly NatsConnection _connection;
     private readonly INatsSub<byte[]> _acks;
-    private readonly string _prefix;
+    private readonly string _prefixDot;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _ackLoop;
     private int _dead;
@@ -26,7 +26,7 @@ internal sealed class PublishLink : IAsyncDisposable
     {
         _connection = connection;
         _acks = acks;
-        _prefix = prefix;
+        _prefixDot = prefix + ".";
         _connection.ConnectionDisconnected += (_, _) =>
         {
             MarkDead();
@@ -67,7 +67,7 @@ internal sealed class PublishLink : IAsyncDisposable
     public void MarkDead() => Volatile.Write(ref _dead, 1);
 
     public ValueTask PublishAsync(string subject, ReadOnlyMemory<byte> payload, NatsHeaders headers, long sequence, CancellationToken cancellationToken) =>
-        _connection.PublishAsync(subject, payload, headers, _prefix + "." + sequence.ToString(CultureInfo.InvariantCulture), RawMemory, cancellationToken: cancellationToken);
+        _connection.PublishAsync(subject, payload, headers, string.Create(CultureInfo.InvariantCulture, $"{_prefixDot}{sequence}"), RawMemory, cancellationToken: cancellationToken);
 
     public async ValueTask DisposeAsync()
     {
@@ -93,20 +93,32 @@ internal sealed class PublishLink : IAsyncDisposable
         _stop.Dispose();
     }
 
+    // Drains every acknowledgement already received into one batch for the session (one lock, at most one wake).
     private async Task AckLoopAsync(RelaySession session, CancellationToken cancellationToken)
     {
+        var batch = new (long Sequence, PubAck Ack)[256];
+        var reader = _acks.Msgs;
         try
         {
-            await foreach (var message in _acks.Msgs.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                var subject = message.Subject;
-                int dot = subject.LastIndexOf('.');
-                if (dot < 0 || !long.TryParse(subject.AsSpan(dot + 1), NumberStyles.None, CultureInfo.InvariantCulture, out long sequence))
+                int n = 0;
+                while (n < batch.Length && reader.TryRead(out var message))
                 {
-                    continue;
+                    var subject = message.Subject;
+                    int dot = subject.LastIndexOf('.');
+                    if (dot < 0 || !long.TryParse(subject.AsSpan(dot + 1), NumberStyles.None, CultureInfo.InvariantCulture, out long sequence))
+                    {
+                        continue;
+                    }
+
+                    batch[n++] = (sequence, PubAck.Parse(message.Data ?? [], message.HasNoResponders ? 503 : message.Headers?.Code ?? 0));
                 }
 
-                session.OnAck(sequence, PubAck.Parse(message.Data ?? [], message.HasNoResponders ? 503 : message.Headers?.Code ?? 0));
+                if (n > 0)
+                {
+                    session.OnAcks(batch.AsSpan(0, n));
+                }
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

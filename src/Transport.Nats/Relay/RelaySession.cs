@@ -131,6 +131,11 @@ internal sealed class RelaySession
     private readonly string _ackPrefix;
     private readonly long _maxFrameBytes;
     private readonly Signal _signal = new();
+
+    // The publisher sleeps while MaxInFlight frames are unacknowledged; acknowledgements wake it once the
+    // in-flight count is down to this (room for a batch), so it sends batches, not one frame per ack.
+    private readonly int _lowWater;
+    private readonly HeaderStrings _headerStrings;
     private readonly Dictionary<string, string> _subjects = new(StringComparer.Ordinal);
     private readonly DateTimeOffset _startedAt;
 
@@ -174,6 +179,8 @@ internal sealed class RelaySession
         _ackPrefix = "_TRANSPORT_ACK." + Guid.NewGuid().ToString("N");
         _maxFrameBytes = Math.Max(1, (nats.ServerInfo?.MaxPayload ?? 1024 * 1024) - HeaderAllowance);
         _buffer = new PendingBuffer(options.BufferFrames, options.BufferBytes, continuation.LastSequence);
+        _lowWater = options.MaxInFlight - Math.Max(1, Math.Min(256, options.MaxInFlight / 4));
+        _headerStrings = new HeaderStrings(layout.Feed, generation);
         _startedAt = time.GetUtcNow();
         lock (_state.Gate)
         {
@@ -508,15 +515,14 @@ internal sealed class RelaySession
                 for (int i = 0; i < n && !link.IsDead; i++)
                 {
                     ref readonly var entry = ref batch[i];
-                    var headers = FrameHeaderValues.ToHeaders(
+                    var headers = _headerStrings.ToHeaders(
                         new FrameHeaderValues(
                             entry.Frame.Kind,
                             _continuation.BaseEpoch + Math.Max(0, entry.Frame.Epoch),
                             entry.ReceivedAtUnixMicros,
                             entry.Sequence,
                             lag,
-                            _generation),
-                        _layout.Feed);
+                            _generation));
                     try
                     {
                         await link.PublishAsync(entry.Subject, entry.Frame.Payload, headers, entry.Sequence, cancellationToken).ConfigureAwait(false);
@@ -569,31 +575,46 @@ internal sealed class RelaySession
     // Guarded by _state.Gate: JetStream refused a publish; the publisher starts over on a fresh link.
     private bool _refused;
 
-    /// <summary>An acknowledgement (or refusal) for the frame with <paramref name="sequence"/>.</summary>
-    internal void OnAck(long sequence, in PubAck ack)
+    /// <summary>
+    /// Acknowledgements (or refusals) as the link received them, in one pass under the lock. The publisher is
+    /// woken only when it can send a batch again (in flight at or below the low-water mark), when nothing is
+    /// left (the drain's end), or at a refusal: not once per acknowledgement.
+    /// </summary>
+    internal void OnAcks(ReadOnlySpan<(long Sequence, PubAck Ack)> acks)
     {
+        bool wake = false;
+        string? refusal = null;
         lock (_state.Gate)
         {
-            if (ack.Success)
+            long before = _buffer.Acknowledged;
+            foreach (var (sequence, ack) in acks)
             {
-                long before = _buffer.Acknowledged;
-                _buffer.Acknowledge(sequence);
-                _state.Acknowledged += _buffer.Acknowledged - before;
-                _state.LastAcknowledgedSequence = Math.Max(_state.LastAcknowledgedSequence, _buffer.LastAcknowledgedSequence);
+                if (ack.Success)
+                {
+                    _buffer.Acknowledge(sequence);
+                }
+                else
+                {
+                    refusal ??= ack.Error ?? "refused";
+                    _state.LastError = "JetStream refused a publish: " + ack.Error;
+                    _refused = true;
+                }
             }
-            else
-            {
-                _state.LastError = "JetStream refused a publish: " + ack.Error;
-                _refused = true;
-            }
+
+            _state.Acknowledged += _buffer.Acknowledged - before;
+            _state.LastAcknowledgedSequence = Math.Max(_state.LastAcknowledgedSequence, _buffer.LastAcknowledgedSequence);
+            wake = refusal is not null || _buffer.InFlight <= _lowWater || _buffer.Count == 0;
         }
 
-        if (!ack.Success)
+        if (refusal is not null)
         {
-            NatsLog.PublishRefused(_logger, _layout.Feed, ack.Error ?? "refused");
+            NatsLog.PublishRefused(_logger, _layout.Feed, refusal);
         }
 
-        _signal.Set();
+        if (wake)
+        {
+            _signal.Set();
+        }
     }
 
     /// <summary>The publish connection died.</summary>

@@ -170,4 +170,26 @@ public sealed class LayoutHeadersAndOptionsTests
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
         Assert.Contains("nats://h:4222", error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void A_sessions_cached_header_strings_give_the_same_headers_as_formatting_each_frame()
+    {
+        var cached = new HeaderStrings("binance", 3);
+        var values = new[]
+        {
+            new FrameHeaderValues(FrameKind.Text, 0, 1_765_000_000_000_001, 1, 0, 3),
+            new FrameHeaderValues(FrameKind.Binary, 0, 1_765_000_000_000_002, 2, 0, 3),
+            new FrameHeaderValues(FrameKind.Text, 1, 1_765_000_000_000_003, 3, 5, 3), // epoch and lag moved
+            new FrameHeaderValues(FrameKind.Text, 1, 1_765_000_000_000_004, 4, 5, 3),
+            new FrameHeaderValues(FrameKind.Text, 2, 1_765_000_000_000_005, 5, 0, 4), // and back; another generation
+        };
+        foreach (var v in values)
+        {
+            var expected = FrameHeaderValues.ToHeaders(v, "binance");
+            var actual = cached.ToHeaders(v);
+            Assert.Equal(expected.OrderBy(h => h.Key).Select(h => $"{h.Key}={h.Value}"), actual.OrderBy(h => h.Key).Select(h => $"{h.Key}={h.Value}"));
+            Assert.True(FrameHeaderValues.TryRead(actual, out var read));
+            Assert.Equal(v, read);
+        }
+    }
 }

@@ -11,7 +11,6 @@ public sealed class ChildProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly ConcurrentQueue<(long At, string Line)> _lines = new();
-    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private ChildProcess(Process process, string name)
     {
@@ -32,6 +31,9 @@ public sealed class ChildProcess : IAsyncDisposable
     public IReadOnlyList<(long At, string Line)> TimedLines => _lines.ToList();
 
     public string Output => string.Join('\n', Lines);
+
+    /// <summary>Pulsed at every line received and at the exit.</summary>
+    public Pulse Changed { get; } = new();
 
     /// <summary>Starts samples/<paramref name="sample"/> (built with the tests) with <paramref name="args"/>.</summary>
     public static ChildProcess Start(string sample, params string[] args)
@@ -64,29 +66,51 @@ public sealed class ChildProcess : IAsyncDisposable
     /// <summary>Waits for a line matching <paramref name="match"/> (already received ones included).</summary>
     public async Task<string> WaitForLineAsync(Func<string, bool> match, TimeSpan bound, string what)
     {
-        var deadline = Environment.TickCount64 + (long)bound.TotalMilliseconds;
+        string? found = null;
+        await WaitUntilAsync(() => (found = _lines.Select(l => l.Line).FirstOrDefault(match)) is not null, bound, $"a line for '{what}'");
+        return found!;
+    }
+
+    /// <summary>
+    /// Waits until <paramref name="condition"/> holds, re-checked at every line and at the exit (no timer); once the
+    /// process has exited and its output is drained, a condition still false fails at once.
+    /// </summary>
+    public async Task WaitUntilAsync(Func<bool> condition, TimeSpan bound, string what)
+    {
+        using var timeout = new CancellationTokenSource(bound);
         while (true)
         {
-            var changed = Volatile.Read(ref _changed).Task;
-            var line = _lines.Select(l => l.Line).FirstOrDefault(match);
-            if (line is not null)
+            var next = Changed.Next;
+            if (condition())
             {
-                return line;
+                return;
             }
 
-            var left = deadline - Environment.TickCount64;
-            if (left <= 0 || (_process.HasExited && _lines.Select(l => l.Line).FirstOrDefault(match) is null && await Settled()))
+            if (_process.HasExited)
             {
-                throw new TimeoutException($"{Name} (pid {Pid}): no line for '{what}' within {bound} (exited: {_process.HasExited}). Output:\n{Tail(60)}");
+                // Waits for the end of its redirected output too: every line is in.
+                await _process.WaitForExitAsync(CancellationToken.None);
+                if (condition())
+                {
+                    return;
+                }
+
+                throw new TimeoutException($"{Name} (pid {Pid}) exited ({_process.ExitCode}) before {what}. Output:\n{Tail(60)}");
             }
 
-            await Task.WhenAny(changed, Task.Delay(TimeSpan.FromMilliseconds(Math.Min(left, 200))));
-        }
+            try
+            {
+                await next.WaitAsync(timeout.Token);
+            }
+            catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+            {
+                if (condition())
+                {
+                    return;
+                }
 
-        async Task<bool> Settled()
-        {
-            await _process.WaitForExitAsync();
-            return true;
+                throw new TimeoutException($"{Name} (pid {Pid}): not {what} within {bound} (exited: {_process.HasExited}). Output:\n{Tail(60)}");
+            }
         }
     }
 
@@ -140,7 +164,7 @@ public sealed class ChildProcess : IAsyncDisposable
         }
     }
 
-    private void Pulse() => Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+    private void Pulse() => Changed.Set();
 }
 
 /// <summary>Where the samples' builds are: the same configuration as this test assembly.</summary>

@@ -14,6 +14,7 @@ public sealed class RelayHarness : IAsyncDisposable
 {
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentQueue<FakeReconnectingConnection> _opened = new();
+    private readonly Pulse _openedPulse = new();
 
     public RelayHarness(string url, string feed, string relayId = "r1", Action<NatsRelayOptions>? configure = null, Func<Frame, string?>? keySelector = null)
     {
@@ -23,6 +24,7 @@ public sealed class RelayHarness : IAsyncDisposable
         {
             var fake = new FakeReconnectingConnection(relayId);
             _opened.Enqueue(fake);
+            _openedPulse.Set();
             return ValueTask.FromResult(RelayInput.FromConnection(fake.Connection));
         }, keySelector);
         Running = Relay.RunAsync(_stop.Token);
@@ -41,7 +43,7 @@ public sealed class RelayHarness : IAsyncDisposable
     public async Task<FakeReconnectingConnection> ActiveAsync(TimeSpan? bound = null)
     {
         await Relay.WaitAsync(s => s.Role == RelayRole.Active, CancellationToken.None).AsTask().WaitAsync(bound ?? TimeSpan.FromSeconds(30));
-        await TestSetup.EventuallyAsync(() => !_opened.IsEmpty, TimeSpan.FromSeconds(10), () => "no venue connection opened");
+        await TestSetup.WaitUntilAsync(() => !_opened.IsEmpty, _openedPulse, TimeSpan.FromSeconds(10), () => "no venue connection opened");
         var fake = _opened.Last();
         if (!fake.Current.IsUp)
         {
@@ -90,7 +92,11 @@ public static class Harness
 {
     public static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
 
-    /// <summary>Short lease timings for tests: renew 200 ms, fence 800 ms, ttl 1.6 s, check 100 ms.</summary>
+    /// <summary>
+    /// Lease timings for the in-process tests (none of them fails over): renew 200 ms as before, but fence 10 s and
+    /// ttl 20 s, so a loaded machine's slow renewals never fence the only relay mid-test (its unacknowledged frames
+    /// would be lost by design).
+    /// </summary>
     public static NatsRelayOptions RelayOptions(string url, string feed, string relayId) => new()
     {
         Feed = feed,
@@ -100,8 +106,8 @@ public static class Harness
         Lease = new NatsLeaseOptions
         {
             RenewInterval = TimeSpan.FromMilliseconds(200),
-            FenceAfter = TimeSpan.FromMilliseconds(800),
-            Ttl = TimeSpan.FromMilliseconds(1600),
+            FenceAfter = TimeSpan.FromSeconds(10),
+            Ttl = TimeSpan.FromSeconds(20),
             CheckInterval = TimeSpan.FromMilliseconds(100),
         },
         AckTimeout = TimeSpan.FromSeconds(2),

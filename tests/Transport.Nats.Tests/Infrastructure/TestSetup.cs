@@ -17,18 +17,47 @@ internal static class TestSetup
     /// <summary>A feed name no other test uses on the shared server.</summary>
     public static string NewFeed(string prefix) => $"{prefix}-{Interlocked.Increment(ref _feed)}-{Guid.NewGuid().ToString("N")[..6]}";
 
-    /// <summary>Polls <paramref name="condition"/> every 20 ms until it holds or the bound passes (then fails with <paramref name="what"/>).</summary>
-    public static async Task EventuallyAsync(Func<bool> condition, TimeSpan bound, Func<string> what)
+    /// <summary>
+    /// Waits until <paramref name="condition"/> holds, re-checking it at every <paramref name="changed"/> pulse
+    /// (never on a timer); fails with <paramref name="what"/> when the bound passes first.
+    /// </summary>
+    public static async Task WaitUntilAsync(Func<bool> condition, Pulse changed, TimeSpan bound, Func<string> what)
     {
-        var deadline = Environment.TickCount64 + (long)bound.TotalMilliseconds;
-        while (!condition())
+        using var timeout = new CancellationTokenSource(bound);
+        while (true)
         {
-            if (Environment.TickCount64 > deadline)
+            // Taken before the check: a change between the check and the wait completes it.
+            var next = changed.Next;
+            if (condition())
             {
-                Assert.Fail($"Not within {bound}: {what()}");
+                return;
             }
 
-            await Task.Delay(20);
+            try
+            {
+                await next.WaitAsync(timeout.Token);
+            }
+            catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+            {
+                if (condition())
+                {
+                    return;
+                }
+
+                Assert.Fail($"Not within {bound}: {what()}");
+            }
         }
     }
+}
+
+/// <summary>A change signal: <see cref="Next"/> completes at the next <see cref="Set"/>, so a waiter re-checks its condition then.</summary>
+public sealed class Pulse
+{
+    private TaskCompletionSource _next = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes at the next <see cref="Set"/> after it was read.</summary>
+    public Task Next => Volatile.Read(ref _next).Task;
+
+    /// <summary>Something changed: wakes every waiter.</summary>
+    public void Set() => Interlocked.Exchange(ref _next, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 }

@@ -32,9 +32,17 @@ public sealed partial class VenueLog : IAsyncDisposable
         return log;
     }
 
+    /// <summary>Pulsed at every session opened or closed.</summary>
+    public Pulse Changed { get; } = new();
+
+    /// <summary>Waits until <paramref name="condition"/> holds for the sessions (re-checked at every session change).</summary>
+    public Task WaitUntilAsync(Func<IReadOnlyList<(long Id, long Opened, long? Closed)>, bool> condition, TimeSpan bound) =>
+        TestSetup.WaitUntilAsync(() => condition(Sessions), Changed, bound, Describe);
+
     /// <summary>Every session: id, opened, closed (null while open).</summary>
     public IReadOnlyList<(long Id, long Opened, long? Closed)> Sessions =>
-        [.. _sessions.OrderBy(s => s.Key).Select(s => (s.Key, s.Value.Opened, s.Value.Closed))];
+        // ToArray is the dictionary's atomic snapshot (LINQ over it directly can race with an add: Count, then CopyTo).
+        [.. _sessions.ToArray().OrderBy(s => s.Key).Select(s => (s.Key, s.Value.Opened, s.Value.Closed))];
 
     /// <summary>The longest time two sessions were open at once, in milliseconds (0: never).</summary>
     public long MaxOverlapMs()
@@ -81,6 +89,8 @@ public sealed partial class VenueLog : IAsyncDisposable
         {
             _sessions.AddOrUpdate(id, _ => (now, now), (_, s) => (s.Opened, now));
         }
+
+        Changed.Set();
     }
 
     [GeneratedRegex(@"^#(\d+) (connected|disconnected)")]

@@ -87,6 +87,7 @@ public sealed class RelayTests(NatsFixture nats)
         await harness.WaitAsync(s => s.FramesAcknowledged == 1, "s.FramesAcknowledged == 1");
 
         await server.KillAsync();
+        await harness.WaitAsync(s => !s.BusConnected, "the bus seen down"); // so no frame below goes out before the outage is known
         for (int i = 0; i < 500; i++)
         {
             venue.PushText("during " + i);
@@ -125,11 +126,22 @@ public sealed class RelayTests(NatsFixture nats)
         venue.GoUp();
         venue.PushText("tick");
         await harness.WaitAsync(s => s.FramesAcknowledged == 1, "s.FramesAcknowledged == 1");
-        await Task.Delay(300); // a lifecycle tick
 
         await using var connection = new NatsConnection(new NatsOpts { Url = Url });
         var js = new NatsJSContext(connection);
         var kv = await new NatsKVContext(js).GetStoreAsync(harness.Relay.Layout.Bucket);
+
+        // The relay writes the lifecycle at every change: watch the key until it carries the refused handshake.
+        using (var bound = new CancellationTokenSource(Harness.Bound))
+        {
+            await foreach (var entry in kv.WatchAsync(harness.Relay.Layout.LifecycleKey, serializer: NatsRawSerializer<byte[]>.Default, cancellationToken: bound.Token))
+            {
+                if (entry.Value is { } value && Encoding.UTF8.GetString(value).Contains("Handshake rejected (401).", StringComparison.Ordinal))
+                {
+                    break;
+                }
+            }
+        }
         var everything = new StringBuilder();
         foreach (var key in new[] { harness.Relay.Layout.LifecycleKey, harness.Relay.Layout.LeaseKey })
         {

@@ -13,6 +13,7 @@ public sealed class LifecycleChannelTests
         public readonly TaskCompletionSource Completed = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public Func<LifecycleSnapshot, bool>? Throw;
         public int Thread;
+        public readonly Infrastructure.Pulse Changed = new();
 
         public void OnCompleted() => Completed.TrySetResult();
 
@@ -28,6 +29,7 @@ public sealed class LifecycleChannelTests
                 Seen.Add(value);
             }
 
+            Changed.Set();
             if (Throw?.Invoke(value) == true)
             {
                 throw new InvalidOperationException("observer bug");
@@ -46,7 +48,7 @@ public sealed class LifecycleChannelTests
         using var blocked = new ManualResetEventSlim(false);
         var recorder = new Recorder { Throw = s => { if (s.Version == 1) { blocked.Wait(Bound); } return false; } };
         using var _ = channel.Subscribe(recorder);
-        await TestSetupWait(() => { lock (recorder.Seen) { return recorder.Seen.Count > 0; } });
+        await TestSetupWait(recorder, () => { lock (recorder.Seen) { return recorder.Seen.Count > 0; } });
 
         // The observer is stuck in OnNext: publishing never waits for it.
         var publishing = Task.Run(() =>
@@ -60,7 +62,7 @@ public sealed class LifecycleChannelTests
         Assert.Equal(51, channel.Current.Version);
         blocked.Set();
 
-        await TestSetupWait(() => { lock (recorder.Seen) { return recorder.Seen[^1].Version == 51; } });
+        await TestSetupWait(recorder, () => { lock (recorder.Seen) { return recorder.Seen[^1].Version == 51; } });
         lock (recorder.Seen)
         {
             Assert.Equal(1, recorder.Seen[0].Version);
@@ -79,9 +81,9 @@ public sealed class LifecycleChannelTests
         using var a = channel.Subscribe(bad);
         using var b = channel.Subscribe(good);
         channel.Publish(s => s with { Phase = ConnectionPhase.Connected });
-        await TestSetupWait(() => { lock (bad.Seen) { return bad.Seen.Any(s => s.Version == 1); } });
+        await TestSetupWait(bad, () => { lock (bad.Seen) { return bad.Seen.Any(s => s.Version == 1); } });
         channel.Publish(s => s with { Phase = ConnectionPhase.Reconnecting });
-        await TestSetupWait(() => { lock (good.Seen) { return good.Seen.Any(s => s.Version == 2); } });
+        await TestSetupWait(good, () => { lock (good.Seen) { return good.Seen.Any(s => s.Version == 2); } });
         lock (bad.Seen)
         {
             Assert.DoesNotContain(bad.Seen, s => s.Version == 2);
@@ -137,6 +139,6 @@ public sealed class LifecycleChannelTests
         Assert.Equal(TransportErrorKind.Shutdown, error.Kind);
     }
 
-    private static Task TestSetupWait(Func<bool> condition) =>
-        Infrastructure.TestSetup.EventuallyAsync(condition, Bound, () => "the observer did not see the expected snapshots");
+    private static Task TestSetupWait(Recorder recorder, Func<bool> condition) =>
+        Infrastructure.TestSetup.WaitUntilAsync(condition, recorder.Changed, Bound, () => "the observer did not see the expected snapshots");
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using NATS.Client.Core;
 using Transport.Nats.Tests.Infrastructure;
 using Transport.Testing.Chaos;
 using Xunit.Abstractions;
@@ -15,12 +16,13 @@ public sealed partial class ProcessTests(NatsFixture nats, ITestOutputHelper out
 {
     private static readonly TimeSpan Start = TimeSpan.FromSeconds(60);
 
-    // Short lease timings, so failover tests take seconds: renew 250 ms, fence 1 s, ttl 2 s, check 100 ms.
+    // Short lease timings, so failover tests take seconds: renew 250 ms, fence 2 s, ttl 4 s, check 100 ms (a fence
+    // of 1 s fenced the active relay spuriously on a machine loaded to 36: renewals took longer than that).
     private static readonly NatsLeaseOptions Lease = new()
     {
         RenewInterval = TimeSpan.FromMilliseconds(250),
-        FenceAfter = TimeSpan.FromSeconds(1),
-        Ttl = TimeSpan.FromSeconds(2),
+        FenceAfter = TimeSpan.FromSeconds(2),
+        Ttl = TimeSpan.FromSeconds(4),
         CheckInterval = TimeSpan.FromMilliseconds(100),
     };
 
@@ -108,10 +110,28 @@ public sealed partial class ProcessTests(NatsFixture nats, ITestOutputHelper out
         var positionFile = Path.Combine(Path.GetTempPath(), $"{feed}.position");
         string[] mode = durable ? ["--durable", "desk"] : ["--position-file", positionFile];
         long lastBefore;
+
+        // The durable consumer's acknowledgements, as JetStream receives them ($JS.ACK.{stream}.{durable}.…).
+        await using var watcher = new NatsConnection(new NatsOpts { Url = nats.Server.Url });
+        var layout = new NatsFeedLayout(feed);
+        await using var acks = await watcher.SubscribeCoreAsync<byte[]>($"$JS.ACK.{layout.StreamName}.desk.>");
+        await watcher.PingAsync();
         await using (var first = ChildProcess.Start("ConsoleSubscriber", ["--from-nats", nats.Server.Url, "--feed", feed, "--frames", .. mode]))
         {
-            await TestSetup.EventuallyAsync(() => Frames(first).Count >= 100 || first.HasExited, Start, () => first.Tail(20));
-            await Task.Delay(500); // a few acknowledgement intervals (durable) and position writes (ordered) go by
+            await first.WaitUntilAsync(() => Frames(first).Count >= 100, Start, "100 frames printed");
+            if (durable)
+            {
+                // At least one acknowledgement reached JetStream (the consumer acknowledges every AckInterval).
+                using var bound = new CancellationTokenSource(Start);
+                Assert.True(await acks.Msgs.WaitToReadAsync(bound.Token), "no acknowledgement reached JetStream");
+            }
+            else
+            {
+                // The sample stores the position after each batch and every 50 frames, before printing the next
+                // frame: with 100 frames printed, a position was stored.
+                Assert.True(File.Exists(positionFile), "no position stored after 100 frames");
+            }
+
             first.Kill(); // SIGKILL: no summary, no final acknowledgement, no final position write
             await first.WaitForExitAsync(Start);
             lastBefore = Frames(first)[^1].Relay;
@@ -163,7 +183,7 @@ public sealed partial class ProcessTests(NatsFixture nats, ITestOutputHelper out
 
         var activeLine = await b.WaitForLineAsync(Active, Start, "B active");
         long takeoverMs = b.TimedLines.First(l => l.Line == activeLine).At - killedAt;
-        await TestSetup.EventuallyAsync(() => venue.Sessions.Count >= 2, Start, venue.Describe);
+        await venue.WaitUntilAsync(sessions => sessions.Count >= 2, Start);
         long venueMs = venue.Sessions[1].Opened - killedAt;
         await b.WaitForLineAsync(l => Acked(l) >= ackedByA + 100, Start, "B publishing");
         var resumed = await consumer.Lifecycle.WaitAsync(s => s.IsUp && s.Epoch >= 1).AsTask().WaitAsync(Start);
@@ -171,12 +191,11 @@ public sealed partial class ProcessTests(NatsFixture nats, ITestOutputHelper out
         var bound = Lease.TakeoverBound;
         output.WriteLine($"kill -9 of the active relay: standby active after {takeoverMs} ms, its venue session open after {venueMs} ms (bound {bound.TotalMilliseconds} ms + one connect); sessions {venue.Describe()}; max overlap {venue.MaxOverlapMs()} ms");
 
-        // The standby holds the venue connection within the bound (+ 1.5 s for process and connect latency on a loaded 2-core machine).
-        Assert.InRange(takeoverMs, 0, (long)bound.TotalMilliseconds + 1_500);
-        Assert.InRange(venueMs, 0, (long)bound.TotalMilliseconds + 1_500);
-
-        // Never two venue sessions for longer than the bound (a killed process's socket closes at once: none).
-        Assert.InRange(venue.MaxOverlapMs(), 0, (long)bound.TotalMilliseconds);
+        // The takeover times are printed above, not asserted (timing is measured, never asserted: a loaded machine
+        // adds seconds); the bound itself is proven on the manual clock (LeaseKeeperTests, Lease.L4). What is
+        // asserted is the order: the standby's session opened only after the killed relay's closed.
+        var sessions = venue.Sessions;
+        Assert.True(sessions[^2].Closed is { } closed && closed <= sessions[^1].Opened, $"two venue sessions overlapped: {venue.Describe()}");
 
         // No frame JetStream acknowledged is lost: every sequence up to A's last acknowledged one is stored, in order,
         // and B continues the sequence on the next epoch and generation.
@@ -217,14 +236,14 @@ public sealed partial class ProcessTests(NatsFixture nats, ITestOutputHelper out
         await a.WaitForLineAsync(l => l.StartsWith("ROLE Fenced", StringComparison.Ordinal) || l.StartsWith("ROLE Standby", StringComparison.Ordinal) && a.Lines.Any(Active), Start, "A fenced");
         var activeLine = await b.WaitForLineAsync(Active, Start, "B active");
         long takeoverMs = b.TimedLines.First(l => l.Line == activeLine).At - stalledAt;
-        await TestSetup.EventuallyAsync(() => venue.Sessions.Count >= 2 && venue.Sessions[0].Closed is not null, Start, venue.Describe);
+        await venue.WaitUntilAsync(sessions => sessions.Count >= 2 && sessions[0].Closed is not null, Start);
         var sessions = venue.Sessions;
         long aClosedMs = sessions[0].Closed!.Value - stalledAt;
         long bOpenedMs = sessions[1].Opened - stalledAt;
         output.WriteLine($"stall of the active relay: its venue session closed after {aClosedMs} ms (fence {Lease.FenceAfter.TotalMilliseconds} ms), the standby's opened after {bOpenedMs} ms (takeover {takeoverMs} ms; bound {Lease.TakeoverBound.TotalMilliseconds} ms); max overlap {venue.MaxOverlapMs()} ms");
 
         Assert.True(sessions[0].Closed <= sessions[1].Opened, $"the two venue sessions overlapped: {venue.Describe()}");
-        Assert.InRange(takeoverMs, 0, (long)Lease.TakeoverBound.TotalMilliseconds + 1_500);
+        // takeoverMs is printed, not asserted (see the kill test).
         await b.WaitForLineAsync(l => Acked(l) > 0 && a.Lines.Select(Acked).Max() < Acked(l), Start, "B publishing past A");
     }
 
