@@ -10,7 +10,6 @@ namespace Transport.Benchmarks.Server;
 internal sealed class ServerConnection
 {
     private readonly HttpContext _context;
-    private readonly byte[] _readBuffer = new byte[64 * 1024];
     private long _dataMessages;
     private long _countTarget = long.MaxValue;
     private TaskCompletionSource? _countReached;
@@ -65,7 +64,7 @@ internal sealed class ServerConnection
     /// </summary>
     public async Task DrainUntilCloseAsync(Func<Task>? beforeCloseReply = null)
     {
-        var buffer = _readBuffer;
+        var buffer = new byte[64 * 1024]; // per drain, not per connection: an idle server connection holds none
         int filled = 0;
         while (true)
         {

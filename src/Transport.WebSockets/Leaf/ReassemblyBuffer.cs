@@ -11,8 +11,9 @@ namespace Transport.WebSockets;
 /// Reassembly.B1: the array never grows past the message limit: growth doubles through the shared
 ///     pool while the pool's power-of-two size fits under the limit, and the last step allocates an
 ///     exact-size array (the pool would round a 1 MiB + 1 request up to 2 MiB).
-/// Also (design rule, no dedicated test yet): after a message, a buffer grown past twice the base size goes back to the pool, so
-///     one multi-MB snapshot does not pin multi-MB for the connection's life.
+/// Reassembly.B3 (test: PipeLeafIdleTests): the array is rented when a message first needs it and goes back
+///     to the pool when the message is done (<see cref="Reset"/>), so a connection between messages holds
+///     none (docs/adr/0021-cost-at-scale.md) and one multi-MB snapshot does not pin multi-MB for the connection's life.
 /// Not thread-safe: one receive at a time owns it.
 /// </remarks>
 internal sealed class ReassemblyBuffer
@@ -26,8 +27,11 @@ internal sealed class ReassemblyBuffer
     {
         _maxBytes = maxBytes;
         _baseBytes = Math.Max(1, Math.Min(baseBytes, maxBytes));
-        (_array, _pooled) = Allocate(_baseBytes);
+        _array = []; // B3: rented on first use
     }
+
+    /// <summary>Bytes of array held now (0 between messages, B3).</summary>
+    public int HeldBytes => _array.Length;
 
     /// <summary>The array (its first <see cref="Length"/> bytes are the message so far).</summary>
     public byte[] Array => _array;
@@ -51,6 +55,12 @@ internal sealed class ReassemblyBuffer
     /// <param name="extra">Bytes wanted beyond <see cref="Length"/>.</param>
     public void EnsureRoom(int extra)
     {
+        if (_array.Length == 0)
+        {
+            // B3: the first use of this message rents the base size (or more, capped at the limit).
+            (_array, _pooled) = Allocate((int)Math.Min(Math.Max(extra, _baseBytes), _maxBytes));
+        }
+
         var needed = (long)Length + extra;
         if (needed <= _array.Length || _array.Length >= _maxBytes)
         {
@@ -65,15 +75,13 @@ internal sealed class ReassemblyBuffer
         _pooled = pooled;
     }
 
-    /// <summary>Forgets the message; shrinks a grown array (B2).</summary>
+    /// <summary>Forgets the message and returns the array to the pool (B3).</summary>
     public void Reset()
     {
         Length = 0;
-        if (_array.Length > (long)_baseBytes * 2)
-        {
-            Return();
-            (_array, _pooled) = Allocate(_baseBytes);
-        }
+        Return();
+        _array = [];
+        _pooled = false;
     }
 
     /// <summary>Returns the array to the pool (once, when the connection is disposed).</summary>

@@ -92,6 +92,9 @@ internal sealed class FrameReader : ILeafReceiver
         _message = new ReassemblyBuffer(receiveBufferBytes, maxMessageBytes);
     }
 
+    /// <summary>Bytes the reassembly buffer holds now (PipeLeaf.R9: none between messages; for tests).</summary>
+    internal int ReassemblyHeldBytes => _message.HeldBytes;
+
     private enum Parsed
     {
         Frame,
