@@ -9,18 +9,19 @@ using Transport.Benchmarks.Scenarios;
 using Transport.Benchmarks.Server;
 
 // dotnet run -c Release --project bench/Transport.Benchmarks -- [--quick] [scenario...]
-// Scenarios: receive latency send batch fanout recovery slow idle (default: all), micro (BenchmarkDotNet, only when named).
+// Scenarios: receive latency tail send batch fanout recovery slow idle (default: all), micro (BenchmarkDotNet, only when named).
 // Diagnostics: BENCH_CLIENTS=RawReused,PipeLease (ReceiveClient names, comma-separated) runs only those receive clients;
 // BENCH_SIZES=100,1024 only those receive sizes; BENCH_ROUNDS=n rounds; BENCH_MICRO=LeasePoolBenchmarks only those micro classes.
 if (args.Length > 0 && args[0] == "--child")
 {
-    // A child process of a scenario that measures one process alone (idle: the server, each client).
-    return await Idle.ChildAsync(args[1..]);
+    // A child process of a scenario that measures one process alone (idle: the server, each client), or
+    // one micro operation in a loop for instruction counting (bench/instructions.sh).
+    return args[1] == "loop" ? InstructionLoops.Run(args[2], int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture)) : await Idle.ChildAsync(args[1..]);
 }
 
 var quick = args.Contains("--quick");
 var named = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).Select(a => a.ToLowerInvariant()).ToHashSet();
-string[] known = ["receive", "latency", "send", "batch", "fanout", "recovery", "slow", "idle", "micro"];
+string[] known = ["receive", "latency", "tail", "send", "batch", "fanout", "recovery", "slow", "idle", "micro"];
 var unknown = named.Except(known).ToArray();
 if (unknown.Length > 0 || args.Contains("--help"))
 {
@@ -62,6 +63,7 @@ await using (var server = await BenchServer.StartAsync())
     [
         ("receive", ReceiveThroughput.RunAsync),
         ("latency", Latency.RunAsync),
+        ("tail", Tail.RunAsync),
         ("send", SendThroughput.RunAsync),
         ("batch", BatchSend.RunAsync),
         ("fanout", FanOutThroughput.RunAsync),

@@ -162,9 +162,10 @@ internal static class Idle
         await idle.OpenAsync(count, CancellationToken.None).ConfigureAwait(false);
         var openSeconds = open.Elapsed.TotalSeconds;
         var after = Snapshot.Take();
-        await GcDump.MaybeAsync(kind, "after").ConfigureAwait(false);
 
-        // Idle: nothing arrives; only timers and keep-alives run.
+        // Idle: nothing arrives; only timers and keep-alives run. Up to 3 s to settle first (the thread pool's
+        // and the tiered JIT's background work after the burst of opening).
+        await Task.Delay(TimeSpan.FromSeconds(Math.Min(3, idleSeconds))).ConfigureAwait(false);
         var g0 = GC.CollectionCount(0);
         var g1 = GC.CollectionCount(1);
         var g2 = GC.CollectionCount(2);
@@ -188,6 +189,7 @@ internal static class Idle
             ["idle_gen2"] = GC.CollectionCount(2) - g2,
         };
         idle.Check();
+        await GcDump.MaybeAsync(kind, "after").ConfigureAwait(false); // after the idle window: a dump costs CPU
         return result;
     }
 
