@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Records the current public API of the three packages in their PublicAPI.Unshipped.txt files
+# Records the current public API of the packages in their PublicAPI.Unshipped.txt files
 # (Microsoft.CodeAnalysis.PublicApiAnalyzers; ADR 0012). Run it after changing a public surface,
 # then review and commit the diff:
 #
@@ -25,7 +25,7 @@ case "${1:-}" in
 esac
 
 # Dependency order: a package's references are recorded before it.
-packages=(Transport.Abstractions Transport.WebSockets Transport.Mock)
+packages=(Transport.Abstractions Transport.WebSockets Transport.Mock Transport.Nats)
 header='#nullable enable'
 backup=$(mktemp -d)
 trap 'rm -rf "$backup"' EXIT

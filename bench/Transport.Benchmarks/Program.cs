@@ -9,7 +9,7 @@ using Transport.Benchmarks.Scenarios;
 using Transport.Benchmarks.Server;
 
 // dotnet run -c Release --project bench/Transport.Benchmarks -- [--quick] [scenario...]
-// Scenarios: receive latency tail send batch fanout recovery slow idle (default: all), micro (BenchmarkDotNet, only when named).
+// Scenarios: receive latency tail send batch fanout recovery slow relay legs idle (default: all), micro (BenchmarkDotNet, only when named).
 // Diagnostics: BENCH_CLIENTS=RawReused,PipeLease (ReceiveClient names, comma-separated) runs only those receive clients;
 // BENCH_SIZES=100,1024 only those receive sizes; BENCH_ROUNDS=n rounds; BENCH_MICRO=LeasePoolBenchmarks only those micro classes.
 if (args.Length > 0 && args[0] == "--child")
@@ -21,7 +21,7 @@ if (args.Length > 0 && args[0] == "--child")
 
 var quick = args.Contains("--quick");
 var named = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).Select(a => a.ToLowerInvariant()).ToHashSet();
-string[] known = ["receive", "latency", "tail", "send", "batch", "fanout", "recovery", "slow", "idle", "micro"];
+string[] known = ["receive", "latency", "tail", "send", "batch", "fanout", "recovery", "slow", "relay", "legs", "idle", "micro"];
 var unknown = named.Except(known).ToArray();
 if (unknown.Length > 0 || args.Contains("--help"))
 {
@@ -36,7 +36,7 @@ if (named.Contains("micro"))
         .AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance))
         .WithOptions(ConfigOptions.DisableLogFile);
     // BENCH_MICRO=PipeLeafBenchmarks (comma-separated class names) runs only those classes.
-    Type[] micro = [typeof(RingBenchmarks), typeof(SendQueueBenchmarks), typeof(FanOutBenchmarks), typeof(PipeLeafBenchmarks), typeof(LeasePoolBenchmarks), typeof(LeaseOwnershipBenchmarks)];
+    Type[] micro = [typeof(RingBenchmarks), typeof(SendQueueBenchmarks), typeof(FanOutBenchmarks), typeof(PipeLeafBenchmarks), typeof(LeasePoolBenchmarks), typeof(LeaseOwnershipBenchmarks), typeof(DedupeBenchmarks)];
     if (Environment.GetEnvironmentVariable("BENCH_MICRO") is { Length: > 0 } onlyMicro)
     {
         micro = [.. micro.Where(t => onlyMicro.Split(',').Contains(t.Name))];
@@ -69,6 +69,8 @@ await using (var server = await BenchServer.StartAsync())
         ("fanout", FanOutThroughput.RunAsync),
         ("recovery", Recovery.RunAsync),
         ("slow", SlowConsumer.RunAsync),
+        ("relay", RelayScenario.RunAsync),
+        ("legs", Legs.RunAsync),
         ("idle", Idle.RunAsync),
     ];
     foreach (var (name, run) in scenarios)

@@ -15,6 +15,7 @@ internal sealed class FeedMonitor
     private readonly Queue<(long Timestamp, long Frames)> _samples = new(); // guarded by _gate
     private TimeSpan _downTotal; // guarded by _gate: completed down periods
     private DateTimeOffset? _downSince; // guarded by _gate
+    private readonly List<TimeSpan> _outages = []; // guarded by _gate: LastOutage of every reconnect, in order
 
     public FeedMonitor(ReconnectingConnection connection, Func<long> frames, TimeProvider time)
     {
@@ -40,6 +41,15 @@ internal sealed class FeedMonitor
         get
         {
             lock (_gate) return _downTotal + (_downSince is { } since ? _time.GetUtcNow() - since : TimeSpan.Zero);
+        }
+    }
+
+    /// <summary>Each completed reconnect's outage (the stack's <see cref="LifecycleSnapshot.LastOutage"/>: down-edge to up-edge), in order.</summary>
+    public IReadOnlyList<TimeSpan> Outages
+    {
+        get
+        {
+            lock (_gate) return [.. _outages];
         }
     }
 
@@ -74,6 +84,7 @@ internal sealed class FeedMonitor
                     // DownSince is set while not up; when it clears, that outage is over.
                     if (_downSince is { } since && s.DownSince is null) _downTotal += _time.GetUtcNow() - since;
                     _downSince = s.DownSince;
+                    if (s.Phase == ConnectionPhase.Resumed && s.Epoch != last.Epoch && s.LastOutage is { } outage) _outages.Add(outage);
                 }
                 if (s.IsUp) EverUp = true;
                 if (s.Phase != last.Phase || s.Epoch != last.Epoch) Changed?.Invoke(s);

@@ -28,6 +28,12 @@ internal sealed class SubscriberRunner(SubscriberSettings settings, TextWriter o
             return await new PoolRunner(settings, perConnection, connector, view, output, _time).RunAsync(cancellationToken).ConfigureAwait(false);
         }
 
+        if (settings.Legs is { } legs)
+        {
+            // Redundant legs: every topic on several sockets of one connector (one attempt gate), one merged feed.
+            return await new LegsRunner(settings, legs, BuildConnector(uri, initializer: null), uri, venue, view, output, _time).RunAsync(cancellationToken).ConfigureAwait(false);
+        }
+
 
         // The adapter is the session initializer: it replays its subscriptions on every new socket
         // before the transport publishes the up-edge or releases anything queued.
@@ -35,7 +41,9 @@ internal sealed class SubscriberRunner(SubscriberSettings settings, TextWriter o
         adapter.Notice += text => view.Event($"{adapter.Name}: {text}");
         var connection = await BuildConnector(uri, adapter).ConnectAsync(cancellationToken).ConfigureAwait(false);
         var monitor = new FeedMonitor(connection, () => adapter.Counters.Frames, _time);
-        monitor.Changed += s => view.Event($"lifecycle: {s.Phase} epoch={s.Epoch} attempts={s.Attempts}" + (s.LastError is { } e && !s.IsUp ? $" last error: {ErrorText.Describe(e)}" : string.Empty));
+        monitor.Changed += s => view.Event($"lifecycle: {s.Phase} epoch={s.Epoch} attempts={s.Attempts}"
+            + (s.Phase == ConnectionPhase.Resumed && s.LastOutage is { } outage ? $" outage={outage.TotalSeconds.ToString("0.000", System.Globalization.CultureInfo.InvariantCulture)}s" : string.Empty)
+            + (s.LastError is { } e && !s.IsUp ? $" last error: {ErrorText.Describe(e)}" : string.Empty));
         monitor.AttemptFailed += s => view.Event($"attempt {s.Attempts} failed: {ErrorText.Describe(s.LastError)}");
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -98,7 +106,7 @@ internal sealed class SubscriberRunner(SubscriberSettings settings, TextWriter o
     {
         // Rotate well before the venue's lifetime: 3/4 of the embedded 20 s, or 23.5 h of Binance's 24 h.
         "binance" => new BinanceLikeAdapter(settings.Topics,
-            rotateAfter: embedded ? EmbeddedVenue.Lifetime * 0.75 : TimeSpan.FromHours(23.5), time: _time),
+            rotateAfter: embedded ? (settings.VenueLifetime ?? EmbeddedVenue.Lifetime) * 0.75 : TimeSpan.FromHours(23.5), time: _time),
         _ => new IbkrLikeAdapter(settings.Topics,
             staleTopicAfter: TimeSpan.FromSeconds(1), keepAliveInterval: TimeSpan.FromSeconds(embedded ? 3 : 60), time: _time),
     };

@@ -17,6 +17,12 @@ internal static class SummaryWriter
         output.WriteLine($"  attempts: {s.Attempts}");
         if (s.LastError is { } error) output.WriteLine($"  last error: {ErrorText.Describe(error)}");
         output.WriteLine($"  time down: {monitor.TimeDown.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)}s");
+        var outages = monitor.Outages;
+        if (outages.Count > 0)
+        {
+            output.WriteLine($"  outages: {outages.Count}, longest {outages.Max().TotalSeconds.ToString("0.000", CultureInfo.InvariantCulture)}s, " +
+                $"mean {(outages.Sum(o => o.TotalSeconds) / outages.Count).ToString("0.000", CultureInfo.InvariantCulture)}s");
+        }
         output.WriteLine($"  lagged: {s.TotalLagged}");
         output.WriteLine($"  gaps: {c.Gaps}  resubscribes: {c.Resubscribes}  replays: {c.Replays}  reconciles: {c.Reconciles}  rotations: {c.Rotations}  pings: {c.PingsSent}  pongs: {c.Pongs}");
         // One entry per epoch that delivered ticks: proof that data flowed again after each reconnect.

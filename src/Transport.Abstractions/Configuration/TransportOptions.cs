@@ -121,17 +121,24 @@ public sealed record ReconnectOptions
     public int PermanentRetries { get; set; } = 2;
 
     /// <summary>
-    /// Voluntary give-up after this many consecutive failures (sets Exhausted). A session that ends
-    /// before <see cref="StableAfter"/> counts as one more failure. Null: never.
+    /// Voluntary give-up (sets Exhausted) after this many failures since the last session that
+    /// delivered data: failed attempts, and sessions that ended without delivering any data before
+    /// they were healthy (see <see cref="StableAfter"/>). A session that went up and delivered data is
+    /// a success for this count whatever ended it, so a feed that keeps working between faults is
+    /// never given up on. Null (the default): never.
     /// </summary>
     public int? MaxAttempts { get; set; }
 
     /// <summary>
-    /// How long a session must stay up to count as healthy. Default 30 s. The end of a healthy
-    /// session resets the failure counts and the next attempt starts at once; a session that ends
-    /// sooner counts as one more consecutive failure (for <see cref="PermanentRetries"/>, for
-    /// <see cref="MaxAttempts"/> and for the backoff exponent), so a server that accepts and then
-    /// drops every session is backed off and, when the drop is Permanent, given up on. 30 s
+    /// How long a session must stay up to count as healthy by its length alone. Default 30 s. A
+    /// session is also healthy, whatever its length, when it delivered data and the venue closed it
+    /// cleanly (1000 on a stream not classified <see cref="FailureClass.Finished"/>, or 1001 going
+    /// away), or when it reached the configured <see cref="SessionOptions.Lifetime"/>. The end of a
+    /// healthy session resets the failure counts and the next attempt starts at once (under the
+    /// attempt cap); any other session's end counts as one more consecutive failure (for
+    /// <see cref="PermanentRetries"/> and for the backoff exponent, and for <see cref="MaxAttempts"/>
+    /// unless it delivered data), so a server that accepts and then drops every session, or closes
+    /// it with an error code, is backed off and, when the drop is Permanent, given up on. 30 s
     /// outlasts the rejections servers make shortly after accepting (a subscribe or login deadline,
     /// a policy close after the first message) and equals the default <see cref="MaxBackoff"/>, so a
     /// flapping server is reconnected at most about once per minute. Zero: every session is healthy.
@@ -273,4 +280,23 @@ public sealed record SessionOptions
     /// initializer sees every header either way.
     /// </summary>
     public List<string> ResponseHeaders { get; set; } = [];
+
+    /// <summary>
+    /// The venue's session lifetime, when it ends every connection on a schedule (Binance: 24 h; the
+    /// samples' simulator: 20 s). A session that stayed up this long, less a tolerance of
+    /// <c>min(Lifetime / 20, 1 minute)</c> (the venue starts its clock at the upgrade, a little before
+    /// the transport does, and venue timers are not exact), is healthy however it ended: its end does not
+    /// count as a failure and the next attempt starts at once (under the attempt cap). A session that
+    /// delivered data and was closed by the venue with 1000 or 1001 is healthy without it; this option
+    /// covers venues that end the session otherwise (a cut, an error code) or send nothing.
+    /// Null (the default): no known lifetime. Must be positive when set.
+    /// </summary>
+    public TimeSpan? Lifetime { get; set; }
+
+    /// <summary>
+    /// How long before <see cref="Lifetime"/> a scheduled make-before-break rotation opens the next
+    /// socket, so the venue's scheduled close costs no gap. Requires <see cref="Lifetime"/>; must be
+    /// positive and less than it. Null (the default): no scheduled rotation.
+    /// </summary>
+    public TimeSpan? RotateBefore { get; set; }
 }

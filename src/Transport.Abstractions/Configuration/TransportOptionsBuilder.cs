@@ -59,6 +59,19 @@ public sealed class TransportOptionsBuilder
     public TransportOptionsBuilder WithSession(TimeSpan initializeTimeout, params string[] responseHeaders) =>
         Set(o => o.Session = o.Session with { InitializeTimeout = initializeTimeout, ResponseHeaders = [.. o.Session.ResponseHeaders, .. responseHeaders] });
 
+    /// <summary>
+    /// Declares the venue's session lifetime (see <see cref="SessionOptions.Lifetime"/>): a session that
+    /// reached it is healthy however it ended, so the venue's scheduled close is never counted as a failure.
+    /// </summary>
+    /// <param name="lifetime">How long the venue keeps a connection (Binance: 24 h). Positive.</param>
+    /// <param name="rotateBefore">
+    /// How long before <paramref name="lifetime"/> a scheduled make-before-break rotation opens the next
+    /// socket (see <see cref="SessionOptions.RotateBefore"/>); null: none. Positive and less than <paramref name="lifetime"/>.
+    /// </param>
+    /// <returns>This builder.</returns>
+    public TransportOptionsBuilder WithSessionLifetime(TimeSpan lifetime, TimeSpan? rotateBefore = null) =>
+        Set(o => o.Session = o.Session with { Lifetime = lifetime, RotateBefore = rotateBefore });
+
     /// <summary>Adds a static handshake header.</summary>
     /// <param name="name">Header name.</param>
     /// <param name="value">Header value.</param>

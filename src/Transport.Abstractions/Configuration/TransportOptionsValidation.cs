@@ -50,9 +50,34 @@ public static class TransportOptionsValidation
         {
             Fail(nameof(TransportOptions.Session), "is required.");
         }
-        else if (options.Session.InitializeTimeout <= TimeSpan.Zero)
+        else
         {
-            Fail("Session.InitializeTimeout", "must be positive.");
+            if (options.Session.InitializeTimeout <= TimeSpan.Zero)
+            {
+                Fail("Session.InitializeTimeout", "must be positive.");
+            }
+
+            if (options.Session.Lifetime is { } lifetime && lifetime <= TimeSpan.Zero)
+            {
+                Fail("Session.Lifetime", "must be positive when set.");
+            }
+
+            if (options.Session.RotateBefore is { } rotateBefore)
+            {
+                if (rotateBefore <= TimeSpan.Zero)
+                {
+                    Fail("Session.RotateBefore", "must be positive when set.");
+                }
+
+                if (options.Session.Lifetime is not { } life)
+                {
+                    Fail("Session.RotateBefore", "requires Session.Lifetime.");
+                }
+                else if (life > TimeSpan.Zero && rotateBefore >= life)
+                {
+                    Fail("Session.RotateBefore", $"must be < Session.Lifetime ({life}).");
+                }
+            }
         }
 
         if (!Enum.IsDefined(options.Leaf))

@@ -12,6 +12,11 @@ namespace Transport;
 /// order never reaches the venue before the login.
 /// </para>
 /// <para>
+/// Data frames the venue sends while it runs reach <see cref="ReconnectingConnection.Source"/> only after
+/// the up-edge, so a consumer that reads one finds the lifecycle already up on its epoch; its
+/// <see cref="ISessionContext.WaitForFrameAsync"/> waits see them as they arrive.
+/// </para>
+/// <para>
 /// Failure is an attempt failure: an exception or running past <see cref="SessionOptions.InitializeTimeout"/>
 /// closes the socket, the up-edge is not published, and the error is classified by the
 /// <see cref="IFailureClassifier"/> like a failed connect. Throw a <see cref="TransportException"/> of
@@ -57,7 +62,10 @@ public interface ISessionContext
     /// <summary>
     /// Waits for the next data frame received on this socket that <paramref name="match"/> accepts
     /// (for example a login acknowledgement). Matching starts when this is called, so call it before
-    /// sending the request it answers, then await it. The frame is also delivered to the source as usual.
+    /// sending the request it answers, then await it. The frame is also delivered to the source, right
+    /// after this socket's up-edge: frames received while the initializer runs are held until then (and
+    /// dropped, counted in <see cref="LifecycleSnapshot.TotalLagged"/>, if the socket never goes up). In
+    /// lease mode the wait returns its own copy of the frame.
     /// </summary>
     /// <param name="match">Returns true for the awaited frame; an exception it throws fails the wait.</param>
     /// <param name="timeout">How long to wait.</param>

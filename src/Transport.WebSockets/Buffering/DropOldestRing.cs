@@ -288,6 +288,28 @@ internal sealed class DropOldestRing
         return evicted;
     }
 
+    /// <summary>
+    /// Counts data frames dropped on their way to the ring (the up-edge hold's overflow, or the frames of
+    /// a socket that never went up; Hold.H2) as admitted and evicted at once: the consumer learns of them
+    /// through <see cref="TotalLagged"/> like any eviction, and conservation (Ring.I4) holds. Ignored after
+    /// <see cref="Complete"/>, as writes are. Producer only.
+    /// </summary>
+    /// <param name="frames">How many frames were dropped (at least 0).</param>
+    public void CountDroppedBeforeAdmission(int frames)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(frames);
+        lock (_lock)
+        {
+            if (_completed)
+            {
+                return;
+            }
+
+            _totalWritten += frames;
+            _totalLagged += frames;
+        }
+    }
+
     /// <summary>Takes the oldest buffered frame without waiting. Consumer only.</summary>
     /// <param name="frame">The frame, when one was buffered.</param>
     /// <returns>True when a frame was taken.</returns>

@@ -77,7 +77,7 @@ internal sealed class ConnectionActor
         _time = services.Time;
         _spawner = services.Spawner;
         _logger = services.Loggers.CreateLogger("Transport.WebSockets.Connection." + _options.Name);
-        _policy = new ConnectPolicy(_options.Reconnect, services.Classifier, _time, services.Random, _logger, _options.Name, services.AttemptGate);
+        _policy = new ConnectPolicy(_options.Reconnect, services.Classifier, _time, services.Random, _logger, _options.Name, services.AttemptGate, _options.Session.Lifetime);
         var pacer = _options.Send.RateLimit is { } rate ? new SendPacer(rate, _time) : null;
         Ring = new DropOldestRing(_options.Receive.RingCapacityFrames, _options.Receive.RingCapacityBytes);
         Queue = new SendQueue(_options.Send.CapacityFrames, _options.Send.CapacityBytes);
@@ -193,7 +193,7 @@ internal sealed class ConnectionActor
                     break;
                 }
 
-                var (end, epoch, wentUp, downSince) = await RunSessionAsync(connection);
+                var (end, epoch, wentUp, deliveredData, downSince) = await RunSessionAsync(connection);
                 if (end.Reason == SessionEndReason.Shutdown)
                 {
                     break;
@@ -201,8 +201,9 @@ internal sealed class ConnectionActor
 
                 // The budget judges the session before anything is published: a finished stream ends
                 // Closed without a Reconnecting snapshot, a permanent drop on a short session counts,
-                // and a socket whose initializer failed counts as a failed attempt.
-                if (_policy.SessionEnded(end.Error, wentUp) is { } verdict)
+                // a socket whose initializer failed counts as a failed attempt, and a healthy end (a
+                // clean close after data, a reached lifetime) reconnects at once (Budget.B5, B6).
+                if (_policy.SessionEnded(end.Error, wentUp, deliveredData) is { } verdict)
                 {
                     Log.SessionEnded(_logger, LogLevel.Information, _options.Name, epoch, end.Reason.ToString(), Describe(end.Error));
                     EndWith(verdict);
@@ -213,7 +214,7 @@ internal sealed class ConnectionActor
                 {
                     // Liveness.L6: DownSince is when the end was signalled, or the last sign of life
                     // when a liveness timeout detected it (not after close and dispose).
-                    _phases.Dropped(end, epoch, downSince);
+                    _phases.Dropped(end, epoch, downSince, scheduled: _policy.LastEndWasClean);
                 }
                 else if (end.Error is { } failed)
                 {
@@ -303,7 +304,7 @@ internal sealed class ConnectionActor
         _phases.AttemptFailed(error, _attempts, delay);
     }
 
-    private async Task<(SessionEnd End, long Epoch, bool WentUp, DateTimeOffset DownSince)> RunSessionAsync(ILeafConnection connection)
+    private async Task<(SessionEnd End, long Epoch, bool WentUp, bool DeliveredData, DateTimeOffset DownSince)> RunSessionAsync(ILeafConnection connection)
     {
         // Actor.A2: the epoch advances once per socket opened after the first (a down-cycle). A socket
         // whose session initializer failed keeps its epoch: frames it received carry it, so the next
@@ -349,7 +350,7 @@ internal sealed class ConnectionActor
         // Actor.A5 / Fence.E4: the epoch has ended; pinned sends still queued for it fail now.
         _fence.EndEpoch(epoch, Queue);
         _lastFailure = end.Error ?? _lastFailure;
-        return (end, epoch, session.WentUp, session.DownSince);
+        return (end, epoch, session.WentUp, session.DataFramesDelivered > 0, session.DownSince);
     }
 
     private void Terminate(ConnectionPhase phase, bool exhausted, TransportException? error)

@@ -135,7 +135,11 @@ internal sealed partial class PhaseMachine
     }
 
     /// <summary>The session of <paramref name="epoch"/> ended and a reconnect follows: Connected, Resumed or Stale → Reconnecting.</summary>
-    public bool Dropped(SessionEnd end, long epoch, DateTimeOffset downSince)
+    /// <param name="end">Why it ended.</param>
+    /// <param name="epoch">The session's epoch.</param>
+    /// <param name="downSince">When the feed went down.</param>
+    /// <param name="scheduled">The venue ended a healthy session cleanly (Budget.B5): logged at Information, not Warning.</param>
+    public bool Dropped(SessionEnd end, long epoch, DateTimeOffset downSince, bool scheduled = false)
     {
         if (!Transition(nameof(Dropped), ConnectionPhase.Reconnecting, IsUpPhase,
                 s => s with { Phase = ConnectionPhase.Reconnecting, DownSince = downSince, UpSince = null, LastError = end.Error ?? s.LastError }))
@@ -143,8 +147,8 @@ internal sealed partial class PhaseMachine
             return false;
         }
 
-        // A forced reconnect is a request, not a failure.
-        Log.SessionEnded(_logger, end.Reason == SessionEndReason.Forced ? LogLevel.Information : LogLevel.Warning, _name, epoch, end.Reason.ToString(), Describe(end.Error));
+        // A forced reconnect is a request, and a venue's clean close of a healthy session its schedule: neither is a failure.
+        Log.SessionEnded(_logger, end.Reason == SessionEndReason.Forced || scheduled ? LogLevel.Information : LogLevel.Warning, _name, epoch, end.Reason.ToString(), Describe(end.Error));
         return true;
     }
 

@@ -40,10 +40,12 @@ internal sealed record SessionServices(
 /// </summary>
 /// <remarks>
 /// <para>
-/// Order inside <see cref="RunAsync"/>: the receive loop starts → the session initializer runs on the
-/// socket (its frames written directly, queued data held back) → the up-edge (<c>wentUp</c>) → write
-/// and watch loops → the first end → stop writing → close handshake unless the socket failed →
-/// stop receiving → dispose. A failed initializer ends the session before the up-edge. The per-frame work is in <see cref="OnFrame"/> (epoch and receive-time stamping; batches are drained around it, Session.S6) and the per-request write is one marked await in the write loop (where a
+/// Order inside <see cref="RunAsync"/>: the write watchdog starts → the receive loop starts (its data
+/// frames held, Session.S9) → the session initializer runs on the socket (its frames written directly,
+/// queued data held back) → the up-edge (<c>wentUp</c>) → the held frames go to the ring → write and
+/// watch loops → the first end → stop writing → close handshake unless the socket failed → stop
+/// receiving → dispose. A failed initializer ends the session before the up-edge (its held frames are
+/// dropped and counted as lagged). Without an initializer the up-edge comes first, then receiving. The per-frame work is in <see cref="OnFrame"/> (epoch and receive-time stamping; batches are drained around it, Session.S6) and the per-request write is one marked await in the write loop (where a
 /// write timeout and at-most-once handling go).
 /// </para>
 /// <para>Invariants:</para>
@@ -53,9 +55,10 @@ internal sealed record SessionServices(
 /// <item>Session.S3 nothing is written after the close frame: the write loop stops before the close handshake starts.</item>
 /// <item>Session.S4 on a graceful end, receiving continues through the close handshake (frames the peer sent before its close are delivered), bounded by CloseTimeout or the shutdown caller's token.</item>
 /// <item>Session.S5 a frame taken but not written goes back to the head of its lane (at-least-once) or fails with WriteInterrupted (at-most-once, Write.W2), unless it is a pong (meaningful only on this socket).</item>
-/// <item>Session.S6 batch hand-off: after each awaited receive, the loop drains what the leaf already holds (<see cref="ILeafReceiver.TryReceive"/>, at most <see cref="MaxBatchFrames"/> frames / <see cref="MaxBatchBytes"/> bytes) and writes the batch's data frames to the ring under one lock with one wake-up, in arrival order; a ping's pong is queued before the batch's data is written; a close ends the session only after the data that preceded it in the batch was written.</item>
+/// <item>Session.S6 batch hand-off: after each awaited receive, the loop drains what the leaf already holds (<see cref="ILeafReceiver.TryReceive"/>, at most <see cref="MaxBatchFrames"/> frames / <see cref="MaxBatchBytes"/> bytes) and writes the batch's data frames to the ring (before the up-edge: to the hold, Session.S9) under one lock with one wake-up, in arrival order; a ping's pong is queued before the batch's data is written; a close ends the session only after the data that preceded it in the batch was written.</item>
 /// <item>Session.S8 every frame received on this socket carries its epoch (and a receive time when the leaf gave none), without allocating (test: S6_frame_read_after_reconnect_reports_the_epoch_it_arrived_on).</item>
 /// <item>Session.S7 no queued data frame is written and no up-edge is published before the session initializer completed (test: I1_queued_order_never_precedes_the_login).</item>
+/// <item>Session.S9 no frame before its up-edge: a data frame of epoch N reaches the ring only after the up-edge of N was published, so a consumer that reads it finds <c>Lifecycle.Current</c> up on epoch N or later. Frames received while the initializer runs are offered to its waits as they arrive and held (<see cref="UpEdgeHold"/>, bounded like the ring, drops counted as lagged), then written to the ring in arrival order right after the edge; a socket that never goes up drops them, counted as lagged and logged, leases released (tests: Item7_a_consumer_reading_a_frame_of_epoch_N_finds_the_up_edge_of_N_published_over_many_reconnects, Item7_no_frame_of_epoch_N_is_readable_before_the_edge_of_N_for_any_schedule, Item7_frames_of_a_socket_whose_initializer_failed_are_dropped_counted_and_logged).</item>
 /// </list>
 /// </remarks>
 internal sealed class Session
@@ -67,6 +70,7 @@ internal sealed class Session
     private readonly LivenessWatch _liveness;
     private readonly WriteWatchdog? _watchdog;
     private readonly SessionInitialization? _init;
+    private readonly UpEdgeHold? _hold;
     private readonly object _endGate = new();
     private bool _ended;
     private bool _initFailed;
@@ -84,14 +88,17 @@ internal sealed class Session
             InitializationLog.DeadAfterNotApplied(services.Logger, services.Name, epoch, info.Capabilities);
         }
 
+        _watchdog = services.Options.Send.WriteTimeout is { } writeTimeout ? new WriteWatchdog(writeTimeout, services.Time) : null;
         if (services.Initializer is not null)
         {
             _init = new SessionInitialization(
-                epoch, info, connection.Handshake, connection.Sender, services.Pacer, services.ConnectionSink!, services.Time, services.Logger, services.Name,
+                epoch, info, connection.Handshake, connection.Sender, services.Pacer, _watchdog, services.ConnectionSink!, services.Time, services.Logger, services.Name,
                 error => End(SessionEnd.Failed(error)),
                 pong => services.Queue.EnqueuePong(pong));
+
+            // Session.S9: what arrives while the initializer runs waits for the edge, within the ring's bounds.
+            _hold = new UpEdgeHold(services.Ring.CapacityFrames, services.Ring.CapacityBytes);
         }
-        _watchdog = services.Options.Send.WriteTimeout is { } writeTimeout ? new WriteWatchdog(writeTimeout, services.Time) : null;
     }
 
     /// <summary>The epoch this session serves.</summary>
@@ -105,6 +112,12 @@ internal sealed class Session
 
     /// <summary>Whether the up-edge was published (false when the initializer failed or the session ended first).</summary>
     public bool WentUp { get; private set; }
+
+    /// <summary>
+    /// Data frames this socket handed to the ring (Budget.B6: a session that delivered data is a success
+    /// for MaxAttempts). Written by the receive loop only; read once <see cref="RunAsync"/> has returned.
+    /// </summary>
+    public long DataFramesDelivered { get; private set; }
 
     /// <summary>
     /// When the feed went down: the last sign of life when a liveness timeout ended the session
@@ -141,12 +154,20 @@ internal sealed class Session
     {
         using var receiveCts = new CancellationTokenSource();
         using var writeCts = new CancellationTokenSource();
-        var receiving = ReceiveLoopAsync(_connection.Receiver, receiveCts.Token);
         var writing = Task.CompletedTask;
         var watching = Task.CompletedTask;
 
+        // Write.W1, Init.I8: a write stalled past Send.WriteTimeout ends the session (the initializer's
+        // writes too); cancelling the writer then aborts the write (the leaf contract: a cancelled send
+        // gives the socket up).
+        var guarding = _watchdog is null ? Task.CompletedTask : _watchdog.RunAsync(WriteStalled, writeCts.Token);
+
+        Task receiving;
         if (_init is not null && _s.Initializer is { } initializer)
         {
+            // Session.S9: frames received from now until the edge are held (the initializer's waits see them).
+            receiving = ReceiveLoopAsync(_connection.Receiver, receiveCts.Token);
+
             // Session.S7: the initializer runs on the socket before the up-edge and before the write loop.
             var failure = await _init.RunAsync(initializer, _s.Options.Session.InitializeTimeout, _ending.Token);
             if (failure is not null && End(SessionEnd.Failed(failure)))
@@ -155,19 +176,21 @@ internal sealed class Session
                 _initFailed = true;
                 _s.Phases.Update(s => s with { LastError = failure });
             }
+
+            GoUpUnlessEnded(wentUp);
+        }
+        else
+        {
+            // Session.S9: nothing to wait for, so the edge comes before the first frame can be received.
+            GoUpUnlessEnded(wentUp);
+            receiving = ReceiveLoopAsync(_connection.Receiver, receiveCts.Token);
         }
 
-        if (!_end.Task.IsCompleted)
+        if (WentUp)
         {
-            WentUp = true;
-            wentUp();
             writing = WriteLoopAsync(_connection.Sender, writeCts.Token);
             watching = _liveness.Enabled ? _liveness.RunAsync(receiveCts.Token) : Task.CompletedTask;
         }
-
-        // Write.W1: a write stalled past Send.WriteTimeout ends the session; cancelling the writer
-        // then aborts the write (the leaf contract: a cancelled send gives the socket up).
-        var guarding = _watchdog is null ? Task.CompletedTask : _watchdog.RunAsync(error => End(SessionEnd.Failed(error)), writeCts.Token);
 
         var end = await _end.Task;
 
@@ -189,10 +212,69 @@ internal sealed class Session
         receiveCts.Cancel();
         await receiving;
         await watching;
+        if (!WentUp)
+        {
+            // Session.S9: no edge, so the held frames are never delivered; nothing is received any more.
+            DropHeld(end);
+        }
+
         await DisposeQuietlyAsync();
 
         // _ending is not disposed: End may still be cancelling it on another thread (it holds no timer).
         return end;
+    }
+
+    // Publishes the up-edge unless the session already ended, then releases the held frames behind it
+    // (Session.S9: the snapshot first, so a consumer reading one of them already sees this epoch up).
+    private void GoUpUnlessEnded(Action wentUp)
+    {
+        if (_end.Task.IsCompleted)
+        {
+            return;
+        }
+
+        WentUp = true;
+        wentUp();
+        if (_hold is not null)
+        {
+            CountLagged(_hold.Release(_s.Ring), beforeAdmission: false);
+        }
+    }
+
+    private void WriteStalled(TransportException error) =>
+        End(SessionEnd.Failed(_init is { IsDirect: true } && _s.Options.Send.WriteTimeout is { } bound ? SessionInitialization.WriteStalled(bound) : error));
+
+    // Session.S9: a socket that never went up: what it held is dropped, counted and logged (Hold.H3).
+    private void DropHeld(SessionEnd end)
+    {
+        if (_hold is null)
+        {
+            return;
+        }
+
+        var dropped = _hold.Drop();
+        if (dropped > 0)
+        {
+            InitializationLog.HeldFramesDropped(_s.Logger, _s.Name, dropped, Epoch, end.Error is { } error ? $"{end.Reason}, {error.Kind}" : end.Reason.ToString());
+            CountLagged(dropped, beforeAdmission: true);
+        }
+    }
+
+    // Frames dropped for pressure or before the edge: the consumer learns of them through TotalLagged.
+    private void CountLagged(int frames, bool beforeAdmission)
+    {
+        if (frames <= 0)
+        {
+            return;
+        }
+
+        if (beforeAdmission)
+        {
+            _s.Ring.CountDroppedBeforeAdmission(frames);
+        }
+
+        _s.Telemetry.Lagged(frames);
+        _s.Lag.Schedule();
     }
 
     /// <summary>Most frames handed to the ring in one batch (Session.S6): bounds the delay a batch adds to its first frame.</summary>
@@ -296,15 +378,20 @@ internal sealed class Session
         }
 
         _s.Telemetry.FramesReceived(count, bytes);
+        DataFramesDelivered += count;
+
+        // Session.S9: before the up-edge the batch is held (bounded like the ring, Hold.H2).
+        if (_hold is not null && _hold.TryHold(batch.AsSpan(0, count), out var dropped))
+        {
+            batch.AsSpan(0, count).Clear();
+            CountLagged(dropped, beforeAdmission: true);
+            return;
+        }
 
         // Session.S1: never waits; a full ring evicts its oldest frames instead.
         var evicted = _s.Ring.WriteBatch(batch.AsSpan(0, count));
         batch.AsSpan(0, count).Clear();
-        if (evicted > 0)
-        {
-            _s.Telemetry.Lagged(evicted);
-            _s.Lag.Schedule();
-        }
+        CountLagged(evicted, beforeAdmission: false);
     }
 
     private async Task WriteLoopAsync(ILeafSender sender, CancellationToken cancellationToken)

@@ -11,6 +11,9 @@ namespace Transport.WebSockets.Initialization;
 /// wait in registration order takes it (test: I3_wait_sees_only_frames_after_it_started_and_frames_still_reach_the_source).
 /// Init.I4 a wait ends exactly once: matched, timed out, cancelled, or failed with the socket's end
 /// (test: I4_waits_fail_with_the_socket_end_and_I6_context_sink_is_stale_after_its_socket_ended).
+/// Init.I9 in lease mode a wait gets its own copy of the matched frame: the leased one goes on to the
+/// source (or is dropped with its socket) and is released there, while the initializer may still read
+/// what its wait returned (test: I9_a_wait_in_lease_mode_gets_an_owned_copy_of_the_leased_frame).
 /// The receive loop's cost when nobody waits is one volatile read per frame.
 /// </remarks>
 internal sealed class FrameWaiters
@@ -108,7 +111,18 @@ internal sealed class FrameWaiters
             }
         }
 
-        matched?.Succeed(frame);
+        if (matched is not null)
+        {
+            // Init.I9: one copy per matched wait (rare), never per frame.
+            matched.Succeed(frame.IsLeased ? OwnedCopy(frame) : frame);
+        }
+    }
+
+    private static Frame OwnedCopy(in Frame frame)
+    {
+        var bytes = frame.Payload.ToArray();
+        var copy = frame.Kind == FrameKind.Text ? Frame.Text(bytes) : Frame.Binary(bytes);
+        return copy.WithEpoch(frame.Epoch).WithReceivedAt(frame.ReceivedAt);
     }
 
     /// <summary>The socket ended: every wait, present and future, fails with <paramref name="error"/>.</summary>

@@ -32,4 +32,7 @@ internal static partial class InitializationLog
 
     [LoggerMessage(EventId = 107, EventName = "DeadAfterNotApplied", Level = LogLevel.Information, Message = "Connection {Name}: Liveness.DeadAfter is not applied on epoch {Epoch}: the leaf ({Capabilities}) cannot see pings or pongs, so silence is not death; the keep-alive timeout is the dead signal.")]
     public static partial void DeadAfterNotApplied(ILogger logger, string name, long epoch, LeafCapabilities capabilities);
+
+    [LoggerMessage(EventId = 108, EventName = "HeldFramesDropped", Level = LogLevel.Warning, Message = "Connection {Name}: {Count} data frames received on epoch {Epoch} before its up-edge were dropped: the socket never went up (its session ended: {Reason}); counted in TotalLagged.")]
+    public static partial void HeldFramesDropped(ILogger logger, string name, int count, long epoch, string reason);
 }

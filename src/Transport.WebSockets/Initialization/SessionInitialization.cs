@@ -1,6 +1,8 @@
+using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Transport.WebSockets.Pacing;
 using Transport.WebSockets.Reconnect;
+using Transport.WebSockets.Sending;
 
 namespace Transport.WebSockets.Initialization;
 
@@ -14,6 +16,13 @@ namespace Transport.WebSockets.Initialization;
 /// <para>Order on a new socket: the receive loop runs; <see cref="RunAsync"/> runs the initializer;
 /// only after it completes does the session publish the up-edge and start the write loop that
 /// releases queued data. While it runs, the connection's queue is not read at all.</para>
+/// <para>
+/// The direct writer has two locks: <c>_order</c> keeps the initializer's sends in call order and is
+/// held by one send across its wait for the send window; <c>_socket</c> is held only around one
+/// socket write (one write at a time, as every leaf requires) and the pacer's bookkeeping. Pongs take
+/// only <c>_socket</c>, and whoever holds it writes the pongs waiting first, so a pong never sits
+/// behind an initializer frame that waits for the window.
+/// </para>
 /// <para>Invariants:</para>
 /// <list type="bullet">
 /// <item>Init.I1 no queued data frame reaches the socket before the initializer has completed: its
@@ -22,29 +31,53 @@ namespace Transport.WebSockets.Initialization;
 /// and the error is classified like a connect failure; an initializer ignoring its token is abandoned
 /// at the bound (tests: I2_login_rejection_is_permanent, I2_initializer_timeout_is_a_transient_attempt_failure).</item>
 /// <item>Init.I5 one write at a time: the direct writer is serialized and closed (in-flight writes
-/// awaited) before the write loop starts (test: I1_queued_order_never_precedes_the_login).</item>
+/// awaited, within <see cref="SessionOptions.InitializeTimeout"/>) before the write loop starts
+/// (test: I1_queued_order_never_precedes_the_login).</item>
 /// <item>Init.I6 the context's sink is pinned: after its socket ended, every send fails with
 /// StaleEpoch (test: I4_waits_fail_with_the_socket_end_and_I6_context_sink_is_stale_after_its_socket_ended).</item>
+/// <item>Init.I7 pongs first: a pong answering a ping that arrives while the initializer runs is
+/// written before every initializer frame not yet started; an uncounted pong
+/// (<see cref="SendRateLimit.CountPongs"/> false) never waits for the send window, and no initializer
+/// frame holds the socket while it waits for the window (tests:
+/// Item5_uncounted_pong_during_the_initializer_never_waits_for_the_send_window,
+/// Item5_uncounted_pong_is_not_held_behind_an_initializer_frame_waiting_for_the_window,
+/// Item5_counted_pong_goes_before_initializer_frames_waiting_for_the_window).</item>
+/// <item>Init.I8 the initializer's writes are bounded: each is watched by <c>Send.WriteTimeout</c> like
+/// the write loop's (Write.W1), and at <see cref="SessionOptions.InitializeTimeout"/> the attempt ends
+/// without waiting for a write still pending on the socket; a socket with a write given up that way is
+/// failed (aborted, no close frame after a partial frame), never closed politely. The error names the
+/// initializer and the bound (tests: Item4_initializer_write_stalled_past_WriteTimeout_fails_the_attempt_and_gives_the_socket_up,
+/// Item4_initializer_write_stalled_at_InitializeTimeout_fails_the_attempt_without_waiting_for_the_write,
+/// Item4_a_fire_and_forget_initializer_write_stalled_after_it_returned_is_bounded_by_InitializeTimeout).</item>
 /// </list>
 /// </remarks>
 internal sealed class SessionInitialization : ISessionContext
 {
     private readonly ILeafSender _sender;
     private readonly SendPacer? _pacer;
+    private readonly WriteWatchdog? _watchdog;
     private readonly IFrameSink _connectionSink;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly string _name;
     private readonly Action<TransportException> _socketFailed;
     private readonly Action<Frame> _enqueuePong;
-    private readonly SemaphoreSlim _writeLock = new(1, 1);
+
+    // Init.I5, Init.I7: _order serializes the initializer's sends in call order (held across a send's
+    // wait for the window); _socket is held only around one socket write and the pacer's bookkeeping.
+    private readonly FifoGate _order = new();
+    private readonly FifoGate _socket = new();
+    private readonly ConcurrentQueue<Frame> _pongs = new();
     private readonly CancellationTokenSource _writes = new();
     private readonly FrameWaiters _waiters;
     private readonly PinnedSink _sink;
 
-    // Written under _writeLock (false once the write loop may start); read anywhere.
+    // Written under _socket (false once the write loop may start); read anywhere.
     private volatile bool _direct = true;
     private volatile TransportException? _ended;
+
+    // 1 while a socket write of the direct writer is in flight (Init.I8 reports it).
+    private int _writing;
 
     public SessionInitialization(
         long epoch,
@@ -52,6 +85,7 @@ internal sealed class SessionInitialization : ISessionContext
         HandshakeResponse handshake,
         ILeafSender sender,
         SendPacer? pacer,
+        WriteWatchdog? watchdog,
         IFrameSink connectionSink,
         TimeProvider time,
         ILogger logger,
@@ -65,6 +99,7 @@ internal sealed class SessionInitialization : ISessionContext
         Handshake = handshake;
         _sender = sender;
         _pacer = pacer;
+        _watchdog = watchdog;
         _connectionSink = connectionSink;
         _time = time;
         _logger = logger;
@@ -93,9 +128,14 @@ internal sealed class SessionInitialization : ISessionContext
     /// <summary>Offers a received data frame to the waits; receive loop only; one volatile read when none wait.</summary>
     public void OnDataFrame(in Frame frame) => _waiters.Offer(frame);
 
+    /// <summary>The error for a direct write that stalled past <c>Send.WriteTimeout</c> (Init.I8).</summary>
+    public static TransportException WriteStalled(TimeSpan writeTimeout) =>
+        TransportException.Timeout($"A write of the session initializer did not complete within Send.WriteTimeout ({writeTimeout}): the peer stopped reading or the path is dead; the socket is given up.");
+
     /// <summary>
-    /// While the initializer runs, answers a ping straight on the socket and returns true; afterwards
-    /// returns false and the caller uses the pong lane.
+    /// While the initializer runs, answers a ping straight on the socket, ahead of the initializer's
+    /// frames not yet started (Init.I7), and returns true; afterwards returns false and the caller uses
+    /// the pong lane.
     /// </summary>
     public bool TryAnswerPing(Frame pong)
     {
@@ -104,28 +144,88 @@ internal sealed class SessionInitialization : ISessionContext
             return false;
         }
 
-        _ = AnswerPingAsync(pong);
+        _pongs.Enqueue(pong);
+        _ = FlushPongsAsync();
         return true;
     }
 
-    private async Task AnswerPingAsync(Frame pong)
+    // Init.I7: writes the waiting pongs; a counted one waits for the window without holding the socket.
+    // Once the write loop has taken over, the pongs go to its pong lane.
+    private async Task FlushPongsAsync()
     {
         try
         {
-            if (!await TryWriteDirectAsync(pong, CancellationToken.None))
+            while (!_pongs.IsEmpty)
             {
-                _enqueuePong(pong); // the write loop has taken over meanwhile
+                await _socket.EnterAsync(_writes.Token);
+                TimeSpan wait;
+                try
+                {
+                    if (!_direct)
+                    {
+                        HandPongsToTheWriteLoop();
+                        return;
+                    }
+
+                    wait = await WritePongsLockedAsync();
+                }
+                finally
+                {
+                    _socket.Exit();
+                }
+
+                if (wait == TimeSpan.Zero)
+                {
+                    return; // every pong is out (or another writer took the rest)
+                }
+
+                await Task.Delay(wait, _time, _writes.Token);
             }
+        }
+        catch (OperationCanceledException) when (_writes.IsCancellationRequested)
+        {
+            // The socket ended: a pong is meaningful only on this socket.
         }
         catch (TransportException)
         {
-            // The socket failed (already reported) or ended: a pong is meaningful only on this socket.
+            // The socket failed (already reported): as above.
+        }
+    }
+
+    // Caller holds _socket. Writes every waiting pong the window allows (an uncounted pong always);
+    // returns zero when none is left, else how long until the next counted one may go.
+    private async ValueTask<TimeSpan> WritePongsLockedAsync()
+    {
+        while (_pongs.TryPeek(out var pong))
+        {
+            if (_pacer is not null && _pacer.Counts(FrameKind.Pong))
+            {
+                var wait = _pacer.UntilAllowed();
+                if (wait > TimeSpan.Zero)
+                {
+                    return wait;
+                }
+            }
+
+            _pongs.TryDequeue(out _);
+            _pacer?.OnWriteStarting(FrameKind.Pong);
+            await WriteOnSocketLockedAsync(pong);
+        }
+
+        return TimeSpan.Zero;
+    }
+
+    private void HandPongsToTheWriteLoop()
+    {
+        while (_pongs.TryDequeue(out var pong))
+        {
+            _enqueuePong(pong);
         }
     }
 
     /// <summary>
     /// Runs <paramref name="initializer"/> bounded by <paramref name="timeout"/>, then closes the
-    /// direct writer. Returns null on success, else the attempt failure to classify.
+    /// direct writer within the same bound. Returns null on success, else the attempt failure to classify.
     /// </summary>
     public async Task<TransportException?> RunAsync(ISessionInitializer initializer, TimeSpan timeout, CancellationToken sessionEnding)
     {
@@ -156,12 +256,19 @@ internal sealed class SessionInitialization : ISessionContext
         var cancelled = !running.IsCompleted || running.IsCanceled || IsCancellation(thrown);
         if (running.IsCompletedSuccessfully)
         {
-            InitializationLog.Completed(_logger, _name, Epoch, _time.GetElapsedTime(started));
+            // Init.I5: the sends it made without waiting (TrySend) go out before the write loop starts,
+            // within the same bound (Init.I8: never an unbounded wait on a stalled write).
+            error = await CloseDirectWriterAsync(linked.Token, bound, timeout);
+            if (error is null)
+            {
+                InitializationLog.Completed(_logger, _name, Epoch, _time.GetElapsedTime(started));
+                return null;
+            }
         }
         else if (bound.IsCancellationRequested && cancelled)
         {
             // Init.I2: ran past the bound (or gave up because of it): a timeout, whatever it threw.
-            error = TransportException.Timeout($"The session initializer did not complete within {timeout} (Session.InitializeTimeout).");
+            error = TimedOut(timeout);
             ObserveLater(running);
         }
         else if (cancelled)
@@ -175,12 +282,8 @@ internal sealed class SessionInitialization : ISessionContext
             error = Classify(thrown);
         }
 
-        if (error is not null)
-        {
-            InitializationLog.Failed(_logger, _name, Epoch, error.Kind, error.ToString());
-        }
-
-        await CloseDirectWriterAsync();
+        InitializationLog.Failed(_logger, _name, Epoch, error.Kind, error.ToString());
+        GiveUpDirectWrites(error);
         return error;
     }
 
@@ -190,6 +293,25 @@ internal sealed class SessionInitialization : ISessionContext
         _ended ??= error;
         _waiters.End(error);
         _writes.Cancel();
+    }
+
+    private TransportException TimedOut(TimeSpan timeout) => Volatile.Read(ref _writing) != 0
+        ? TransportException.Timeout($"The session initializer did not complete within {timeout} (Session.InitializeTimeout): a write of it was still pending on the socket (the peer stopped reading or the path is dead), so the socket is given up.")
+        : TransportException.Timeout($"The session initializer did not complete within {timeout} (Session.InitializeTimeout).");
+
+    // Init.I8: after a failure nothing is written directly any more. When no write is in flight the
+    // socket stays usable (the session closes it politely: a rejected login is no broken socket); when
+    // one is, it is never waited for: the socket is failed, which aborts that write (the leaf contract:
+    // a cancelled send gives the socket up), and no close frame follows a partial frame.
+    private void GiveUpDirectWrites(TransportException error)
+    {
+        if (_socket.TryEnter())
+        {
+            // Held from now on: every later direct send fails (StaleEpoch once the session ends).
+            return;
+        }
+
+        _socketFailed(error);
     }
 
     private static bool IsCancellation(Exception? error) =>
@@ -211,27 +333,41 @@ internal sealed class SessionInitialization : ISessionContext
     private static void ObserveLater(Task abandoned) =>
         _ = abandoned.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
-    // Init.I5: waits for an in-flight direct write, then routes every later send to the queue.
-    private async Task CloseDirectWriterAsync()
+    // Init.I5: waits for the sends already made (in order, pongs included), then routes every later send
+    // to the queue and every later pong to the pong lane. Bounded by the initializer's bound (Init.I8).
+    private async Task<TransportException?> CloseDirectWriterAsync(CancellationToken bounded, CancellationTokenSource bound, TimeSpan timeout)
     {
-        await _writeLock.WaitAsync(CancellationToken.None);
+        var ordered = false;
+        try
+        {
+            await _order.EnterAsync(bounded);
+            ordered = true;
+            await _socket.EnterAsync(bounded);
+        }
+        catch (OperationCanceledException)
+        {
+            if (ordered)
+            {
+                _order.Exit();
+            }
+
+            return bound.IsCancellationRequested
+                ? TimedOut(timeout)
+                : _ended ?? TransportException.Connection("The socket ended while the session initializer's writes completed.");
+        }
+
         _direct = false;
-        _writeLock.Release();
+        HandPongsToTheWriteLoop();
+        _socket.Exit();
+        _order.Exit();
+        return null;
     }
 
     /// <summary>Writes one frame on the socket while direct; false when the writer has closed meanwhile.</summary>
     private async ValueTask<bool> TryWriteDirectAsync(Frame frame, CancellationToken cancellationToken)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _writes.Token);
-        try
-        {
-            await _writeLock.WaitAsync(linked.Token);
-        }
-        catch (OperationCanceledException ex)
-        {
-            throw _ended is not null ? TransportException.StaleEpoch(Epoch) : TransportException.Cancelled(ex);
-        }
-
+        await EnterAsync(_order, linked.Token);
         try
         {
             if (!_direct)
@@ -239,62 +375,26 @@ internal sealed class SessionInitialization : ISessionContext
                 return false;
             }
 
-            if (_ended is not null)
-            {
-                throw TransportException.StaleEpoch(Epoch);
-            }
-
-            if (_pacer is not null)
-            {
-                // Venues count every frame: the initializer's are paced like the write loop's.
-                try
-                {
-                    await _pacer.WaitForRoomAsync(linked.Token);
-                    _pacer.OnWriteStarting(frame.Kind);
-                }
-                catch (OperationCanceledException ex)
-                {
-                    throw _ended is not null ? TransportException.StaleEpoch(Epoch) : TransportException.Cancelled(ex);
-                }
-            }
-
-            try
-            {
-                await _sender.SendAsync(frame, _writes.Token);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException || _writes.IsCancellationRequested)
-            {
-                // The socket is unusable after a failed or interrupted write.
-                var error = ConnectPolicy.Normalize(ex);
-                _socketFailed(error);
-                throw error;
-            }
-
+            ThrowIfEnded();
+            await WriteInOrderAsync(frame, linked.Token);
             return true;
         }
         finally
         {
-            _writeLock.Release();
+            _order.Exit();
         }
     }
 
     /// <summary>
-    /// Writes a whole batch on the socket while direct (Batch.B1: the write lock is held from its first
-    /// frame to its last, so no other initializer send interleaves); false when the writer had already
-    /// closed (nothing written: the caller routes the batch to the queue).
+    /// Writes a whole batch on the socket while direct (Batch.B1 for the initializer's sends: <c>_order</c>
+    /// is held from its first frame to its last, so no other initializer send interleaves; a pong may go
+    /// between two of its frames, Init.I7); false when the writer had already closed (nothing written: the
+    /// caller routes the batch to the queue).
     /// </summary>
     private async ValueTask<bool> TryWriteDirectBatchAsync(Frame[] frames, CancellationToken cancellationToken)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _writes.Token);
-        try
-        {
-            await _writeLock.WaitAsync(linked.Token);
-        }
-        catch (OperationCanceledException ex)
-        {
-            throw _ended is not null ? TransportException.StaleEpoch(Epoch) : TransportException.Cancelled(ex);
-        }
-
+        await EnterAsync(_order, linked.Token);
         var written = 0;
         try
         {
@@ -305,27 +405,10 @@ internal sealed class SessionInitialization : ISessionContext
 
             for (; written < frames.Length; written++)
             {
-                if (_ended is not null)
-                {
-                    throw TransportException.StaleEpoch(Epoch);
-                }
+                ThrowIfEnded();
 
-                if (_pacer is not null)
-                {
-                    await _pacer.WaitForRoomAsync(_writes.Token);
-                    _pacer.OnWriteStarting(frames[written].Kind);
-                }
-
-                try
-                {
-                    await _sender.SendAsync(frames[written], _writes.Token);
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException || _writes.IsCancellationRequested)
-                {
-                    var error = ConnectPolicy.Normalize(ex);
-                    _socketFailed(error);
-                    throw error;
-                }
+                // Once it holds _order, a batch is not cancelled by its caller (only by the socket's end).
+                await WriteInOrderAsync(frames[written], _writes.Token);
             }
 
             return true;
@@ -335,13 +418,93 @@ internal sealed class SessionInitialization : ISessionContext
             // Batch.B3: the socket ended after some frames: say exactly how many.
             throw new SendBatchException(written, frames.Length, ex as TransportException ?? TransportException.StaleEpoch(Epoch));
         }
-        catch (OperationCanceledException)
+        finally
         {
-            throw TransportException.StaleEpoch(Epoch);
+            _order.Exit();
+        }
+    }
+
+    // Caller holds _order. Init.I7: takes the socket only to write (pongs waiting first); waits for the
+    // window without holding it. The frame is counted when its write starts (Pacer.P1).
+    private async ValueTask WriteInOrderAsync(Frame frame, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            await EnterAsync(_socket, cancellationToken);
+            TimeSpan wait;
+            try
+            {
+                ThrowIfEnded();
+                wait = await WritePongsLockedAsync();
+                if (wait == TimeSpan.Zero && _pacer is not null)
+                {
+                    wait = _pacer.UntilAllowed();
+                }
+
+                if (wait == TimeSpan.Zero)
+                {
+                    _pacer?.OnWriteStarting(frame.Kind);
+                    await WriteOnSocketLockedAsync(frame);
+                    return;
+                }
+            }
+            finally
+            {
+                _socket.Exit();
+            }
+
+            try
+            {
+                // Venues count every frame: the initializer's are paced like the write loop's.
+                await Task.Delay(wait, _time, cancellationToken);
+            }
+            catch (OperationCanceledException ex)
+            {
+                throw _ended is not null ? TransportException.StaleEpoch(Epoch) : TransportException.Cancelled(ex);
+            }
+        }
+    }
+
+    // Caller holds _socket. One socket write, watched by Send.WriteTimeout (Init.I8, Write.W1).
+    private async ValueTask WriteOnSocketLockedAsync(Frame frame)
+    {
+        Volatile.Write(ref _writing, 1);
+        _watchdog?.Started();
+        try
+        {
+            await _sender.SendAsync(frame, _writes.Token);
+            _watchdog?.Completed();
+        }
+        catch (Exception ex)
+        {
+            // The socket is unusable after a failed or interrupted write.
+            var error = ConnectPolicy.Normalize(ex);
+            _socketFailed(error);
+            throw error;
         }
         finally
         {
-            _writeLock.Release();
+            Volatile.Write(ref _writing, 0);
+        }
+    }
+
+    private async ValueTask EnterAsync(FifoGate gate, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await gate.EnterAsync(cancellationToken);
+        }
+        catch (OperationCanceledException ex)
+        {
+            throw _ended is not null ? TransportException.StaleEpoch(Epoch) : TransportException.Cancelled(ex);
+        }
+    }
+
+    private void ThrowIfEnded()
+    {
+        if (_ended is not null)
+        {
+            throw TransportException.StaleEpoch(Epoch);
         }
     }
 
@@ -408,6 +571,11 @@ internal sealed class SessionInitialization : ISessionContext
                 return ValueTask.FromException(TransportException.Protocol($"Only Text and Binary frames can be sent; this one is {frame.Kind}."));
             }
 
+            if (!FrameValidation.HasValidText(frame))
+            {
+                throw new ArgumentException(FrameValidation.InvalidUtf8Message(frame.Payload.Span), nameof(frame)); // Send.V1
+            }
+
             return owner.SendAsync(frame, options, cancellationToken);
         }
 
@@ -427,14 +595,19 @@ internal sealed class SessionInitialization : ISessionContext
                 throw new ArgumentException($"Only Text and Binary frames can be sent; frame {bad} of the batch is {batch[bad].Kind}.", nameof(frames));
             }
 
+            if (Array.FindIndex(batch, f => !FrameValidation.HasValidText(f)) is var invalid and >= 0)
+            {
+                throw new ArgumentException($"Frame {invalid} of the batch: {FrameValidation.InvalidUtf8Message(batch[invalid].Payload.Span)}", nameof(frames)); // Send.V1
+            }
+
             return owner.SendBatchAsync(batch, options, cancellationToken);
         }
 
         public SendStatus TrySend(Frame frame, SendOptions options = default)
         {
-            if (!frame.IsData)
+            if (!frame.IsData || !FrameValidation.HasValidText(frame))
             {
-                return SendStatus.Invalid;
+                return SendStatus.Invalid; // Send.V1
             }
 
             if (owner._ended is not null)

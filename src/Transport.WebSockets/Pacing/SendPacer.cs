@@ -14,7 +14,7 @@ namespace Transport.WebSockets.Pacing;
 /// PING and PONG frames toward its 5 messages per second). An uncounted pong never waits for the
 /// window. Not counted (never written through the writer): the close frame of the close
 /// handshake, and keep-alive pings the leaf sends by itself (<c>Liveness.KeepAliveInterval</c>).
-/// Used by the writer only, one caller at a time.
+/// Used by one writer at a time: the session initializer's direct writer (under its socket lock), then the write loop.
 /// </remarks>
 internal sealed class SendPacer
 {
@@ -33,6 +33,9 @@ internal sealed class SendPacer
 
     /// <summary>Whether a frame of this kind counts toward the limit.</summary>
     public bool Counts(FrameKind kind) => CountPongs || kind != FrameKind.Pong;
+
+    /// <summary>How long until the window allows one more counted send (zero: now); does not record it.</summary>
+    public TimeSpan UntilAllowed() => _log.UntilAllowed();
 
     /// <summary>Waits until the window allows one more counted send (Pacer.P1); does not record it.</summary>
     public async ValueTask WaitForRoomAsync(CancellationToken cancellationToken)

@@ -35,6 +35,11 @@ namespace Transport.WebSockets.Reconnect;
 /// <item>Policy.P4 see <see cref="RetryAfterRule"/>.</item>
 /// <item>Policy.P5 the first attempt after a healthy session is immediate; after an unhealthy one it
 /// waits the backoff of the budget's count (Policy_P5_short_sessions_back_off_and_a_healthy_one_reconnects_at_once).</item>
+/// <item>Policy.P6 the policy gives the budget the facts of each ended session (uptime on monotonic time,
+/// whether it delivered data, the venue's close code) and applies its verdict: a venue's clean close
+/// after data and a session that reached its configured lifetime reconnect at once whatever their
+/// length (Budget.B5), and a session that delivered data restarts MaxAttempts (Budget.B6)
+/// (Policy_P6_default_main_job_reconnects_at_once_after_every_lifetime_close, Policy_P6_chaos_between_data_never_exhausts).</item>
 /// </list>
 /// </remarks>
 internal sealed class ConnectPolicy
@@ -60,6 +65,7 @@ internal sealed class ConnectPolicy
     /// <param name="logger">Where boundary events are logged.</param>
     /// <param name="name">The connection's name, for logs.</param>
     /// <param name="gate">The connector's shared attempt gate; null builds one for this connection when the cap is on.</param>
+    /// <param name="sessionLifetime">The venue's session lifetime (<c>Session.Lifetime</c>), if known.</param>
     public ConnectPolicy(
         ReconnectOptions options,
         IFailureClassifier classifier,
@@ -67,7 +73,8 @@ internal sealed class ConnectPolicy
         Func<double> random,
         ILogger? logger = null,
         string name = "default",
-        AttemptRateGate? gate = null)
+        AttemptRateGate? gate = null,
+        TimeSpan? sessionLifetime = null)
     {
         _options = options;
         _classifier = classifier;
@@ -76,7 +83,7 @@ internal sealed class ConnectPolicy
         _name = name;
         _gate = gate ?? (options.MaxAttemptsPerWindow is { } max ? new AttemptRateGate(max, options.AttemptRateWindow, time) : null);
         _backoff = new BackoffCalculator(options.MinBackoff, options.MaxBackoff, options.UseJitter, random);
-        Budget = new FailureBudget(options.PermanentRetries, options.MaxAttempts);
+        Budget = new FailureBudget(options.PermanentRetries, options.MaxAttempts, options.StableAfter, sessionLifetime);
     }
 
     /// <summary>The connection's failure budget (exposed for tests and telemetry).</summary>
@@ -85,17 +92,23 @@ internal sealed class ConnectPolicy
     /// <summary>The wait the next cycle starts with (zero: at once).</summary>
     public TimeSpan PendingDelay => _pendingDelay;
 
+    /// <summary>Whether the last judged session was healthy and ended by the venue's clean close (1000, 1001): its schedule, not a failure.</summary>
+    public bool LastEndWasClean { get; private set; }
+
     /// <summary>
-    /// Judges the end of the session the last <c>RunCycleAsync</c> connected: healthy when it
-    /// stayed up for <c>StableAfter</c> (monotonic time). Returns null to reconnect (after
-    /// <see cref="PendingDelay"/>), or the verdict that ends the connection. Idempotent per session.
+    /// Judges the end of the session the last <c>RunCycleAsync</c> connected (Policy.P6, Budget.B5):
+    /// healthy when it stayed up for <c>StableAfter</c> (monotonic time), when it delivered data and
+    /// the venue closed it with 1000 or 1001, or when it reached the configured session lifetime.
+    /// Returns null to reconnect (after <see cref="PendingDelay"/>), or the verdict that ends the
+    /// connection. Idempotent per session.
     /// </summary>
     /// <param name="cause">The error that ended it; null for a forced reconnect.</param>
     /// <param name="wentUp">
     /// False when the socket never went up (its session initializer failed): then the end counts as
     /// a failed attempt whatever its duration.
     /// </param>
-    public ConnectOutcome? SessionEnded(TransportException? cause, bool wentUp = true)
+    /// <param name="deliveredData">Whether the session delivered at least one data frame (Budget.B6).</param>
+    public ConnectOutcome? SessionEnded(TransportException? cause, bool wentUp = true, bool deliveredData = false)
     {
         if (_connectedAt is not { } since)
         {
@@ -104,10 +117,12 @@ internal sealed class ConnectPolicy
 
         _connectedAt = null;
         var uptime = _time.GetElapsedTime(since);
-        var healthy = wentUp && uptime >= _options.StableAfter;
+        var facts = new SessionEndFacts(uptime, deliveredData, cause is { Kind: TransportErrorKind.ClosedByPeer } ? cause.CloseCode : null);
+        var health = wentUp ? Budget.Judge(facts) : SessionHealth.Short;
+        LastEndWasClean = health == SessionHealth.Healthy && FailureBudget.IsCleanClose(facts.PeerCloseCode);
         var verdict = !wentUp && cause is not null
             ? Budget.AttemptFailed(Classify(cause))
-            : Budget.SessionEnded(healthy, cause is null ? null : Classify(cause));
+            : Budget.SessionEnded(health, cause is null ? null : Classify(cause));
         switch (verdict)
         {
             case BudgetVerdict.Unrecoverable:
@@ -119,9 +134,9 @@ internal sealed class ConnectPolicy
         }
 
         _pendingDelay = NextDelay(cause);
-        if (!healthy && _pendingDelay > TimeSpan.Zero)
+        if (health != SessionHealth.Healthy && _pendingDelay > TimeSpan.Zero)
         {
-            Log.ShortSession(_logger, _name, uptime, _options.StableAfter, Budget.ConsecutiveFailures, _pendingDelay);
+            Log.ShortSession(_logger, _name, uptime, deliveredData, _options.StableAfter, Budget.ConsecutiveFailures, _pendingDelay);
         }
 
         return null;

@@ -64,8 +64,8 @@ internal static partial class Log
     public static partial void ShuttingDown(ILogger logger, string name);
 
     // 40-49: the reconnect policy and its user-code boundary (reconnect helper's range).
-    [LoggerMessage(EventId = 40, EventName = "ShortSession", Level = LogLevel.Warning, Message = "Connection {Name}: the session lasted {Uptime}, less than StableAfter ({StableAfter}); counted as consecutive failure {Failures}, next attempt in {Delay}.")]
-    public static partial void ShortSession(ILogger logger, string name, TimeSpan uptime, TimeSpan stableAfter, int failures, TimeSpan delay);
+    [LoggerMessage(EventId = 40, EventName = "ShortSession", Level = LogLevel.Warning, Message = "Connection {Name}: the session lasted {Uptime} (data delivered: {DeliveredData}) and was not healthy (shorter than StableAfter {StableAfter}, and no clean close after data or reached lifetime); counted as consecutive failure {Failures}, next attempt in {Delay}.")]
+    public static partial void ShortSession(ILogger logger, string name, TimeSpan uptime, bool deliveredData, TimeSpan stableAfter, int failures, TimeSpan delay);
 
     [LoggerMessage(EventId = 41, EventName = "ConfigurationError", Level = LogLevel.Error, Message = "Connection {Name}: configuration error (Permanent, logged once): {Error}")]
     public static partial void ConfigurationError(ILogger logger, string name, string error);

@@ -29,7 +29,7 @@ internal sealed class TransportMetrics
         BytesReceived = meter.CreateCounter<long>(TransportTelemetry.BytesReceived, "By", "Payload bytes of data frames read from sockets.");
         FramesSent = meter.CreateCounter<long>(TransportTelemetry.FramesSent, "{frame}", "Frames written to sockets (data, control and pongs).");
         BytesSent = meter.CreateCounter<long>(TransportTelemetry.BytesSent, "By", "Payload bytes written to sockets.");
-        FramesLagged = meter.CreateCounter<long>(TransportTelemetry.FramesLagged, "{frame}", "Data frames evicted from the receive ring (dropped, signalled in TotalLagged).");
+        FramesLagged = meter.CreateCounter<long>(TransportTelemetry.FramesLagged, "{frame}", "Data frames dropped unread: evicted for the receive ring's bounds (also while held for their up-edge), or held for an up-edge that never came (signalled in TotalLagged).");
         Reconnects = meter.CreateCounter<long>(TransportTelemetry.Reconnects, "{reconnect}", "Completed down-cycles (epoch advances).");
         Attempts = meter.CreateCounter<long>(TransportTelemetry.ConnectAttempts, "{attempt}", "Connect attempts, successful or not.");
         TimeDown = meter.CreateHistogram<double>(

@@ -29,9 +29,11 @@ internal sealed class LineCapture : TextWriter
         foreach (var c in value ?? string.Empty) Write(c);
     }
 
-    public async Task WaitForAsync(Func<string, bool> condition, string what)
+    public Task WaitForAsync(Func<string, bool> condition, string what) => WaitForAsync(condition, what, TimeSpan.FromSeconds(30));
+
+    public async Task WaitForAsync(Func<string, bool> condition, string what, TimeSpan within)
     {
-        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var bound = new CancellationTokenSource(within);
         while (true)
         {
             Task signal;

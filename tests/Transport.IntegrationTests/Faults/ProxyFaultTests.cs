@@ -37,8 +37,7 @@ public sealed class ProxyFaultTests : IAsyncLifetime
     public async Task A_cut_connection_reconnects_once_and_frames_flow_again(LeafKind leaf, CutMode mode)
     {
         await using var client = await StartAsync(leaf);
-        await client.WaitForFramesAsync(1, 30);
-        await client.WaitUpAsync(0); // a frame can precede the up-edge (ADR 0010): cut only an up session
+        await client.WaitForFramesAsync(1, 30); // Session.S9: so the session is up (its edge came first)
 
         _proxy.CutAll(mode);
 
@@ -156,8 +155,7 @@ public sealed class ProxyFaultTests : IAsyncLifetime
     public async Task A_cut_inside_a_frame_reconnects_and_never_delivers_the_partial_frame(LeafKind leaf)
     {
         await using var client = await StartAsync(leaf);
-        await client.WaitForFramesAsync(1, 30);
-        await client.WaitUpAsync(0); // a frame can precede the up-edge (ADR 0010): cut only an up session
+        await client.WaitForFramesAsync(1, 30); // Session.S9: so the session is up (its edge came first)
 
         // 64-byte text frames are 66 bytes on the wire: 100 bytes ends inside the second frame.
         var forwarded = await _proxy.CutMidFrame(100).WaitAsync(StackClient.Bound);

@@ -81,9 +81,9 @@ public sealed class HostingTests
         Assert.Equal(1, counter.Count);
         Assert.Equal("/ws", counter.LastPath);
 
-        // The first frame can precede the up-edge (ADR 0010): reconnect only once the session is up, or
-        // the forced end lands before its edge and the next socket is the first to go up (Connected).
-        await connection.Lifecycle.WaitAsync(s => s.IsUp).AsTask().WaitAsync(Bound);
+        // Session.S9: a frame is read only after its socket's up-edge, so the forced end hits an up session
+        // and the next up-edge is Resumed on epoch 1.
+        AssertUpOn(connection, 0);
         connection.Control.ReconnectTrigger.ForceReconnect("test");
         await connection.Lifecycle.WaitAsync(s => s.Epoch == 1 && s.IsUp).AsTask().WaitAsync(Bound);
         Assert.Equal("hello 2", (await FirstFrameAsync(connection)).GetText());
@@ -110,7 +110,7 @@ public sealed class HostingTests
         await using var connection = await host.Services.GetRequiredService<IReconnectingConnectorFactory>().Get("feed").ConnectAsync();
         await FirstFrameAsync(connection);
         tokens.Current = "token-2"; // rotated between connections
-        await connection.Lifecycle.WaitAsync(s => s.IsUp).AsTask().WaitAsync(Bound); // as above: up before the forced end
+        AssertUpOn(connection, 0); // as above: the frame came after the edge
         connection.Control.ReconnectTrigger.ForceReconnect("rotate");
         await connection.Lifecycle.WaitAsync(s => s.Epoch == 1 && s.IsUp).AsTask().WaitAsync(Bound);
         await FirstFrameAsync(connection);
@@ -143,6 +143,12 @@ public sealed class HostingTests
         await session.AcceptAsync();
         await session.SendAsync("hello " + session.Number);
         await session.WaitForCloseAsync();
+    }
+
+    private static void AssertUpOn(ReconnectingConnection connection, long epoch)
+    {
+        var seen = connection.Lifecycle.Current;
+        Assert.True(seen.IsUp && seen.Epoch == epoch, $"a frame was read, yet the lifecycle shows {seen}");
     }
 
     private static async Task<Frame> FirstFrameAsync(ReconnectingConnection connection)

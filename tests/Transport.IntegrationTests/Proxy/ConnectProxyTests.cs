@@ -92,15 +92,14 @@ public sealed class ConnectProxyTests : IDisposable
         await using var frames = connection.Source.GetAsyncEnumerator();
 
         var first = TlsTests.SessionNumber(await TlsTests.NextTextAsync(frames));
-        // A frame can arrive before the up-edge is published (the receive loop starts before the session
-        // initializer and the up-edge, ADR 0010): cut the session only once it is up, or the next socket's
-        // up-edge is the first one (Connected, not Resumed). Seen under load.
-        await connection.Lifecycle.WaitAsync(s => s.IsUp).AsTask().WaitAsync(Bound);
+        // Session.S9: the frame was read after its up-edge, so the cut ends an up session (next: Resumed).
+        var seen = connection.Lifecycle.Current;
+        Assert.True(seen.IsUp && seen.Epoch == 0, $"a frame was read, yet the lifecycle shows {seen}");
         (await server.WaitForConnectionAsync(first)).Abort();
         var second = TlsTests.SessionNumber(await TlsTests.NextTextAsync(frames));
 
         Assert.True(second > first);
-        // The second session's first frame can also precede its up-edge (as above): wait for the edge.
+        // Session.S9 again: the second session's frame came after its edge; waited for rather than read, as in TlsTests.
         var resumed = await connection.Lifecycle.WaitAsync(s => s.IsUp && s.Epoch >= 1).AsTask().WaitAsync(Bound);
         Assert.Equal(1, resumed.Epoch);
         Assert.Equal(ConnectionPhase.Resumed, resumed.Phase);

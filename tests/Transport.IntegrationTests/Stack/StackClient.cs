@@ -28,6 +28,9 @@ internal sealed class StackClient : IAsyncDisposable
     private long _framesRead;
     private int _minLength = int.MaxValue;
     private int _maxLength;
+    private int _readBeforeEdge;
+    private string? _firstReadBeforeEdge;
+    private int _lastConnection;
 
     private StackClient(Meter meter)
     {
@@ -90,6 +93,18 @@ internal sealed class StackClient : IAsyncDisposable
         lock (_lock)
         {
             return _perConnection.GetValueOrDefault(connection);
+        }
+    }
+
+    /// <summary>The server connection of the newest frame delivered (0 before the first).</summary>
+    public int LastConnection
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _lastConnection;
+            }
         }
     }
 
@@ -202,6 +217,7 @@ internal sealed class StackClient : IAsyncDisposable
         var final = Current;
         Assert.True(final.IsTerminal, $"not shut down: {final}");
         var delivered = Delivered;
+        Assert.True(Volatile.Read(ref _readBeforeEdge) == 0, $"{_readBeforeEdge} frames read before their up-edge; first: {Volatile.Read(ref _firstReadBeforeEdge)}");
         Assert.Equal(FramesRead, delivered.Count + final.TotalLagged);
         AssertOrdered(delivered, gapFree: final.TotalLagged == 0);
     }
@@ -254,6 +270,13 @@ internal sealed class StackClient : IAsyncDisposable
         {
             await foreach (var frame in Connection.Source.ConfigureAwait(false))
             {
+                // Session.S9, checked on every read over real sockets: the frame's up-edge is already published.
+                var seen = Connection.Lifecycle.Current;
+                if ((seen.Epoch < frame.Epoch || seen.Phase == ConnectionPhase.Connecting) && Interlocked.Increment(ref _readBeforeEdge) == 1)
+                {
+                    Volatile.Write(ref _firstReadBeforeEdge, $"a frame of epoch {frame.Epoch} was read while the lifecycle showed {seen}");
+                }
+
                 var decoded = FeedFrame.Decode(frame.Payload.Span);
                 lock (_lock)
                 {
@@ -261,6 +284,7 @@ internal sealed class StackClient : IAsyncDisposable
                     _minLength = Math.Min(_minLength, frame.Length);
                     _maxLength = Math.Max(_maxLength, frame.Length);
                     _perConnection[decoded.Connection] = _perConnection.GetValueOrDefault(decoded.Connection) + 1;
+                    _lastConnection = decoded.Connection;
                 }
 
                 Changed.Pulse();

@@ -39,7 +39,27 @@ public sealed class TransportOptionsBuilderTests
         { "Session.InitializeTimeout", b => b.WithSession(TimeSpan.Zero) },
         { "Liveness.ReconnectAfterDataSilence", b => b.WithReconnectOnDataSilence(TimeSpan.Zero) },
         { "Liveness.StaleAfter", b => b.WithIdleTimeouts(TimeSpan.FromSeconds(10), null).WithReconnectOnDataSilence(TimeSpan.FromSeconds(5)) },
+        { "Session.Lifetime", b => b.WithSessionLifetime(TimeSpan.Zero) },
+        { "Session.Lifetime", b => b.WithSessionLifetime(TimeSpan.FromHours(-1)) },
+        { "Session.RotateBefore", b => b.WithSessionLifetime(TimeSpan.FromHours(24), TimeSpan.FromHours(24)) },
+        { "Session.RotateBefore", b => b.WithSessionLifetime(TimeSpan.FromSeconds(20), TimeSpan.FromSeconds(30)) },
+        { "Session.RotateBefore", b => b.WithSessionLifetime(TimeSpan.FromHours(24), TimeSpan.Zero) },
+        { "Session.RotateBefore", b => b.Configure(o => o.Session.RotateBefore = TimeSpan.FromMinutes(5)) },
     };
+
+    [Fact]
+    public void WithSessionLifetime_sets_the_lifetime_and_the_rotation_lead()
+    {
+        var built = Valid().WithSessionLifetime(TimeSpan.FromHours(24), rotateBefore: TimeSpan.FromMinutes(5)).Build();
+        var plain = Valid().WithSessionLifetime(TimeSpan.FromSeconds(20)).Build();
+
+        Assert.Equal(TimeSpan.FromHours(24), built.Session.Lifetime);
+        Assert.Equal(TimeSpan.FromMinutes(5), built.Session.RotateBefore);
+        Assert.Equal(TimeSpan.FromSeconds(20), plain.Session.Lifetime);
+        Assert.Null(plain.Session.RotateBefore);
+        Assert.Null(Valid().Build().Session.Lifetime);
+        Assert.Equal(TimeSpan.FromHours(24), built.Clone().Session.Lifetime);
+    }
 
     [Theory]
     [MemberData(nameof(BrokenRules))]

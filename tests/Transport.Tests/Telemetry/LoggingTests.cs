@@ -68,6 +68,28 @@ public sealed class LoggingTests
         Assert.Contains("MaxAttempts (2)", entry.Message);
     }
 
+    [Theory]
+    [InlineData(true, CloseCodes.GoingAway, LogLevel.Information)]
+    [InlineData(true, CloseCodes.NormalClosure, LogLevel.Information)]
+    [InlineData(false, CloseCodes.GoingAway, LogLevel.Warning)]
+    [InlineData(true, CloseCodes.InternalError, LogLevel.Warning)]
+    [Trait("Invariant", "Budget.B5")]
+    public void A_venues_clean_close_after_data_is_logged_as_information(bool data, int code, LogLevel level)
+    {
+        using var h = TelemetryHarness.Start(o => o.WithStableAfter(TimeSpan.FromSeconds(30)));
+        if (data)
+        {
+            h.Socket.DeliverText("tick");
+        }
+
+        h.Socket.DeliverClose(code, "connection lifetime reached");
+        h.Pump();
+
+        var entry = h.Logs.Entries.Single(e => e.EventId.Name == "SessionEnded");
+        Assert.Equal(level, entry.Level);
+        Assert.Contains($"close={code}", entry.Message);
+    }
+
     [Fact]
     public void Close_by_peer_is_logged_with_its_code()
     {
