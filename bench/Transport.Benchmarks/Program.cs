@@ -9,7 +9,7 @@ using Transport.Benchmarks.Scenarios;
 using Transport.Benchmarks.Server;
 
 // dotnet run -c Release --project bench/Transport.Benchmarks -- [--quick] [scenario...]
-// Scenarios: receive latency tail send batch fanout recovery slow relay legs idle (default: all), micro (BenchmarkDotNet, only when named).
+// Scenarios: receive latency tail send sendload batch fanout recovery slow relay legs idle (default: all), micro (BenchmarkDotNet, only when named).
 // Diagnostics: BENCH_CLIENTS=RawReused,PipeLease (ReceiveClient names, comma-separated) runs only those receive clients;
 // BENCH_SIZES=100,1024 only those receive sizes; BENCH_ROUNDS=n rounds; BENCH_MICRO=LeasePoolBenchmarks only those micro classes.
 if (args.Length > 0 && args[0] == "--child")
@@ -21,7 +21,7 @@ if (args.Length > 0 && args[0] == "--child")
 
 var quick = args.Contains("--quick");
 var named = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).Select(a => a.ToLowerInvariant()).ToHashSet();
-string[] known = ["receive", "latency", "tail", "send", "batch", "fanout", "recovery", "slow", "relay", "legs", "idle", "micro"];
+string[] known = ["receive", "latency", "tail", "send", "sendload", "batch", "fanout", "recovery", "slow", "relay", "legs", "idle", "micro"];
 var unknown = named.Except(known).ToArray();
 if (unknown.Length > 0 || args.Contains("--help"))
 {
@@ -65,6 +65,7 @@ await using (var server = await BenchServer.StartAsync())
         ("latency", Latency.RunAsync),
         ("tail", Tail.RunAsync),
         ("send", SendThroughput.RunAsync),
+        ("sendload", SendLoad.RunAsync),
         ("batch", BatchSend.RunAsync),
         ("fanout", FanOutThroughput.RunAsync),
         ("recovery", Recovery.RunAsync),
