@@ -19,6 +19,12 @@ if (args.Length > 0 && args[0] == "--child")
     return args[1] == "loop" ? InstructionLoops.Run(args[2], int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture)) : await Idle.ChildAsync(args[1..]);
 }
 
+if (args.Length > 0 && args[0] == "--plots")
+{
+    // Pictures from raw results: -- --plots RESULTS.jsonl OUTDIR (Infrastructure/Plots.cs).
+    return args.Length == 3 ? Plots.Run(args[1], args[2]) : 2;
+}
+
 var quick = args.Contains("--quick");
 var named = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).Select(a => a.ToLowerInvariant()).ToHashSet();
 string[] known = ["receive", "latency", "tail", "send", "sendload", "batch", "fanout", "recovery", "slow", "relay", "legs", "idle", "micro"];
