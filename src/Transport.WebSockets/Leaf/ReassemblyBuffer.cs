@@ -39,7 +39,7 @@ internal sealed class ReassemblyBuffer
     {
         _maxBytes = maxBytes;
         _firstBytes = RoundDownToPowerOf2(Math.Max(1, Math.Min(baseBytes, maxBytes)));
-        _segments[0] = new Segment([], false); // B3: rented on first use
+        _segments[0] = new Segment([], false); // Reassembly.B3: rented on first use
     }
 
     /// <summary>Bytes of the message so far.</summary>
@@ -72,7 +72,7 @@ internal sealed class ReassemblyBuffer
     {
         if (_count == 0)
         {
-            AddSegment(_firstBytes); // B3: the message's first bytes rent the first segment
+            AddSegment(_firstBytes); // Reassembly.B3: the first bytes of a message rent the first segment
         }
 
         ref var segment = ref _segments[_current];
