@@ -17,7 +17,7 @@ namespace Transport.Benchmarks.Scenarios;
 /// </summary>
 /// <remarks>
 /// BENCH_TAIL_RATES=100000,10000 (default both), BENCH_TAIL_CLIENTS (comma-separated names below), BENCH_ROUNDS.
-/// Samples with per-round percentiles go to BENCH_OUT (scenario "tail"); bench/plots draws them.
+/// Samples with per-round percentiles go to BENCH_OUT (scenario "tail"); `-- --plots` draws them (Infrastructure/Plots.cs).
 /// </remarks>
 internal static class Tail
 {
