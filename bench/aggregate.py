@@ -110,6 +110,54 @@ def main(path):
             ]) + ' |')
         print()
 
+    # Issue 24: the tail (issue shape) and send latency under load. Per client: medians over all rounds of
+    # every run, the same-round p50/p99 ratio to raw (median per run, then the median and spread of those),
+    # CPU ns per message; the tail also its gen0 collections and the share of samples that spanned one.
+    for scenario, raw_name, title in (('tail', 'raw, reused buffer', 'Tail latency (issue 24 shape)'),
+                                      ('sendload', 'raw ClientWebSocket.SendAsync', 'Send latency under load')):
+        for label, clients in data.get(scenario, {}).items():
+            n_runs = len({run for c in clients.values() for run in c})
+            print(f'#### {title} at {label}: {n_runs} runs x {rounds_of(scenario)} rounds (µs)\n')
+            raw = clients.get(raw_name, {})
+            p999 = 'p99.9_us'
+
+            def ratios(client, key):
+                per = {}
+                for run, rounds in clients[client].items():
+                    pairs = [rounds[k][key] / raw[run][k][key] for k in rounds if run in raw and k in raw[run] and raw[run][k][key] > 0]
+                    if pairs:
+                        per[run] = median(pairs)
+                return per
+
+            extra = scenario == 'tail'
+            print('| client | p50 | p99 | p99.9 | max | p50 vs raw | p99 vs raw (median of runs) | p99 vs raw per run | p99 ratio spread run-to-run | CPU ns/msg |'
+                  + (' alloc B/msg | gen0 per round | samples spanning a gen0 GC | p99 without them |' if extra else ''))
+            print('|---|---|---|---|---|---|---|---|---|---|' + ('---|---|---|---|' if extra else ''))
+            for client in order[scenario][label]:
+                allr = [x for rounds in clients[client].values() for x in rounds.values()]
+                r50, r99 = ratios(client, 'p50_us'), ratios(client, 'p99_us')
+                cells = [
+                    client,
+                    fmt(median(x['p50_us'] for x in allr), 1),
+                    fmt(median(x['p99_us'] for x in allr), 1),
+                    fmt(median(x[p999] for x in allr), 1),
+                    fmt(median(x['p100_us'] for x in allr), 1),
+                    ratio(median(r50.values())) if r50 else '-',
+                    ratio(median(r99.values())) if r99 else '-',
+                    ', '.join(f'{v:.2f}' for _, v in sorted(r99.items())),
+                    '-' if client == raw_name else pct(spread(list(r99.values()))),
+                    fmt(median(x['cpu_ns_per_msg'] for x in allr)),
+                ]
+                if extra:
+                    cells += [
+                        fmt(median(x['alloc_per_msg'] for x in allr), 1),
+                        fmt(median(x['gen0'] for x in allr)),
+                        f"{median(x['gc_spanned_pct'] for x in allr):.2f}%",
+                        fmt(median(x['p99_no_gc_us'] for x in allr), 1),
+                    ]
+                print('| ' + ' | '.join(cells) + ' |')
+            print()
+
     for scenario, key, akey, unit in (('fanout', 'msgs_per_s', 'alloc_per_msg', 'msgs/s'), ('batch', 'frames_per_s', 'alloc_per_frame', 'frames/s')):
         for label, clients in data.get(scenario, {}).items():
             print(f'#### {scenario}, {label}: {len(runs)} runs x {rounds_of(scenario)} rounds\n')

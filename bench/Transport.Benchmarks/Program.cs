@@ -9,12 +9,25 @@ using Transport.Benchmarks.Scenarios;
 using Transport.Benchmarks.Server;
 
 // dotnet run -c Release --project bench/Transport.Benchmarks -- [--quick] [scenario...]
-// Scenarios: receive latency send batch fanout recovery slow relay legs (default: all nine), micro (BenchmarkDotNet, only when named).
+// Scenarios: receive latency tail send sendload batch fanout recovery slow relay legs idle (default: all), micro (BenchmarkDotNet, only when named).
 // Diagnostics: BENCH_CLIENTS=RawReused,PipeLease (ReceiveClient names, comma-separated) runs only those receive clients;
 // BENCH_SIZES=100,1024 only those receive sizes; BENCH_ROUNDS=n rounds; BENCH_MICRO=LeasePoolBenchmarks only those micro classes.
+if (args.Length > 0 && args[0] == "--child")
+{
+    // A child process of a scenario that measures one process alone (idle: the server, each client), or
+    // one micro operation in a loop for instruction counting (bench/instructions.sh).
+    return args[1] == "loop" ? InstructionLoops.Run(args[2], int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture)) : await Idle.ChildAsync(args[1..]);
+}
+
+if (args.Length > 0 && args[0] == "--plots")
+{
+    // Pictures from raw results: -- --plots RESULTS.jsonl OUTDIR (Infrastructure/Plots.cs).
+    return args.Length == 3 ? Plots.Run(args[1], args[2]) : 2;
+}
+
 var quick = args.Contains("--quick");
 var named = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).Select(a => a.ToLowerInvariant()).ToHashSet();
-string[] known = ["receive", "latency", "send", "batch", "fanout", "recovery", "slow", "relay", "legs", "micro"];
+string[] known = ["receive", "latency", "tail", "send", "sendload", "batch", "fanout", "recovery", "slow", "relay", "legs", "idle", "micro"];
 var unknown = named.Except(known).ToArray();
 if (unknown.Length > 0 || args.Contains("--help"))
 {
@@ -56,13 +69,16 @@ await using (var server = await BenchServer.StartAsync())
     [
         ("receive", ReceiveThroughput.RunAsync),
         ("latency", Latency.RunAsync),
+        ("tail", Tail.RunAsync),
         ("send", SendThroughput.RunAsync),
+        ("sendload", SendLoad.RunAsync),
         ("batch", BatchSend.RunAsync),
         ("fanout", FanOutThroughput.RunAsync),
         ("recovery", Recovery.RunAsync),
         ("slow", SlowConsumer.RunAsync),
         ("relay", RelayScenario.RunAsync),
         ("legs", Legs.RunAsync),
+        ("idle", Idle.RunAsync),
     ];
     foreach (var (name, run) in scenarios)
     {

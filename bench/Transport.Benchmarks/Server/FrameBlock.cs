@@ -36,7 +36,8 @@ internal sealed class FrameBlock
     public int FrameBytes => _frameBytes;
 
     /// <summary>Patches frames [0, count) with sequence numbers firstSeq.. and returns the bytes to write.</summary>
-    public ReadOnlyMemory<byte> Prepare(long firstSeq, int count, long stamp = 0)
+    /// <remarks><paramref name="tag"/> (when not 0) goes in bytes [32, 48) as 16 hex digits (<see cref="Payload.ReadTag"/>).</remarks>
+    public ReadOnlyMemory<byte> Prepare(long firstSeq, int count, long stamp = 0, long tag = 0)
     {
         for (int i = 0; i < count; i++)
         {
@@ -45,6 +46,11 @@ internal sealed class FrameBlock
             if (stamp != 0)
             {
                 Payload.WriteHex(payload[Payload.SeqBytes..], stamp);
+            }
+
+            if (tag != 0)
+            {
+                Payload.WriteHex(payload[Payload.StampedBytes..], tag);
             }
         }
 

@@ -48,7 +48,7 @@ internal static class Handlers
     /// from a dedicated thread that sleeps ~1 ms between writes: the messages that fell due meanwhile
     /// (about 10 at 10k/s, 100 at 100k/s) go out in one write, stamped immediately before it.
     /// </summary>
-    public static Func<ServerConnection, Task> Paced(int opcode, int payloadBytes, long count, int perSecond)
+    public static Func<ServerConnection, Task> Paced(int opcode, int payloadBytes, long count, int perSecond, bool stampGen0 = false)
     {
         return async connection =>
         {
@@ -62,7 +62,7 @@ internal static class Handlers
                 {
                     try
                     {
-                        WritePaced(connection, opcode, payloadBytes, count, perSecond);
+                        WritePaced(connection, opcode, payloadBytes, count, perSecond, stampGen0);
                         done.TrySetResult();
                     }
                     catch (Exception ex)
@@ -80,7 +80,7 @@ internal static class Handlers
         };
     }
 
-    private static void WritePaced(ServerConnection connection, int opcode, int payloadBytes, long count, int perSecond)
+    private static void WritePaced(ServerConnection connection, int opcode, int payloadBytes, long count, int perSecond, bool stampGen0)
     {
         var block = new FrameBlock(opcode, payloadBytes, 256);
         var stream = connection.Stream;
@@ -102,7 +102,9 @@ internal static class Handlers
             }
 
             int n = (int)Math.Min(block.Frames, due - sent);
-            var bytes = block.Prepare(sent, n, Stopwatch.GetTimestamp());
+            // stampGen0: the process's gen0 collection count at the write goes with each message, so the
+            // client can tell which latencies spanned a collection (same process: one GC for both).
+            var bytes = block.Prepare(sent, n, Stopwatch.GetTimestamp(), stampGen0 ? GC.CollectionCount(0) + 1 : 0);
             var write = stream.WriteAsync(bytes);
             if (write.IsCompleted)
             {

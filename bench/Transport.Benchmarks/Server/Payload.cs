@@ -38,6 +38,9 @@ internal static class Payload
 
     public static long ReadStamp(ReadOnlySpan<byte> payload) => ReadHex(payload[SeqBytes..]);
 
+    /// <summary>The optional tag in bytes [32, 48) (0 when the writer set none: the filler is 'x').</summary>
+    public static long ReadTag(ReadOnlySpan<byte> payload) => payload.Length >= StampedBytes + 16 && payload[StampedBytes] != (byte)'x' ? ReadHex(payload[StampedBytes..]) : 0;
+
     /// <summary>Writes an unmasked server frame header; returns its length.</summary>
     public static int WriteHeader(Span<byte> destination, int opcode, long length)
     {

@@ -10,7 +10,6 @@ namespace Transport.Benchmarks.Server;
 internal sealed class ServerConnection
 {
     private readonly HttpContext _context;
-    private readonly byte[] _readBuffer = new byte[64 * 1024];
     private long _dataMessages;
     private long _countTarget = long.MaxValue;
     private TaskCompletionSource? _countReached;
@@ -34,6 +33,12 @@ internal sealed class ServerConnection
 
     /// <summary>Data messages the client has sent on this connection.</summary>
     public long DataMessages => Interlocked.Read(ref _dataMessages);
+
+    /// <summary>
+    /// When set, called for each complete data message with its first bytes (up to 32) unmasked, at the moment
+    /// the drain parsed it (the send-under-load scenario reads the order's stamp there).
+    /// </summary>
+    public Action<ReadOnlySpan<byte>>? OnData { get; set; }
 
     /// <summary>Completes when the client's first data message (the "go" signal) arrived.</summary>
     public Task FirstMessage => _firstMessage.Task;
@@ -65,8 +70,9 @@ internal sealed class ServerConnection
     /// </summary>
     public async Task DrainUntilCloseAsync(Func<Task>? beforeCloseReply = null)
     {
-        var buffer = _readBuffer;
+        var buffer = new byte[64 * 1024]; // per drain, not per connection: an idle server connection holds none
         int filled = 0;
+        byte[]? unmasked = null; // OnData's first bytes, unmasked
         while (true)
         {
             int read;
@@ -89,8 +95,22 @@ internal sealed class ServerConnection
 
             filled += read;
             int offset = 0;
-            while (TryParse(buffer.AsSpan(offset, filled - offset), out int consumed, out int opcode, out bool fin))
+            while (TryParse(buffer.AsSpan(offset, filled - offset), out int consumed, out int opcode, out bool fin, out int header))
             {
+                if (OnData is { } onData && fin && opcode is 0x1 or 0x2)
+                {
+                    // The mask is the header's last 4 bytes (client frames are always masked).
+                    var first = unmasked ??= new byte[32];
+                    var frame = buffer.AsSpan(offset, consumed);
+                    int n = Math.Min(32, consumed - header);
+                    for (int i = 0; i < n; i++)
+                    {
+                        first[i] = (byte)(frame[header + i] ^ frame[header - 4 + (i & 3)]);
+                    }
+
+                    onData(first.AsSpan(0, n));
+                }
+
                 offset += consumed;
                 if (opcode == 0x8)
                 {
@@ -135,9 +155,10 @@ internal sealed class ServerConnection
     }
 
     // Parses one masked client frame header + payload; the payload itself is skipped, not unmasked.
-    private static bool TryParse(ReadOnlySpan<byte> data, out int consumed, out int opcode, out bool fin)
+    private static bool TryParse(ReadOnlySpan<byte> data, out int consumed, out int opcode, out bool fin, out int headerBytes)
     {
         consumed = 0;
+        headerBytes = 0;
         opcode = 0;
         fin = false;
         if (data.Length < 2)
@@ -183,6 +204,7 @@ internal sealed class ServerConnection
         }
 
         consumed = (int)total;
+        headerBytes = header;
         return true;
     }
 }

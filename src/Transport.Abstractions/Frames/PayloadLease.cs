@@ -79,14 +79,19 @@ internal sealed class PayloadLease : MemoryManager<byte>
     // Generation | next holder | holder mask (see the remarks). Changed by compare-and-swap only.
     private ulong _state;
 
-    // True while the lease sits in the pool (Debug checks read it, Lease.L2).
+#if DEBUG
+    // True while the lease sits in the pool (Debug checks read it, Lease.L2; a Release build has
+    // neither the field nor its two writes per message).
     private volatile bool _idle;
+#endif
 
     internal PayloadLease(PayloadLeasePool pool)
     {
         _pool = pool;
         _array = [];
+#if DEBUG
         _idle = true;
+#endif
     }
 
     /// <summary>The pool this lease returns to.</summary>
@@ -118,7 +123,9 @@ internal sealed class PayloadLease : MemoryManager<byte>
         ulong idle = Volatile.Read(ref _state);
         Debug.Assert((uint)idle == 0, "a rented lease must have no holder");
         Volatile.Write(ref _state, (idle & ~((1UL << GenerationShift) - 1)) | (1UL << NextShift) | 1UL);
+#if DEBUG
         _idle = false;
+#endif
     }
 
     /// <summary>Gives the array back to <see cref="ArrayPool{T}.Shared"/> (the pool keeps too much idle).</summary>
@@ -195,9 +202,9 @@ internal sealed class PayloadLease : MemoryManager<byte>
     // The last hold was released: the lease is idle and goes back to its pool.
     private void Returned()
     {
-        _idle = true;
         _length = 0;
 #if DEBUG
+        _idle = true;
         if (_pool.Tracker is { } tracker)
         {
             tracker.OnRelease(last: true);
@@ -260,14 +267,14 @@ internal sealed class PayloadLease : MemoryManager<byte>
     [Conditional("DEBUG")]
     public void AssertLive(int token)
     {
+#if DEBUG
         ulong state = Volatile.Read(ref _state);
         if (_idle || (state >> GenerationShift) != ((uint)token >> HolderBits) || (state & (1UL << (token & (MaxHolders - 1)))) == 0)
         {
-#if DEBUG
             _pool.Tracker?.OnUseAfterRelease();
-#endif
             throw new ObjectDisposedException(nameof(Frame), "This leased frame's payload was read after Release (docs/adr/0009, 0013).");
         }
+#endif
     }
 
     /// <summary>True while the frame carrying <paramref name="token"/> still holds this lease. For tests.</summary>

@@ -84,7 +84,9 @@ namespace Transport.WebSockets.Buffering;
 /// </remarks>
 internal sealed class DropOldestRing
 {
-    private const int InitialSlots = 64;
+    // Small: an idle connection's ring costs 8 slots (384 B of frame structs), not 64 (3 KiB); the array
+    // doubles on demand (docs/adr/0021-cost-at-scale.md).
+    private const int InitialSlots = 8;
 
     private readonly Lock _lock = new();
 

@@ -13,6 +13,9 @@ namespace Transport.WebSockets.Buffering;
 //            (or one frame, if that frame alone is larger), so the slow-consumer bound grows by at
 //            most that much. Count and BufferedBytes include it.
 //            FrameSourceTests.S2_read_ahead_is_bounded_by_frames_and_bytes
+// Source.S3: An empty read-ahead holds no array: it is rented (FrameArrayCache) when a batch is taken from
+//            the ring and returned when its last frame is handed out, so a waiting consumer holds none.
+//            FrameSourceTests.S3_an_emptied_read_ahead_holds_no_array
 
 /// <summary>
 /// The adapter-facing receive side over the actor's <see cref="DropOldestRing"/>: the consumer
@@ -34,13 +37,16 @@ internal sealed class FrameSource : IFrameSource
 
     private readonly DropOldestRing _ring;
 
-    // Consumer-only: frames taken from the ring and not yet handed out, [_next, _end).
-    private readonly Frame[] _readAhead = new Frame[ReadAheadFrames];
+    // Consumer-only: frames taken from the ring and not yet handed out, [_next, _end); null when empty (S3).
+    private Frame[]? _readAhead;
     private int _next;
     private int _end;
     private long _readAheadBytes;
 
     public FrameSource(DropOldestRing ring) => _ring = ring;
+
+    /// <summary>True while the read-ahead holds an array (for tests: Source.S3).</summary>
+    internal bool HoldsReadAheadArray => _readAhead is not null;
 
     public int Count => _ring.Count + Math.Max(0, Volatile.Read(ref _end) - Volatile.Read(ref _next));
 
@@ -83,17 +89,21 @@ internal sealed class FrameSource : IFrameSource
     // One lock section for up to ReadAheadFrames frames (Source.S2).
     private bool Refill()
     {
-        Debug.Assert(_next == _end);
-        int taken = _ring.TryReadBatch(_readAhead, ReadAheadBytes);
+        Debug.Assert(_next == _end && _readAhead is null);
+        var readAhead = FrameArrayCache.Rent();
+        int taken = _ring.TryReadBatch(readAhead, ReadAheadBytes);
         if (taken == 0)
         {
+            FrameArrayCache.Return(readAhead);
             return false;
         }
+
+        _readAhead = readAhead;
 
         long bytes = 0;
         for (int i = 0; i < taken; i++)
         {
-            bytes += _readAhead[i].Length;
+            bytes += readAhead[i].Length;
         }
 
         Volatile.Write(ref _readAheadBytes, bytes);
@@ -141,11 +151,19 @@ internal sealed class FrameSource : IFrameSource
 
     private Frame Take()
     {
-        ref Frame slot = ref _readAhead[_next];
+        var readAhead = _readAhead!;
+        ref Frame slot = ref readAhead[_next];
         Frame frame = slot;
         slot = default; // the read-ahead must not keep a handed-out payload alive
         Volatile.Write(ref _readAheadBytes, _readAheadBytes - frame.Length);
         Volatile.Write(ref _next, _next + 1);
+        if (_next == _end)
+        {
+            // Source.S3: emptied (every slot cleared as it was taken): the array goes back.
+            _readAhead = null;
+            FrameArrayCache.Return(readAhead);
+        }
+
         return frame;
     }
 }

@@ -15,8 +15,10 @@ namespace Transport.WebSockets;
 ///     exact-size array. A message rejected at a 16 MiB limit therefore holds at most 16 MiB, never
 ///     the 32 MiB a doubling array reaches (half in the old array, all of it in the new one).
 /// Reassembly.B2: growing copies nothing: a message of n bytes is copied in once and out once.
-/// Reassembly.B3: after a message every segment but the first goes back to the pool, so one multi-MB
-///     snapshot does not pin multi-MB for the connection's life.
+/// Reassembly.B3 (tests: ReassemblyBufferTests, PipeLeafIdleTests): the first segment is rented when a
+///     message first needs it, and after the message every segment goes back to the pool, so a connection
+///     between messages holds none (docs/adr/0021-cost-at-scale.md) and one multi-MB snapshot does not pin
+///     multi-MB for the connection's life.
 /// Segments grow geometrically (each about the size of all before it), so a 16 MiB message from a
 /// 64 KiB base takes 9 segments. Not thread-safe: one receive at a time owns it.
 /// </remarks>
@@ -25,9 +27,10 @@ internal sealed class ReassemblyBuffer
     private const int PoolMinimum = 16; // ArrayPool<byte>.Shared never hands out less
 
     private readonly int _maxBytes;
+    private readonly int _firstBytes;
     private Segment[] _segments = new Segment[4];
     private Node?[] _nodes = [];
-    private int _count; // segments in use (the first is kept across messages)
+    private int _count; // segments in use (none between messages, B3)
     private int _current; // the segment being written
     private long _capacity; // the sum of the segments' lengths
     private long _peakHeld;
@@ -35,8 +38,8 @@ internal sealed class ReassemblyBuffer
     public ReassemblyBuffer(int baseBytes, int maxBytes)
     {
         _maxBytes = maxBytes;
-        var first = RoundDownToPowerOf2(Math.Max(1, Math.Min(baseBytes, maxBytes)));
-        AddSegment(first);
+        _firstBytes = RoundDownToPowerOf2(Math.Max(1, Math.Min(baseBytes, maxBytes)));
+        _segments[0] = new Segment([], false); // Reassembly.B3: rented on first use
     }
 
     /// <summary>Bytes of the message so far.</summary>
@@ -67,6 +70,11 @@ internal sealed class ReassemblyBuffer
     /// <returns>The free span; call <see cref="Advance"/> with what was written.</returns>
     public Span<byte> GetFree()
     {
+        if (_count == 0)
+        {
+            AddSegment(_firstBytes); // Reassembly.B3: the first bytes of a message rent the first segment
+        }
+
         ref var segment = ref _segments[_current];
         var free = segment.Array.Length - segment.Used;
         if (free > 0)
@@ -150,17 +158,16 @@ internal sealed class ReassemblyBuffer
         return new ReadOnlySequence<byte>(first!, 0, last!, last!.Memory.Length);
     }
 
-    /// <summary>Forgets the message; returns every segment but the first to the pool (B3).</summary>
+    /// <summary>Forgets the message; returns every segment to the pool (B3).</summary>
     public void Reset()
     {
-        for (var i = 1; i < _count; i++)
+        for (var i = 0; i < _count; i++)
         {
             Return(ref _segments[i]);
         }
 
-        _capacity = _count > 0 ? _segments[0].Array.Length : 0;
-        _count = Math.Min(_count, 1);
-        _segments[0].Used = 0;
+        _capacity = 0;
+        _count = 0;
         _current = 0;
         Length = 0;
     }
@@ -169,14 +176,6 @@ internal sealed class ReassemblyBuffer
     public void Release()
     {
         Reset();
-        if (_count == 1)
-        {
-            Return(ref _segments[0]);
-        }
-
-        _segments[0] = new Segment([], false);
-        _count = 1;
-        _capacity = 0;
     }
 
     private static int RoundDownToPowerOf2(int value) => (int)(BitOperations.RoundUpToPowerOf2((uint)value + 1) >> 1);

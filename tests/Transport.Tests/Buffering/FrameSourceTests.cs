@@ -106,4 +106,36 @@ public sealed class FrameSourceTests
         Assert.Equal(200_000, big.Length);
         Assert.Equal(1, ring.Count);
     }
+    [Fact]
+    [Trait("Invariant", "Source.S3")]
+    public async Task S3_an_emptied_read_ahead_holds_no_array()
+    {
+        var ring = new DropOldestRing(capacityFrames: 1_000, capacityBytes: 1_000_000);
+        var source = new FrameSource(ring);
+        Assert.False(source.HoldsReadAheadArray);
+
+        ring.WriteBatch(Enumerable.Range(0, 10).Select(id => RingFrames.Numbered(id)).ToArray());
+        Assert.True(source.TryRead(out Frame first));
+        Assert.Equal(0, RingFrames.IdOf(first));
+        Assert.True(source.HoldsReadAheadArray); // nine frames still in the read-ahead
+
+        await foreach (Frame frame in source)
+        {
+            if (RingFrames.IdOf(frame) == 9)
+            {
+                break;
+            }
+        }
+
+        // Every frame handed out: the array went back, and a consumer waiting now holds none.
+        Assert.False(source.HoldsReadAheadArray);
+        var wait = source.WaitToReadAsync();
+        Assert.False(wait.IsCompleted);
+        Assert.False(source.HoldsReadAheadArray);
+        ring.Write(RingFrames.Numbered(10));
+        Assert.True(await wait);
+        Assert.True(source.TryRead(out Frame last));
+        Assert.Equal(10, RingFrames.IdOf(last));
+        Assert.False(source.HoldsReadAheadArray);
+    }
 }

@@ -96,6 +96,9 @@ internal sealed class FrameReader : ILeafReceiver
         _message = new ReassemblyBuffer(receiveBufferBytes, maxMessageBytes);
     }
 
+    /// <summary>Bytes the reassembly buffer holds now (PipeLeaf.R9: none between messages; for tests).</summary>
+    internal long ReassemblyHeldBytes => _message.HeldBytes;
+
     /// <summary>The most bytes the reassembly buffer ever held (Reassembly.B1; for tests and diagnostics).</summary>
     internal long ReassemblyPeakBytes => _message.PeakHeldBytes;
 

@@ -9,6 +9,10 @@ namespace Transport.WebSockets.Pipelines;
 /// Keep-alive (PipeLeaf.K1): every KeepAliveInterval a ping carrying a sequence number is sent unless
 /// one is still unanswered; when KeepAliveTimeout is set and no pong echoing it arrives within that
 /// time, the receive fails with Timeout. Timers come from the options' TimeProvider.
+/// PipeLeaf.R9 (test: PipeLeafIdleTests): a receive waiting for data holds no read buffer: the socket reader
+/// waits with a zero-byte read and rents its buffer only once bytes are there; the bytes of whole frames go
+/// back to the pool after each read, and the reassembly buffer holds nothing between messages
+/// (docs/adr/0021-cost-at-scale.md).
 /// </remarks>
 internal sealed class PipeWebSocketConnection : ILeafConnection
 {
@@ -30,7 +34,16 @@ internal sealed class PipeWebSocketConnection : ILeafConnection
         _response = response;
         _time = options.TimeProvider;
         Handshake = handshake;
-        var input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: Math.Max(options.ReceiveBufferBytes, 4096), minimumReadSize: 1024, leaveOpen: true));
+        // PipeLeaf.R9: zero-byte reads. With no unparsed bytes left, the reader first waits with an empty
+        // read (NetworkStream and SslStream complete it when data is there, holding no buffer) and only then
+        // rents its read buffer from the pool; everything parsed goes back to the pool after each read
+        // (FrameReader advances past it). So a connection waiting for data holds no receive buffer.
+        var input = PipeReader.Create(stream, new StreamPipeReaderOptions(
+            pool: options.ReceivePool,
+            bufferSize: Math.Max(options.ReceiveBufferBytes, 4096),
+            minimumReadSize: 1024,
+            leaveOpen: true,
+            useZeroByteReads: true));
         var output = PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true));
         _writer = new FrameWriter(output, deflate is null ? null : new MessageDeflater(deflate.ClientNoContextTakeover), _time, Abort);
         _reader = new FrameReader(input, _writer, options.MaxMessageBytes, options.ReceiveBufferBytes, _time, deflate is null ? null : new MessageInflater(contextTakeover: !deflate.ServerNoContextTakeover), OnPong, CloseStream, options.Payloads);

@@ -47,7 +47,9 @@ public sealed class PipeWebSocketConnectorOptions
     /// The default <see cref="ReceiveBufferBytes"/>: 64 KiB. Measured (docs/benchmarks.md, round 4): a
     /// 64 KiB read carries four times the 1 KiB messages of a 16 KiB one, so the hand-off to the
     /// consumer happens a quarter as often and the stack spent about 15% less CPU per 1 KiB message
-    /// (no change at 100 B). The cost: a connection waiting for data holds one pooled 64 KiB buffer.
+    /// (no change at 100 B). The buffer is rented from the pool only once data has arrived (a zero-byte
+    /// read waits first) and returned once its frames are parsed, so a connection waiting for data holds
+    /// none (docs/adr/0021-cost-at-scale.md).
     /// </summary>
     public const int DefaultReceiveBufferBytes = 64 * 1024;
 
@@ -72,9 +74,13 @@ public sealed class PipeWebSocketConnectorOptions
     /// </summary>
     internal Buffering.PayloadAllocator Payloads { get; set; } = Buffering.PayloadAllocator.Owned;
 
+    /// <summary>Where the socket reader rents its read buffers. Null: <see cref="System.Buffers.MemoryPool{T}.Shared"/> (tests count rentals with their own).</summary>
+    internal System.Buffers.MemoryPool<byte>? ReceivePool { get; set; }
+
     internal PipeWebSocketConnectorOptions Copy() => new()
     {
         Payloads = Payloads,
+        ReceivePool = ReceivePool,
         HttpMessageInvoker = HttpMessageInvoker,
         DeflateOptions = DeflateOptions is { } d
             ? new WebSocketDeflateOptions
