@@ -197,23 +197,8 @@ internal sealed class LegsRunner(SubscriberSettings settings, int legCount, Reco
         }
     }
 
-    private async Task ShowLiveAsync(RedundantConnection legs, CancellationToken cancellationToken)
-    {
-        await AnsiConsole.Console.Live(Render(legs.Current)).AutoClear(false).StartAsync(async ctx =>
-        {
-            using var timer = new PeriodicTimer(RefreshEvery, time);
-            try
-            {
-                while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    ctx.UpdateTarget(Render(legs.Current));
-                }
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        }).ConfigureAwait(false);
-    }
+    private Task ShowLiveAsync(RedundantConnection legs, CancellationToken cancellationToken) =>
+        LiveTable.ShowAsync(() => Render(legs.Current), RefreshEvery, time, cancellationToken);
 
     private IRenderable Render(RedundantSnapshot now)
     {

@@ -136,23 +136,8 @@ internal sealed class PoolRunner(SubscriberSettings settings, int perConnection,
         }
     }
 
-    private async Task ShowLiveAsync(ConnectionPool pool, CancellationToken cancellationToken)
-    {
-        await AnsiConsole.Console.Live(Render(pool.Current)).AutoClear(false).StartAsync(async ctx =>
-        {
-            using var timer = new PeriodicTimer(RefreshEvery, time);
-            try
-            {
-                while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    ctx.UpdateTarget(Render(pool.Current));
-                }
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        }).ConfigureAwait(false);
-    }
+    private Task ShowLiveAsync(ConnectionPool pool, CancellationToken cancellationToken) =>
+        LiveTable.ShowAsync(() => Render(pool.Current), RefreshEvery, time, cancellationToken);
 
     private IRenderable Render(PoolSnapshot now)
     {
