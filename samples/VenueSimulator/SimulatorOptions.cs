@@ -49,6 +49,14 @@ public sealed class SimulatorOptions
     /// <summary>Maximum connection lifetime (Binance: 24 h); closes with 1001. Null disables.</summary>
     public TimeSpan? MaxConnectionLifetime { get; set; } = TimeSpan.FromHours(24);
 
+    /// <summary>
+    /// Venue-wide sequences: one tape per topic (one seq, one price walk) shared by every connection, so two
+    /// connections subscribed to a topic receive identical ticks, and a subscription starts at the venue's next
+    /// seq instead of 1 (Binance's update ids, Coinbase's sequence). What redundant legs and make-before-break
+    /// rotation deduplicate by (topic, seq). Default false: per-connection sequences from 1 (PROTOCOL.md).
+    /// </summary>
+    public bool VenueSequences { get; set; }
+
     /// <summary>Send a Coinbase-level2-style snapshot right after each subscribe.</summary>
     public bool SnapshotOnSubscribe { get; set; }
 

@@ -22,6 +22,7 @@ public sealed class VenueSimulatorHost : IAsyncDisposable
     private readonly ConcurrentDictionary<long, ClientSession> _sessions = new();
     private readonly CancellationTokenSource _shutdown = new();
     private Task _chaos = Task.CompletedTask;
+    private VenueTape? _tape;
     private long _nextSessionId;
     private int _disposed;
 
@@ -60,6 +61,7 @@ public sealed class VenueSimulatorHost : IAsyncDisposable
         await app.StartAsync(ct).ConfigureAwait(false);
         var address = new Uri(app.Urls.First());
         host.WebSocketUri = new UriBuilder("ws", "127.0.0.1", address.Port, "/ws").Uri;
+        if (options.VenueSequences) host._tape = new VenueTape(options);
         if (options.Chaos.Enabled)
         {
             var monkey = new ChaosMonkey(options.Chaos, options.Seed, () => host._sessions.Values);
@@ -73,6 +75,26 @@ public sealed class VenueSimulatorHost : IAsyncDisposable
     public void DropAllConnections()
     {
         foreach (var session in _sessions.Values) session.Abort(DisconnectReason.Dropped);
+    }
+
+    /// <summary>
+    /// Aborts, at the TCP level and without a close frame, every open connection whose handshake query
+    /// string contains <paramref name="query"/> (for example "leg=a": one leg of a redundant client).
+    /// </summary>
+    /// <returns>How many connections were aborted.</returns>
+    public int DropConnectionsWithQuery(string query)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(query);
+        var dropped = 0;
+        foreach (var session in _sessions.Values)
+        {
+            if (session.Query.Contains(query, StringComparison.Ordinal))
+            {
+                session.Abort(DisconnectReason.Dropped);
+                dropped++;
+            }
+        }
+        return dropped;
     }
 
     /// <summary>
@@ -110,6 +132,7 @@ public sealed class VenueSimulatorHost : IAsyncDisposable
         _shutdown.Cancel();
         foreach (var session in _sessions.Values) session.Abort(DisconnectReason.ServerShutdown);
         await _chaos.ConfigureAwait(false);
+        if (_tape is not null) await _tape.DisposeAsync().ConfigureAwait(false);
         using (var stopTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(5)))
         {
             await _app.StopAsync(stopTimeout.Token).ConfigureAwait(false);
@@ -142,7 +165,7 @@ public sealed class VenueSimulatorHost : IAsyncDisposable
 
         var socket = await context.WebSockets.AcceptWebSocketAsync(AcceptContext()).ConfigureAwait(false);
         var id = Interlocked.Increment(ref _nextSessionId);
-        var session = new ClientSession(id, context, socket, _options, Stats, _shutdown.Token);
+        var session = new ClientSession(id, context, socket, _options, Stats, _shutdown.Token, _tape);
         _sessions[id] = session;
         // A session accepted while disposing would miss the abort loop: abort it here.
         if (_shutdown.IsCancellationRequested) session.Abort(DisconnectReason.ServerShutdown);

@@ -21,6 +21,7 @@ internal static class SimulatorCommandLine
           --heartbeat-ms N      application heartbeat interval
           --ping-s N            server protocol ping interval in seconds (0 = off, default 20)
           --seed N              seed prices and chaos
+          --venue-seq           venue-wide sequences: every connection gets the same ticks (redundant legs)
           --chaos               random drops and stalls
           --quiet               do not log connections
           --help                this text
@@ -61,6 +62,7 @@ internal static class SimulatorCommandLine
                         break;
                     case "--seed": options.Seed = Int(); break;
                     case "--chaos": options.Chaos.Enabled = true; break;
+                    case "--venue-seq": options.VenueSequences = true; break;
                     case "--quiet": options.Log = null; break;
                     case "--help" or "-h":
                         error = Usage;

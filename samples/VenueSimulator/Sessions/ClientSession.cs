@@ -12,7 +12,8 @@ namespace VenueSimulator.Sessions;
 ///
 /// Invariants:
 /// I1: per topic, ticks carry seq 1, 2, 3, … from each (re-)subscription, with no gap
-///     (SimulatorTests.Subscribe_yields_per_topic_seq_from_one).
+///     (SimulatorTests.Subscribe_yields_per_topic_seq_from_one); with venue sequences, the venue's
+///     seq from the first tick after the subscription, +1 each, with no gap.
 /// I2: after ExpireTopic returns, no tick of that topic is written after the next reply to
 ///     the client (SimulatorTests.ExpireTopic_silences_one_topic_and_resubscribe_revives_it).
 /// I3: the first reason recorded wins; a close we started is never reported as the client's.
@@ -32,11 +33,14 @@ internal sealed class ClientSession
     private readonly Random _random;
     private readonly Dictionary<string, TopicSubscription> _subscriptions = new(StringComparer.Ordinal); // guarded by itself
     private readonly HashSet<string> _knownTopics;
+    private readonly VenueTape? _tape; // venue-wide sequences (SimulatorOptions.VenueSequences); null: per connection
     private int _reason = -1; // first DisconnectReason recorded, -1 while none (I3)
     private volatile bool _closing;
 
-    public ClientSession(long id, HttpContext http, WebSocket socket, SimulatorOptions options, SimulatorStats stats, CancellationToken shutdown)
+    public ClientSession(long id, HttpContext http, WebSocket socket, SimulatorOptions options, SimulatorStats stats, CancellationToken shutdown, VenueTape? tape = null)
     {
+        _tape = tape;
+        Query = http.Request.QueryString.Value ?? string.Empty;
         Id = id;
         _http = http;
         _socket = socket;
@@ -50,6 +54,9 @@ internal sealed class ClientSession
     }
 
     public long Id { get; }
+
+    /// <summary>The handshake's query string ("?leg=a"), to pick sessions out (<c>DropConnectionsWithQuery</c>).</summary>
+    public string Query { get; }
 
     /// <summary>Runs until the socket is closed or aborted; returns the reason it ended.</summary>
     public async Task<DisconnectReason> RunAsync()
@@ -180,7 +187,9 @@ internal sealed class ClientSession
             foreach (var topic in known)
             {
                 if (_subscriptions.Remove(topic, out var old)) old.Stop();
-                var sub = new TopicSubscription(topic, new PriceWalk(_options.InitialPrice, new Random(_random.Next())), _cts.Token);
+                var sub = _tape is null
+                    ? new TopicSubscription(topic, new PriceWalk(_options.InitialPrice, new Random(_random.Next())), _cts.Token)
+                    : new TopicSubscription(topic, _tape, _cts.Token);
                 _subscriptions[topic] = sub;
                 fresh.Add(sub);
             }
