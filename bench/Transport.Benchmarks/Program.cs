@@ -9,12 +9,12 @@ using Transport.Benchmarks.Scenarios;
 using Transport.Benchmarks.Server;
 
 // dotnet run -c Release --project bench/Transport.Benchmarks -- [--quick] [scenario...]
-// Scenarios: receive latency send batch fanout recovery slow relay (default: all eight), micro (BenchmarkDotNet, only when named).
+// Scenarios: receive latency send batch fanout recovery slow relay legs (default: all nine), micro (BenchmarkDotNet, only when named).
 // Diagnostics: BENCH_CLIENTS=RawReused,PipeLease (ReceiveClient names, comma-separated) runs only those receive clients;
 // BENCH_SIZES=100,1024 only those receive sizes; BENCH_ROUNDS=n rounds; BENCH_MICRO=LeasePoolBenchmarks only those micro classes.
 var quick = args.Contains("--quick");
 var named = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).Select(a => a.ToLowerInvariant()).ToHashSet();
-string[] known = ["receive", "latency", "send", "batch", "fanout", "recovery", "slow", "relay", "micro"];
+string[] known = ["receive", "latency", "send", "batch", "fanout", "recovery", "slow", "relay", "legs", "micro"];
 var unknown = named.Except(known).ToArray();
 if (unknown.Length > 0 || args.Contains("--help"))
 {
@@ -29,7 +29,7 @@ if (named.Contains("micro"))
         .AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance))
         .WithOptions(ConfigOptions.DisableLogFile);
     // BENCH_MICRO=PipeLeafBenchmarks (comma-separated class names) runs only those classes.
-    Type[] micro = [typeof(RingBenchmarks), typeof(SendQueueBenchmarks), typeof(FanOutBenchmarks), typeof(PipeLeafBenchmarks), typeof(LeasePoolBenchmarks), typeof(LeaseOwnershipBenchmarks)];
+    Type[] micro = [typeof(RingBenchmarks), typeof(SendQueueBenchmarks), typeof(FanOutBenchmarks), typeof(PipeLeafBenchmarks), typeof(LeasePoolBenchmarks), typeof(LeaseOwnershipBenchmarks), typeof(DedupeBenchmarks)];
     if (Environment.GetEnvironmentVariable("BENCH_MICRO") is { Length: > 0 } onlyMicro)
     {
         micro = [.. micro.Where(t => onlyMicro.Split(',').Contains(t.Name))];
@@ -62,6 +62,7 @@ await using (var server = await BenchServer.StartAsync())
         ("recovery", Recovery.RunAsync),
         ("slow", SlowConsumer.RunAsync),
         ("relay", RelayScenario.RunAsync),
+        ("legs", Legs.RunAsync),
     ];
     foreach (var (name, run) in scenarios)
     {

@@ -35,6 +35,8 @@ internal sealed class EmbeddedVenue : IAsyncDisposable
             SnapshotBytes = 16 * 1024, // reconcile snapshots stay readable; the 2 MiB default is for transport tests
             ServerPingInterval = TimeSpan.FromSeconds(5),
             ExpectedToken = settings.Token,
+            // Redundant legs deduplicate by (topic, seq): the venue must number its ticks, not each connection.
+            VenueSequences = settings.Legs is not null,
             Chaos = new ChaosOptions
             {
                 Enabled = settings.Chaos,
@@ -46,7 +48,7 @@ internal sealed class EmbeddedVenue : IAsyncDisposable
         };
         var venue = new EmbeddedVenue(await VenueSimulatorHost.StartAsync(options).ConfigureAwait(false));
         // Only the ibkr adapter has a staleness timer; against binance a silent topic would stay silent until rotation.
-        if (settings.Venue == "ibkr") venue._mischief = venue.ExpireTopicsAsync(settings.Topics, log);
+        if (settings.Venue == "ibkr" && settings.Legs is null) venue._mischief = venue.ExpireTopicsAsync(settings.Topics, log);
         return venue;
     }
 

@@ -46,7 +46,7 @@ public static class SubscriberApp
         {
             // System.CommandLine answers parse errors with 1; ours is 2 so "unrecoverable" stays distinguishable.
             foreach (var error in parsed.Errors) synced.WriteLine($"error: {error.Message}");
-            synced.WriteLine("usage: ConsoleSubscriber [--url ws(s)://...] [--topics A,B] [--venue ibkr|binance] [--chaos] [--duration SECONDS] [--plain] [--token TOKEN] [--per-connection N] [--venue-lifetime SECONDS]  (--help for more)");
+            synced.WriteLine("usage: ConsoleSubscriber [--url ws(s)://...] [--topics A,B] [--venue ibkr|binance] [--chaos] [--duration SECONDS] [--plain] [--token TOKEN] [--per-connection N] [--legs N] [--venue-lifetime SECONDS]  (--help for more)");
             return ExitUsage;
         }
 

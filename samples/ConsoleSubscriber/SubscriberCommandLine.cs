@@ -23,6 +23,7 @@ public static class SubscriberCommandLine
         var token = new Option<string?>("--token") { Description = "Bearer token for the handshake (never printed)." };
         var perConnection = new Option<int?>("--per-connection") { Description = "Pool mode: at most N topics per connection, spread over as many connections as needed (each connection's phase is shown)." };
         var venueLifetime = new Option<double?>("--venue-lifetime") { Description = "The embedded simulator's connection lifetime in seconds (default 20): it closes each connection with 1001 after it." };
+        var legs = new Option<int?>("--legs") { Description = "Redundant legs: every topic on N sockets (2-16), one merged feed deduplicated by (topic, seq); each leg and the aggregate are shown." };
 
         venue.AcceptOnlyFromAmong("ibkr", "binance");
         url.Validators.Add(r =>
@@ -60,10 +61,24 @@ public static class SubscriberCommandLine
                 r.AddError($"--per-connection must be a whole number of at least 1, not '{text}'.");
         });
 
+        legs.Validators.Add(r =>
+        {
+            // Read the token (as for --duration): a non-number must be a usage error, not a crash.
+            if (r.Tokens.Count == 0) return;
+            var text = r.Tokens[^1].Value;
+            if (!int.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var n) || n is < 2 or > 16)
+                r.AddError($"--legs must be a whole number from 2 to 16, not '{text}'.");
+        });
+
         var root = new RootCommand("Subscribes to a market-data feed through the resilient transport and shows it live.")
         {
-            url, topics, venue, chaos, duration, plain, token, perConnection, venueLifetime,
+            url, topics, venue, chaos, duration, plain, token, perConnection, venueLifetime, legs,
         };
+        root.Validators.Add(r =>
+        {
+            if (r.GetResult(perConnection) is { Tokens.Count: > 0 } && r.GetResult(legs) is { Tokens.Count: > 0 })
+                r.AddError("--legs and --per-connection cannot be combined: choose redundant legs or a pool.");
+        });
         root.SetAction((parse, ct) =>
         {
             IReadOnlyList<string> list = parse.GetValue(topics)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
@@ -76,7 +91,8 @@ public static class SubscriberCommandLine
                 parse.GetValue(plain),
                 parse.GetValue(token),
                 parse.GetValue(perConnection),
-                parse.GetValue(venueLifetime) is { } lifetime ? TimeSpan.FromSeconds(lifetime) : null);
+                parse.GetValue(venueLifetime) is { } lifetime ? TimeSpan.FromSeconds(lifetime) : null,
+                parse.GetValue(legs));
             return run(settings, ct);
         });
         return root;

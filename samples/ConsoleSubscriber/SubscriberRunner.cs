@@ -28,6 +28,12 @@ internal sealed class SubscriberRunner(SubscriberSettings settings, TextWriter o
             return await new PoolRunner(settings, perConnection, connector, view, output, _time).RunAsync(cancellationToken).ConfigureAwait(false);
         }
 
+        if (settings.Legs is { } legs)
+        {
+            // Redundant legs: every topic on several sockets of one connector (one attempt gate), one merged feed.
+            return await new LegsRunner(settings, legs, BuildConnector(uri, initializer: null), uri, venue, view, output, _time).RunAsync(cancellationToken).ConfigureAwait(false);
+        }
+
 
         // The adapter is the session initializer: it replays its subscriptions on every new socket
         // before the transport publishes the up-edge or releases anything queued.

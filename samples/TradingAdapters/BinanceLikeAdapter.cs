@@ -36,6 +36,14 @@ public sealed class BinanceLikeAdapter : FeedAdapter
     public override string Name => "binance";
 
     /// <summary>
+    /// The dedupe key of this venue's messages: (topic, seq) of a tick, where the venue numbers ticks venue-wide
+    /// (Binance's update ids; the simulator with <c>VenueSequences</c>). Hand it to redundant legs
+    /// (<c>RedundantConnectionOptions.KeySelector</c>) so each tick reaches the adapter once, whichever leg
+    /// delivered it first. See <see cref="Protocol.VenueKeys"/>.
+    /// </summary>
+    public static FrameKeySelector KeySelector => Protocol.VenueKeys.TopicAndSeq;
+
+    /// <summary>
     /// Send-rate configuration for this venue: every frame the sink writes (subscribes, snapshot
     /// requests) is paced under <paramref name="venueMessagesPerSecond"/>, so a 20-topic replay
     /// after a reconnect trickles out instead of earning a 1008 close.

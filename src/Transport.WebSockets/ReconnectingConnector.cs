@@ -57,4 +57,21 @@ public sealed class ReconnectingConnector : IReconnectingConnector
         actor.Start();
         return connection;
     }
+
+    /// <summary>Everything this connector's connections are built from (a redundant leg derives its own from it).</summary>
+    internal ConnectionServices Services => _services;
+
+    /// <summary>
+    /// Starts a connection from <paramref name="services"/>, a copy of <see cref="Services"/> with some parts
+    /// replaced (a redundant leg's endpoint, auth and initializer). A record copy keeps the connector's
+    /// AttemptGate, so the connection shares the connect-attempt cap with its siblings (Gate.G1).
+    /// </summary>
+    internal ReconnectingConnection Connect(ConnectionServices services)
+    {
+        System.Diagnostics.Debug.Assert(ReferenceEquals(services.AttemptGate, _services.AttemptGate), "a leg must share the connector's attempt gate");
+        var actor = new ConnectionActor(services);
+        var connection = new ReconnectingConnection(services.Options.Name, actor.Sink, actor.Source, actor.Lifecycle, GuardedConnectionControl.For(new ConnectionControl(actor), services.Spawner), () => actor.SessionInfo);
+        actor.Start();
+        return connection;
+    }
 }

@@ -168,7 +168,7 @@ public sealed class RawWebSocketWriter : IAsyncDisposable
             }
         }
 
-        return new RawFrame(opcode, fin, payload);
+        return new RawFrame(opcode, fin, payload, (head[0] >> 4) & 0x7);
     }
 
     /// <summary>Reads client frames until a close frame (skipping pings/pongs/data).</summary>

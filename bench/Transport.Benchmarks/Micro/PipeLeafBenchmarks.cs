@@ -31,7 +31,7 @@ public class PipeLeafBenchmarks
     {
         _input = new Pipe(new PipeOptions(pauseWriterThreshold: 0));
         var output = new Pipe(new PipeOptions(pauseWriterThreshold: 0));
-        var writer = new FrameWriter(output.Writer, null, TimeProvider.System, () => { });
+        var writer = new FrameWriter(output.Writer, null, TimeProvider.System, _ => { });
         _reader = new FrameReader(_input.Reader, writer, 1024 * 1024, 16 * 1024, TimeProvider.System, null, null, payloads: PayloadAllocator.For(Leased));
         var one = new byte[102];
         one[0] = 0x81;

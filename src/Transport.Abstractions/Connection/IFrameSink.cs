@@ -73,7 +73,10 @@ public enum SendStatus
     /// <summary>The frame is pinned to an epoch that has already ended.</summary>
     StaleEpoch,
 
-    /// <summary>The frame alone is larger than the queue's byte bound, or is not Text or Binary.</summary>
+    /// <summary>
+    /// The frame alone is larger than the queue's byte bound, is not Text or Binary, or is a Text frame
+    /// whose payload is not valid UTF-8 (RFC 6455 5.6: a peer would close with 1007). Nothing was queued.
+    /// </summary>
     Invalid,
 }
 
@@ -91,8 +94,12 @@ public interface IFrameSink
     /// <param name="options">Lane and epoch pinning.</param>
     /// <param name="cancellationToken">Cancels the wait; a frame not yet written is then withdrawn.</param>
     /// <returns>Completes when written.</returns>
+    /// <exception cref="ArgumentException">
+    /// Thrown at the call, with nothing queued: the frame is not Text or Binary, is larger than the send
+    /// queue's byte bound, or is a Text frame whose payload is not valid UTF-8.
+    /// </exception>
     /// <exception cref="TransportException">
-    /// StaleEpoch (pinned epoch ended), Shutdown (connection closed first), Cancelled, or Protocol for an invalid frame.
+    /// StaleEpoch (pinned epoch ended), Shutdown (connection closed first), Cancelled.
     /// </exception>
     ValueTask SendAsync(Frame frame, SendOptions options, CancellationToken cancellationToken = default);
 
@@ -127,7 +134,7 @@ public interface IFrameSink
     /// back to back.
     /// </para>
     /// </remarks>
-    /// <exception cref="ArgumentException">The batch is empty, holds a control frame, or alone exceeds the send queue's frame or byte bound.</exception>
+    /// <exception cref="ArgumentException">The batch is empty, holds a control frame or a Text frame that is not valid UTF-8, or alone exceeds the send queue's frame or byte bound.</exception>
     /// <exception cref="TransportException">StaleEpoch, Shutdown or Cancelled, with nothing written.</exception>
     /// <exception cref="SendBatchException">The socket failed after some frames were written.</exception>
     /// <exception cref="NotSupportedException">

@@ -213,7 +213,11 @@ public readonly struct Frame : IEquatable<Frame>
         return new Frame(FrameKind.Text, Encoding.UTF8.GetBytes(text), 0, null);
     }
 
-    /// <summary>A text frame over bytes the caller asserts are UTF-8. The sender validates before writing.</summary>
+    /// <summary>
+    /// A text frame over bytes the caller asserts are UTF-8. Every sink and leaf checks them before the
+    /// frame is queued or written: a payload that is not valid UTF-8 is refused at the call
+    /// (<c>TrySend</c> returns <c>Invalid</c>, <c>SendAsync</c> throws <see cref="ArgumentException"/>) and never reaches the wire.
+    /// </summary>
     /// <param name="utf8">The UTF-8 payload.</param>
     public static Frame Text(ReadOnlyMemory<byte> utf8) => new(FrameKind.Text, utf8, 0, null);
 

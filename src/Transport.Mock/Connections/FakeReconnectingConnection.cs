@@ -536,8 +536,18 @@ public sealed class FakeReconnectingConnection : IAsyncDisposable
         context.End(error);
     }
 
+    // As the real sinks do (Send.V1): a Text frame that is not valid UTF-8 is refused at the call.
+    private static bool IsInvalidText(in Frame frame) => frame.Kind == FrameKind.Text && !System.Text.Unicode.Utf8.IsValid(frame.Payload.Span);
+
+    private static ArgumentException InvalidText() => new("A Text frame must be valid UTF-8 (RFC 6455 5.6).", "frame");
+
     private SendStatus AcceptPinned(FakeSessionContext context, Frame frame, SendOptions options)
     {
+        if (IsInvalidText(frame))
+        {
+            return SendStatus.Invalid;
+        }
+
         SentFrame record;
         lock (_gate)
         {
@@ -634,6 +644,11 @@ public sealed class FakeReconnectingConnection : IAsyncDisposable
 
     private SendStatus Accept(Frame frame, SendOptions options)
     {
+        if (IsInvalidText(frame))
+        {
+            return SendStatus.Invalid;
+        }
+
         SentFrame record;
         lock (_gate)
         {
@@ -739,6 +754,7 @@ public sealed class FakeReconnectingConnection : IAsyncDisposable
             return owner.Accept(frame, options) switch
             {
                 SendStatus.Accepted => ValueTask.CompletedTask,
+                SendStatus.Invalid => throw InvalidText(),
                 SendStatus.StaleEpoch => ValueTask.FromException(TransportException.StaleEpoch(options.PinnedEpoch ?? -1)),
                 _ => ValueTask.FromException(TransportException.Shutdown()),
             };
@@ -796,6 +812,7 @@ public sealed class FakeReconnectingConnection : IAsyncDisposable
             return owner.AcceptPinned(this, frame, options) switch
             {
                 SendStatus.Accepted => ValueTask.CompletedTask,
+                SendStatus.Invalid => throw InvalidText(),
                 SendStatus.StaleEpoch => ValueTask.FromException(TransportException.StaleEpoch(epoch)),
                 _ => ValueTask.FromException(TransportException.Shutdown()),
             };

@@ -381,6 +381,12 @@ public sealed class MockSocket : ILeafConnection, ILeafSender, ILeafReceiver
     /// <inheritdoc />
     ValueTask ILeafSender.SendAsync(Frame frame, CancellationToken cancellationToken)
     {
+        if (frame.Kind == FrameKind.Text && !System.Text.Unicode.Utf8.IsValid(frame.Payload.Span))
+        {
+            // As the real leaves do (leaf contract Leaf.C10): invalid UTF-8 text never reaches a socket.
+            return ValueTask.FromException(new ArgumentException("A Text frame must be valid UTF-8 (RFC 6455 5.6).", nameof(frame)));
+        }
+
         if (cancellationToken.IsCancellationRequested)
         {
             return ValueTask.FromCanceled(cancellationToken);

@@ -571,6 +571,11 @@ internal sealed class SessionInitialization : ISessionContext
                 return ValueTask.FromException(TransportException.Protocol($"Only Text and Binary frames can be sent; this one is {frame.Kind}."));
             }
 
+            if (!FrameValidation.HasValidText(frame))
+            {
+                throw new ArgumentException(FrameValidation.InvalidUtf8Message(frame.Payload.Span), nameof(frame)); // Send.V1
+            }
+
             return owner.SendAsync(frame, options, cancellationToken);
         }
 
@@ -590,14 +595,19 @@ internal sealed class SessionInitialization : ISessionContext
                 throw new ArgumentException($"Only Text and Binary frames can be sent; frame {bad} of the batch is {batch[bad].Kind}.", nameof(frames));
             }
 
+            if (Array.FindIndex(batch, f => !FrameValidation.HasValidText(f)) is var invalid and >= 0)
+            {
+                throw new ArgumentException($"Frame {invalid} of the batch: {FrameValidation.InvalidUtf8Message(batch[invalid].Payload.Span)}", nameof(frames)); // Send.V1
+            }
+
             return owner.SendBatchAsync(batch, options, cancellationToken);
         }
 
         public SendStatus TrySend(Frame frame, SendOptions options = default)
         {
-            if (!frame.IsData)
+            if (!frame.IsData || !FrameValidation.HasValidText(frame))
             {
-                return SendStatus.Invalid;
+                return SendStatus.Invalid; // Send.V1
             }
 
             if (owner._ended is not null)

@@ -11,6 +11,12 @@ internal sealed class ClientWebSocketSender(ClientWebSocket socket, SendGate gat
 {
     public async ValueTask SendAsync(Frame frame, CancellationToken cancellationToken)
     {
+        if (!FrameValidation.HasValidText(frame))
+        {
+            // Send.V1: ClientWebSocket would send it as it is; refused before a byte is written.
+            throw new ArgumentException(FrameValidation.InvalidUtf8Message(frame.Payload.Span), nameof(frame));
+        }
+
         try
         {
             switch (frame.Kind)

@@ -15,6 +15,11 @@ namespace Transport.WebSockets.Sending;
 // Batch.B4: Under a rate limit every frame of a batch takes its own token (the rule holds across the
 //           batch); the writer waits for each inside the batch, so nothing interleaves.
 
+// Send.V1 (FrameValidation in Transport.Abstractions): a Text frame that is not valid UTF-8 is refused at the
+//           call, before it is queued (TrySend: Invalid; SendAsync and SendBatchAsync: ArgumentException), by
+//           this sink and by the session initializer's; the leaves refuse it too (PipeLeaf.W4, Receiver's sender).
+//           Test: tests/Transport.Tests/Sending/SendValidationTests.cs.
+
 /// <summary>
 /// The adapter-facing send side: validates, asks the <see cref="EpochFence"/> about epoch pinning,
 /// and queues into the <see cref="SendQueue"/> the session's writer drains. Stable for the
@@ -75,6 +80,11 @@ internal sealed class FrameSink : IFrameSink
                 throw new ArgumentException($"The sink sends Text and Binary frames only; frame {i} of the batch is {frame.Kind}.", nameof(frames));
             }
 
+            if (!FrameValidation.HasValidText(frame))
+            {
+                throw new ArgumentException($"Frame {i} of the batch: {FrameValidation.InvalidUtf8Message(frame.Payload.Span)}", nameof(frames)); // Send.V1
+            }
+
             batch[i] = frame;
             bytes += frame.Length;
         }
@@ -125,9 +135,9 @@ internal sealed class FrameSink : IFrameSink
 
     public SendStatus TrySend(Frame frame, SendOptions options = default)
     {
-        if (!frame.IsData || !_queue.FitsAtAll(frame.Length))
+        if (!frame.IsData || !_queue.FitsAtAll(frame.Length) || !FrameValidation.HasValidText(frame))
         {
-            return SendStatus.Invalid;
+            return SendStatus.Invalid; // Send.V1: invalid UTF-8 text is refused here, never written
         }
 
         if (_fence.CheckTrySend(options) is { } refused)
@@ -148,6 +158,11 @@ internal sealed class FrameSink : IFrameSink
         if (!_queue.FitsAtAll(frame.Length))
         {
             throw new ArgumentException($"The frame ({frame.Length} B) is larger than the send queue's byte bound (Send.CapacityBytes).", nameof(frame));
+        }
+
+        if (!FrameValidation.HasValidText(frame))
+        {
+            throw new ArgumentException(FrameValidation.InvalidUtf8Message(frame.Payload.Span), nameof(frame)); // Send.V1
         }
 
         _fence.ThrowIfNotStarted(options, nameof(options));

@@ -24,6 +24,7 @@ global using Transport;
 global using Transport.Mock;
 global using Transport.WebSockets;
 global using Transport.WebSockets.FanOut;
+global using Transport.WebSockets.Legs;
 global using Transport.WebSockets.Pool;
 global using Xunit;
 global using static ReadmePrelude.Names;

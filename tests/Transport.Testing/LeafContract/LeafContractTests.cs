@@ -12,7 +12,8 @@ namespace Transport.Testing.LeafContract;
 /// Invariant ids: Leaf.C1 (data round-trips, fragments reassembled, order kept across TryReceive
 /// batches), Leaf.C2 (1009 on oversize), Leaf.C3 (1007 on invalid UTF-8), Leaf.C4 (close handshake
 /// both ways), Leaf.C5 (peer abort is Connection/1006), Leaf.C6 (cancellation), Leaf.C7 (pings per
-/// capability), Leaf.C8 (handshake facts), Leaf.C9 (ReceivedAt stamped).
+/// capability), Leaf.C8 (handshake facts), Leaf.C9 (ReceivedAt stamped), Leaf.C10 (a Text frame that is
+/// not valid UTF-8 is refused by the sender, ArgumentException, and never written).
 /// </remarks>
 public abstract class LeafContractTests
 {
@@ -137,6 +138,19 @@ public abstract class LeafContractTests
         {
             Assert.Equal(0, batched);
         }
+    }
+
+    [Fact]
+    [Trait("Invariant", "Leaf.C10")]
+    public async Task A_text_frame_that_is_not_valid_utf8_is_refused_by_the_sender_and_never_written()
+    {
+        await using var peer = await OpenAsync(new LeafContractSettings());
+
+        await Assert.ThrowsAsync<ArgumentException>(async () => await peer.Connection.Sender.SendAsync(Frame.Text(new byte[] { 0x61, 0xC3, 0x28 }), CancellationToken.None).AsTask().WaitAsync(Bound));
+        await peer.Connection.Sender.SendAsync(Frame.Text("after"), CancellationToken.None).AsTask().WaitAsync(Bound);
+
+        var first = await NextDataAsync(peer);
+        Assert.Equal("after", first.GetText());
     }
 
     [Fact]

@@ -15,14 +15,25 @@ namespace Transport.Tests.Leaf;
 internal sealed class PipeLeafHarness
 {
     private readonly Pipe _input = new(new PipeOptions(pauseWriterThreshold: 0));
-    private readonly Pipe _output = new(new PipeOptions(pauseWriterThreshold: 0));
+    private readonly Pipe _output;
 
-    public PipeLeafHarness(int maxMessageBytes = 1024 * 1024, bool deflate = false, TimeProvider? time = null, PayloadAllocator? payloads = null)
+    public PipeLeafHarness(int maxMessageBytes = 1024 * 1024, bool deflate = false, TimeProvider? time = null, PayloadAllocator? payloads = null, bool serverContextTakeover = true, int receiveBufferBytes = 4096, PipeOptions? output = null)
     {
         var clock = time ?? TimeProvider.System;
-        Writer = new FrameWriter(_output.Writer, null, clock, () => { });
-        Reader = new FrameReader(_input.Reader, Writer, maxMessageBytes, 4096, clock, deflate ? new MessageInflater() : null, null, payloads: payloads);
+        _output = new Pipe(output ?? new PipeOptions(pauseWriterThreshold: 0));
+        Inflater = deflate ? new MessageInflater(serverContextTakeover) : null;
+        Writer = new FrameWriter(_output.Writer, null, clock, reason => AbortReasons.Add(reason));
+        Reader = new FrameReader(_input.Reader, Writer, maxMessageBytes, receiveBufferBytes, clock, Inflater, null, payloads: payloads);
     }
+
+    /// <summary>The reader's inflater (deflate sessions only).</summary>
+    public MessageInflater? Inflater { get; }
+
+    /// <summary>Why the writer aborted the connection, in order (PipeLeaf.W3).</summary>
+    public List<string> AbortReasons { get; } = [];
+
+    /// <summary>The raw client output (for tests that read it while a write is in flight).</summary>
+    public PipeReader Output => _output.Reader;
 
     public FrameReader Reader { get; }
 

@@ -314,30 +314,72 @@ public sealed class PipeLeafParserTests
     public void Incomplete_characters_are_judged_as_prefixes(byte[] tail, bool possible)
     {
         var validator = default(Utf8Validator);
-        var message = Concat("ok"u8.ToArray(), tail);
 
-        Assert.Equal(possible, validator.Append(message, final: false));
-        Assert.False(default(Utf8Validator).Append(message, final: true));
+        Assert.Equal(possible, validator.Append(Concat("ok"u8.ToArray(), tail)));
+        if (possible)
+        {
+            Assert.False(validator.AtBoundary, "an incomplete character is carried: the message may not end here");
+        }
     }
 
     [Fact]
-    [Trait("Invariant", "Reassembly.B1")]
-    public void The_reassembly_buffer_never_grows_past_the_limit_even_when_the_pool_would_round_up()
+    [Trait("Invariant", "PipeLeaf.R3")]
+    public void Every_split_of_valid_text_into_pieces_validates_and_every_corruption_fails()
     {
-        const int limit = 1_000_001; // the pool would hand out 1 MiB (1,048,576) for it
-        var buffer = new ReassemblyBuffer(16 * 1024, limit);
-        var largest = 0;
-        while (!buffer.AtLimit)
+        var text = "a€😀ü✓"u8.ToArray();
+        for (var first = 0; first <= text.Length; first++)
         {
-            buffer.Length = buffer.Array.Length;
-            buffer.EnsureRoom(1);
-            largest = Math.Max(largest, buffer.Array.Length);
-            buffer.Length = Math.Min(buffer.Array.Length, limit);
+            for (var second = first; second <= text.Length; second++)
+            {
+                var validator = default(Utf8Validator);
+                Assert.True(validator.Append(text.AsSpan(0, first)), $"split {first}/{second}");
+                Assert.True(validator.Append(text.AsSpan(first, second - first)), $"split {first}/{second}");
+                Assert.True(validator.Append(text.AsSpan(second)), $"split {first}/{second}");
+                Assert.True(validator.AtBoundary);
+            }
         }
 
-        Assert.Equal(limit, largest);
-        buffer.Reset();
-        Assert.True(buffer.Array.Length <= 32 * 1024, "B2: shrinks back after the message");
-        buffer.Release();
+        for (var i = 1; i < text.Length; i++)
+        {
+            var corrupt = (byte[])text.Clone();
+            corrupt[i] = 0xFF;
+            var validator = default(Utf8Validator);
+            var ok = validator.Append(corrupt.AsSpan(0, i)) && validator.Append(corrupt.AsSpan(i, 1)) && validator.Append(corrupt.AsSpan(i + 1));
+            Assert.False(ok && validator.AtBoundary, $"0xFF at {i} must fail");
+        }
+    }
+
+    [Fact]
+    [Trait("Invariant", "PipeLeaf.R8")]
+    public void A_ping_declaring_2_pow_32_plus_3_bytes_closes_1002_and_is_never_read_as_a_3_byte_ping()
+    {
+        // The defect (issue 26, item 3): (int)(2^32 + 3) == 3, so the ping was accepted as 3 bytes and
+        // the parser read the next frame out of the middle of its "payload".
+        var harness = new PipeLeafHarness();
+        harness.Feed(Concat(ServerFrame(9, true, [1, 2, 3], declaredLength: (1L << 32) + 3), ServerFrame(1, true, "after"u8)));
+
+        var (frames, error) = harness.Drain();
+
+        Assert.Empty(frames);
+        Assert.Equal(TransportErrorKind.Protocol, error?.Kind);
+        Assert.Equal(CloseCodes.ProtocolError, error?.CloseCode);
+        Assert.Equal(CloseCodes.ProtocolError, harness.SentCloseCode());
+    }
+
+    [Theory]
+    [Trait("Invariant", "PipeLeaf.R8")]
+    [InlineData(8, 126L)] // close, 16-bit length form
+    [InlineData(10, 65_536L)] // pong, 64-bit length form
+    [InlineData(9, (1L << 31) + 5)] // would be negative as an int
+    [InlineData(9, long.MaxValue)]
+    public void A_control_frame_declaring_more_than_125_bytes_closes_1002_whatever_its_length_form(int opcode, long declared)
+    {
+        var harness = new PipeLeafHarness();
+        harness.Feed(ServerFrame(opcode, true, [0x03, 0xE8], declaredLength: declared));
+
+        var (frames, error) = harness.Drain();
+
+        Assert.Empty(frames);
+        Assert.Equal(CloseCodes.ProtocolError, error?.CloseCode);
     }
 }

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.IO.Pipelines;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Unicode;
 
 namespace Transport.WebSockets.Pipelines;
 
@@ -22,6 +23,12 @@ namespace Transport.WebSockets.Pipelines;
 /// PipeLeaf.W2: once the connection is closed because it failed (a violation found by the reader, the
 ///     peer's close), every later send fails with that same kind of error, never a generic Connection
 ///     one: the stack's pong lane, still answering pings, must not misclassify the connection's end.
+/// PipeLeaf.W3: a write cancelled or failed after its frame started leaves that frame cut short on the
+///     wire; nothing may follow it (a close frame would be read as the rest of its payload), so the
+///     writer aborts the socket and refuses every later write, the close included. The peer sees the
+///     connection drop (1006), never a close frame inside a data frame.
+/// PipeLeaf.W4: a Text frame whose payload is not valid UTF-8 is refused (ArgumentException) before a
+///     byte is written (RFC 6455 5.6: the peer would have to close 1007).
 /// <para>Ping and pong payloads longer than 125 bytes are refused (ArgumentException): the caller's bug, not the socket's.</para>
 /// </remarks>
 internal sealed class FrameWriter : ILeafSender, IDisposable
@@ -33,17 +40,18 @@ internal sealed class FrameWriter : ILeafSender, IDisposable
     private readonly SemaphoreSlim _lock = new(1, 1);
     private readonly MessageDeflater? _deflater;
     private readonly TimeProvider _time;
-    private readonly Action _abort;
+    private readonly Action<string> _abort;
     private readonly byte[] _keys = new byte[256]; // guarded by _lock
     private int _keyOffset = 256; // guarded by _lock
     private volatile bool _closeSent;
     private volatile TransportException? _closedFor; // why the connection is being closed, when a failure closes it (PipeLeaf.W2)
+    private volatile bool _torn; // a frame was cut short: nothing more may be written (PipeLeaf.W3)
 
     /// <param name="output">Where frames go (the socket's stream, or a Pipe in tests).</param>
     /// <param name="deflater">Compresses data messages when permessage-deflate was agreed.</param>
     /// <param name="time">The clock bounding best-effort closes.</param>
-    /// <param name="abort">Tears the connection down when a close could not be sent within its bound.</param>
-    public FrameWriter(PipeWriter output, MessageDeflater? deflater, TimeProvider time, Action abort)
+    /// <param name="abort">Tears the connection down (the reason says why): a close could not be sent within its bound, or a frame was cut short.</param>
+    public FrameWriter(PipeWriter output, MessageDeflater? deflater, TimeProvider time, Action<string> abort)
     {
         _output = output;
         _deflater = deflater;
@@ -63,6 +71,8 @@ internal sealed class FrameWriter : ILeafSender, IDisposable
                 return;
             case FrameKind.Ping or FrameKind.Pong when frame.Length > 125:
                 throw new ArgumentException($"A {frame.Kind} payload is at most 125 bytes (this one is {frame.Length}).", nameof(frame));
+            case FrameKind.Text when !Utf8.IsValid(frame.Payload.Span):
+                throw new ArgumentException(FrameValidation.InvalidUtf8Message(frame.Payload.Span), nameof(frame)); // PipeLeaf.W4
         }
 
         var opcode = frame.Kind switch
@@ -79,6 +89,11 @@ internal sealed class FrameWriter : ILeafSender, IDisposable
             if (_closedFor is not null)
             {
                 throw AfterClose();
+            }
+
+            if (_torn)
+            {
+                throw Torn();
             }
 
             if (_closeSent)
@@ -119,7 +134,7 @@ internal sealed class FrameWriter : ILeafSender, IDisposable
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             // The caller's bound ran out: give up on the close handshake and tear the socket down.
-            _abort();
+            _abort("The socket was aborted: a close could not be sent in time.");
         }
         catch (Exception ex) when (ex is not TransportException and not OperationCanceledException)
         {
@@ -169,6 +184,9 @@ internal sealed class FrameWriter : ILeafSender, IDisposable
 
     public void Dispose() => _deflater?.Dispose();
 
+    private static TransportException Torn() =>
+        TransportException.Connection("The send failed: an earlier write was cut short in the middle of its frame, so the socket was aborted (PipeLeaf.W3).");
+
     private TransportException AfterClose()
     {
         var cause = _closedFor!;
@@ -180,9 +198,9 @@ internal sealed class FrameWriter : ILeafSender, IDisposable
         await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (_closeSent)
+            if (_closeSent || _torn)
             {
-                return;
+                return; // PipeLeaf.W3: after a cut-short frame a close frame would be payload; the socket is already aborted
             }
 
             _closeSent = true;
@@ -210,8 +228,26 @@ internal sealed class FrameWriter : ILeafSender, IDisposable
         return written;
     }
 
-    // Called under _lock.
+    // Called under _lock. PipeLeaf.W3: a frame that does not complete tears the connection.
     private async ValueTask WriteFrameAsync(int opcode, bool compressed, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    {
+        var completed = false;
+        try
+        {
+            await WriteFrameCoreAsync(opcode, compressed, payload, cancellationToken).ConfigureAwait(false);
+            completed = true;
+        }
+        finally
+        {
+            if (!completed)
+            {
+                _torn = true;
+                _abort("The socket was aborted: a write was cut short in the middle of its frame.");
+            }
+        }
+    }
+
+    private async ValueTask WriteFrameCoreAsync(int opcode, bool compressed, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
     {
         var key = NextKey();
         var header = _output.GetSpan(14);

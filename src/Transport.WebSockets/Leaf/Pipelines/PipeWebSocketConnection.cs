@@ -33,7 +33,7 @@ internal sealed class PipeWebSocketConnection : ILeafConnection
         var input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: Math.Max(options.ReceiveBufferBytes, 4096), minimumReadSize: 1024, leaveOpen: true));
         var output = PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true));
         _writer = new FrameWriter(output, deflate is null ? null : new MessageDeflater(deflate.ClientNoContextTakeover), _time, Abort);
-        _reader = new FrameReader(input, _writer, options.MaxMessageBytes, options.ReceiveBufferBytes, _time, deflate is null ? null : new MessageInflater(), OnPong, CloseStream, options.Payloads);
+        _reader = new FrameReader(input, _writer, options.MaxMessageBytes, options.ReceiveBufferBytes, _time, deflate is null ? null : new MessageInflater(contextTakeover: !deflate.ServerNoContextTakeover), OnPong, CloseStream, options.Payloads);
 
         Capabilities = LeafCapabilities.BatchReceive | LeafCapabilities.SurfacesPings | LeafCapabilities.SurfacesPongs;
         if (options.KeepAliveInterval is { } interval && interval > TimeSpan.Zero && interval != Timeout.InfiniteTimeSpan)
@@ -75,9 +75,9 @@ internal sealed class PipeWebSocketConnection : ILeafConnection
         _response?.Dispose();
     }
 
-    private void Abort()
+    private void Abort(string reason)
     {
-        _reader.Abort(TransportException.Connection("The socket was aborted: a close could not be sent in time."));
+        _reader.Abort(TransportException.Connection(reason));
         _stream.Dispose();
     }
 

@@ -3,39 +3,81 @@ using System.Text.Unicode;
 namespace Transport.WebSockets.Pipelines;
 
 /// <summary>
-/// Incremental UTF-8 validation over a growing buffer: each call validates the bytes added since the
-/// last one, up to the last whole character; an incomplete character at the end waits for the next
-/// fragment. Invalid bytes are reported as soon as they are complete (fail fast, RFC 6455 8.1).
+/// Incremental UTF-8 validation of a message that arrives in pieces (fragments, socket reads,
+/// inflater output): each piece is validated as it arrives; a character split between pieces is
+/// carried (at most 3 bytes) until its continuation arrives. Invalid bytes are reported as soon as
+/// they can no longer begin a valid character (fail fast, RFC 6455 8.1).
 /// </summary>
 internal struct Utf8Validator
 {
-    private int _validated; // bytes [0, _validated) are known valid and end on a character boundary
+    private uint _pending; // the bytes of an incomplete character, first byte lowest
+    private int _pendingCount;
 
     /// <summary>Forgets the previous message.</summary>
-    public void Reset() => _validated = 0;
+    public void Reset() => _pendingCount = 0;
 
-    /// <summary>Validates <paramref name="message"/>[validated..]; the message so far may end mid-character unless <paramref name="final"/>.</summary>
-    /// <param name="message">The whole message received so far (the same buffer each call, growing).</param>
-    /// <param name="final">True when the message is complete: an incomplete character at the end is then invalid.</param>
-    /// <returns>False when the bytes are not (a prefix of) valid UTF-8.</returns>
-    public bool Append(ReadOnlySpan<byte> message, bool final)
+    /// <summary>True when the bytes so far end on a character boundary (the message may end here).</summary>
+    public readonly bool AtBoundary => _pendingCount == 0;
+
+    /// <summary>Validates the next piece of the message.</summary>
+    /// <param name="piece">The bytes that follow those already validated.</param>
+    /// <returns>False when the bytes so far are not a prefix of valid UTF-8.</returns>
+    public bool Append(ReadOnlySpan<byte> piece)
     {
-        var pending = message[_validated..];
-        var boundary = final ? pending.Length : WholeCharacterPrefix(pending);
-        if (!Utf8.IsValid(pending[..boundary]))
+        if (_pendingCount > 0)
+        {
+            // Complete the carried character first, from at most 3 bytes of the piece.
+            Span<byte> character = stackalloc byte[4];
+            for (var i = 0; i < _pendingCount; i++)
+            {
+                character[i] = (byte)(_pending >> (8 * i));
+            }
+
+            var needed = SequenceLength(character[0]);
+            var taken = Math.Min(needed - _pendingCount, piece.Length);
+            piece[..taken].CopyTo(character[_pendingCount..]);
+            var have = _pendingCount + taken;
+            piece = piece[taken..];
+            if (have < needed)
+            {
+                return Carry(character[..have]);
+            }
+
+            if (!Utf8.IsValid(character[..needed]))
+            {
+                return false;
+            }
+
+            _pendingCount = 0;
+        }
+
+        var boundary = WholeCharacterPrefix(piece);
+        if (!Utf8.IsValid(piece[..boundary]))
         {
             return false;
         }
 
-        _validated += boundary;
-        if (!final && boundary < pending.Length)
+        return boundary == piece.Length || Carry(piece[boundary..]);
+    }
+
+    private bool Carry(ReadOnlySpan<byte> tail)
+    {
+        if (!IsPossiblePrefix(tail))
         {
-            // The tail is an incomplete character: it must at least be a possible prefix.
-            return IsPossiblePrefix(pending[boundary..]);
+            return false;
         }
 
+        _pending = 0;
+        for (var i = 0; i < tail.Length; i++)
+        {
+            _pending |= (uint)tail[i] << (8 * i);
+        }
+
+        _pendingCount = tail.Length;
         return true;
     }
+
+    private static int SequenceLength(byte lead) => lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
 
     // The length of the longest prefix that does not end inside a multi-byte character.
     private static int WholeCharacterPrefix(ReadOnlySpan<byte> bytes)
@@ -56,7 +98,7 @@ internal struct Utf8Validator
         return bytes.Length; // no lead byte in the last 3: whatever it is, validate it all now
     }
 
-    // An incomplete tail (1-3 bytes, starting with a lead byte) that a later continuation could complete.
+    // An incomplete character (1-3 bytes, starting with a lead byte) that a later continuation could complete.
     private static bool IsPossiblePrefix(ReadOnlySpan<byte> tail)
     {
         var lead = tail[0];
