@@ -117,7 +117,7 @@ internal sealed class ConnectPolicy
 
         _connectedAt = null;
         var uptime = _time.GetElapsedTime(since);
-        var facts = new SessionEndFacts(uptime, deliveredData, cause is { Kind: TransportErrorKind.ClosedByPeer } ? cause.CloseCode : null);
+        var facts = new SessionEndFacts(uptime, deliveredData, cause is { Kind: TransportErrorKind.ClosedByPeer } ? cause.CloseCode : null, SessionEndFacts.IsTransportCut(cause));
         var health = wentUp ? Budget.Judge(facts) : SessionHealth.Short;
         LastEndWasClean = health == SessionHealth.Healthy && FailureBudget.IsCleanClose(facts.PeerCloseCode);
         var verdict = !wentUp && cause is not null
