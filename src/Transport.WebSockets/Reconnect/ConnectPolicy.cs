@@ -221,6 +221,25 @@ internal sealed class ConnectPolicy
         }
     }
 
+    /// <summary>
+    /// Rotation.T1: one attempt for a make-before-break rotation, under the attempt-rate gate and the connect
+    /// timeout like any other, outside the budget (the serving socket is fine; a failure is reported, not
+    /// counted). Throws a <see cref="TransportException"/>, or <see cref="OperationCanceledException"/> when
+    /// <paramref name="cancellationToken"/> fires.
+    /// </summary>
+    public async ValueTask<ILeafConnection> RunRotationAttemptAsync(Func<CancellationToken, ValueTask<ILeafConnection>> attempt, CancellationToken cancellationToken)
+    {
+        if (_gate is not null)
+        {
+            await _gate.WaitAndRecordAsync(cancellationToken);
+        }
+
+        return await RunBoundedAsync(attempt, cancellationToken);
+    }
+
+    /// <summary>A socket a rotation connected now serves: its uptime, for the budget's judgement, runs from <paramref name="connectedAt"/>.</summary>
+    public void AdoptConnected(long connectedAt) => _connectedAt = connectedAt;
+
     /// <summary>Maps whatever an attempt or a session threw into the taxonomy.</summary>
     internal static TransportException Normalize(Exception error) => error switch
     {

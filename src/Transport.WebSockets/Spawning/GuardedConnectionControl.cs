@@ -40,6 +40,13 @@ internal sealed class GuardedConnectionControl : IConnectionControl
         }
     }
 
+    public async Task<RotationResult> RotateAsync(CancellationToken cancellationToken = default)
+    {
+        var inner = _inner.RotateAsync(cancellationToken);
+        await _guard.GuardExternalWait(inner, nameof(RotateAsync));
+        return await inner;
+    }
+
     /// <summary>Wraps <paramref name="control"/> when <paramref name="spawner"/> guards external waits.</summary>
     public static IConnectionControl For(IConnectionControl control, ISpawner spawner) =>
         spawner is IExternalWaitGuard guard ? new GuardedConnectionControl(control, guard) : control;
