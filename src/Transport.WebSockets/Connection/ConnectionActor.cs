@@ -103,7 +103,7 @@ internal sealed class ConnectionActor
         _telemetry = services.Telemetry.Create(_options.Name, _time, () => Source.Count, () => Queue.Count, CurrentDownSeconds);
         _phases = new PhaseMachine(Lifecycle, _telemetry, _logger, _options.Name);
         var lag = new LagReporter(Ring, _phases, _spawner, _logger, _options.Name);
-        _overlap = new RotationOverlap(services.KeySelector, services.Dedupe, _time.TimestampFrequency);
+        _overlap = new RotationOverlap(services.KeySelector, services.Dedupe, _time);
         _sessionServices = new SessionServices(_options, _time, _logger, Ring, Queue, pacer, _fence, _phases, _telemetry, lag, () => ShutdownRequested, _closeCutShort.Task, _overlap)
         {
             Initializer = services.Initializer,
@@ -419,13 +419,15 @@ internal sealed class ConnectionActor
             }
         }
 
-        _overlap.End();
         if (!started || rotation.New is not { } next)
         {
+            _overlap.End();
             // Its attempt failed (reported by FailRotation): the cycle reconnects as usual.
             return null;
         }
 
+        // Keyed copies of what the old socket delivered are still dropped until the next socket's held frames are out.
+        _overlap.Retire();
         RotationLog.HandedOver(_logger, _options.Name, rotation.Old.Epoch, next.Epoch);
         _policy.AdoptConnected(next.ConnectedAt);
         _adopted = rotation;
@@ -573,6 +575,7 @@ internal sealed class ConnectionActor
         finally
         {
             _rotationTimer?.Dispose();
+            _overlap.End();
             _telemetry.Dispose();
 
             // _shutdownCts is deliberately not disposed: it has no timer and no linked parents, so
@@ -695,7 +698,7 @@ internal sealed class ConnectionActor
             }
 
             _fence.EndEpoch(run.Session.Epoch, Queue);
-            _overlap.End();
+            _overlap.Retire();
             _policy.AdoptConnected(rotation.New!.ConnectedAt);
             var result = new RotationResult(RotationOutcome.Rotated, rotation.New.Epoch, _time.GetElapsedTime(rotation.New.ConnectedAt), _overlap.Duplicates, null);
             RotationLog.Completed(_logger, _options.Name, run.Session.Epoch, rotation.New.Epoch, result.Overlap.TotalMilliseconds, result.DuplicatesDropped, _overlap.UnkeyedDropped, rotation.Reason);
@@ -712,6 +715,7 @@ internal sealed class ConnectionActor
             _adopted = null;
             if (!session.WentUp)
             {
+                _overlap.End();
                 adopted.Complete(new RotationResult(RotationOutcome.Failed, _fence.CurrentEpoch, TimeSpan.Zero, 0, end.Error ?? TransportException.Connection("The rotation's socket ended before it went up.")));
             }
         }

@@ -30,15 +30,21 @@ internal sealed class RotationOverlap
     private long _oldEpoch = -1;
     private long _newEpoch = -1;
     private bool _switched;
+    private bool _oldGone;
     private long _duplicates;
     private long _unkeyedDropped;
     private long _selectorFaults;
 
-    public RotationOverlap(FrameKeySelector? selector, DedupeWindowOptions options, long timestampFrequency)
+    private readonly TimeProvider _time;
+    private ITimer? _retirement;
+    private long _generation;
+
+    public RotationOverlap(FrameKeySelector? selector, DedupeWindowOptions options, TimeProvider time)
     {
         _selector = selector;
         _options = options;
-        _frequency = timestampFrequency;
+        _time = time;
+        _frequency = time.TimestampFrequency;
     }
 
     /// <summary>Whether a rotation is in progress (both sockets may deliver).</summary>
@@ -85,9 +91,13 @@ internal sealed class RotationOverlap
     {
         lock (_gate)
         {
+            _generation++;
+            _retirement?.Dispose();
+            _retirement = null;
             _oldEpoch = oldEpoch;
             _newEpoch = -1;
             _switched = false;
+            _oldGone = false;
             _duplicates = 0;
             _unkeyedDropped = 0;
             _selectorFaults = 0;
@@ -120,14 +130,65 @@ internal sealed class RotationOverlap
         }
     }
 
+    /// <summary>
+    /// The old socket is gone (closed after the switch, or died before it: Rotation.T6). The new socket may
+    /// still be behind it, so its keyed frames are still checked against what the old one delivered until the
+    /// window's <see cref="DedupeWindowOptions.MaxAge"/> has passed (on the injected clock); its unkeyed frames,
+    /// held ones included, are all delivered from now on. Then the direct path resumes.
+    /// </summary>
+    public void Retire()
+    {
+        lock (_gate)
+        {
+            if (!_active)
+            {
+                return;
+            }
+
+            _oldGone = true;
+            if (_window is null)
+            {
+                // Nothing keyed to catch: done now.
+                EndLocked();
+                return;
+            }
+
+            _retirement?.Dispose();
+            var generation = _generation;
+            _retirement = _time.CreateTimer(
+                static state =>
+                {
+                    var (overlap, due) = ((RotationOverlap, long))state!;
+                    lock (overlap._gate)
+                    {
+                        if (overlap._generation == due)
+                        {
+                            overlap.EndLocked();
+                        }
+                    }
+                },
+                (this, generation),
+                _options.MaxAge,
+                Timeout.InfiniteTimeSpan);
+        }
+    }
+
     /// <summary>The overlap is over (the old socket closed, or the rotation failed): back to the direct path.</summary>
     public void End()
     {
         lock (_gate)
         {
-            _active = false;
-            _window?.Clear();
+            EndLocked();
         }
+    }
+
+    private void EndLocked()
+    {
+        _generation++;
+        _retirement?.Dispose();
+        _retirement = null;
+        _active = false;
+        _window?.Clear();
     }
 
     /// <summary>
@@ -185,7 +246,7 @@ internal sealed class RotationOverlap
             return false;
         }
 
-        var serving = _switched && !beforeSwitch ? _newEpoch : _oldEpoch;
+        var serving = _oldGone || (_switched && !beforeSwitch) ? _newEpoch : _oldEpoch;
         if (epoch == serving)
         {
             return true;

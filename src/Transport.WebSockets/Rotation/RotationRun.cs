@@ -18,7 +18,8 @@ namespace Transport.WebSockets.Rotation;
 /// writer has stopped (a frame in flight on the old socket goes back to the head of its lane, Session.S5).</item>
 /// <item>Rotation.T3 when the next socket fails (connect, auth, initializer, its timeout), the old one keeps serving, nothing is
 /// published but LastError, the failure is logged and returned (Failed), and the budget is not charged.</item>
-/// <item>Rotation.T4 during the overlap a keyed frame is delivered once, first arrival wins, in a bounded window (DedupeWindowOptions).</item>
+/// <item>Rotation.T4 during the overlap a keyed frame is delivered once, first arrival wins, in a bounded window (DedupeWindowOptions);
+/// the new socket's keyed frames stay checked for the window's MaxAge after the old socket is gone (it may be behind the old one).</item>
 /// <item>Rotation.T5 during the overlap an unkeyed frame is delivered only from the old socket until the switch and only from the
 /// new one after it; frames the new socket received before the switch count as before it.</item>
 /// <item>Rotation.T6 when the old socket dies before the switch, it is an ordinary reconnect (down-edge, Resumed) served by the

@@ -40,11 +40,26 @@ internal sealed class GuardedConnectionControl : IConnectionControl
         }
     }
 
-    public async Task<RotationResult> RotateAsync(CancellationToken cancellationToken = default)
+    public Task<RotationResult> RotateAsync(CancellationToken cancellationToken = default)
     {
         var inner = _inner.RotateAsync(cancellationToken);
-        await _guard.GuardExternalWait(inner, nameof(RotateAsync));
-        return await inner;
+        var guarded = _guard.GuardExternalWait(inner, nameof(RotateAsync));
+        if (ReferenceEquals(guarded, inner))
+        {
+            return inner;
+        }
+
+        // Completes inside the pump step that completed the guarded wait (no hop a pumped test cannot step).
+        return guarded.ContinueWith(
+            static (g, state) =>
+            {
+                g.GetAwaiter().GetResult(); // the guard's failure, when nothing pumped
+                return ((Task<RotationResult>)state!).GetAwaiter().GetResult();
+            },
+            inner,
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
     }
 
     /// <summary>Wraps <paramref name="control"/> when <paramref name="spawner"/> guards external waits.</summary>

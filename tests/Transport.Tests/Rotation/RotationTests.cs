@@ -183,7 +183,7 @@ public sealed class RotationTests
     [Trait("Invariant", "Rotation.T3")]
     public void Rotation_T3_a_refused_next_socket_leaves_the_old_one_serving_and_is_reported()
     {
-        var (h, _, seen) = Up();
+        var (h, gate, seen) = Up();
         var old = h.Socket;
         var refused = TransportException.Connection("connection refused");
         h.Connector.Next.Fails(refused);
@@ -206,6 +206,9 @@ public sealed class RotationTests
         // The budget was not charged: the old socket's later drop reconnects at once (StableAfter 0 here).
         old.Disconnect();
         h.Pump();
+        gate.Open();
+        h.Pump();
+        Assert.True(h.Now.Phase == ConnectionPhase.Resumed, $"{h.Now} attempts {h.Connector.Attempts}");
         Assert.Equal(ConnectionPhase.Resumed, h.Now.Phase);
         Assert.Equal(1, h.Now.Epoch);
     }
@@ -627,7 +630,8 @@ public sealed class RotationTests
             }
 
             Collect();
-            Assert.Equal(delivered.Distinct().Count(), delivered.Count);
+            Assert.True(delivered.Distinct().Count() == delivered.Count, $"run {run}: duplicates in {string.Join(",", delivered)}");
+            Assert.True(delivered.Order().SequenceEqual(Enumerable.Range(1, (int)seq).Select(i => (long)i)), $"run {run}: gaps in {string.Join(",", delivered.Order())} (seq {seq})");
             Assert.Equal(Enumerable.Range(1, (int)seq).Select(i => (long)i), delivered.Order());
             h.ShutdownAsync();
         }
