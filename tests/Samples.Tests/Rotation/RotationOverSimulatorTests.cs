@@ -116,4 +116,78 @@ public sealed class RotationOverSimulatorTests(ITestOutputHelper output)
         Assert.Equal(0, final.TotalLagged);
         Assert.All(Topics, t => Assert.True(seen[t].Count > 100, $"{t}: {seen[t].Count} ticks"));
     }
+
+    [Fact]
+    public async Task Scheduled_rotation_before_the_venue_lifetime_never_goes_down()
+    {
+        await using var venue = await VenueSimulatorHost.StartAsync(new SimulatorOptions
+        {
+            Topics = Topics,
+            TickInterval = TimeSpan.FromMilliseconds(10),
+            VenueSequences = true,
+            Seed = 22,
+            ServerPingInterval = null,
+            InboundMessagesPerSecond = 1_000,
+            MaxConnectionLifetime = TimeSpan.FromSeconds(3),          // the venue closes each socket with 1001 after 3 s
+        });
+        await using var connection = await new WebSocketTransportBuilder()
+            .Configure(o => o.WithName("sim-scheduled").WithUri(venue.WebSocketUri)
+                .WithBackoff(TimeSpan.FromMilliseconds(50), TimeSpan.FromSeconds(1))
+                .WithCloseTimeout(TimeSpan.FromSeconds(1))
+                .WithSessionLifetime(TimeSpan.FromSeconds(3), rotateBefore: TimeSpan.FromSeconds(1.5)))   // a lead a loaded CI machine cannot lose
+            .WithSessionInitializer(new SubscribeOnEachSocket(Topics, TimeSpan.FromSeconds(5)))
+            .WithDedupeKey(BinanceLikeAdapter.KeySelector)
+            .Build()
+            .ConnectAsync();
+
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await connection.Lifecycle.WaitUntilUpAsync(bound.Token);
+        var downEdges = new DownEdges();
+        using var subscription = connection.Lifecycle.Subscribe(downEdges);
+        var seen = Topics.ToDictionary(t => t, _ => new HashSet<long>(), StringComparer.Ordinal);
+        long duplicates = 0;
+        var reader = Task.Run(async () =>
+        {
+            await foreach (var frame in connection.Source.WithCancellation(bound.Token))
+            {
+                if (VenueMessage.Parse(frame) is { Type: "tick", Topic: { } topic, Seq: { } seq })
+                {
+                    lock (seen)
+                    {
+                        if (!seen[topic].Add(seq))
+                        {
+                            duplicates++;
+                        }
+                    }
+                }
+            }
+        });
+
+        // Four rotations: each socket is rotated 1.5 s after its up-edge, before the venue's 1001 at 3 s.
+        while (connection.Lifecycle.Current.Epoch < 4)
+        {
+            await Task.Delay(100, bound.Token);
+        }
+
+        await Task.Delay(300, bound.Token);
+        var final = connection.Lifecycle.Current;
+        await connection.DisposeAsync();
+        await reader;
+        long gaps;
+        lock (seen)
+        {
+            gaps = seen.Sum(p => p.Value.Count == 0 ? 0 : p.Value.Max() - p.Value.Min() + 1 - p.Value.Count);
+            foreach (var (topic, seqs) in seen)
+            {
+                var missing = Enumerable.Range((int)seqs.Min(), (int)(seqs.Max() - seqs.Min() + 1)).Where(q => !seqs.Contains(q));
+                output.WriteLine($"{topic} {seqs.Min()}..{seqs.Max()} missing {string.Join(",", missing)}");
+            }
+        }
+
+        output.WriteLine($"{final}; gaps {gaps}, duplicates {duplicates}, down-edges {downEdges.Count}; simulator {venue.Stats}");
+        Assert.Equal(0, downEdges.Count);
+        Assert.Equal(0, gaps);
+        Assert.Equal(0, duplicates);
+        Assert.Equal(0, final.LastOutage?.Ticks ?? 0);               // never down: no outage was ever measured
+    }
 }
