@@ -43,13 +43,32 @@ public sealed class BinanceLikeAdapter : FeedAdapter
     /// </summary>
     public static FrameKeySelector KeySelector => Protocol.VenueKeys.TopicAndSeq;
 
+    /// <summary>The venue's connection lifetime: Binance closes every connection after 24 hours.</summary>
+    public static readonly TimeSpan SessionLifetime = TimeSpan.FromHours(24);
+
     /// <summary>
-    /// Send-rate configuration for this venue: every frame the sink writes (subscribes, snapshot
-    /// requests) is paced under <paramref name="venueMessagesPerSecond"/>, so a 20-topic replay
-    /// after a reconnect trickles out instead of earning a 1008 close.
+    /// How long before <see cref="SessionLifetime"/> the transport rotates make-before-break: 5 minutes, far more
+    /// than a handshake, a login and a resubscribe take, and far less than the lifetime.
     /// </summary>
-    public static TransportOptionsBuilder ConfigureTransport(TransportOptionsBuilder options, int venueMessagesPerSecond = 5) =>
-        VenueRateLimit.Apply(options, venueMessagesPerSecond);
+    public static readonly TimeSpan RotateBefore = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Transport configuration for this venue: every frame the sink writes (subscribes, snapshot
+    /// requests) is paced under <paramref name="venueMessagesPerSecond"/>, so a 20-topic replay
+    /// after a reconnect trickles out instead of earning a 1008 close; and the venue's 24 h lifetime is
+    /// declared with a scheduled make-before-break rotation 5 minutes before it
+    /// (<c>WithSessionLifetime(24 h, rotateBefore: 5 min)</c>), so its scheduled close costs no gap. Pair it with
+    /// <see cref="KeySelector"/> (<c>WebSocketTransportBuilder.WithDedupeKey</c>) so the ticks both sockets carry
+    /// during the overlap are delivered once.
+    /// </summary>
+    /// <param name="options">The options to configure.</param>
+    /// <param name="venueMessagesPerSecond">The venue's inbound message limit.</param>
+    /// <param name="lifetime">The venue's connection lifetime; null: <see cref="SessionLifetime"/> (24 h).</param>
+    /// <param name="rotateBefore">The rotation's lead; null: <see cref="RotateBefore"/> (5 min).</param>
+    /// <returns>The options.</returns>
+    public static TransportOptionsBuilder ConfigureTransport(TransportOptionsBuilder options, int venueMessagesPerSecond = 5, TimeSpan? lifetime = null, TimeSpan? rotateBefore = null) =>
+        VenueRateLimit.Apply(options, venueMessagesPerSecond)
+            .WithSessionLifetime(lifetime ?? SessionLifetime, rotateBefore: rotateBefore ?? RotateBefore);
 
     /// <inheritdoc />
     protected override IEnumerable<Task> RunVenueTimersAsync(CancellationToken cancellationToken) => [];

@@ -34,6 +34,8 @@ public sealed class WebSocketTransportBuilder
     private ILoggerFactory _loggers = NullLoggerFactory.Instance;
     private Meter? _meter;
     private ISessionInitializer? _initializer;
+    private FrameKeySelector? _keySelector;
+    private DedupeWindowOptions _dedupe = new();
     private IEndpointProvider? _endpoints;
 
     /// <summary>Starts from default options.</summary>
@@ -140,6 +142,25 @@ public sealed class WebSocketTransportBuilder
         return this;
     }
 
+    /// <summary>
+    /// Sets the dedupe key of the venue's messages, used while a make-before-break rotation has two sockets
+    /// open (<see cref="IConnectionControl.RotateAsync"/>): a keyed frame received on both is delivered once
+    /// (first arrival wins) within <paramref name="window"/>. Without it, every frame counts as unkeyed during a
+    /// rotation: from the old socket until the switch, from the new one after it.
+    /// </summary>
+    /// <param name="selector">Reads a frame's key (fast, allocation-free, never blocking; an exception means "no key").</param>
+    /// <param name="window">The window's bounds; null: the defaults (100,000 keys, 10 s).</param>
+    /// <returns>This builder.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A bound of <paramref name="window"/> is out of range (the message names it).</exception>
+    public WebSocketTransportBuilder WithDedupeKey(FrameKeySelector selector, DedupeWindowOptions? window = null)
+    {
+        _keySelector = selector ?? throw new ArgumentNullException(nameof(selector));
+        var bounds = window ?? new DedupeWindowOptions();
+        bounds.Validate("WithDedupeKey.window");
+        _dedupe = bounds;
+        return this;
+    }
+
     /// <summary>Sets the session initializer from a delegate (see <see cref="WithSessionInitializer(ISessionInitializer)"/>).</summary>
     /// <param name="initialize">Called on every new socket.</param>
     /// <returns>This builder.</returns>
@@ -228,6 +249,8 @@ public sealed class WebSocketTransportBuilder
         {
             Initializer = _initializer,
             Endpoints = _endpoints,
+            KeySelector = _keySelector,
+            Dedupe = _dedupe,
         });
     }
 

@@ -64,6 +64,11 @@ public sealed class ReconnectingConnection : IAsyncDisposable
     /// </summary>
     public SessionInfo? Session => _session?.Invoke();
 
+    /// <summary>Make-before-break rotation to a new socket (see <see cref="IConnectionControl.RotateAsync"/>).</summary>
+    /// <param name="cancellationToken">Abandons the rotation before the switch; after it, ends the wait only.</param>
+    /// <returns>How the rotation ended.</returns>
+    public Task<RotationResult> RotateAsync(CancellationToken cancellationToken = default) => Control.RotateAsync(cancellationToken);
+
     /// <summary>Shuts the connection down (see <see cref="IConnectionControl.ShutdownAsync"/>).</summary>
     /// <returns>Completes when the actor has stopped.</returns>
     /// <remarks>

@@ -58,6 +58,8 @@ public sealed class FakeReconnectingConnection : IAsyncDisposable
     private readonly List<IObserver<LifecycleSnapshot>> _observers = [];
     private readonly List<SentFrame> _sent = [];
     private readonly List<string> _reconnectRequests = [];
+    private readonly List<TaskCompletionSource<RotationResult>> _pendingRotations = [];
+    private int _rotationRequests;
     private bool _shutdownRequested;
 
     // Guarded by _gate: the scripted sockets (Fake.F5). _everUp: an up-edge was published;
@@ -153,6 +155,43 @@ public sealed class FakeReconnectingConnection : IAsyncDisposable
                 return [.. _reconnectRequests];
             }
         }
+    }
+
+    /// <summary>How many times the code under test called <c>RotateAsync</c> (the fake records them; complete them with <see cref="CompleteRotations"/>).</summary>
+    public int RotationRequests
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _rotationRequests;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Completes every pending <c>RotateAsync</c> call with <paramref name="result"/> (publish the matching
+    /// lifecycle yourself: for a rotation, <see cref="Publish"/> the next epoch without a down-edge). Returns
+    /// how many calls were completed.
+    /// </summary>
+    /// <param name="result">What the calls return.</param>
+    /// <returns>The number of calls completed.</returns>
+    public int CompleteRotations(RotationResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        TaskCompletionSource<RotationResult>[] pending;
+        lock (_gate)
+        {
+            pending = [.. _pendingRotations];
+            _pendingRotations.Clear();
+        }
+
+        foreach (var call in pending)
+        {
+            call.TrySetResult(result);
+        }
+
+        return pending.Length;
     }
 
     /// <summary>True once the code under test called <c>ShutdownAsync</c> or disposed the connection.</summary>
@@ -964,6 +1003,25 @@ public sealed class FakeReconnectingConnection : IAsyncDisposable
                 }
             }
         });
+
+        public Task<RotationResult> RotateAsync(CancellationToken cancellationToken = default)
+        {
+            var call = new TaskCompletionSource<RotationResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+            lock (owner._gate)
+            {
+                owner._rotationRequests++;
+                if (owner._current.IsTerminal || !owner._current.IsUp)
+                {
+                    // As the stack: nothing up to rotate.
+                    call.TrySetResult(RotationResult.Skipped(owner._current.Epoch));
+                    return call.Task;
+                }
+
+                owner._pendingRotations.Add(call);
+            }
+
+            return call.Task.WaitAsync(cancellationToken);
+        }
 
         public Task ShutdownAsync(CancellationToken cancellationToken = default)
         {

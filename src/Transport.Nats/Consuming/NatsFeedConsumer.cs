@@ -699,5 +699,9 @@ public sealed class NatsFeedConsumer : IAsyncDisposable
         public ReconnectTrigger ReconnectTrigger { get; } = new(_ => owner.Restart());
 
         public Task ShutdownAsync(CancellationToken cancellationToken = default) => owner.DisposeAsync().AsTask().WaitAsync(cancellationToken);
+
+        // The gateway holds the venue socket; it rotates it (this side has no socket of its own to rotate).
+        public Task<RotationResult> RotateAsync(CancellationToken cancellationToken = default) =>
+            Task.FromException<RotationResult>(new NotSupportedException("A feed read from NATS has no venue socket of its own: the gateway's connection rotates."));
     }
 }

@@ -5,6 +5,7 @@ using Transport.WebSockets.Initialization;
 using Transport.WebSockets.Lifecycle;
 using Transport.WebSockets.Pacing;
 using Transport.WebSockets.Reconnect;
+using Transport.WebSockets.Rotation;
 using Transport.WebSockets.Sending;
 using Transport.WebSockets.Telemetry;
 
@@ -34,6 +35,13 @@ namespace Transport.WebSockets.Connection;
 /// <item>Actor.A5 a send pinned to an ended epoch fails with StaleEpoch and never reaches a later socket (the rules are in <see cref="EpochFence"/>).</item>
 /// <item>Actor.A6 shutdown sends the close handshake within CloseTimeout, then completes unconditionally; Closed is the last snapshot.</item>
 /// </list>
+/// <para>
+/// Make-before-break rotation (<see cref="RotateAsync"/>; its invariants Rotation.T1-T8 are stated on
+/// <see cref="RotationRun"/>) runs beside the cycle: the rotation opens and initializes the next socket
+/// while the current session serves, then either switches (the old session ends with
+/// <see cref="SessionEndReason.Rotated"/> and the cycle carries on with the successor), or, when the old
+/// session died first, hands its socket to the cycle as the reconnect's.
+/// </para>
 /// </remarks>
 internal sealed class ConnectionActor
 {
@@ -69,6 +77,13 @@ internal sealed class ConnectionActor
     // The facts of the newest session that went up; read from any thread (conn.Session).
     private SessionInfo? _sessionInfo;
 
+    // Rotation: the one in progress (guarded by _rotationGate), its overlap filter, the schedule's timer.
+    private readonly Lock _rotationGate = new();
+    private readonly RotationOverlap _overlap;
+    private RotationRun? _rotation;
+    private RotationRun? _adopted;
+    private ITimer? _rotationTimer;
+
     public ConnectionActor(ConnectionServices services)
     {
         _options = services.Options;
@@ -88,7 +103,8 @@ internal sealed class ConnectionActor
         _telemetry = services.Telemetry.Create(_options.Name, _time, () => Source.Count, () => Queue.Count, CurrentDownSeconds);
         _phases = new PhaseMachine(Lifecycle, _telemetry, _logger, _options.Name);
         var lag = new LagReporter(Ring, _phases, _spawner, _logger, _options.Name);
-        _sessionServices = new SessionServices(_options, _time, _logger, Ring, Queue, pacer, _fence, _phases, _telemetry, lag, () => ShutdownRequested, _closeCutShort.Task)
+        _overlap = new RotationOverlap(services.KeySelector, services.Dedupe, _time);
+        _sessionServices = new SessionServices(_options, _time, _logger, Ring, Queue, pacer, _fence, _phases, _telemetry, lag, () => ShutdownRequested, _closeCutShort.Task, _overlap)
         {
             Initializer = services.Initializer,
             ConnectionSink = Sink,
@@ -141,6 +157,12 @@ internal sealed class ConnectionActor
             {
                 Volatile.Read(ref _session)?.End(SessionEnd.Shutdown);
                 _shutdownCts.Cancel();
+                lock (_rotationGate)
+                {
+                    // A rotation's socket still initializing is closed too (the cycle abandons the rotation as it ends).
+                    _rotation?.New?.End(SessionEnd.Shutdown);
+                }
+
                 return Task.CompletedTask;
             });
         }
@@ -173,27 +195,337 @@ internal sealed class ConnectionActor
         });
     }
 
+    /// <summary>
+    /// Starts a make-before-break rotation, or joins the one in progress (Rotation.T1-T8). The token bounds the
+    /// caller's wait only (the <see cref="ShutdownAsync"/> convention); the rotation itself is bounded by the
+    /// connect timeout and the session initializer's.
+    /// </summary>
+    /// <param name="reason">Why, for the log ("requested", "scheduled").</param>
+    /// <param name="cancellationToken">Bounds the wait.</param>
+    public Task<RotationResult> RotateAsync(string reason, CancellationToken cancellationToken)
+    {
+        if (ShutdownRequested || Stopped.IsCompleted)
+        {
+            return Task.FromResult(RotationResult.Skipped(_phases.Current.Epoch));
+        }
+
+        var waiter = new TaskCompletionSource<RotationResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _ = _spawner.Spawn(() => StartRotationAsync(reason, waiter));
+        return cancellationToken.CanBeCanceled ? waiter.Task.WaitAsync(cancellationToken) : waiter.Task;
+    }
+
+    // On the actor: Rotation.T7 (one rotation at a time, later calls join it) and T8 (nothing up: skipped).
+    private async Task StartRotationAsync(string reason, TaskCompletionSource<RotationResult> waiter)
+    {
+        RotationRun rotation;
+        var old = Volatile.Read(ref _session);
+        lock (_rotationGate)
+        {
+            if (_rotation is { } running)
+            {
+                running.Join(waiter);
+                return;
+            }
+
+            if (ShutdownRequested || Stopped.IsCompleted || old is null || !old.WentUp || old.HasEnded || _phases.Current.IsTerminal)
+            {
+                waiter.TrySetResult(RotationResult.Skipped(_phases.Current.Epoch));
+                return;
+            }
+
+            rotation = new RotationRun(old, reason, _shutdownCts.Token);
+            rotation.Join(waiter);
+            _rotation = rotation;
+        }
+
+        _overlap.Begin(old.Epoch);
+        RotationLog.Started(_logger, _options.Name, old.Epoch, reason);
+        await RunRotationAsync(rotation);
+    }
+
+    private async Task RunRotationAsync(RotationRun rotation)
+    {
+        try
+        {
+            ILeafConnection connection;
+            try
+            {
+                // Rotation.T1: under the attempt gate and the connect timeout, auth stamped for the next epoch (Actor.A1).
+                connection = await _policy.RunRotationAttemptAsync(AttemptAsync, rotation.Cancellation.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                FailRotation(rotation, TransportException.Shutdown());
+                return;
+            }
+            catch (Exception ex)
+            {
+                FailRotation(rotation, ConnectPolicy.Normalize(ex));
+                return;
+            }
+
+            // Actor.A2: one epoch per socket opened; the old epoch stays current for sends until it ends.
+            var epoch = _fence.Advance();
+            var info = SessionFacts.Create(epoch, _time.GetUtcNow(), connection.Handshake, connection.Capabilities, _options.Session.ResponseHeaders, _lastEndpoint);
+            var session = new Session(_sessionServices, connection, epoch, info) { ConnectedAt = _time.GetTimestamp() };
+            session.BeforeUp = () => RotationBeforeUpAsync(rotation, session);
+            session.WriteAfter = rotation.Old.WritingStopped;
+            _overlap.NewSocket(epoch);
+            var run = session.RunAsync(() => RotationWentUp(rotation, session, info));
+            bool abandoned;
+            lock (_rotationGate)
+            {
+                rotation.New = session;
+                rotation.NewRun = run;
+                abandoned = rotation.Abandoned;
+            }
+
+            if (abandoned)
+            {
+                session.End(SessionEnd.Shutdown);
+            }
+
+            rotation.Started.TrySetResult(true);
+            await Task.WhenAny(run, rotation.Up.Task);
+            if (rotation.Up.Task.IsCompleted)
+            {
+                // Switched or handed over: the cycle owns the session from here (FinishSessionAsync).
+                return;
+            }
+
+            // The next socket ended before it went up (its initializer failed or timed out, or it was abandoned).
+            var end = await run;
+            bool handedOver;
+            lock (_rotationGate)
+            {
+                handedOver = rotation.OldDied && !rotation.Abandoned;
+                rotation.Failed = !handedOver;
+            }
+
+            if (!handedOver)
+            {
+                // Rotation.T3: the old socket keeps serving. The next socket's epoch is not ended on the fence:
+                // that would also end the older epoch that is still serving.
+                FailRotation(rotation, end.Error ?? TransportException.Connection($"The rotation's socket (epoch {epoch}) ended before it went up ({end.Reason})."));
+            }
+        }
+        finally
+        {
+            rotation.Started.TrySetResult(false);
+            rotation.Finished.TrySetResult();
+        }
+    }
+
+    // Rotation.T3: the next socket failed; the old one keeps serving and the failure is reported (LastError, log, result).
+    private void FailRotation(RotationRun rotation, TransportException error)
+    {
+        bool abandoned;
+        lock (_rotationGate)
+        {
+            rotation.Failed = true;
+            abandoned = rotation.Abandoned;
+            if (ReferenceEquals(_rotation, rotation))
+            {
+                _rotation = null;
+            }
+        }
+
+        _overlap.End();
+        rotation.Started.TrySetResult(false);
+        if (abandoned || ShutdownRequested)
+        {
+            rotation.Complete(RotationResult.Skipped(_fence.CurrentEpoch));
+            return;
+        }
+
+        RotationLog.Failed(_logger, _options.Name, rotation.Old.Epoch, rotation.Reason, Describe(error));
+        if (!_phases.Current.IsTerminal)
+        {
+            _phases.Update(s => s with { LastError = error });
+        }
+
+        rotation.Complete(new RotationResult(RotationOutcome.Failed, rotation.Old.Epoch, TimeSpan.Zero, 0, error));
+    }
+
+    // Before the next socket's up-edge: the switch (Rotation.T1), or, when the old socket died first, the
+    // wait for the cycle to publish the down-edge and adopt this socket (Rotation.T6).
+    private async Task RotationBeforeUpAsync(RotationRun rotation, Session next)
+    {
+        lock (_rotationGate)
+        {
+            if (!rotation.OldDied && !rotation.Abandoned && rotation.Old.End(SessionEnd.Rotated))
+            {
+                rotation.Switched = true;
+                return;
+            }
+
+            rotation.OldDied = true;
+        }
+
+        await rotation.HandoverReady.Task;
+        if (rotation.Abandoned)
+        {
+            next.End(SessionEnd.Shutdown);
+        }
+    }
+
+    private void RotationWentUp(RotationRun rotation, Session session, SessionInfo info)
+    {
+        var now = _time.GetUtcNow();
+        Volatile.Write(ref _session, session);
+        Volatile.Write(ref _sessionInfo, info);
+        _attemptInCycle = 0;
+        if (rotation.Switched)
+        {
+            // Rotation.T1, T5: one epoch advance, no down-edge; unkeyed frames come from the new socket from now on.
+            _overlap.Switch();
+            _phases.Rotated(session.Epoch, _attempts, now);
+        }
+        else
+        {
+            // Rotation.T6: an ordinary reconnect (the cycle published the down-edge), served by this socket.
+            var downFor = _phases.Current.DownSince is { } since ? now - since : TimeSpan.Zero;
+            _phases.Resumed(session.Epoch, _attempts, now);
+            _telemetry.Reconnected(downFor);
+            rotation.Complete(new RotationResult(RotationOutcome.Reconnected, session.Epoch, TimeSpan.Zero, 0, null));
+        }
+
+        rotation.Up.TrySetResult();
+        ScheduleRotation(session);
+    }
+
+    // Rotation.T6: after the down-edge of a session that died during a rotation, the rotation's socket (when it
+    // connects) is the reconnect's: no second socket, one epoch advance.
+    private async Task<SessionRun?> TakeHandoverAsync()
+    {
+        RotationRun? rotation;
+        lock (_rotationGate)
+        {
+            rotation = _rotation;
+            if (rotation is null || rotation.Failed || rotation.Abandoned)
+            {
+                return null;
+            }
+
+            rotation.OldDied = true;
+        }
+
+        var started = await rotation.Started.Task;
+        lock (_rotationGate)
+        {
+            if (ReferenceEquals(_rotation, rotation))
+            {
+                _rotation = null;
+            }
+        }
+
+        if (!started || rotation.New is not { } next)
+        {
+            _overlap.End();
+            // Its attempt failed (reported by FailRotation): the cycle reconnects as usual.
+            return null;
+        }
+
+        // Keyed copies of what the old socket delivered are still dropped until the next socket's held frames are out.
+        _overlap.Retire();
+        RotationLog.HandedOver(_logger, _options.Name, rotation.Old.Epoch, next.Epoch);
+        _policy.AdoptConnected(next.ConnectedAt);
+        _adopted = rotation;
+        rotation.HandoverReady.TrySetResult();
+        return new SessionRun(next, rotation.NewRun!);
+    }
+
+    // The cycle is ending (shutdown or a terminal verdict): a rotation still in progress is abandoned, its socket closed.
+    private async Task AbandonRotationAsync()
+    {
+        RotationRun? rotation;
+        lock (_rotationGate)
+        {
+            rotation = _rotation;
+            _rotation = null;
+            if (rotation is not null)
+            {
+                rotation.Abandoned = true;
+            }
+        }
+
+        if (rotation is null)
+        {
+            return;
+        }
+
+        rotation.Cancellation.Cancel();
+        rotation.New?.End(SessionEnd.Shutdown);
+        rotation.HandoverReady.TrySetResult();
+        await rotation.Finished.Task;
+        if (rotation.NewRun is { } run)
+        {
+            await run;
+        }
+
+        _overlap.End();
+        rotation.Complete(RotationResult.Skipped(_fence.CurrentEpoch));
+    }
+
+    // Rotation.T9: with Session.Lifetime and Session.RotateBefore, a session that went up rotates at
+    // lifetime - rotateBefore after its up-edge (on the injected clock), unless it ended first.
+    private void ScheduleRotation(Session session)
+    {
+        _rotationTimer?.Dispose();
+        _rotationTimer = null;
+        if (_options.Session.Lifetime is not { } lifetime || _options.Session.RotateBefore is not { } before)
+        {
+            return;
+        }
+
+        _rotationTimer = _time.CreateTimer(
+            static state =>
+            {
+                var (actor, due) = ((ConnectionActor, Session))state!;
+                if (ReferenceEquals(Volatile.Read(ref actor._session), due) && !due.HasEnded)
+                {
+                    _ = actor.RotateAsync("scheduled", CancellationToken.None);
+                }
+            },
+            (this, session),
+            lifetime - before,
+            Timeout.InfiniteTimeSpan);
+    }
+
     private async Task RunAsync()
     {
         try
         {
+            SessionRun? adopted = null;
             while (!ShutdownRequested)
             {
-                var outcome = await _policy.RunCycleAsync(AttemptAsync, OnRetry, _shutdownCts.Token);
-                if (outcome.Verdict != ConnectVerdict.Connected)
+                SessionRun run;
+                if (adopted is { } handedOver)
                 {
-                    EndWith(outcome);
-                    return;
+                    // Rotation.T6: the old socket died during a rotation; its next socket is this reconnect's.
+                    run = handedOver;
+                    adopted = null;
+                }
+                else
+                {
+                    var outcome = await _policy.RunCycleAsync(AttemptAsync, OnRetry, _shutdownCts.Token);
+                    if (outcome.Verdict != ConnectVerdict.Connected)
+                    {
+                        EndWith(outcome);
+                        return;
+                    }
+
+                    var connection = outcome.Connection!;
+                    if (ShutdownRequested)
+                    {
+                        await connection.DisposeAsync();
+                        break;
+                    }
+
+                    run = StartSession(connection);
                 }
 
-                var connection = outcome.Connection!;
-                if (ShutdownRequested)
-                {
-                    await connection.DisposeAsync();
-                    break;
-                }
-
-                var (end, epoch, wentUp, deliveredData, downSince) = await RunSessionAsync(connection);
+                var (end, epoch, wentUp, deliveredData, downSince) = await FinishSessionAsync(run);
                 if (end.Reason == SessionEndReason.Shutdown)
                 {
                     break;
@@ -207,6 +539,7 @@ internal sealed class ConnectionActor
                 {
                     Log.SessionEnded(_logger, LogLevel.Information, _options.Name, epoch, Log.SessionEndCause(end.Reason == SessionEndReason.Forced, end.Error),
                         verdict.Verdict == ConnectVerdict.Finished ? "not reconnecting (the stream finished: Closed)" : $"not reconnecting ({verdict.Verdict})");
+                    await AbandonRotationAsync();
                     EndWith(verdict);
                     return;
                 }
@@ -223,8 +556,11 @@ internal sealed class ConnectionActor
                     // counted by the budget above; the phase and DownSince stay as they were.
                     _phases.Update(s => s with { LastError = failed });
                 }
+
+                adopted = await TakeHandoverAsync();
             }
 
+            await AbandonRotationAsync();
             Terminate(ConnectionPhase.Closed, exhausted: false, error: null);
         }
         catch (Exception ex)
@@ -239,6 +575,8 @@ internal sealed class ConnectionActor
         }
         finally
         {
+            _rotationTimer?.Dispose();
+            _overlap.End();
             _telemetry.Dispose();
 
             // _shutdownCts is deliberately not disposed: it has no timer and no linked parents, so
@@ -305,7 +643,8 @@ internal sealed class ConnectionActor
         _phases.AttemptFailed(error, _attempts, delay);
     }
 
-    private async Task<(SessionEnd End, long Epoch, bool WentUp, bool DeliveredData, DateTimeOffset DownSince)> RunSessionAsync(ILeafConnection connection)
+    // Opens the session of a socket the cycle connected.
+    private SessionRun StartSession(ILeafConnection connection)
     {
         // Actor.A2: the epoch advances once per socket opened after the first (a down-cycle). A socket
         // whose session initializer failed keeps its epoch: frames it received carry it, so the next
@@ -314,7 +653,7 @@ internal sealed class ConnectionActor
         _everConnected = true;
         var info = SessionFacts.Create(epoch, _time.GetUtcNow(), connection.Handshake, connection.Capabilities, _options.Session.ResponseHeaders, _lastEndpoint);
 
-        var session = new Session(_sessionServices, connection, epoch, info);
+        var session = new Session(_sessionServices, connection, epoch, info) { ConnectedAt = _time.GetTimestamp() };
         Volatile.Write(ref _session, session);
         if (ShutdownRequested)
         {
@@ -322,7 +661,7 @@ internal sealed class ConnectionActor
             session.End(SessionEnd.Shutdown);
         }
 
-        var end = await session.RunAsync(() =>
+        var run = session.RunAsync(() =>
         {
             var now = _time.GetUtcNow();
             Volatile.Write(ref _sessionInfo, info);
@@ -338,8 +677,49 @@ internal sealed class ConnectionActor
                 _everUp = true;
                 _phases.Connected(epoch, _attempts, now);
             }
+
+            ScheduleRotation(session);
         });
-        Volatile.Write(ref _session, null);
+        return new SessionRun(session, run);
+    }
+
+    // Awaits the session to its end; when a rotation switched away from it, completes the rotation and
+    // follows the successor (Rotation.T1: no down-edge, the cycle carries on with the next socket).
+    private async Task<(SessionEnd End, long Epoch, bool WentUp, bool DeliveredData, DateTimeOffset DownSince)> FinishSessionAsync(SessionRun run)
+    {
+        var end = await run.Task;
+        while (end.Reason == SessionEndReason.Rotated)
+        {
+            // The old socket has closed (1000) and been disposed; the successor serves.
+            RotationRun rotation;
+            lock (_rotationGate)
+            {
+                rotation = _rotation!;
+                _rotation = null;
+            }
+
+            _fence.EndEpoch(run.Session.Epoch, Queue);
+            _overlap.Retire();
+            _policy.AdoptConnected(rotation.New!.ConnectedAt);
+            var result = new RotationResult(RotationOutcome.Rotated, rotation.New.Epoch, _time.GetElapsedTime(rotation.New.ConnectedAt), _overlap.Duplicates, null);
+            RotationLog.Completed(_logger, _options.Name, run.Session.Epoch, rotation.New.Epoch, result.Overlap.TotalMilliseconds, result.DuplicatesDropped, _overlap.UnkeyedDropped, rotation.Reason);
+            rotation.Complete(result);
+            run = new SessionRun(rotation.New, rotation.NewRun!);
+            end = await run.Task;
+        }
+
+        Interlocked.CompareExchange(ref _session, null, run.Session);
+        var session = run.Session;
+        if (_adopted is { } adopted && ReferenceEquals(adopted.New, session))
+        {
+            // Rotation.T6: the adopted socket's session is over; a rotation that never went up failed.
+            _adopted = null;
+            if (!session.WentUp)
+            {
+                _overlap.End();
+                adopted.Complete(new RotationResult(RotationOutcome.Failed, _fence.CurrentEpoch, TimeSpan.Zero, 0, end.Error ?? TransportException.Connection("The rotation's socket ended before it went up.")));
+            }
+        }
 
         // Fallback.F1/F2: a session the leaf ended with a Compression failure turns the deflate offer off
         // for every later attempt, and the error reported from here on says so (docs/adr/0019).
@@ -349,9 +729,9 @@ internal sealed class ConnectionActor
         }
 
         // Actor.A5 / Fence.E4: the epoch has ended; pinned sends still queued for it fail now.
-        _fence.EndEpoch(epoch, Queue);
+        _fence.EndEpoch(session.Epoch, Queue);
         _lastFailure = end.Error ?? _lastFailure;
-        return (end, epoch, session.WentUp, session.DataFramesDelivered > 0, session.DownSince);
+        return (end, session.Epoch, session.WentUp, session.DataFramesDelivered > 0, session.DownSince);
     }
 
     private void Terminate(ConnectionPhase phase, bool exhausted, TransportException? error)
@@ -373,4 +753,7 @@ internal sealed class ConnectionActor
 
     private double CurrentDownSeconds() =>
         Lifecycle.Current.DownSince is { } since && !Lifecycle.Current.IsUp ? (_time.GetUtcNow() - since).TotalSeconds : 0;
+
+    /// <summary>A session and the task that runs it.</summary>
+    private readonly record struct SessionRun(Session Session, Task<SessionEnd> Task);
 }

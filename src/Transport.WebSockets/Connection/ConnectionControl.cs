@@ -9,5 +9,7 @@ internal sealed class ConnectionControl : IConnectionControl
 
     public ReconnectTrigger ReconnectTrigger => _actor.Trigger;
 
+    public Task<RotationResult> RotateAsync(CancellationToken cancellationToken = default) => _actor.RotateAsync("requested", cancellationToken);
+
     public Task ShutdownAsync(CancellationToken cancellationToken = default) => _actor.ShutdownAsync(cancellationToken);
 }

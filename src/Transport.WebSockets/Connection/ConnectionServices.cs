@@ -29,6 +29,12 @@ internal sealed record ConnectionServices(
     /// <summary>Runs on every new socket before queued data and the up-edge; null: none.</summary>
     public ISessionInitializer? Initializer { get; init; }
 
+    /// <summary>Reads the dedupe key of a frame during a rotation's overlap; null: every frame is unkeyed.</summary>
+    public FrameKeySelector? KeySelector { get; init; }
+
+    /// <summary>The bounds of a rotation's dedupe window.</summary>
+    public DedupeWindowOptions Dedupe { get; init; } = new();
+
     /// <summary>Chooses each attempt's endpoint; null: the configured URI with its failover list.</summary>
     public IEndpointProvider? Endpoints { get; init; }
 }

@@ -15,6 +15,7 @@ namespace Transport.WebSockets.Connection;
 /// <listheader><term>method</term><description>from → to</description></listheader>
 /// <item><term><see cref="Connected"/></term><description>Connecting → Connected (the first session that goes up; epoch 0 unless a socket before it failed its session initializer)</description></item>
 /// <item><term><see cref="Resumed"/></term><description>Reconnecting → Resumed (epoch ≥ 1)</description></item>
+/// <item><term><see cref="Rotated"/></term><description>Connected, Resumed, Stale → Resumed (epoch + 1, no down-edge: a make-before-break rotation switched sockets; UpSince restarts, DownSince and LastOutage unchanged)</description></item>
 /// <item><term><see cref="Dropped"/></term><description>Connected, Resumed, Stale → Reconnecting</description></item>
 /// <item><term><see cref="WentStale"/></term><description>Connected, Resumed → Stale</description></item>
 /// <item><term><see cref="Freshened"/></term><description>Stale → the session's up phase (Connected for the first session that went up, Resumed after)</description></item>
@@ -85,6 +86,8 @@ internal sealed partial class PhaseMachine
         (ConnectionPhase.Connected or ConnectionPhase.Resumed or ConnectionPhase.Stale, ConnectionPhase.Reconnecting) => true,
         (ConnectionPhase.Connected or ConnectionPhase.Resumed, ConnectionPhase.Stale) => true,
         (ConnectionPhase.Stale, ConnectionPhase.Connected or ConnectionPhase.Resumed) => true,
+        (ConnectionPhase.Connected or ConnectionPhase.Resumed, ConnectionPhase.Resumed) => true, // Rotated
+
         (ConnectionPhase.Connecting or ConnectionPhase.Reconnecting, ConnectionPhase.Connecting or ConnectionPhase.Reconnecting) => from == to,
         (not (ConnectionPhase.Unrecoverable or ConnectionPhase.Closed), ConnectionPhase.Unrecoverable or ConnectionPhase.Closed) => true,
         _ => false,
@@ -131,6 +134,27 @@ internal sealed partial class PhaseMachine
 
         _upPhase = ConnectionPhase.Resumed;
         Log.Up(_logger, _name, ConnectionPhase.Resumed, epoch, attempts);
+        return true;
+    }
+
+    /// <summary>
+    /// A make-before-break rotation switched to the next socket: Connected, Resumed or Stale → Resumed with
+    /// the new epoch, without a down-edge (Rotation.T1).
+    /// </summary>
+    /// <param name="epoch">The new socket's epoch.</param>
+    /// <param name="attempts">Cumulative attempts, for the log.</param>
+    /// <param name="now">The switch time (UpSince).</param>
+    public bool Rotated(long epoch, long attempts, DateTimeOffset now)
+    {
+        var from = Current.Phase;
+        if (!Transition(nameof(Rotated), ConnectionPhase.Resumed, IsUpPhase,
+                s => s with { Phase = ConnectionPhase.Resumed, Epoch = epoch, DownSince = null, UpSince = now }))
+        {
+            return false;
+        }
+
+        _upPhase = ConnectionPhase.Resumed;
+        LogRotated(_logger, _name, from, epoch, attempts);
         return true;
     }
 
@@ -281,6 +305,9 @@ internal sealed partial class PhaseMachine
 
     // TransportException.ToString carries kind, codes and a composed message only (no URI, no inner message).
     private static string Describe(TransportException? error) => error?.ToString() ?? "none";
+
+    [LoggerMessage(EventId = 17, EventName = "Rotated", Level = LogLevel.Information, Message = "Connection {Name}: rotated from {From} to epoch {Epoch} without a down-edge (attempts {Attempts}).")]
+    private static partial void LogRotated(ILogger logger, string name, ConnectionPhase from, long epoch, long attempts);
 
     [LoggerMessage(EventId = 40, EventName = "TransitionRefused", Level = LogLevel.Error, Message = "Connection {Name}: phase transition {Transition} refused ({From} -> {To} is not in the transition table); the phase is unchanged.")]
     private static partial void LogRefused(ILogger logger, string name, string transition, ConnectionPhase from, ConnectionPhase to);

@@ -4,6 +4,7 @@ using Transport.WebSockets.Initialization;
 using Transport.WebSockets.Liveness;
 using Transport.WebSockets.Pacing;
 using Transport.WebSockets.Reconnect;
+using Transport.WebSockets.Rotation;
 using Transport.WebSockets.Sending;
 using Transport.WebSockets.Telemetry;
 
@@ -22,7 +23,8 @@ internal sealed record SessionServices(
     ConnectionTelemetry Telemetry,
     LagReporter Lag,
     Func<bool> ShutdownRequested,
-    Task CloseCutShort)
+    Task CloseCutShort,
+    RotationOverlap Overlap)
 {
     public string Name => Options.Name;
 
@@ -72,7 +74,9 @@ internal sealed class Session
     private readonly SessionInitialization? _init;
     private readonly UpEdgeHold? _hold;
     private readonly object _endGate = new();
+    private readonly TaskCompletionSource _writingStopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool _ended;
+    private volatile bool _rotatedAway;
     private bool _initFailed;
 
     public Session(SessionServices services, ILeafConnection connection, long epoch, SessionInfo info)
@@ -110,6 +114,33 @@ internal sealed class Session
     /// <summary>This session's liveness watch.</summary>
     public LivenessWatch Liveness => _liveness;
 
+    /// <summary>
+    /// Rotation: awaited after the session initializer and before the up-edge (the switch, or the wait for the
+    /// actor's hand-over when the old socket died first); null: none.
+    /// </summary>
+    public Func<Task>? BeforeUp { get; set; }
+
+    /// <summary>Rotation: the write loop starts only once this completes (the old socket's writer has stopped); null: at once.</summary>
+    public Task? WriteAfter { get; set; }
+
+    /// <summary>Completes once this session's write loop has stopped for good (or never started).</summary>
+    public Task WritingStopped => _writingStopped.Task;
+
+    /// <summary>When the socket was connected (the handshake returned): the start of a rotation's overlap.</summary>
+    public long ConnectedAt { get; init; }
+
+    /// <summary>Whether <see cref="End"/> was called.</summary>
+    public bool HasEnded
+    {
+        get
+        {
+            lock (_endGate)
+            {
+                return _ended;
+            }
+        }
+    }
+
     /// <summary>Whether the up-edge was published (false when the initializer failed or the session ended first).</summary>
     public bool WentUp { get; private set; }
 
@@ -139,6 +170,7 @@ internal sealed class Session
             }
 
             _ended = true;
+            _rotatedAway = end.Reason == SessionEndReason.Rotated;
             DownSince = downSince ?? _s.Time.GetUtcNow();
         }
 
@@ -154,6 +186,7 @@ internal sealed class Session
     {
         using var receiveCts = new CancellationTokenSource();
         using var writeCts = new CancellationTokenSource();
+        using var watchCts = new CancellationTokenSource();
         var writing = Task.CompletedTask;
         var watching = Task.CompletedTask;
 
@@ -177,27 +210,41 @@ internal sealed class Session
                 _s.Phases.Update(s => s with { LastError = failure });
             }
 
+            await BeforeUpAsync();
             GoUpUnlessEnded(wentUp);
         }
         else
         {
             // Session.S9: nothing to wait for, so the edge comes before the first frame can be received.
+            await BeforeUpAsync();
             GoUpUnlessEnded(wentUp);
             receiving = ReceiveLoopAsync(_connection.Receiver, receiveCts.Token);
         }
 
         if (WentUp)
         {
-            writing = WriteLoopAsync(_connection.Sender, writeCts.Token);
-            watching = _liveness.Enabled ? _liveness.RunAsync(receiveCts.Token) : Task.CompletedTask;
+            if (WriteAfter is { } previousWriter)
+            {
+                // Rotation.T2: one writer at a time; the old socket's frame in flight goes back to the queue first (Session.S5).
+                await previousWriter;
+            }
+
+            writing = _end.Task.IsCompleted ? Task.CompletedTask : WriteLoopAsync(_connection.Sender, writeCts.Token);
+            watching = _liveness.Enabled ? _liveness.RunAsync(watchCts.Token) : Task.CompletedTask;
         }
 
         var end = await _end.Task;
+        if (end.Reason == SessionEndReason.Rotated)
+        {
+            // Rotation.T1: the phase now belongs to the next socket; this one's liveness must not mark it Stale.
+            watchCts.Cancel();
+        }
 
         // Session.S3: stop writing first; nothing may follow the close frame.
         writeCts.Cancel();
         await writing;
         await guarding;
+        _writingStopped.TrySetResult();
         if (end.Reason != SessionEndReason.Failed || _initFailed)
         {
             // Session.S4: keep receiving through the close handshake (also after a rejected login: the socket is fine).
@@ -205,11 +252,13 @@ internal sealed class Session
             {
                 SessionEndReason.Shutdown => "shutdown",
                 SessionEndReason.Forced => "reconnect",
+                SessionEndReason.Rotated => "rotated",
                 _ => "session initializer failed",
             });
         }
 
         receiveCts.Cancel();
+        watchCts.Cancel();
         await receiving;
         await watching;
         if (!WentUp)
@@ -222,6 +271,14 @@ internal sealed class Session
 
         // _ending is not disposed: End may still be cancelling it on another thread (it holds no timer).
         return end;
+    }
+
+    private async Task BeforeUpAsync()
+    {
+        if (BeforeUp is { } before && !_end.Task.IsCompleted)
+        {
+            await before();
+        }
     }
 
     // Publishes the up-edge unless the session already ended, then releases the held frames behind it
@@ -237,7 +294,8 @@ internal sealed class Session
         wentUp();
         if (_hold is not null)
         {
-            CountLagged(_hold.Release(_s.Ring), beforeAdmission: false);
+            // Rotation.T5: held frames arrived before the switch; during an overlap they pass its filter.
+            CountLagged(_hold.Release(batch => _s.Overlap.Write(_s.Ring, batch, Epoch, beforeSwitch: true, now: 0)), beforeAdmission: false);
         }
     }
 
@@ -305,7 +363,11 @@ internal sealed class Session
                 }
 
                 // Liveness.L3, Liveness.L4: one timestamp per batch; only data clears Stale.
-                _liveness.FrameArrived(isData: count > 0);
+                if (!_rotatedAway)
+                {
+                    _liveness.FrameArrived(isData: count > 0);
+                }
+
                 HandOff(batch, count, bytes);
                 if (!open)
                 {
@@ -389,7 +451,7 @@ internal sealed class Session
         }
 
         // Session.S1: never waits; a full ring evicts its oldest frames instead.
-        var evicted = _s.Ring.WriteBatch(batch.AsSpan(0, count));
+        var evicted = _s.Overlap.Write(_s.Ring, batch.AsSpan(0, count), Epoch, beforeSwitch: false, now: 0);
         batch.AsSpan(0, count).Clear();
         CountLagged(evicted, beforeAdmission: false);
     }

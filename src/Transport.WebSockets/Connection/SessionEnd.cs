@@ -11,6 +11,9 @@ internal enum SessionEndReason
 
     /// <summary>ShutdownAsync was called.</summary>
     Shutdown,
+
+    /// <summary>A make-before-break rotation switched to the next socket: this one closes with 1000 and nothing goes down.</summary>
+    Rotated,
 }
 
 /// <summary>The first reason a session ended, with its error when it failed.</summary>
@@ -19,6 +22,8 @@ internal readonly record struct SessionEnd(SessionEndReason Reason, TransportExc
     public static SessionEnd Forced { get; } = new(SessionEndReason.Forced, null);
 
     public static SessionEnd Shutdown { get; } = new(SessionEndReason.Shutdown, null);
+
+    public static SessionEnd Rotated { get; } = new(SessionEndReason.Rotated, null);
 
     public static SessionEnd Failed(TransportException error) => new(SessionEndReason.Failed, error);
 }

@@ -3,6 +3,10 @@ using Transport.WebSockets.Buffering;
 
 namespace Transport.WebSockets.Connection;
 
+/// <summary>Writes a batch of data frames onward (the ring, or a rotation's filter in front of it); returns the ring's evictions.</summary>
+/// <param name="batch">The frames; the writer may reorder or clear slots (it owns them for the call).</param>
+internal delegate int BatchWriter(Span<Frame> batch);
+
 /// <summary>
 /// The data frames one socket received before its up-edge (while its session initializer ran): held
 /// out of the receive ring, then written to it in arrival order right after the edge is published,
@@ -11,12 +15,12 @@ namespace Transport.WebSockets.Connection;
 /// <remarks>
 /// <para>
 /// One per session that has an initializer (without one, the session publishes its edge before it
-/// starts receiving). The receive loop hands every batch here; before <see cref="Release"/> the batch
+/// starts receiving). The receive loop hands every batch here; before <see cref="Release(DropOldestRing)"/> the batch
 /// is held, after it the caller writes to the ring itself (one volatile read per batch once up).
 /// </para>
 /// <para>Invariants:</para>
 /// <list type="bullet">
-/// <item>Hold.H1 order and edge: a batch handed off before <see cref="Release"/> is held; <see cref="Release"/>
+/// <item>Hold.H1 order and edge: a batch handed off before <see cref="Release(DropOldestRing)"/> is held; <see cref="Release(DropOldestRing)"/>
 /// writes every held frame to the ring in arrival order and only then lets later batches through, all
 /// under one gate, so the ring sees the socket's frames in arrival order and none before the edge
 /// (tests: Item7_frames_received_while_the_initializer_runs_are_held_until_the_up_edge,
@@ -118,7 +122,10 @@ internal sealed class UpEdgeHold
     /// The up-edge has been published: writes the held frames to <paramref name="ring"/> in order and
     /// lets later batches through (Hold.H1). Returns how many frames the ring evicted meanwhile.
     /// </summary>
-    public int Release(DropOldestRing ring)
+    public int Release(DropOldestRing ring) => Release(batch => ring.WriteBatch(batch));
+
+    /// <summary>As <see cref="Release(DropOldestRing)"/>, through <paramref name="write"/> (a rotation's overlap filter).</summary>
+    public int Release(BatchWriter write)
     {
         lock (_gate)
         {
@@ -127,8 +134,8 @@ internal sealed class UpEdgeHold
             if (_count > 0)
             {
                 var first = Math.Min(_count, _slots.Length - _head);
-                evicted += ring.WriteBatch(_slots.AsSpan(_head, first));
-                evicted += ring.WriteBatch(_slots.AsSpan(0, _count - first));
+                evicted += write(_slots.AsSpan(_head, first));
+                evicted += write(_slots.AsSpan(0, _count - first));
                 ClearLocked();
             }
 

@@ -671,6 +671,10 @@ public sealed class RedundantConnection : IAsyncDisposable
         public ReconnectTrigger ReconnectTrigger { get; } = new(owner.RequestRoll);
 
         public Task ShutdownAsync(CancellationToken cancellationToken = default) => owner.ShutdownAsync(cancellationToken);
+
+        // Each leg is a reconnecting connection with its own sockets: rotate a leg (RedundantLeg.Connection.RotateAsync).
+        public Task<RotationResult> RotateAsync(CancellationToken cancellationToken = default) =>
+            Task.FromException<RotationResult>(new NotSupportedException("A redundant connection rotates per leg: call RotateAsync on a leg's Connection."));
     }
 }
 

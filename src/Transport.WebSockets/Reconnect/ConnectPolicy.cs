@@ -117,7 +117,7 @@ internal sealed class ConnectPolicy
 
         _connectedAt = null;
         var uptime = _time.GetElapsedTime(since);
-        var facts = new SessionEndFacts(uptime, deliveredData, cause is { Kind: TransportErrorKind.ClosedByPeer } ? cause.CloseCode : null);
+        var facts = new SessionEndFacts(uptime, deliveredData, cause is { Kind: TransportErrorKind.ClosedByPeer } ? cause.CloseCode : null, SessionEndFacts.IsTransportCut(cause));
         var health = wentUp ? Budget.Judge(facts) : SessionHealth.Short;
         LastEndWasClean = health == SessionHealth.Healthy && FailureBudget.IsCleanClose(facts.PeerCloseCode);
         var verdict = !wentUp && cause is not null
@@ -220,6 +220,25 @@ internal sealed class ConnectPolicy
             return new ConnectOutcome(ConnectVerdict.Cancelled, null, lastError);
         }
     }
+
+    /// <summary>
+    /// Rotation.T1: one attempt for a make-before-break rotation, under the attempt-rate gate and the connect
+    /// timeout like any other, outside the budget (the serving socket is fine; a failure is reported, not
+    /// counted). Throws a <see cref="TransportException"/>, or <see cref="OperationCanceledException"/> when
+    /// <paramref name="cancellationToken"/> fires.
+    /// </summary>
+    public async ValueTask<ILeafConnection> RunRotationAttemptAsync(Func<CancellationToken, ValueTask<ILeafConnection>> attempt, CancellationToken cancellationToken)
+    {
+        if (_gate is not null)
+        {
+            await _gate.WaitAndRecordAsync(cancellationToken);
+        }
+
+        return await RunBoundedAsync(attempt, cancellationToken);
+    }
+
+    /// <summary>A socket a rotation connected now serves: its uptime, for the budget's judgement, runs from <paramref name="connectedAt"/>.</summary>
+    public void AdoptConnected(long connectedAt) => _connectedAt = connectedAt;
 
     /// <summary>Maps whatever an attempt or a session threw into the taxonomy.</summary>
     internal static TransportException Normalize(Exception error) => error switch

@@ -28,6 +28,14 @@ internal enum SessionHealth
     /// </summary>
     Delivered,
 
+    /// <summary>
+    /// Not healthy, delivered data, then the transport was cut (no close frame from the venue: a reset, a
+    /// FIN without a close, a liveness timeout). Classified Transient, it decays the consecutive-failure
+    /// count by one instead of adding one (Budget.B7); a success for <c>MaxAttempts</c> (Budget.B6).
+    /// Classified Permanent, it counts like <see cref="Delivered"/>.
+    /// </summary>
+    Cut,
+
     /// <summary>Healthy (Budget.B5): every count starts again and the next attempt is immediate.</summary>
     Healthy,
 }
@@ -38,7 +46,18 @@ internal enum SessionHealth
 /// <param name="Uptime">How long it was up (monotonic), from the connected attempt to its end.</param>
 /// <param name="DeliveredData">Whether it delivered at least one data frame.</param>
 /// <param name="PeerCloseCode">The code of the venue's close frame, when a close frame ended it; null for a cut, a timeout or a forced end.</param>
-internal readonly record struct SessionEndFacts(TimeSpan Uptime, bool DeliveredData, int? PeerCloseCode);
+/// <param name="TransportCut">
+/// Whether the transport failed under it without a close frame from the venue (kind <c>Connection</c> or
+/// <c>Timeout</c>: a reset, a FIN without a close frame, a dead-after or keep-alive timeout, a stalled write);
+/// false for a venue's close frame, a protocol or size violation, and a forced end.
+/// </param>
+internal readonly record struct SessionEndFacts(TimeSpan Uptime, bool DeliveredData, int? PeerCloseCode, bool TransportCut = false)
+{
+    /// <summary>Budget.B7: whether <paramref name="cause"/> is a cut of the transport rather than the venue's word.</summary>
+    /// <param name="cause">The error that ended the session; null for a forced end.</param>
+    public static bool IsTransportCut(TransportException? cause) =>
+        cause is { Kind: TransportErrorKind.Connection or TransportErrorKind.Timeout };
+}
 
 /// <summary>
 /// The breaker's arithmetic, pure (no time, no I/O, no Polly): whether an ended session was healthy,
@@ -50,8 +69,8 @@ internal readonly record struct SessionEndFacts(TimeSpan Uptime, bool DeliveredD
 /// <para>Invariants (table-driven in tests/Transport.Tests/Reconnect/FailureBudgetTests.cs):</para>
 /// <list type="bullet">
 /// <item>Budget.B1 only a healthy session (Budget.B5) resets the counts; any other session's end counts as
-/// one more consecutive failure, for the Permanent count and the backoff exponent alike
-/// (Budget_B1_sessions_that_are_not_healthy_count_as_failures).</item>
+/// one more consecutive failure, for the Permanent count and the backoff exponent alike, except a cut after
+/// data (Budget.B7) (Budget_B1_sessions_that_are_not_healthy_count_as_failures).</item>
 /// <item>Budget.B2 Permanent failures in a row, attempts and sessions alike, end Unrecoverable after
 /// exactly PermanentRetries retries; a Transient failure in between restarts the Permanent count
 /// (Budget_B2_permanent_retries_then_unrecoverable).</item>
@@ -69,6 +88,14 @@ internal readonly record struct SessionEndFacts(TimeSpan Uptime, bool DeliveredD
 /// nor delivered data) since the last session that delivered data, or was healthy, or the start: a
 /// session that delivered data is a success for it whatever ended it, so a feed that works between
 /// faults is never Exhausted (Budget_B6_a_session_that_delivered_data_restarts_max_attempts).</item>
+/// <item>Budget.B7 a session that went up, delivered data and was then cut (the transport failed without a
+/// close frame from the venue) and is classified Transient decays the consecutive-failure count by one
+/// (never below zero) instead of adding one: it neither resets the backoff nor grows it, so a feed that
+/// delivers between faults stays near the minimum backoff (at zero, the next attempt is immediate, bounded by
+/// the attempt-rate gate). It restarts the Permanent count (a Transient end) and MaxAttempts (B6). A venue's
+/// error close code after data (1008, 1011, ...), accept-then-close without data, a refusal and a cut
+/// classified Permanent still add one (Budget_B7_a_cut_after_data_decays_the_count, Budget_B7_judge_table
+/// rows, Budget_B7_chaos_of_cuts_keeps_outages_near_the_minimum_backoff).</item>
 /// </list>
 /// </remarks>
 internal sealed class FailureBudget
@@ -160,7 +187,13 @@ internal sealed class FailureBudget
             return SessionHealth.Short;
         }
 
-        return IsCleanClose(facts.PeerCloseCode) ? SessionHealth.Healthy : SessionHealth.Delivered;
+        if (IsCleanClose(facts.PeerCloseCode))
+        {
+            return SessionHealth.Healthy;
+        }
+
+        // Budget.B7: the path broke under a feed that worked; the venue said nothing against us.
+        return facts.PeerCloseCode is null && facts.TransportCut ? SessionHealth.Cut : SessionHealth.Delivered;
     }
 
     /// <summary>A connect attempt failed with an error of class <paramref name="failureClass"/>.</summary>
@@ -193,16 +226,24 @@ internal sealed class FailureBudget
             return ConsecutivePermanent > _permanentRetries ? BudgetVerdict.Unrecoverable : BudgetVerdict.Continue;
         }
 
-        if (health == SessionHealth.Delivered)
+        if (health is SessionHealth.Delivered or SessionHealth.Cut)
         {
             // Budget.B6: data flowed, so MaxAttempts starts again; the backoff and the Permanent
-            // count below still see the end (B1).
+            // count below still see the end (B1), or B7 decays it.
             FailuresSinceData = 0;
         }
 
         if (failureClass is null)
         {
             // A forced reconnect is a request, not a failure: it neither counts nor resets the backoff.
+            return BudgetVerdict.Continue;
+        }
+
+        if (health == SessionHealth.Cut && failureClass == FailureClass.Transient)
+        {
+            // Budget.B7: one step down instead of one up; a Transient end restarts the Permanent count (B2).
+            ConsecutiveFailures = ConsecutiveFailures > 0 ? ConsecutiveFailures - 1 : 0;
+            ConsecutivePermanent = 0;
             return BudgetVerdict.Continue;
         }
 

@@ -40,6 +40,28 @@ internal sealed class GuardedConnectionControl : IConnectionControl
         }
     }
 
+    public Task<RotationResult> RotateAsync(CancellationToken cancellationToken = default)
+    {
+        var inner = _inner.RotateAsync(cancellationToken);
+        var guarded = _guard.GuardExternalWait(inner, nameof(RotateAsync));
+        if (ReferenceEquals(guarded, inner))
+        {
+            return inner;
+        }
+
+        // Completes inside the pump step that completed the guarded wait (no hop a pumped test cannot step).
+        return guarded.ContinueWith(
+            static (g, state) =>
+            {
+                g.GetAwaiter().GetResult(); // the guard's failure, when nothing pumped
+                return ((Task<RotationResult>)state!).GetAwaiter().GetResult();
+            },
+            inner,
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+    }
+
     /// <summary>Wraps <paramref name="control"/> when <paramref name="spawner"/> guards external waits.</summary>
     public static IConnectionControl For(IConnectionControl control, ISpawner spawner) =>
         spawner is IExternalWaitGuard guard ? new GuardedConnectionControl(control, guard) : control;

@@ -43,7 +43,7 @@ public sealed class SessionTests : IDisposable
         configure?.Invoke(builder);
         var options = builder.Build();
         var lag = new LagReporter(Ring, _phases, _spawner, NullLogger.Instance, options.Name);
-        var services = new SessionServices(options, _clock, NullLogger.Instance, Ring, Queue, null, Fence, _phases, _telemetry, lag, () => false, _closeCutShort.Task);
+        var services = new SessionServices(options, _clock, NullLogger.Instance, Ring, Queue, null, Fence, _phases, _telemetry, lag, () => false, _closeCutShort.Task, new Transport.WebSockets.Rotation.RotationOverlap(null, new DedupeWindowOptions(), _clock));
         return new Session(services, _socket, epoch, new SessionInfo(epoch, _clock.GetUtcNow(), null, [], new Dictionary<string, string>(), _socket.Capabilities, "ws://venue.test/ws"));
     }
 

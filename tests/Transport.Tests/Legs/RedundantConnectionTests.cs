@@ -83,7 +83,9 @@ public sealed class RedundantConnectionTests
         h.Pump();
 
         var cut = h.Clock.GetUtcNow();
-        h.Socket("a").Disconnect();                                 // a dies while b is still catching up
+        // a dies while b is still catching up. With the venue's error close, not a bare cut: a cut after data
+        // decays the failure count (Budget.B7) and would reconnect a at once, without the backoff this script steps.
+        h.Socket("a").DeliverClose(CloseCodes.InternalError, "leg a fails");
         h.Pump();
         var degraded = h.Redundant.Current;
         Assert.True(degraded.IsDegraded, degraded.ToString());
@@ -326,7 +328,7 @@ public sealed class RedundantConnectionTests
         Assert.Equal(expected, h.DrainTexts().Order(StringComparer.Ordinal));
         Assert.Equal(policy == UnkeyedFramePolicy.All ? 0 : 1, h.Redundant.Current.Legs[1].UnkeyedDropped);
 
-        h.Socket("a").Disconnect();
+        h.Socket("a").DeliverClose(CloseCodes.InternalError, "leg a fails"); // an error close keeps a down for its backoff (Budget.B7: a bare cut would not)
         h.Pump();
         h.Socket("b").DeliverText("pong from b again");             // b is the primary now
         h.Pump();

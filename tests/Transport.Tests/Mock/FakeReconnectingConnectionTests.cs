@@ -61,6 +61,25 @@ public sealed class FakeReconnectingConnectionTests
     }
 
     [Fact]
+    public async Task Rotation_requests_are_recorded_and_completed_by_the_test()
+    {
+        var fake = new FakeReconnectingConnection();
+        Assert.Equal(RotationOutcome.Skipped, (await fake.Connection.RotateAsync()).Outcome); // nothing up yet
+
+        fake.GoUp();
+        var first = fake.Connection.RotateAsync();
+        var second = fake.Connection.Control.RotateAsync();
+        Assert.False(first.IsCompleted);
+        Assert.Equal(3, fake.RotationRequests);
+
+        var rotated = new RotationResult(RotationOutcome.Rotated, 1, TimeSpan.FromMilliseconds(3), 2, null);
+        Assert.Equal(2, fake.CompleteRotations(rotated));
+        Assert.Same(rotated, await first);
+        Assert.Same(rotated, await second);
+        Assert.Equal(0, fake.CompleteRotations(rotated));
+    }
+
+    [Fact]
     [Trait("Invariant", "Fake.F3")]
     public async Task F3_sends_are_recorded_with_options_and_epoch_and_pins_are_checked()
     {

@@ -11,7 +11,8 @@ public sealed class FailureBudgetTests
     // Event notation: "aT"/"aP"/"aF" an attempt failed Transient/Permanent/Finished;
     // "hT"/"hP"/"hF"/"h-" a healthy session ended Transient/Permanent/Finished/forced;
     // "dT"/"dP"/"dF"/"d-" a session that delivered data but was not healthy ended likewise;
-    // "sT"/"sP"/"sF"/"s-" a short (unhealthy, no data) session ended likewise.
+    // "sT"/"sP"/"sF"/"s-" a short (unhealthy, no data) session ended likewise;
+    // "cT"/"cP"/"cF"/"c-" a session that delivered data and was then cut (Budget.B7) ended likewise.
     // Expected counts: consecutive failures, consecutive permanent, failures since data.
     public static TheoryData<string, int, int?, string, string, int, int, int> Cases => new()
     {
@@ -45,7 +46,89 @@ public sealed class FailureBudgetTests
         { "permanent closes after data still count", 2, 100, "dP dP dP", "Unrecoverable", 3, 3, 0 },
         { "a forced end of a session with data restarts max attempts only", 2, 3, "aT aT d-", "Continue", 2, 0, 0 },
         { "finished on a session with data", 2, null, "aT dF", "Finished", 1, 0, 1 },
+
+        // Budget.B7: a cut after data decays the count by one instead of adding one; everything else keeps growing it.
+        { "a cut after data decays the count by one", 2, null, "aT aT aT cT", "Continue", 2, 0, 0 },
+        { "a cut after data at zero stays at zero", 2, null, "cT cT cT", "Continue", 0, 0, 0 },
+        { "a cut after data restarts the permanent count", 2, null, "aP aP cT aP aP", "Continue", 3, 2, 2 },
+        { "a cut classified permanent counts like an error close", 2, null, "aT cP", "Continue", 2, 1, 0 },
+        { "permanent cuts still end unrecoverable", 2, null, "cP cP cP", "Unrecoverable", 3, 3, 0 },
+        { "one refusal per cut stays at one", 2, 3, "cT aT cT aT cT aT cT aT", "Continue", 1, 0, 1 },
+        { "error closes after data still grow between cuts", 2, null, "dT dT cT dT", "Continue", 2, 0, 0 },
+        { "a forced end of a cut session neither counts nor decays", 2, null, "aT aT c-", "Continue", 2, 0, 0 },
+        { "finished on a cut session", 2, null, "aT cF", "Finished", 1, 0, 1 },
+        { "cuts between data never exhaust max attempts", 2, 2, "aT cT aT cT aT cT aT cT", "Continue", 0, 0, 0 },
     };
+
+    /// <summary>
+    /// Budget.B7: the judge's table for cuts. Facts: uptime (s), delivered data, the venue's close code (or
+    /// none), whether the transport was cut; StableAfter 30 s, lifetime 20 s where given.
+    /// </summary>
+    public static TheoryData<string, double, bool, int?, bool, double?, string> CutJudgeCases => new()
+    {
+        // case, uptime s, data, peer close code, transport cut, lifetime s, judged
+        { "a reset after data", 5, true, null, true, null, "Cut" },
+        { "a liveness timeout after data", 5, true, null, true, null, "Cut" },
+        { "a cut without data: accept-then-drop", 5, false, null, true, null, "Short" },
+        { "1011 after data: the venue's word, not a cut", 5, true, CloseCodes.InternalError, false, null, "Delivered" },
+        { "1008 after data", 5, true, CloseCodes.PolicyViolation, false, null, "Delivered" },
+        { "a protocol violation after data (not a cut)", 5, true, null, false, null, "Delivered" },
+        { "a cut after data that reached the lifetime", 19.5, true, null, true, 20.0, "Healthy" },
+        { "a cut after data, stable by length", 31, true, null, true, null, "Healthy" },
+        { "1001 after data stays healthy", 5, true, CloseCodes.GoingAway, false, null, "Healthy" },
+    };
+
+    [Theory]
+    [MemberData(nameof(CutJudgeCases))]
+    [Trait("Invariant", "Budget.B7")]
+    public void Budget_B7_judge_table(string name, double uptimeSeconds, bool data, int? closeCode, bool cut, double? lifetimeSeconds, string judged)
+    {
+        var budget = new FailureBudget(2, null, TimeSpan.FromSeconds(30), lifetimeSeconds is { } l ? TimeSpan.FromSeconds(l) : null);
+
+        var health = budget.Judge(new SessionEndFacts(TimeSpan.FromSeconds(uptimeSeconds), data, closeCode, cut));
+
+        Assert.True(Enum.Parse<SessionHealth>(judged) == health, $"{name}: judged {health}, expected {judged}.");
+    }
+
+    [Theory]
+    [InlineData(TransportErrorKind.Connection, true)]
+    [InlineData(TransportErrorKind.Timeout, true)]
+    [InlineData(TransportErrorKind.ClosedByPeer, false)]
+    [InlineData(TransportErrorKind.Protocol, false)]
+    [InlineData(TransportErrorKind.MessageTooBig, false)]
+    [InlineData(TransportErrorKind.Compression, false)]
+    [InlineData(TransportErrorKind.Auth, false)]
+    [Trait("Invariant", "Budget.B7")]
+    public void Budget_B7_a_cut_is_a_connection_or_timeout_failure(TransportErrorKind kind, bool cut)
+    {
+        Assert.Equal(cut, SessionEndFacts.IsTransportCut(new TransportException(kind, "x", closeCode: kind == TransportErrorKind.ClosedByPeer ? CloseCodes.InternalError : null)));
+        Assert.False(SessionEndFacts.IsTransportCut(null)); // a forced end
+    }
+
+    [Fact]
+    [Trait("Invariant", "Budget.B7")]
+    public void Budget_B7_a_cut_after_data_decays_the_count()
+    {
+        var budget = new FailureBudget(2, 5, TimeSpan.FromSeconds(30));
+        var cut = new SessionEndFacts(TimeSpan.FromSeconds(3), true, null, TransportCut: true);
+        for (var i = 0; i < 4; i++)
+        {
+            budget.AttemptFailed(FailureClass.Transient);
+        }
+
+        Assert.Equal(3, budget.BackoffRetryIndex);
+        foreach (var expected in new int?[] { 2, 1, 0, null, null })
+        {
+            Assert.Equal(BudgetVerdict.Continue, budget.SessionEnded(cut, FailureClass.Transient));
+            Assert.Equal(expected, budget.BackoffRetryIndex);
+        }
+
+        Assert.Equal(0, budget.FailuresSinceData);
+
+        // An error close after data is the venue's word: it still adds one.
+        budget.SessionEnded(new SessionEndFacts(TimeSpan.FromSeconds(3), true, CloseCodes.InternalError), FailureClass.Transient);
+        Assert.Equal(0, budget.BackoffRetryIndex);
+    }
 
     /// <summary>
     /// Budget.B5: the judge's table. Facts: uptime (s), delivered data, the venue's close code (or
@@ -131,7 +214,7 @@ public sealed class FailureBudgetTests
         for (var cycle = 0; cycle < 1000; cycle++)
         {
             Assert.Equal(BudgetVerdict.Continue, budget.AttemptFailed(FailureClass.Transient)); // a refusal
-            Assert.Equal(BudgetVerdict.Continue, budget.SessionEnded(new SessionEndFacts(TimeSpan.FromSeconds(6), true, null), FailureClass.Transient)); // a cut after data
+            Assert.Equal(BudgetVerdict.Continue, budget.SessionEnded(new SessionEndFacts(TimeSpan.FromSeconds(6), true, CloseCodes.InternalError), FailureClass.Transient)); // an error close after data
         }
 
         Assert.Equal(0, budget.FailuresSinceData);
@@ -152,6 +235,7 @@ public sealed class FailureBudgetTests
     [Trait("Invariant", "Budget.B2")]
     [Trait("Invariant", "Budget.B4")]
     [Trait("Invariant", "Budget.B6")]
+    [Trait("Invariant", "Budget.B7")]
     public void Budget_table(string script, int permanentRetries, int? maxAttempts, string events, string verdict, int failures, int permanent, int sinceData)
     {
         var budget = new FailureBudget(permanentRetries, maxAttempts);
@@ -169,6 +253,7 @@ public sealed class FailureBudgetTests
             last = e[0] switch
             {
                 'a' => budget.AttemptFailed(cls!.Value),
+                'c' => budget.SessionEnded(SessionHealth.Cut, cls),
                 'h' => budget.SessionEnded(SessionHealth.Healthy, cls),
                 'd' => budget.SessionEnded(SessionHealth.Delivered, cls),
                 's' => budget.SessionEnded(SessionHealth.Short, cls),

@@ -136,7 +136,98 @@ public sealed class HealthyEndTests(ITestOutputHelper output)
         Assert.False(h.Now.Exhausted);
         Assert.True(h.Now.IsUp);
         output.WriteLine($"1000 cycles (cuts {faults[0]}, refusals {faults[1]}, hangs {faults[2]}, error closes {faults[3]}), {h.Connector.Attempts} attempts, never exhausted; " +
-            $"outage on the manual clock: median {Median(outages).TotalSeconds:0.##} s, max {outages.Max().TotalSeconds:0.##} s (no session here is healthy, so the backoff stays at its cap: the no-hammering rule)");
+            $"outage on the manual clock: median {Median(outages).TotalSeconds:0.##} s, max {outages.Max().TotalSeconds:0.##} s (a quarter of the cycles end with the venue's 1011, which keeps counting, " +
+            "and refusals add more than the cuts decay, so the backoff still climbs to its cap: the no-hammering rule)");
+    }
+
+    /// <summary>
+    /// Budget.B7, the lead's figure: continuous transport faults (a FIN cut, a reset, a blackhole the
+    /// dead-after timeout finds, refusals while the venue restarts, a hung handshake), each recovered, data
+    /// flowing between. Each cut after data decays the count instead of growing it, so the waits stay near
+    /// MinBackoff over 1000 cycles instead of climbing to MaxBackoff (the old rule: median 30 s here). The
+    /// outage measured is the backoff part: LastOutage less the time the fault itself takes to detect or to
+    /// fail (the dead-after bound for a blackhole, the connect timeout for a hang).
+    /// </summary>
+    [Fact]
+    [Trait("Invariant", "Budget.B7")]
+    [Trait("Invariant", "Policy.P6")]
+    public void Budget_B7_chaos_of_cuts_keeps_outages_near_the_minimum_backoff()
+    {
+        var minBackoff = TimeSpan.FromMilliseconds(250);
+        var deadAfter = TimeSpan.FromSeconds(3);
+        var connectTimeout = TimeSpan.FromSeconds(5);
+        var random = new Random(2107);
+        var h = ActorHarness.Start(o => o
+            .WithBackoff(minBackoff, TimeSpan.FromSeconds(30), useJitter: false)
+            .WithStableAfter(TimeSpan.FromSeconds(30))
+            .WithConnectTimeout(connectTimeout)
+            .WithIdleTimeouts(staleAfter: null, deadAfter: deadAfter)
+            .WithMaxAttempts(10));
+        string[] names = ["FIN cut", "reset", "blackhole", "refusals then cut", "hang then cut"];
+        var waits = names.ToDictionary(n => n, _ => new List<TimeSpan>());
+
+        for (var cycle = 1; cycle <= 1000; cycle++)
+        {
+            for (var second = 0; second < 2; second++)
+            {
+                h.Socket.DeliverText("tick");
+                h.Advance(TimeSpan.FromSeconds(1));
+            }
+
+            var fault = random.Next(names.Length);
+            var inherent = TimeSpan.Zero;
+            var before = h.Now.Epoch;
+            switch (fault)
+            {
+                case 0:
+                    h.Socket.Disconnect();
+                    break;
+                case 1:
+                    h.Socket.Fail(TransportException.Connection("connection reset by peer"));
+                    break;
+                case 2:
+                    // Silence: the dead-after bound finds it; DownSince is the last sign of life.
+                    inherent = deadAfter;
+                    break;
+                case 3:
+                    for (var i = random.Next(1, 3); i > 0; i--)
+                    {
+                        h.Connector.Next.Fails(Refused);
+                    }
+
+                    h.Socket.Disconnect();
+                    break;
+                default:
+                    inherent = connectTimeout;
+                    h.Connector.Next.Hangs();
+                    h.Socket.Disconnect();
+                    break;
+            }
+
+            h.Pump();
+            h.AdvanceUntil(() => (h.Now.IsUp && h.Now.Epoch > before) || h.Now.IsTerminal, TimeSpan.FromMilliseconds(50));
+            Assert.False(h.Now.IsTerminal, $"cycle {cycle}: {h.Now}");
+            waits[names[fault]].Add((h.Now.LastOutage ?? TimeSpan.Zero) - inherent);
+            h.Drain();
+        }
+
+        var all = waits.Values.SelectMany(w => w).ToList();
+        foreach (var (name, list) in waits)
+        {
+            output.WriteLine($"{name}: {list.Count} cycles, backoff part of the outage median {Median(list).TotalMilliseconds:0} ms, max {list.Max().TotalMilliseconds:0} ms");
+        }
+
+        output.WriteLine($"all 1000: median {Median(all).TotalMilliseconds:0} ms, max {all.Max().TotalMilliseconds:0} ms, {h.Connector.Attempts} attempts (MinBackoff {minBackoff.TotalMilliseconds:0} ms, MaxBackoff 30 s)");
+
+        // Near the minimum: the median is at most one MinBackoff. The count is a walk with a downward drift
+        // (every cycle's cut takes one off; refusals and hangs, 2 faults in 5, add one or two), so it stays
+        // within a few steps of zero: the worst outage is a few seconds (two refusals from a count of two:
+        // 500 + 1000 + 2000 ms), far below the 30 s cap the old rule climbed to, and no higher at the end
+        // than anywhere else.
+        Assert.True(Median(all) <= minBackoff, $"median {Median(all)}");
+        Assert.True(all.Max() <= minBackoff * 16, $"max {all.Max()}");
+        Assert.True(all.TakeLast(100).Max() <= minBackoff * 16, "the last 100 cycles stay as low as the rest");
+        Assert.False(h.Now.Exhausted);
     }
 
     [Fact]
