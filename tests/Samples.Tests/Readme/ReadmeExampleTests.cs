@@ -63,6 +63,7 @@ public sealed partial class ReadmeExampleTests
         ("RemoveAllLoggers()", How.Completes),                                    // Secrets: app-side settings
         ("MockHarness.Create()", How.Completes),                                  // Testing deterministically
         ("new RedundantConnection(", How.UntilCancelled),                         // Redundant legs
+        ("await conn.RotateAsync(ct)", How.Completes),                            // Rotation: connects, rotates once, disposes
     ];
 
     public static TheoryData<string> RunnableAsIs()

@@ -221,14 +221,19 @@ public sealed class ProxyFaultTests : IAsyncLifetime
             Assert.True(stamps[i] - stamps[i - perWindow] >= window.TotalSeconds - tolerance, $"attempts {i - perWindow}..{i} within {stamps[i] - stamps[i - perWindow]:F3}s");
         }
 
-        // Exponential from the minimum: the session was shorter than StableAfter, so the drop counts as a
-        // failure and even the first retry waits the minimum; then 2x per refused attempt up to the cap.
-        // Judged on the stack's clock (see TimerLog): retry i began only after a backoff timer of exactly
-        // the expected length, started after the attempt before it, had fired. (A real-time lower bound
-        // on these 20-80 ms gaps cannot be asserted on a loaded machine: the stamps' lag alone varies more.)
-        for (var i = 0; i < Math.Min(retries.Length, 4); i++)
+        // The first retry is immediate: the session delivered data and was then cut (a transport error,
+        // no close frame), so the consecutive-failure count decays instead of growing (Budget.B7, ADR 0015
+        // part 1b). Every refusal after it counts: exponential from the minimum, 2x per refused attempt up
+        // to the cap. Judged on the stack's clock (see TimerLog): retry i began only after a backoff timer
+        // of exactly the expected length, started after the attempt before it, had fired. (A real-time
+        // lower bound on these 20-80 ms gaps cannot be asserted on a loaded machine: the stamps' lag alone
+        // varies more.)
+        Assert.True(
+            clock.FiredBetween(min, ticks[0], ticks[1]) is null,
+            $"retry 0 waited a {min.TotalMilliseconds} ms backoff timer after a cut of a session that delivered data (Budget.B7: none); timers {clock.Describe(ticks[0])}");
+        for (var i = 1; i < Math.Min(retries.Length, 5); i++)
         {
-            var expected = TimeSpan.FromTicks(Math.Min(min.Ticks << i, max.Ticks));
+            var expected = TimeSpan.FromTicks(Math.Min(min.Ticks << (i - 1), max.Ticks));
             Assert.True(
                 clock.FiredBetween(expected, ticks[i], ticks[i + 1]) is not null,
                 $"retry {i} after {stamps[i + 1] - stamps[i]:F3}s without a {expected.TotalMilliseconds} ms backoff timer between; timers {clock.Describe(ticks[0])}");
