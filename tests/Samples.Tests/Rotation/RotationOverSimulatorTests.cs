@@ -66,13 +66,13 @@ public sealed class RotationOverSimulatorTests(ITestOutputHelper output)
         using var subscription = connection.Lifecycle.Subscribe(downEdges);
         var seen = Topics.ToDictionary(t => t, _ => new HashSet<long>(), StringComparer.Ordinal);
         long duplicates = 0, ticks = 0;
+        using var tickSignal = new SemaphoreSlim(0);
         var reader = Task.Run(async () =>
         {
             await foreach (var frame in connection.Source.WithCancellation(bound.Token))
             {
                 if (VenueMessage.Parse(frame) is { Type: "tick", Topic: { } topic, Seq: { } seq })
                 {
-                    Interlocked.Increment(ref ticks);
                     lock (seen)
                     {
                         if (!seen[topic].Add(seq))
@@ -80,20 +80,33 @@ public sealed class RotationOverSimulatorTests(ITestOutputHelper output)
                             duplicates++;
                         }
                     }
+
+                    Interlocked.Increment(ref ticks);
+                    tickSignal.Release();
                 }
             }
         });
 
+        // Waits (bounded by the test's token) until n more ticks were read: conditions, not timers.
+        async Task MoreTicksAsync(long n)
+        {
+            var target = Interlocked.Read(ref ticks) + n;
+            while (Interlocked.Read(ref ticks) < target)
+            {
+                await tickSignal.WaitAsync(bound.Token);
+            }
+        }
+
         var results = new List<RotationResult>();
         for (var i = 0; i < 10; i++)
         {
-            await Task.Delay(300, bound.Token);
+            await MoreTicksAsync(30);                                 // the feed flows on the current socket
             var result = await connection.RotateAsync(bound.Token);
             output.WriteLine($"rotation {i + 1}: {result}");
             results.Add(result);
         }
 
-        await Task.Delay(300, bound.Token);                          // the last ticks in flight
+        await MoreTicksAsync(30);                                     // ticks after the last switch: the new socket serves
         var final = connection.Lifecycle.Current;
         await connection.DisposeAsync();
         await reader;
@@ -145,7 +158,8 @@ public sealed class RotationOverSimulatorTests(ITestOutputHelper output)
         var downEdges = new DownEdges();
         using var subscription = connection.Lifecycle.Subscribe(downEdges);
         var seen = Topics.ToDictionary(t => t, _ => new HashSet<long>(), StringComparer.Ordinal);
-        long duplicates = 0;
+        long duplicates = 0, ticks = 0;
+        using var tickSignal = new SemaphoreSlim(0);
         var reader = Task.Run(async () =>
         {
             await foreach (var frame in connection.Source.WithCancellation(bound.Token))
@@ -159,17 +173,26 @@ public sealed class RotationOverSimulatorTests(ITestOutputHelper output)
                             duplicates++;
                         }
                     }
+
+                    Interlocked.Increment(ref ticks);
+                    tickSignal.Release();
                 }
             }
         });
 
         // Four rotations: each socket is rotated 1.5 s after its up-edge, before the venue's 1001 at 3 s.
+        // Re-checked on every tick read (ticks flow every 10 ms per topic), bounded by the test's token.
         while (connection.Lifecycle.Current.Epoch < 4)
         {
-            await Task.Delay(100, bound.Token);
+            await tickSignal.WaitAsync(bound.Token);
         }
 
-        await Task.Delay(300, bound.Token);
+        var target = Interlocked.Read(ref ticks) + 30;                // ticks after the fourth switch: the new socket serves
+        while (Interlocked.Read(ref ticks) < target)
+        {
+            await tickSignal.WaitAsync(bound.Token);
+        }
+
         var final = connection.Lifecycle.Current;
         await connection.DisposeAsync();
         await reader;
