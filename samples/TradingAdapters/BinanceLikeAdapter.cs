@@ -6,7 +6,7 @@ namespace TradingAdapters;
 /// A Binance-like market-data adapter: the venue disconnects clients that send more than 5
 /// messages a second and closes every connection after 24 hours. So this adapter paces its
 /// sends under the limit (<see cref="ConfigureTransport"/>) and rotates the connection itself,
-/// at a quiet moment of its choosing, before the venue's 1001 arrives.
+/// make-before-break (<see cref="IConnectionControl.RotateAsync"/>), before the venue's 1001 arrives.
 /// </summary>
 /// <remarks>
 /// Liveness is left to the transport (protocol pings and idle timeouts): Binance pings the
@@ -20,9 +20,9 @@ public sealed class BinanceLikeAdapter : FeedAdapter
 
     /// <param name="topics">Topics to follow.</param>
     /// <param name="rotateAfter">
-    /// Reconnect on purpose this long into each connection; null disables. Choose the venue's
-    /// lifetime minus a margin (24 h - 30 min): rotating early costs one short reconnect,
-    /// rotating late costs an unplanned one.
+    /// Rotate make-before-break this long into each connection (the next socket is subscribed before this one
+    /// closes; if it fails, a break-then-make reconnect follows); null disables. Choose the venue's lifetime
+    /// minus a margin (24 h - 30 min). Or leave it null and let the transport do it: <see cref="ConfigureTransport"/>.
     /// </param>
     /// <param name="time">Clock of the rotation timer.</param>
     public BinanceLikeAdapter(IEnumerable<string> topics, TimeSpan? rotateAfter = null, TimeProvider? time = null)
@@ -98,7 +98,24 @@ public sealed class BinanceLikeAdapter : FeedAdapter
         // Only the connection this timer was armed for: if it already went down, there is nothing to rotate.
         if (CurrentUpEpoch() != epoch) return;
         Counters.Rotation();
-        Note($"epoch {epoch} is {after.TotalSeconds:0.#} s old: rotating before the venue's lifetime limit");
-        Connection.Control.ReconnectTrigger.ForceReconnect("proactive rotation before the venue's connection lifetime");
+        Note($"epoch {epoch} is {after.TotalSeconds:0.#} s old: rotating (make-before-break) before the venue's lifetime limit");
+        RotationResult result;
+        try
+        {
+            // Make-before-break: the next socket is opened and initialized (this adapter's replay) while this one
+            // still serves; the lifecycle goes to Resumed on the next epoch without a down-edge.
+            // Not this timer's token: the next socket's initializer (OnEpochStarted) cancels it to arm the next term.
+            result = await Connection.Control.RotateAsync(Stopping).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        Note($"rotation: {result}");
+        if (result.Outcome == RotationOutcome.Failed && CurrentUpEpoch() == epoch)
+        {
+            // The next socket failed and this one keeps serving: break-then-make before the venue's close instead.
+            Connection.Control.ReconnectTrigger.ForceReconnect("rotation failed; reconnecting before the venue's connection lifetime");
+        }
     }
 }

@@ -294,8 +294,9 @@ internal sealed class Session
         wentUp();
         if (_hold is not null)
         {
-            // Rotation.T5: held frames arrived before the switch; during an overlap they pass its filter.
-            CountLagged(_hold.Release(batch => _s.Overlap.Write(_s.Ring, batch, Epoch, beforeSwitch: true, now: 0)), beforeAdmission: false);
+            // Rotation.T5: held frames arrived before the switch; during an overlap they pass its filter (the switch
+            // came first, in wentUp: they are the new socket's, delivered after the old socket's).
+            CountLagged(_hold.Release(batch => _s.Overlap.Write(_s.Ring, batch, Epoch, now: 0)), beforeAdmission: false);
         }
     }
 
@@ -451,7 +452,7 @@ internal sealed class Session
         }
 
         // Session.S1: never waits; a full ring evicts its oldest frames instead.
-        var evicted = _s.Overlap.Write(_s.Ring, batch.AsSpan(0, count), Epoch, beforeSwitch: false, now: 0);
+        var evicted = _s.Overlap.Write(_s.Ring, batch.AsSpan(0, count), Epoch, now: 0);
         batch.AsSpan(0, count).Clear();
         CountLagged(evicted, beforeAdmission: false);
     }

