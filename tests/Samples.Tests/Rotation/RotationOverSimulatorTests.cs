@@ -38,6 +38,101 @@ public sealed class RotationOverSimulatorTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// Reads every tick of a source on a task of its own and records (topic, seq): the gaps and duplicates the
+    /// proof judges, and a signal per tick so the tests wait on conditions (n more ticks, an epoch), not timers.
+    /// </summary>
+    private sealed class TickTape : IDisposable
+    {
+        private readonly Dictionary<string, HashSet<long>> _seen = Topics.ToDictionary(t => t, _ => new HashSet<long>(), StringComparer.Ordinal);
+        private readonly SemaphoreSlim _signal = new(0);
+        private long _duplicates;
+        private long _ticks;
+
+        public TickTape(IFrameSource source, CancellationToken cancellationToken) => Reader = Task.Run(async () =>
+        {
+            await foreach (var frame in source.WithCancellation(cancellationToken))
+            {
+                if (VenueMessage.Parse(frame) is { Type: "tick", Topic: { } topic, Seq: { } seq })
+                {
+                    lock (_seen)
+                    {
+                        if (!_seen[topic].Add(seq))
+                        {
+                            _duplicates++;
+                        }
+                    }
+
+                    Interlocked.Increment(ref _ticks);
+                    _signal.Release();
+                }
+            }
+        });
+
+        /// <summary>The reading task (ends when the source completes or the token fires).</summary>
+        public Task Reader { get; }
+
+        public long Ticks => Interlocked.Read(ref _ticks);
+
+        public long Duplicates
+        {
+            get
+            {
+                lock (_seen)
+                {
+                    return _duplicates;
+                }
+            }
+        }
+
+        /// <summary>Sequence numbers missing between each topic's first and last tick.</summary>
+        public long Gaps
+        {
+            get
+            {
+                lock (_seen)
+                {
+                    return _seen.Sum(p => p.Value.Count == 0 ? 0 : p.Value.Max() - p.Value.Min() + 1 - p.Value.Count);
+                }
+            }
+        }
+
+        public int Count(string topic)
+        {
+            lock (_seen)
+            {
+                return _seen[topic].Count;
+            }
+        }
+
+        /// <summary>Each topic's range and its missing sequence numbers.</summary>
+        public IEnumerable<string> Describe()
+        {
+            lock (_seen)
+            {
+                return _seen.Select(p => $"{p.Key} {p.Value.Min()}..{p.Value.Max()} missing {string.Join(",", Enumerable.Range((int)p.Value.Min(), (int)(p.Value.Max() - p.Value.Min() + 1)).Where(q => !p.Value.Contains(q)))}").ToList();
+            }
+        }
+
+        /// <summary>Waits until <paramref name="condition"/> holds, re-checked on every tick read; bounded by the token.</summary>
+        public async Task WaitUntilAsync(Func<bool> condition, CancellationToken cancellationToken)
+        {
+            while (!condition())
+            {
+                await _signal.WaitAsync(cancellationToken);
+            }
+        }
+
+        /// <summary>Waits until <paramref name="n"/> more ticks were read.</summary>
+        public Task MoreTicksAsync(long n, CancellationToken cancellationToken)
+        {
+            var target = Ticks + n;
+            return WaitUntilAsync(() => Ticks >= target, cancellationToken);
+        }
+
+        public void Dispose() => _signal.Dispose();
+    }
+
     [Fact]
     public async Task Ten_rotations_deliver_every_tick_exactly_once_without_a_down_edge()
     {
@@ -64,60 +159,26 @@ public sealed class RotationOverSimulatorTests(ITestOutputHelper output)
         await connection.Lifecycle.WaitUntilUpAsync(bound.Token);
         var downEdges = new DownEdges();
         using var subscription = connection.Lifecycle.Subscribe(downEdges);
-        var seen = Topics.ToDictionary(t => t, _ => new HashSet<long>(), StringComparer.Ordinal);
-        long duplicates = 0, ticks = 0;
-        using var tickSignal = new SemaphoreSlim(0);
-        var reader = Task.Run(async () =>
-        {
-            await foreach (var frame in connection.Source.WithCancellation(bound.Token))
-            {
-                if (VenueMessage.Parse(frame) is { Type: "tick", Topic: { } topic, Seq: { } seq })
-                {
-                    lock (seen)
-                    {
-                        if (!seen[topic].Add(seq))
-                        {
-                            duplicates++;
-                        }
-                    }
-
-                    Interlocked.Increment(ref ticks);
-                    tickSignal.Release();
-                }
-            }
-        });
-
-        // Waits (bounded by the test's token) until n more ticks were read: conditions, not timers.
-        async Task MoreTicksAsync(long n)
-        {
-            var target = Interlocked.Read(ref ticks) + n;
-            while (Interlocked.Read(ref ticks) < target)
-            {
-                await tickSignal.WaitAsync(bound.Token);
-            }
-        }
+        using var tape = new TickTape(connection.Source, bound.Token);
 
         var results = new List<RotationResult>();
         for (var i = 0; i < 10; i++)
         {
-            await MoreTicksAsync(30);                                 // the feed flows on the current socket
+            await tape.MoreTicksAsync(90, bound.Token);               // the feed flows on the current socket (30 ticks a topic)
             var result = await connection.RotateAsync(bound.Token);
             output.WriteLine($"rotation {i + 1}: {result}");
             results.Add(result);
         }
 
-        await MoreTicksAsync(30);                                     // ticks after the last switch: the new socket serves
+        await tape.MoreTicksAsync(90, bound.Token);                   // ticks after the last switch: the new socket serves
         var final = connection.Lifecycle.Current;
         await connection.DisposeAsync();
-        await reader;
+        await tape.Reader;
 
-        long gaps;
-        lock (seen)
-        {
-            gaps = seen.Sum(p => p.Value.Count == 0 ? 0 : p.Value.Max() - p.Value.Min() + 1 - p.Value.Count);
-            output.WriteLine($"{ticks} ticks ({string.Join(", ", seen.Select(p => $"{p.Key} {p.Value.Min()}..{p.Value.Max()}"))}), gaps {gaps}, duplicates {duplicates}, " +
-                $"duplicates dropped by the overlaps {results.Sum(r => r.DuplicatesDropped)}, overlap median {results.Select(r => r.Overlap.TotalMilliseconds).Order().ElementAt(5):0} ms");
-        }
+        var gaps = tape.Gaps;
+        var duplicates = tape.Duplicates;
+        output.WriteLine($"{tape.Ticks} ticks ({string.Join(", ", tape.Describe())}), gaps {gaps}, duplicates {duplicates}, " +
+            $"duplicates dropped by the overlaps {results.Sum(r => r.DuplicatesDropped)}, overlap median {results.Select(r => r.Overlap.TotalMilliseconds).Order().ElementAt(5):0} ms");
 
         output.WriteLine($"{final}; simulator {venue.Stats}");
         Assert.All(results, r => Assert.Equal(RotationOutcome.Rotated, r.Outcome));
@@ -127,7 +188,7 @@ public sealed class RotationOverSimulatorTests(ITestOutputHelper output)
         Assert.Equal(0, gaps);
         Assert.Equal(0, duplicates);
         Assert.Equal(0, final.TotalLagged);
-        Assert.All(Topics, t => Assert.True(seen[t].Count > 100, $"{t}: {seen[t].Count} ticks"));
+        Assert.All(Topics, t => Assert.True(tape.Count(t) > 100, $"{t}: {tape.Count(t)} ticks"));
     }
 
     [Fact]
@@ -157,54 +218,21 @@ public sealed class RotationOverSimulatorTests(ITestOutputHelper output)
         await connection.Lifecycle.WaitUntilUpAsync(bound.Token);
         var downEdges = new DownEdges();
         using var subscription = connection.Lifecycle.Subscribe(downEdges);
-        var seen = Topics.ToDictionary(t => t, _ => new HashSet<long>(), StringComparer.Ordinal);
-        long duplicates = 0, ticks = 0;
-        using var tickSignal = new SemaphoreSlim(0);
-        var reader = Task.Run(async () =>
-        {
-            await foreach (var frame in connection.Source.WithCancellation(bound.Token))
-            {
-                if (VenueMessage.Parse(frame) is { Type: "tick", Topic: { } topic, Seq: { } seq })
-                {
-                    lock (seen)
-                    {
-                        if (!seen[topic].Add(seq))
-                        {
-                            duplicates++;
-                        }
-                    }
-
-                    Interlocked.Increment(ref ticks);
-                    tickSignal.Release();
-                }
-            }
-        });
+        using var tape = new TickTape(connection.Source, bound.Token);
 
         // Four rotations: each socket is rotated 1.5 s after its up-edge, before the venue's 1001 at 3 s.
         // Re-checked on every tick read (ticks flow every 10 ms per topic), bounded by the test's token.
-        while (connection.Lifecycle.Current.Epoch < 4)
-        {
-            await tickSignal.WaitAsync(bound.Token);
-        }
-
-        var target = Interlocked.Read(ref ticks) + 30;                // ticks after the fourth switch: the new socket serves
-        while (Interlocked.Read(ref ticks) < target)
-        {
-            await tickSignal.WaitAsync(bound.Token);
-        }
+        await tape.WaitUntilAsync(() => connection.Lifecycle.Current.Epoch >= 4, bound.Token);
+        await tape.MoreTicksAsync(30, bound.Token);                   // ticks after the fourth switch: the new socket serves
 
         var final = connection.Lifecycle.Current;
         await connection.DisposeAsync();
-        await reader;
-        long gaps;
-        lock (seen)
+        await tape.Reader;
+        var gaps = tape.Gaps;
+        var duplicates = tape.Duplicates;
+        foreach (var line in tape.Describe())
         {
-            gaps = seen.Sum(p => p.Value.Count == 0 ? 0 : p.Value.Max() - p.Value.Min() + 1 - p.Value.Count);
-            foreach (var (topic, seqs) in seen)
-            {
-                var missing = Enumerable.Range((int)seqs.Min(), (int)(seqs.Max() - seqs.Min() + 1)).Where(q => !seqs.Contains(q));
-                output.WriteLine($"{topic} {seqs.Min()}..{seqs.Max()} missing {string.Join(",", missing)}");
-            }
+            output.WriteLine(line);
         }
 
         output.WriteLine($"{final}; gaps {gaps}, duplicates {duplicates}, down-edges {downEdges.Count}; simulator {venue.Stats}");
