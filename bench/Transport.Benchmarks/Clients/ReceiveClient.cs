@@ -39,6 +39,9 @@ internal enum ReceiveClient
     /// <summary>Diagnostic: the Pipelines leaf's receiver alone (ReceiveAsync, then TryReceive while it holds parsed frames, as the receive loop does), no actor, no ring, no thread hop.</summary>
     PipeLeafOnly,
 
+    /// <summary>Diagnostic: as PipeLeafOnly in lease mode, each frame released on the receiving thread (the pool without a second thread).</summary>
+    PipeLeafOnlyLease,
+
     /// <summary>As StackForeach, over the System.IO.Pipelines leaf (UsePipelinesLeaf).</summary>
     PipeForeach,
 

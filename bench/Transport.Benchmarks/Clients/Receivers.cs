@@ -24,6 +24,7 @@ internal static class Receivers
         ReceiveClient.StackBatch => "stack, ReadBatchAsync",
         ReceiveClient.StackLease => "stack, lease mode (ReadBatchAsync + Release)",
         ReceiveClient.PipeLeafOnly => "pipes leaf only (diagnostic)",
+        ReceiveClient.PipeLeafOnlyLease => "pipes leaf only, lease mode (diagnostic)",
         ReceiveClient.PipeForeach => "pipes leaf, await foreach",
         ReceiveClient.PipeTryRead => "pipes leaf, WaitToRead/TryRead",
         ReceiveClient.PipeBatch => "pipes leaf, ReadBatchAsync",
@@ -37,7 +38,8 @@ internal static class Receivers
         ReceiveClient.RawReused => RawReusedAsync(uri, count, payloadBytes, ct),
         ReceiveClient.RawOwned => RawOwnedAsync(uri, count, payloadBytes, ct),
         ReceiveClient.LeafOnly => LeafOnlyAsync(uri, count, payloadBytes, ct),
-        ReceiveClient.PipeLeafOnly => PipeLeafOnlyAsync(uri, count, payloadBytes, ct),
+        ReceiveClient.PipeLeafOnly => PipeLeafOnlyAsync(uri, count, payloadBytes, leased: false, ct),
+        ReceiveClient.PipeLeafOnlyLease => PipeLeafOnlyAsync(uri, count, payloadBytes, leased: true, ct),
         ReceiveClient.LeafRing => LeafRingAsync(uri, count, payloadBytes, ct),
         ReceiveClient.LeafChannel => LeafChannelAsync(uri, count, payloadBytes, ct),
         ReceiveClient.WebsocketClient => WebsocketClientAsync(uri, count, payloadBytes, ct),
@@ -267,9 +269,10 @@ internal static class Receivers
         return sample;
     }
 
-    private static async Task<RunSample> PipeLeafOnlyAsync(Uri uri, long count, int payloadBytes, CancellationToken ct)
+    private static async Task<RunSample> PipeLeafOnlyAsync(Uri uri, long count, int payloadBytes, bool leased, CancellationToken ct)
     {
-        var leaf = await new Transport.WebSockets.PipeWebSocketConnector().ConnectAsync(new HandshakeRequest(uri), ct).ConfigureAwait(false);
+        var options = new Transport.WebSockets.PipeWebSocketConnectorOptions { Payloads = Transport.WebSockets.Buffering.PayloadAllocator.For(leased) };
+        var leaf = await new Transport.WebSockets.PipeWebSocketConnector(options).ConnectAsync(new HandshakeRequest(uri), ct).ConfigureAwait(false);
         await using var _ = leaf.ConfigureAwait(false);
         var m = Measurement.Start();
         await leaf.Sender.SendAsync(Frame.Text(Connect.Go), ct).ConfigureAwait(false);
@@ -281,12 +284,13 @@ internal static class Receivers
             {
                 Check(Payload.ReadSeq(frame.Payload.Span), received);
                 CheckLength(frame, payloadBytes, received);
+                frame.Release(); // returns a leased payload; nothing for an owned one
                 received++;
             }
             while (received < count && leaf.Receiver.TryReceive(out frame));
         }
 
-        var sample = m.Stop(Name(ReceiveClient.PipeLeafOnly), received, received * payloadBytes);
+        var sample = m.Stop(Name(leased ? ReceiveClient.PipeLeafOnlyLease : ReceiveClient.PipeLeafOnly), received, received * payloadBytes);
         await leaf.Sender.CloseAsync(CloseCodes.NormalClosure, null, ct).ConfigureAwait(false);
         return sample;
     }

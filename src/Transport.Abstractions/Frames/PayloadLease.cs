@@ -4,10 +4,10 @@ using System.Runtime.CompilerServices;
 
 namespace Transport;
 
-// Invariants (tests in tests/Transport.Tests/Buffering/LeaseTests.cs, LeaseMagazineTests.cs and
+// Invariants (tests in tests/Transport.Tests/Buffering/LeaseTests.cs and
 // LeaseOwnershipPropertyTests.cs; the ownership rule they implement is docs/adr/0013):
 //
-// Lease.L1: A lease goes back to its pool exactly once per use, when its last holder releases it; a
+// Lease.L1: A lease goes back to its slab exactly once per use, when its last holder releases it; a
 //           holder releases at most once: a second Release of the same frame (or of a copy of it),
 //           or of a frame of an earlier use, throws instead of handing one buffer to two messages.
 //           LeaseTests.L1_double_release_throws_and_never_returns_twice
@@ -17,26 +17,7 @@ namespace Transport;
 //           pool, or it was leased again; so does reading memory taken from it while it is idle.
 //           LeaseTests.L2_use_after_release_is_detected_in_debug
 //           LeaseTests.L2_a_holder_reading_after_its_own_release_is_detected_while_others_hold
-// Lease.L3: Renting after returning reuses the lease object and its buffer: the steady state of
-//           rent, copy, release allocates nothing; sharing a lease allocates nothing either.
-//           LeaseTests.L3_rent_copy_release_allocates_nothing_in_steady_state
-// Lease.L4: A lease released on one thread is rented again on another: a thread's full magazine
-//           goes to the depot, and a renter whose magazines are empty takes it (one lock per
-//           PayloadLeasePool.MagazineSize leases on each side, none in between).
-//           LeaseMagazineTests.L4_leases_released_on_one_thread_are_rented_on_another
-// Lease.L5: Bounds: the depot keeps at most MaxIdle leases and MaxIdleBytes bytes of arrays; each
-//           thread's magazines at most 2 x MagazineSize leases and 2 x MagazineMaxBytes bytes; every
-//           lease created is idle in the depot or a thread's magazines, in use, or counted as dropped.
-//           LeaseMagazineTests.L5_depot_and_thread_magazines_stay_within_their_bounds
-// Lease.L6: No buffer is ever live in two messages: under many threads renting, handing frames to each
-//           other and releasing, every payload reads back exactly what was written into it.
-//           LeaseMagazineTests.L6_no_lease_is_live_in_two_frames_under_many_threads
-// Lease.L7: Rent, copy and release across two threads (the receive path's shape) allocates less than
-//           8 bytes per message in steady state.
-//           LeaseMagazineTests.L7_two_thread_rent_release_allocates_under_8_bytes_per_message
-// Lease.L8: A thread's magazines belong to one pool: a lease always returns to the pool that created
-//           it, and switching pools hands the magazines back to their own pool's depot.
-//           LeaseMagazineTests.L8_a_thread_switching_pools_returns_each_lease_to_its_own_pool
+// Lease.L3 to Lease.L8 and Lease.L10 are the pool's (PayloadLeasePool.cs).
 // Lease.L9: Sharing (ADR 0013): a holder adds holders (Frame.ShareLease), each with its own bit; a bit is
 //           never given twice in one use, so a stale copy of a released holder's frame can never
 //           release a later holder's share. At most MaxHolders holders per use; past that the sharer
@@ -72,8 +53,9 @@ internal sealed class PayloadLease : MemoryManager<byte>
     private const ulong GenerationMask = (1UL << 27) - 1;   // 27 bits: with the 5 holder bits, a frame's 32-bit token
     private const int NextShift = 32;
 
-    private readonly PayloadLeasePool _pool;
-    private byte[] _array;
+    private readonly LeaseSlab _slab;
+    private byte[] _array;   // the slab's buffer while rented (a copy of the reference: reading it never touches the slab)
+    private int _offset;
     private int _length;
 
     // Generation | next holder | holder mask (see the remarks). Changed by compare-and-swap only.
@@ -85,37 +67,32 @@ internal sealed class PayloadLease : MemoryManager<byte>
     private volatile bool _idle;
 #endif
 
-    internal PayloadLease(PayloadLeasePool pool)
+    internal PayloadLease(LeaseSlab slab)
     {
-        _pool = pool;
+        _slab = slab;
         _array = [];
 #if DEBUG
         _idle = true;
 #endif
     }
 
-    /// <summary>The pool this lease returns to.</summary>
-    internal PayloadLeasePool Pool => _pool;
+    /// <summary>The pool this lease returns to (with its slab).</summary>
+    internal PayloadLeasePool Pool => _slab.Pool;
 
-    /// <summary>The bytes this lease keeps between uses (its array's length; 0 after the pool trimmed it).</summary>
-    internal int Capacity => _array.Length;
+    /// <summary>The slab whose buffer holds this lease's payload.</summary>
+    internal LeaseSlab Slab => _slab;
 
     /// <summary>The token of this use's first holder (holder 0): what a frame created now must carry.</summary>
     public int Token => (int)((uint)(Volatile.Read(ref _state) >> GenerationShift) << HolderBits);
 
-    /// <summary>Prepares the lease for a payload of <paramref name="length"/> bytes (called by the pool on rent).</summary>
-    internal void Reset(int length)
+    /// <summary>
+    /// Prepares the lease for a payload of <paramref name="length"/> bytes at <paramref name="offset"/>
+    /// in <paramref name="array"/>, its slab's buffer (called by the pool on rent).
+    /// </summary>
+    internal void Reset(byte[] array, int offset, int length)
     {
-        // An idle lease keeps its array (the pool bounds what idle leases keep in total): the
-        // receive thread rents and the consumer's thread returns, and ArrayPool<byte>.Shared's
-        // per-core stacks hold too few arrays for a batch in flight, so going through it each time
-        // allocated whenever more than a few dozen frames were outstanding.
-        if (_array.Length < length || (_array.Length > 4 * length && _array.Length > 4096))
-        {
-            TrimArray();
-            _array = ArrayPool<byte>.Shared.Rent(length);
-        }
-
+        _array = array;
+        _offset = offset;
         _length = length;
 
         // Idle: (generation, 0, 0). Rented: holder 0 holds, the next holder gets bit 1. Nobody else can
@@ -128,23 +105,12 @@ internal sealed class PayloadLease : MemoryManager<byte>
 #endif
     }
 
-    /// <summary>Gives the array back to <see cref="ArrayPool{T}.Shared"/> (the pool keeps too much idle).</summary>
-    internal void TrimArray()
-    {
-        byte[] array = _array;
-        _array = [];
-        if (array.Length > 0)
-        {
-            ArrayPool<byte>.Shared.Return(array);
-        }
-    }
-
     /// <inheritdoc />
     /// <remarks>Built from the rented length directly (the base class asks <see cref="GetSpan"/> for it).</remarks>
     public override Memory<byte> Memory => CreateMemory(_length);
 
     /// <summary>The writable payload, exactly the rented length.</summary>
-    public Span<byte> Writable => _array.AsSpan(0, _length);
+    public Span<byte> Writable => _array.AsSpan(_offset, _length);
 
     /// <summary>
     /// Releases the hold of the frame carrying <paramref name="token"/>; the last hold released returns
@@ -173,7 +139,7 @@ internal sealed class PayloadLease : MemoryManager<byte>
             if ((seen >> GenerationShift) != generation || (seen & bit) == 0)
             {
 #if DEBUG
-                _pool.Tracker?.OnDoubleRelease();
+                _slab.Pool.Tracker?.OnDoubleRelease();
 #endif
                 throw new InvalidOperationException("This leased frame was already released: a leased payload must be released exactly once by each holder (docs/adr/0013).");
             }
@@ -186,7 +152,7 @@ internal sealed class PayloadLease : MemoryManager<byte>
                 if (next != idle)
                 {
 #if DEBUG
-                    _pool.Tracker?.OnRelease(last: false);
+                    _slab.Pool.Tracker?.OnRelease(last: false);
 #endif
                     return;
                 }
@@ -199,22 +165,15 @@ internal sealed class PayloadLease : MemoryManager<byte>
         }
     }
 
-    // The last hold was released: the lease is idle and goes back to its pool.
+    // The last hold was released: the lease is idle, and its slab has one live message less (the
+    // slab goes back to its pool once every message in it is released and it is sealed).
     private void Returned()
     {
-        _length = 0;
 #if DEBUG
         _idle = true;
-        if (_pool.Tracker is { } tracker)
-        {
-            tracker.OnRelease(last: true);
-            if (tracker.Quarantine)
-            {
-                return; // never reused: a later read through memory taken from it throws (Lease.L2)
-            }
-        }
+        _slab.Pool.Tracker?.OnRelease(last: true);
 #endif
-        _pool.Return(this);
+        _slab.MessageReleased();
     }
 
     /// <summary>
@@ -233,7 +192,7 @@ internal sealed class PayloadLease : MemoryManager<byte>
             if ((seen >> GenerationShift) != generation || (seen & own) == 0)
             {
 #if DEBUG
-                _pool.Tracker?.OnUseAfterRelease();
+                _slab.Pool.Tracker?.OnUseAfterRelease();
 #endif
                 throw new InvalidOperationException("This leased frame was shared after its Release (docs/adr/0013).");
             }
@@ -253,7 +212,7 @@ internal sealed class PayloadLease : MemoryManager<byte>
             if (prior == seen)
             {
 #if DEBUG
-                _pool.Tracker?.OnShare();
+                _slab.Pool.Tracker?.OnShare();
 #endif
                 return (int)((uint)generation << HolderBits) | holder;
             }
@@ -271,7 +230,7 @@ internal sealed class PayloadLease : MemoryManager<byte>
         ulong state = Volatile.Read(ref _state);
         if (_idle || (state >> GenerationShift) != ((uint)token >> HolderBits) || (state & (1UL << (token & (MaxHolders - 1)))) == 0)
         {
-            _pool.Tracker?.OnUseAfterRelease();
+            _slab.Pool.Tracker?.OnUseAfterRelease();
             throw new ObjectDisposedException(nameof(Frame), "This leased frame's payload was read after Release (docs/adr/0009, 0013).");
         }
 #endif
@@ -291,11 +250,11 @@ internal sealed class PayloadLease : MemoryManager<byte>
 #if DEBUG
         if (_idle)
         {
-            _pool.Tracker?.OnUseAfterRelease();
+            _slab.Pool.Tracker?.OnUseAfterRelease();
             throw new ObjectDisposedException(nameof(Frame), "This leased frame's payload was read after Release (docs/adr/0009, 0013).");
         }
 #endif
-        return _array.AsSpan(0, _length);
+        return _array.AsSpan(_offset, _length);
     }
 
     /// <inheritdoc />
@@ -311,391 +270,6 @@ internal sealed class PayloadLease : MemoryManager<byte>
     protected override void Dispose(bool disposing)
     {
         // Not disposable by consumers: Frame.Release is the one way back to the pool.
-    }
-}
-
-/// <summary>
-/// The pool behind lease mode: idle <see cref="PayloadLease"/> objects, each keeping its array, so
-/// the steady state allocates nothing (Lease.L3), in per-thread magazines over one shared depot.
-/// </summary>
-/// <remarks>
-/// <para>
-/// Why per-thread magazines (Bonwick and Adams, "Magazines and Vmem", USENIX 2001): in lease mode the
-/// receive loop rents on one thread and the consumer returns on another, 2-3 million times a
-/// second at 100 B. A single stack under one lock took that lock twice per message from two cores
-/// (measured, LeasePoolBenchmarks.TwoThreads: 489 ns per leased message against 141 ns for owned
-/// arrays; the receive scenario: 1,500-1,800 ns of CPU per leased 100 B message against 470-710
-/// owned; with magazines: 133 ns against 98). Here each thread rents from and returns to its own two magazines of
-/// <see cref="MagazineSize"/> leases without a lock or an interlocked operation; only a whole
-/// magazine moves between a thread and the shared depot, under the lock, so the lock is taken once
-/// per <see cref="MagazineSize"/> messages on each side.
-/// </para>
-/// <para>
-/// Why not a library type: <see cref="ArrayPool{T}.Shared"/> alone was the first version of lease
-/// mode, and its per-core stacks hold too few arrays for a batch in flight (157 B allocated per
-/// 100 B message, docs/adr/0009 3.4; see <see cref="PayloadLease.Reset"/>); it also has no lease
-/// objects or generations. <c>ConcurrentQueue</c> costs an interlocked operation on a shared cache
-/// line per rent and per return, and <c>ConcurrentBag</c>, whose lists are per thread, makes every
-/// rent of a pure producer a steal of one item from the consumer's list.
-/// </para>
-/// <para>
-/// Bounds. The depot keeps at most <see cref="MaxIdle"/> idle leases holding at most
-/// <see cref="MaxIdleBytes"/> bytes of arrays between them (Lease.L5); a magazine handed back beyond
-/// the bytes bound keeps its leases without their arrays (given back to
-/// <see cref="ArrayPool{T}.Shared"/>), beyond the count bound its leases are left to the GC (their
-/// arrays given back first). Each thread that has used the pool additionally holds at most two
-/// magazines: <c>2 x </c><see cref="MagazineSize"/> leases and <c>2 x </c><see cref="MagazineMaxBytes"/>
-/// bytes of arrays (a lease returned to a magazine over its bytes budget is kept without its array).
-/// Those are outside the depot's bounds; a thread that ends takes its magazines' leases with it (the
-/// GC reclaims them, as for a frame never released).
-/// </para>
-/// <para>
-/// A thread's magazines belong to one pool at a time: using another pool (tests create pools) hands
-/// them back to their pool's depot first, so a lease only ever returns to the pool that created it.
-/// Nothing here runs foreign code under the lock, and array trimming happens outside it.
-/// </para>
-/// </remarks>
-internal sealed class PayloadLeasePool
-{
-    /// <summary>The pool every leased frame of this process comes from.</summary>
-    public static readonly PayloadLeasePool Shared = new();
-
-    /// <summary>The most idle leases the depot keeps.</summary>
-    /// <remarks>
-    /// 65,536 since issue 14's round 4 (4,096 before): in the receive scenario the consumer falls
-    /// behind the receive loop by more than 4,096 frames, so each 1,000,000 x 100 B run created (an
-    /// object and an array) and later dropped 3,000-380,000 leases, and lease mode allocated 9-60 B
-    /// per message. At 65,536 the same runs allocate 3.5-5 B per message. Small messages now reach the
-    /// bytes bound before the count bound (65,536 x 128 B arrays = 8 MiB); the lease objects
-    /// themselves add at most about 3 MiB.
-    /// </remarks>
-    internal const int MaxIdle = 65_536;
-
-    /// <summary>The most bytes of arrays the depot's idle leases keep.</summary>
-    internal const long MaxIdleBytes = 16L * 1024 * 1024;
-
-    /// <summary>Leases per magazine: the lock is taken once per this many rents (or returns) on a thread.</summary>
-    internal const int MagazineSize = 64;
-
-    /// <summary>The most bytes of arrays the leases of one magazine keep.</summary>
-    internal const long MagazineMaxBytes = 1024 * 1024;
-
-    // Depot slots: MaxIdle leases in full magazines (a partial one, from a thread switching pools, uses a slot too).
-    private const int DepotSlots = MaxIdle / MagazineSize;
-
-    // The calling thread's magazines, for the pool they belong to (at most one pool per thread).
-    [ThreadStatic]
-    private static ThreadCache? t_cache;
-
-    private readonly Lock _lock = new();
-    private readonly Magazine?[] _full = new Magazine?[DepotSlots];  // guarded by _lock: magazines of idle leases
-    private readonly Magazine?[] _empty = new Magazine?[DepotSlots]; // guarded by _lock: spare empty magazines
-    private int _fullCount;   // guarded by _lock
-    private int _emptyCount;  // guarded by _lock
-    private int _idleCount;   // guarded by _lock: leases in _full (Lease.L5: <= MaxIdle)
-    private long _idleBytes;  // guarded by _lock: the arrays they keep (Lease.L5: <= MaxIdleBytes)
-    private long _created;    // Interlocked: leases this pool ever created
-    private long _dropped;    // Interlocked: leases let go to the GC over the count bound
-
-    /// <summary>Leases out a buffer of exactly <paramref name="length"/> payload bytes.</summary>
-    /// <param name="length">The payload length.</param>
-    /// <returns>A lease whose <see cref="PayloadLease.Writable"/> is <paramref name="length"/> bytes.</returns>
-    public PayloadLease Rent(int length)
-    {
-        ThreadCache cache = CacheOfThisThread();
-        Magazine loaded = cache.Loaded;
-        if (loaded.Count == 0)
-        {
-            loaded = Refill(cache);
-        }
-
-        PayloadLease lease;
-        if (loaded.Count > 0)
-        {
-            lease = loaded.Pop();
-        }
-        else
-        {
-            lease = new PayloadLease(this);
-            Interlocked.Increment(ref _created);
-        }
-
-        lease.Reset(length);
-#if DEBUG
-        Tracker?.OnRent();
-#endif
-        return lease;
-    }
-
-#if DEBUG
-    /// <summary>
-    /// Debug builds only: counts this pool's rents, shares and releases and records misuse (tests set it
-    /// on a pool of their own; a Release build has neither the field nor the calls).
-    /// </summary>
-    internal LeaseTracker? Tracker { get; set; }
-#endif
-
-    /// <summary>Takes back a lease whose generation was just bumped (called by <see cref="PayloadLease.Return"/> only).</summary>
-    /// <param name="lease">A lease of this pool, idle now.</param>
-    internal void Return(PayloadLease lease)
-    {
-        ThreadCache cache = CacheOfThisThread();
-        Magazine loaded = cache.Loaded;
-        if (loaded.Count == MagazineSize)
-        {
-            loaded = Spill(cache);
-        }
-
-        if (loaded.Bytes + lease.Capacity > MagazineMaxBytes)
-        {
-            lease.TrimArray(); // the magazine's bytes budget: keep the lease, not its array
-        }
-
-        loaded.Push(lease);
-    }
-
-    /// <summary>Leases in the depot (not in any thread's magazines). For tests.</summary>
-    internal int IdleCount
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _idleCount;
-            }
-        }
-    }
-
-    /// <summary>Bytes of arrays the depot's leases keep. For tests.</summary>
-    internal long IdleBytes
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _idleBytes;
-            }
-        }
-    }
-
-    /// <summary>Leases this pool has created. For tests.</summary>
-    internal long Created => Interlocked.Read(ref _created);
-
-    /// <summary>Leases let go to the GC because the depot was full. For tests.</summary>
-    internal long Dropped => Interlocked.Read(ref _dropped);
-
-    /// <summary>The leases (and bytes of arrays) the calling thread's magazines hold for this pool. For tests.</summary>
-    internal (int Count, long Bytes) CachedOnThisThread =>
-        t_cache is { } cache && cache.Pool == this
-            ? (cache.Loaded.Count + cache.Previous.Count, cache.Loaded.Bytes + cache.Previous.Bytes)
-            : (0, 0);
-
-    /// <summary>Hands the calling thread's magazines for this pool back to the depot. For tests.</summary>
-    internal void FlushThisThread()
-    {
-        if (t_cache is { } cache && cache.Pool == this)
-        {
-            t_cache = null;
-            Deposit(cache.Loaded);
-            Deposit(cache.Previous);
-        }
-    }
-
-    private ThreadCache CacheOfThisThread()
-    {
-        ThreadCache? cache = t_cache;
-        return cache is not null && cache.Pool == this ? cache : Bind();
-    }
-
-    // The thread's first use of this pool, or a switch from another pool: that pool gets its leases back.
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private ThreadCache Bind()
-    {
-        if (t_cache is { } previous)
-        {
-            t_cache = null;
-            previous.Pool.Deposit(previous.Loaded);
-            previous.Pool.Deposit(previous.Previous);
-        }
-
-        var cache = new ThreadCache(this);
-        t_cache = cache;
-        return cache;
-    }
-
-    // The loaded magazine is empty: use the other one if it has leases, else swap the empty one for a
-    // magazine of the depot (one lock). Returns the loaded magazine, still empty when the depot was.
-    private Magazine Refill(ThreadCache cache)
-    {
-        if (cache.Previous.Count > 0)
-        {
-            (cache.Loaded, cache.Previous) = (cache.Previous, cache.Loaded);
-            return cache.Loaded;
-        }
-
-        // Unlocked peek: a renter running ahead of every returner allocates without taking the lock per
-        // rent; a magazine deposited just after this read is found by the next rent.
-        if (Volatile.Read(ref _fullCount) == 0)
-        {
-            return cache.Loaded;
-        }
-
-        lock (_lock)
-        {
-            if (_fullCount == 0)
-            {
-                return cache.Loaded;
-            }
-
-            Magazine full = _full[--_fullCount]!;
-            _full[_fullCount] = null;
-            _idleCount -= full.Count;
-            _idleBytes -= full.Bytes;
-            if (_emptyCount < DepotSlots)
-            {
-                _empty[_emptyCount++] = cache.Loaded;
-            }
-
-            cache.Loaded = full;
-            return full;
-        }
-    }
-
-    // The loaded magazine is full: swap it with the other one if that is empty, else hand it to the
-    // depot for an empty one (one lock). Returns the loaded magazine, now with room.
-    private Magazine Spill(ThreadCache cache)
-    {
-        if (cache.Previous.Count == 0)
-        {
-            (cache.Loaded, cache.Previous) = (cache.Previous, cache.Loaded);
-            return cache.Loaded;
-        }
-
-        Magazine full = cache.Loaded;
-        Magazine? empty = null;
-        bool kept;
-        lock (_lock)
-        {
-            kept = TryDepositLocked(full);
-            if (_emptyCount > 0)
-            {
-                empty = _empty[--_emptyCount];
-                _empty[_emptyCount] = null;
-            }
-        }
-
-        if (!kept && !DepositTrimmed(full))
-        {
-            empty ??= full; // its leases went to the GC: the magazine itself is reusable
-        }
-
-        cache.Loaded = empty ?? new Magazine();
-        return cache.Loaded;
-    }
-
-    // A thread's magazine (maybe partial) into the depot, within the bounds; the magazine is the depot's after.
-    private void Deposit(Magazine magazine)
-    {
-        if (magazine.Count == 0)
-        {
-            return;
-        }
-
-        bool kept;
-        lock (_lock)
-        {
-            kept = TryDepositLocked(magazine);
-        }
-
-        if (!kept)
-        {
-            DepositTrimmed(magazine);
-        }
-    }
-
-    // Over a bound: give the arrays back (outside the lock), then keep the leases if the count allows,
-    // else let them go. Returns true when the depot took the magazine.
-    private bool DepositTrimmed(Magazine magazine)
-    {
-        magazine.TrimArrays();
-        lock (_lock)
-        {
-            if (TryDepositLocked(magazine))
-            {
-                return true;
-            }
-        }
-
-        Interlocked.Add(ref _dropped, magazine.Count);
-        magazine.Clear();
-        return false;
-    }
-
-    private bool TryDepositLocked(Magazine magazine)
-    {
-        Debug.Assert(_lock.IsHeldByCurrentThread);
-        if (_fullCount == DepotSlots || _idleCount + magazine.Count > MaxIdle || _idleBytes + magazine.Bytes > MaxIdleBytes)
-        {
-            return false;
-        }
-
-        _full[_fullCount++] = magazine;
-        _idleCount += magazine.Count;
-        _idleBytes += magazine.Bytes;
-        return true;
-    }
-
-    /// <summary>One thread's two magazines for one pool (Bonwick's "loaded" and "previous").</summary>
-    private sealed class ThreadCache(PayloadLeasePool pool)
-    {
-        public PayloadLeasePool Pool { get; } = pool;
-
-        public Magazine Loaded { get; set; } = new();
-
-        public Magazine Previous { get; set; } = new();
-    }
-
-    /// <summary>A stack of up to <see cref="MagazineSize"/> idle leases; owned by one thread or by the depot (under its lock).</summary>
-    private sealed class Magazine
-    {
-        private readonly PayloadLease?[] _leases = new PayloadLease?[MagazineSize];
-
-        public int Count { get; private set; }
-
-        /// <summary>The bytes of arrays its leases keep.</summary>
-        public long Bytes { get; private set; }
-
-        public PayloadLease Pop()
-        {
-            PayloadLease lease = _leases[--Count]!;
-            _leases[Count] = null;
-            Bytes -= lease.Capacity;
-            return lease;
-        }
-
-        public void Push(PayloadLease lease)
-        {
-            Debug.Assert(Count < MagazineSize);
-            _leases[Count++] = lease;
-            Bytes += lease.Capacity;
-        }
-
-        public void TrimArrays()
-        {
-            for (int i = 0; i < Count; i++)
-            {
-                _leases[i]!.TrimArray();
-            }
-
-            Bytes = 0;
-        }
-
-        public void Clear()
-        {
-            Array.Clear(_leases, 0, Count);
-            Count = 0;
-            Bytes = 0;
-        }
     }
 }
 

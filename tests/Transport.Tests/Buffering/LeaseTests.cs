@@ -67,12 +67,15 @@ public sealed class LeaseTests
         var allocator = PayloadAllocator.Leased;
         Frame frame = Frame.Leased(FrameKind.Binary, Rent(pool, [1, 2, 3]));
         Frame copy = frame; // a struct copy shares the lease and its generation
+        PayloadLease lease = Lease(frame);
 
         frame.Release();
         Assert.Throws<InvalidOperationException>(() => copy.Release());
 
-        // The lease is reused for the next message; the stale copy still cannot release it.
+        // The lease is reused (its slab sealed with every message released); the stale copy still cannot release it.
+        pool.FlushThisThread();
         Frame next = Frame.Leased(FrameKind.Binary, Rent(pool, [7, 8]));
+        Assert.Same(lease, Lease(next));
         Assert.Throws<InvalidOperationException>(() => frame.Release());
         Assert.Equal(new byte[] { 7, 8 }, next.Payload.ToArray());
         next.Release();
@@ -120,14 +123,15 @@ public sealed class LeaseTests
 
         third.Release();
         Assert.Throws<InvalidOperationException>(() => first.ShareLease()); // a released hold cannot share
-        second.Release();                                                   // the last hold: back to the pool
+        second.Release();                                                   // the last hold: the lease is idle
         Assert.Throws<InvalidOperationException>(() => second.Release());
         Assert.Throws<InvalidOperationException>(() => third.Release());
+        other.Release();
+        pool.FlushThisThread();                                             // every message of the slab released, and sealed: the slab is idle
         Frame reused = Frame.Leased(FrameKind.Binary, Rent(pool, [7, 7, 7]));
-        Assert.Same(lease, Lease(reused));                                 // returned exactly once, then reused
+        Assert.Same(lease, Lease(reused));                                 // returned exactly once, then reused with its slab
         Assert.Throws<InvalidOperationException>(() => second.Release());   // a holder of the old use stays refused
         reused.Release();
-        other.Release();
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Transport;
 using Transport.WebSockets.Buffering;
@@ -6,98 +7,95 @@ using Transport.WebSockets.Buffering;
 namespace Transport.Tests.Buffering;
 
 /// <summary>
-/// Lease mode's pool across threads (Lease.L4-L8): per-thread magazines over a shared depot. Every
-/// test uses its own pool and dedicated threads joined with a generous bound; nothing is timed.
+/// Lease mode's pool across threads (Lease.L4-L8, L10): payloads in per-thread slabs over a shared
+/// depot (ADR 0022). Every test uses its own pool and dedicated threads joined with a generous bound;
+/// nothing is timed.
 /// </summary>
-public sealed class LeaseMagazineTests
+public sealed class LeaseSlabTests
 {
-    private const int Magazine = PayloadLeasePool.MagazineSize;
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
 
     [Fact]
     [Trait("Invariant", "Lease.L4")]
-    public void L4_leases_released_on_one_thread_are_rented_on_another()
+    public void L4_a_slab_released_on_one_thread_is_rented_on_another()
     {
         var pool = new PayloadLeasePool();
-        const int n = 4 * Magazine;
 
-        // This thread rents (the receive loop's part): every lease is new, its magazines stay empty.
-        Frame[] frames = [.. Enumerable.Range(0, n).Select(i => Frame.Leased(FrameKind.Binary, Rent(pool, 1 + (i % 100))))];
-        var originals = frames.Select(LeaseOf).ToHashSet(ReferenceEqualityComparer.Instance);
-        Assert.Equal(n, pool.Created);
-        Assert.Equal(0, pool.CachedOnThisThread.Count);
-
-        // Another thread releases them all (the consumer's part): it keeps two magazines, the rest goes to the depot.
-        int cachedThere = OnThread(() =>
+        // A thread rents (the receive loop's part) two slabs' worth and seals its slab as it ends.
+        (Frame[] frames, LeaseSlab[] slabs) = OnThread(() =>
         {
-            foreach (Frame frame in frames)
-            {
-                frame.Release();
-            }
-
-            return pool.CachedOnThisThread.Count;
+            Frame[] rented = [.. Enumerable.Range(0, 8).Select(_ => Frame.Leased(FrameKind.Binary, Rent(pool, PayloadLeasePool.SoloThreshold)))];
+            pool.FlushThisThread();
+            return (rented, rented.Select(f => LeaseOf(f).Slab).Distinct().ToArray());
         });
-        Assert.InRange(cachedThere, 1, 2 * Magazine);
-        Assert.Equal(n - cachedThere, pool.IdleCount);
-        Assert.Equal(n, pool.Created);
+        Assert.Equal(2, slabs.Length); // four 16 KiB payloads fill a 64 KiB slab
+        Assert.Equal(0, pool.IdleSlabs);
 
-        // Back here: the next magazine of rents comes from the depot, as the same lease objects.
-        int idleBefore = pool.IdleCount;
-        for (int i = 0; i < Magazine; i++)
+        // This thread releases them all (the consumer's part): each slab goes to the depot with its last message.
+        PayloadLease firstLease = LeaseOf(frames[0]);
+        for (int i = 0; i < frames.Length; i++)
         {
-            PayloadLease lease = Rent(pool, 10);
-            Assert.Contains(lease, originals);
+            frames[i].Release();
+            Assert.Equal(i < 3 ? 0 : i < 7 ? 1 : 2, pool.IdleSlabs);
         }
 
-        Assert.Equal(idleBefore - Magazine, pool.IdleCount);
-        Assert.Equal(n, pool.Created);
-        Assert.Equal(0, pool.Dropped);
+        // Another thread rents again: the longest-idle slab first, the same buffer and lease objects, nothing new.
+        OnThread(() =>
+        {
+            PayloadLease lease = Rent(pool, 100);
+            Assert.Same(slabs[0], lease.Slab);
+            Assert.Same(firstLease, lease);
+            Frame.Leased(FrameKind.Binary, lease).Release();
+            pool.FlushThisThread();
+            return 0;
+        });
+        Assert.Equal(2, pool.SlabsCreated);
+        Assert.Equal(8, pool.LeasesCreated);
+        Assert.Equal(2, pool.IdleSlabs);
+        Assert.Equal(0, pool.SlabsDropped);
     }
 
-    [Theory]
+    [Fact]
     [Trait("Invariant", "Lease.L5")]
-    [InlineData(100, PayloadLeasePool.MaxIdle + (3 * Magazine) + 10)]   // the count bound binds
-    [InlineData(8 * 1024, 2_500)]                                        // 20 MB of arrays: the bytes bound binds
-    [InlineData(64 * 1024, 40)]                                          // a magazine's bytes budget binds
-    public void L5_depot_and_thread_magazines_stay_within_their_bounds(int payloadBytes, int leases)
+    public void L5_the_depot_stays_within_its_bounds_and_every_slab_is_accounted_for()
     {
         var pool = new PayloadLeasePool();
-        Frame[] frames = OnThread(() => Enumerable.Range(0, leases).Select(_ => Frame.Leased(FrameKind.Binary, Rent(pool, payloadBytes))).ToArray());
-        Assert.Equal(leases, pool.Created);
+        int slabs = PayloadLeasePool.MaxIdleSlabs + 10;
 
-        (int Count, long Bytes) cached = OnThread(() =>
+        OnThread(() =>
         {
+            // More slabs live at once than the depot keeps: four 16 KiB payloads each (66 MB in all).
+            Frame[] frames = [.. Enumerable.Range(0, 4 * slabs).Select(_ => Frame.Leased(FrameKind.Binary, Rent(pool, PayloadLeasePool.SoloThreshold)))];
+            Assert.Same(LeaseOf(frames[^1]).Slab, pool.CurrentSlabOfThisThread); // one slab being written per thread
+            pool.FlushThisThread();
+            Assert.Null(pool.CurrentSlabOfThisThread);
             foreach (Frame frame in frames)
             {
                 frame.Release();
             }
 
-            return pool.CachedOnThisThread;
+            // Large payloads: a shell each, its buffer back to ArrayPool with the message.
+            Frame[] large = [.. Enumerable.Range(0, 3).Select(_ => Frame.Leased(FrameKind.Binary, Rent(pool, PayloadLeasePool.SoloThreshold + 1)))];
+            Assert.All(large, f => Assert.True(LeaseOf(f).Slab.IsSolo));
+            foreach (Frame frame in large)
+            {
+                frame.Release();
+            }
+
+            return 0;
         });
 
-        Assert.InRange(pool.IdleCount, 0, PayloadLeasePool.MaxIdle);
+        Assert.Equal(PayloadLeasePool.MaxIdleSlabs, pool.IdleSlabs);
         Assert.InRange(pool.IdleBytes, 0, PayloadLeasePool.MaxIdleBytes);
-        Assert.InRange(cached.Count, 0, 2 * Magazine);
-        Assert.InRange(cached.Bytes, 0, 2 * PayloadLeasePool.MagazineMaxBytes);
-
-        // Conservation: every lease is in the depot, in the releasing thread's magazines, or dropped.
-        Assert.Equal(pool.Created, pool.IdleCount + cached.Count + pool.Dropped);
-
-        long total = (long)leases * payloadBytes;
-        if (leases > PayloadLeasePool.MaxIdle + (2 * Magazine))
-        {
-            Assert.True(pool.Dropped > 0, "more leases than the bounds hold were released, none dropped");
-        }
-
-        if (total > PayloadLeasePool.MaxIdleBytes + (2 * PayloadLeasePool.MagazineMaxBytes))
-        {
-            Assert.True(pool.IdleBytes < (long)pool.IdleCount * payloadBytes, "the depot kept every array beyond its bytes bound");
-        }
+        Assert.Equal(3, pool.IdleSoloShells);
+        Assert.Equal(slabs + 3, pool.SlabsCreated);
+        Assert.Equal(pool.SlabsCreated, pool.IdleSlabs + pool.IdleSoloShells + pool.SlabsDropped); // nothing unaccounted
+        Assert.Equal(10, pool.SlabsDropped);
     }
 
     [Fact]
     [Trait("Invariant", "Lease.L6")]
-    public void L6_no_lease_is_live_in_two_frames_under_many_threads()
+    public void L6_no_payload_is_live_in_two_frames_under_many_threads()
     {
         var pool = new PayloadLeasePool();
         const int threads = 6;
@@ -105,7 +103,6 @@ public sealed class LeaseMagazineTests
         var handOff = new ConcurrentQueue<Frame>();
         var live = new ConcurrentDictionary<PayloadLease, long>(ReferenceEqualityComparer.Instance);
         var failures = new ConcurrentQueue<string>();
-        var cached = new int[threads];
         using var start = new Barrier(threads);
         long[] verified = new long[threads];
 
@@ -136,12 +133,11 @@ public sealed class LeaseMagazineTests
                 }
             }
 
+            pool.FlushThisThread(); // this thread writes no more: its slab returns once its frames are released
             while (handOff.TryDequeue(out Frame frame))
             {
                 verified[t] += Check(frame, live, failures);
             }
-
-            cached[t] = pool.CachedOnThisThread.Count;
         })).ToArray();
 
         foreach (Thread worker in workers)
@@ -158,7 +154,7 @@ public sealed class LeaseMagazineTests
         Assert.Empty(live);
         Assert.Empty(handOff);
         Assert.Equal(threads * (rounds / 4 * 10L), verified.Sum()); // 1+2+3+4 frames per 4 rounds
-        Assert.Equal(pool.Created, pool.IdleCount + cached.Sum() + pool.Dropped);
+        Assert.Equal(pool.SlabsCreated, pool.IdleSlabs + pool.SlabsDropped); // every slab back, none lost
 
         static long Check(Frame frame, ConcurrentDictionary<PayloadLease, long> live, ConcurrentQueue<string> failures)
         {
@@ -267,33 +263,74 @@ public sealed class LeaseMagazineTests
     }
 
     [Fact]
+    [Trait("Invariant", "Lease.L10")]
+    public void L10_payloads_follow_each_other_in_a_slab_and_a_slab_is_reused_only_when_empty()
+    {
+        var pool = new PayloadLeasePool();
+        OnThread(() =>
+        {
+            // In rent order, each payload right after the previous one (offsets aligned to 8 bytes).
+            PayloadLease[] leases = [.. new[] { 100, 1, 8, 333 }.Select(n => Rent(pool, n))];
+            for (int i = 1; i < leases.Length; i++)
+            {
+                Assert.Same(leases[0].Slab, leases[i].Slab);
+                long gap = (long)Unsafe.ByteOffset(ref MemoryMarshal.GetReference(leases[i - 1].Writable), ref MemoryMarshal.GetReference(leases[i].Writable));
+                Assert.Equal((leases[i - 1].Writable.Length + 7) & ~7, gap);
+            }
+
+            Frame[] frames = [.. leases.Select(l => Frame.Leased(FrameKind.Binary, l))];
+            LeaseSlab first = leases[0].Slab;
+
+            // Sealed with one message still live: not reused, the next slab is a new one.
+            pool.FlushThisThread();
+            foreach (Frame frame in frames[..^1])
+            {
+                frame.Release();
+            }
+
+            PayloadLease next = Rent(pool, 10);
+            Assert.NotSame(first, next.Slab);
+            Assert.Equal(0, pool.IdleSlabs);
+
+            // Its last message released: back in the depot, and the next slab taken is the longest idle.
+            frames[^1].Release();
+            Assert.Equal(1, pool.IdleSlabs);
+            Frame.Leased(FrameKind.Binary, next).Release();
+            pool.FlushThisThread();
+            Assert.Equal(2, pool.IdleSlabs);
+            Assert.Same(first, Rent(pool, 10).Slab);
+            return 0;
+        });
+    }
+
+    [Fact]
     [Trait("Invariant", "Lease.L8")]
-    public void L8_a_thread_switching_pools_returns_each_lease_to_its_own_pool()
+    public void L8_a_thread_switching_pools_returns_each_slab_to_its_own_pool()
     {
         var first = new PayloadLeasePool();
         var second = new PayloadLeasePool();
         OnThread(() =>
         {
             PayloadLease a = Rent(first, 10);
+            Assert.Same(a.Slab, first.CurrentSlabOfThisThread);
             Frame.Leased(FrameKind.Binary, a).Release();
-            Assert.Equal((1, a.Capacity), first.CachedOnThisThread);
+            Assert.Equal(0, first.IdleSlabs); // still this thread's slab: not sealed
 
-            // Using another pool hands this thread's magazines back to the first pool's depot.
+            // Using another pool seals this thread's slab of the first pool: it goes back to the first pool.
             PayloadLease b = Rent(second, 10);
             Assert.Same(second, b.Pool);
-            Assert.Equal(0, first.CachedOnThisThread.Count);
-            Assert.Equal(1, first.IdleCount);
+            Assert.Null(first.CurrentSlabOfThisThread);
+            Assert.Equal(1, first.IdleSlabs);
 
-            // A lease of the first pool released here goes back to the first pool, not to the second.
-            Frame.Leased(FrameKind.Binary, b).Release();
+            // Back to the first pool: its own slab again; the second pool's slab, sealed, returns to the second.
             PayloadLease a2 = Rent(first, 10);
-            Assert.Same(a, a2);
+            Assert.Same(a.Slab, a2.Slab);
             Assert.Same(first, a2.Pool);
-            Assert.Equal(1, second.IdleCount); // b, handed back when this thread switched to the first pool
+            Frame.Leased(FrameKind.Binary, b).Release();
+            Assert.Equal(1, second.IdleSlabs);
+            Assert.Equal(0, first.IdleSlabs);
             Frame.Leased(FrameKind.Binary, a2).Release();
-            Assert.Equal(1, first.CachedOnThisThread.Count);
-            Assert.Equal(1, first.Created);
-            Assert.Equal(1, second.Created);
+            Assert.Equal((1L, 1L), (first.SlabsCreated, second.SlabsCreated));
             return 0;
         });
     }
