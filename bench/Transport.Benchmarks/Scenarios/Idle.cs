@@ -81,7 +81,7 @@ internal static class Idle
         double M(int k, string key) => Stats.Median(results[k].Select(r => r[key]));
         int raw = Array.FindIndex(kinds, x => x.Kind == "raw16k");
         report.Table(
-            ["client", "connections", "open (s)", "open per conn (ms)", "heap per conn (KiB)", "vs raw (KiB)", "working set per conn (KiB)", "idle CPU (µs per conn per s)", "threads", "gen0/1/2 while idle"],
+            ["client", "connections", "open (s)", "open per conn (ms)", "heap per conn (KiB)", "vs raw (KiB)", "working set per conn (KiB)", "idle CPU (µs per conn per s)", "thread-pool work items per conn per s", "timers", "threads", "gen0/1/2 while idle"],
             Enumerable.Range(0, kinds.Length).Where(k => results[k].Count > 0).Select(k => new[]
             {
                 kinds[k].Name,
@@ -92,6 +92,8 @@ internal static class Idle
                 raw >= 0 && results[raw].Count > 0 ? (M(k, "heap_per_conn") - M(raw, "heap_per_conn") >= 0 ? "+" : "") + Report.N((M(k, "heap_per_conn") - M(raw, "heap_per_conn")) / 1024, 1) : "-",
                 Report.N(M(k, "ws_per_conn") / 1024, 1),
                 Report.N(M(k, "idle_cpu_us_per_conn_s"), 2),
+                results[k].All(r => r.ContainsKey("idle_work_items_per_conn_s")) ? Report.N(M(k, "idle_work_items_per_conn_s"), 2) : "-",
+                results[k].All(r => r.ContainsKey("timers")) ? Report.N(M(k, "timers")) : "-",
                 Report.N(M(k, "threads")),
                 $"{M(k, "idle_gen0"):0}/{M(k, "idle_gen1"):0}/{M(k, "idle_gen2"):0}",
             }));
@@ -173,10 +175,12 @@ internal static class Idle
         var g1 = GC.CollectionCount(1);
         var g2 = GC.CollectionCount(2);
         var cpu = Environment.CpuUsage.TotalTime;
+        long workItems = ThreadPool.CompletedWorkItemCount;
         var wall = Stopwatch.StartNew();
         await Task.Delay(TimeSpan.FromSeconds(idleSeconds)).ConfigureAwait(false);
         var idleCpu = Environment.CpuUsage.TotalTime - cpu;
         var idleWall = wall.Elapsed;
+        long idleWorkItems = ThreadPool.CompletedWorkItemCount - workItems;
         var result = new Dictionary<string, double>
         {
             ["connections"] = count,
@@ -187,6 +191,8 @@ internal static class Idle
             ["threads"] = after.Threads,
             ["threads_before"] = before.Threads,
             ["idle_cpu_us_per_conn_s"] = idleCpu.TotalMicroseconds / count / idleWall.TotalSeconds,
+            ["idle_work_items_per_conn_s"] = idleWorkItems / (double)count / idleWall.TotalSeconds,
+            ["timers"] = Timer.ActiveCount,
             ["idle_gen0"] = GC.CollectionCount(0) - g0,
             ["idle_gen1"] = GC.CollectionCount(1) - g1,
             ["idle_gen2"] = GC.CollectionCount(2) - g2,
