@@ -43,7 +43,9 @@ internal static class Tail
     }
 
     /// <summary>One client's run: sorted latencies (µs), the sorted latencies of the samples that spanned no gen0 collection, and costs.</summary>
-    private sealed record Run(double[] Sorted, double[] NoGcSorted, double CpuNsPerMessage, int Gen0, int Gen1, int Gen2, double AllocPerMessage);
+    /// <remarks>For the stack's clients, <c>LeafSorted</c>: the same samples up to the leaf's completion of each message
+    /// (<see cref="Frame.ReceivedAt"/>: socket, parse and copy), so the rest is the hand-off (ring and the consumer's wake-up).</remarks>
+    private sealed record Run(double[] Sorted, double[] NoGcSorted, double CpuNsPerMessage, int Gen0, int Gen1, int Gen2, double AllocPerMessage, double[]? LeafSorted = null);
 
     public static async Task RunAsync(BenchServer server, Settings settings, Report report)
     {
@@ -88,6 +90,12 @@ internal static class Tail
                         ["gc_spanned_pct"] = 100.0 * (run.Sorted.Length - run.NoGcSorted.Length) / run.Sorted.Length,
                         ["p99_no_gc_us"] = Stats.Percentile(run.NoGcSorted, 99),
                     };
+                    if (run.LeafSorted is { } leafSorted)
+                    {
+                        values["p50_leaf_us"] = Stats.Percentile(leafSorted, 50);
+                        values["p99_leaf_us"] = Stats.Percentile(leafSorted, 99);
+                    }
+
                     foreach (var p in Percentiles)
                     {
                         values[$"p{p.ToString(System.Globalization.CultureInfo.InvariantCulture)}_us"] = Stats.Percentile(run.Sorted, p);
@@ -114,15 +122,18 @@ internal static class Tail
         static double P99(Run x) => Stats.Percentile(x.Sorted, 99);
         static double P50(Run x) => Stats.Percentile(x.Sorted, 50);
         static double P99NoGc(Run x) => Stats.Percentile(x.NoGcSorted, 99);
+        static double P99Leaf(Run x) => Stats.Percentile(x.LeafSorted!, 99);
         var present = Enumerable.Range(0, clients.Length).Where(k => runs[k].Count > 0).ToArray();
         report.Table(
-            ["client", "p50", "p99", "p99.9", "max", "p50 vs raw", "p99 vs raw (range)", "CPU ns/msg", "alloc B/msg", "gen0/1/2 per round", "samples spanning a gen0 GC", "p99 of the rest", "its ratio to raw"],
+            ["client", "p50", "p99", "p99.9", "max", "p50 vs raw", "p99 vs raw (range)", "p99 to the leaf", "its ratio to raw", "CPU ns/msg", "alloc B/msg", "gen0/1/2 per round", "samples spanning a gen0 GC", "p99 of the rest", "its ratio to raw"],
             present.Select(k => new[]
             {
                 clients[k].Name,
                 Report.N(P(k, 50), 1), Report.N(P(k, 99), 1), Report.N(P(k, 99.9), 1), Report.N(P(k, 100), 1),
                 Report.Ratio(SameRound(k, P50)),
                 $"{Report.Ratio(SameRound(k, P99))} ({Range(k, P99)})",
+                runs[k].All(x => x.LeafSorted is not null) ? Report.N(Stats.Median(runs[k].Select(P99Leaf)), 1) : "-",
+                runs[k].All(x => x.LeafSorted is not null) ? Report.Ratio(Stats.Median(Enumerable.Range(0, Math.Min(runs[0].Count, runs[k].Count)).Select(i => P99Leaf(runs[k][i]) / P99(runs[0][i])))) : "-",
                 Report.N(Stats.Median(runs[k].Select(x => x.CpuNsPerMessage))),
                 Report.N(Stats.Median(runs[k].Select(x => x.AllocPerMessage)), 1),
                 $"{Stats.Median(runs[k].Select(x => (double)x.Gen0)):0}/{Stats.Median(runs[k].Select(x => (double)x.Gen1)):0}/{Stats.Median(runs[k].Select(x => (double)x.Gen2)):0}",
@@ -149,6 +160,8 @@ internal static class Tail
     private sealed class Recorder
     {
         private readonly long[] _ticks;
+        private readonly long[] _leafTicks;
+        private bool _hasLeaf;
         private readonly bool[] _spannedGc;
         private readonly long _cpuStart;
         private readonly long _allocStart;
@@ -160,6 +173,7 @@ internal static class Tail
         public Recorder(long count)
         {
             _ticks = new long[count];
+            _leafTicks = new long[count];
             _spannedGc = new bool[count];
             _g0 = GC.CollectionCount(0);
             _g1 = GC.CollectionCount(1);
@@ -181,6 +195,15 @@ internal static class Tail
             _ticks[_count] = now - Payload.ReadStamp(payload);
             _spannedGc[_count] = Payload.ReadTag(payload) - 1 != GC.CollectionCount(0);
             _count++;
+        }
+
+        /// <summary>As <see cref="Add(ReadOnlySpan{byte}, long)"/>, for a stack frame: also its time to the leaf's completion.</summary>
+        public void Add(in Frame frame, long now)
+        {
+            ReadOnlySpan<byte> payload = frame.Payload.Span;
+            _leafTicks[_count] = frame.ReceivedAt - Payload.ReadStamp(payload); // ReceivedAt: TimeProvider.System = Stopwatch ticks
+            _hasLeaf = true;
+            Add(payload, now);
         }
 
         public void Add(long seq, long stamp, long gen0Tag, long now)
@@ -214,7 +237,19 @@ internal static class Tail
             Array.Sort(all);
             var rest = noGc.ToArray();
             Array.Sort(rest);
-            return new Run(all, rest, cpu.TotalNanoseconds / Math.Max(1, _count), g0, g1, g2, (double)alloc / Math.Max(1, _count));
+            double[]? leaf = null;
+            if (_hasLeaf)
+            {
+                leaf = new double[_count];
+                for (long i = 0; i < _count; i++)
+                {
+                    leaf[i] = _leafTicks[i] * 1e6 / Stopwatch.Frequency;
+                }
+
+                Array.Sort(leaf);
+            }
+
+            return new Run(all, rest, cpu.TotalNanoseconds / Math.Max(1, _count), g0, g1, g2, (double)alloc / Math.Max(1, _count), leaf);
         }
     }
 
@@ -301,7 +336,7 @@ internal static class Tail
                 {
                     while (recorder.Count < count && source.TryRead(out var frame))
                     {
-                        recorder.Add(frame.Payload.Span, Stopwatch.GetTimestamp());
+                        recorder.Add(frame, Stopwatch.GetTimestamp());
                     }
                 }
 
@@ -309,7 +344,7 @@ internal static class Tail
             case Style.Foreach:
                 await foreach (var frame in source.WithCancellation(ct).ConfigureAwait(false))
                 {
-                    recorder.Add(frame.Payload.Span, Stopwatch.GetTimestamp());
+                    recorder.Add(frame, Stopwatch.GetTimestamp());
                     if (recorder.Count == count)
                     {
                         break;
@@ -329,7 +364,7 @@ internal static class Tail
 
                     for (int i = 0; i < taken; i++)
                     {
-                        recorder.Add(batch[i].Payload.Span, Stopwatch.GetTimestamp());
+                        recorder.Add(batch[i], Stopwatch.GetTimestamp());
                         batch[i].Release();
                     }
                 }
