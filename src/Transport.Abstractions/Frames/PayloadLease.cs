@@ -29,7 +29,8 @@ namespace Transport;
 /// A pooled payload buffer behind a leased <see cref="Frame"/> (lease mode, docs/adr/0009 and 0013).
 /// The frame's payload is a <see cref="Memory{T}"/> over this manager; <see cref="Frame.Release"/>
 /// releases the frame's hold with the token the frame was created with, and the last hold released
-/// returns the lease to its pool.
+/// returns the lease to its slab (which goes back to the pool once all its messages are released,
+/// docs/adr/0022).
 /// </summary>
 /// <remarks>
 /// <para>
@@ -114,7 +115,7 @@ internal sealed class PayloadLease : MemoryManager<byte>
 
     /// <summary>
     /// Releases the hold of the frame carrying <paramref name="token"/>; the last hold released returns
-    /// the lease to its pool (Lease.L1).
+    /// the lease to its slab (Lease.L1).
     /// </summary>
     /// <param name="token">The token the frame carries.</param>
     /// <exception cref="InvalidOperationException">That frame's hold was already released.</exception>

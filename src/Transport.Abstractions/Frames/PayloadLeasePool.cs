@@ -350,9 +350,6 @@ internal sealed class LeaseSlab
     /// <summary>True for a shell holding one large payload.</summary>
     public bool IsSolo { get; }
 
-    /// <summary>Lease objects this slab has created so far. For tests.</summary>
-    internal int LeaseCount => _leases.Count(l => l is not null);
-
     /// <summary>The lease for the slab's <paramref name="index"/>-th message of this use (created once, then reused).</summary>
     public PayloadLease LeaseAt(int index)
     {
